@@ -1,0 +1,43 @@
+// The admin API as a Hono app for ADMIN_HOST (SPEC.md "Admin API"): bearer-token guard, then
+// the tenant routes; every refusal leaves through adminError.
+//
+//   const admin = createAdminApp({ now: systemClock });
+//   if (host === env.ADMIN_HOST) return admin.fetch(request, env, ctx);
+import { Hono } from 'hono';
+import type { Clock } from '../clock';
+import type { Env } from '../env';
+import { adminError } from './answer';
+import { authenticateAdmin } from './auth';
+import { deleteTenant, getTenant, putTenant, type AdminCall } from './tenants';
+
+export type AdminEnv = { Bindings: Env; Variables: { who: string } };
+export type AdminApp = Hono<AdminEnv>;
+
+export function createAdminApp(deps: { now: Clock }): AdminApp {
+  const app = new Hono<AdminEnv>();
+  const call = (c: { env: Env; get(key: 'who'): string }): AdminCall => ({ env: c.env, who: c.get('who'), now: deps.now });
+
+  app.use('*', async (c, next) => {
+    // No token configured: the admin API does not exist, rather than being open.
+    if (!c.env.ADMIN_TOKEN) return adminError('not_found', 'not found');
+    const caller = await authenticateAdmin(c.req.header('authorization') ?? null, c.env.ADMIN_TOKEN);
+    if (!caller.ok) {
+      return adminError(caller.error, 'a valid admin bearer token is required', {}, { 'www-authenticate': 'Bearer realm="admin"' });
+    }
+    c.set('who', caller.who);
+    await next();
+  });
+
+  app.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), call(c)));
+  app.get('/tenants/:id', (c) => getTenant(c.req.raw, c.req.param('id'), call(c)));
+  app.delete('/tenants/:id', (c) => deleteTenant(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id', () =>
+    adminError('method_not_allowed', 'allowed: GET, HEAD, PUT, DELETE', {}, { allow: 'GET, HEAD, PUT, DELETE' }));
+
+  app.notFound(() => adminError('not_found', 'not found'));
+  app.onError((error) => {
+    console.log(JSON.stringify({ event: 'admin_error', message: error instanceof Error ? error.message : String(error) }));
+    return adminError('internal_error', 'the change could not be completed; repeating the request finishes it');
+  });
+  return app;
+}

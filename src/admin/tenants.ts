@@ -1,0 +1,102 @@
+// The admin API's tenant records (SPEC.md "Admin API"): PUT, GET and DELETE /tenants/:id.
+// Validation happens here; every write runs in the Directory object, which owns host claims.
+//
+//   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
+//   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
+import type { Clock } from '../clock';
+import type { Env } from '../env';
+import type { Precondition, WriteRefusal } from '../tenants/directory';
+import { DIRECTORY_NAME, tenantKey } from '../tenants/kv-keys';
+import { etagOf } from '../tenants/record';
+import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
+import { adminError } from './answer';
+import { readJsonBody } from './json-body';
+
+export interface AdminCall {
+  readonly env: Env;
+  /** The caller's token hash prefix, for the audit line. */
+  readonly who: string;
+  readonly now: Clock;
+}
+
+const TENANT_ID = /^[a-z0-9-]{1,63}$/;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+export async function putTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
+  const body = await readJsonBody(request);
+  if (!body.ok) return adminError(body.error, body.description);
+  const parsed = validate(body.value, id);
+  if (!parsed.ok) return adminError('invalid_config', 'the tenant config is invalid', { issues: parsed.issues });
+
+  const written = await directoryOf(call.env).put(parsed.config, preconditionOf(request));
+  if (!written.ok) return refused(written.refusal, id);
+  audit(call, { action: written.created ? 'tenant.create' : 'tenant.replace', tenant: id, before: written.before, after: written.after });
+  return new Response(JSON.stringify(written.after), {
+    status: written.created ? 201 : 200,
+    headers: { ...JSON_HEADERS, etag: written.etag, ...(written.created ? { location: `/tenants/${id}` } : {}) },
+  });
+}
+
+export async function getTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
+  const json = TENANT_ID.test(id) ? await call.env.TENANTS.get(tenantKey(id), 'text') : null;
+  if (json === null) return adminError('unknown_tenant', `no tenant ${id}`);
+  const etag = await etagOf(json);
+  if (entityTags(request.headers.get('if-none-match'), { weak: true }).includes(etag)) {
+    return new Response(null, { status: 304, headers: { etag } });
+  }
+  return new Response(json, { status: 200, headers: { ...JSON_HEADERS, etag } });
+}
+
+export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
+  if (!TENANT_ID.test(id)) return adminError('unknown_tenant', `no tenant ${id}`);
+  const removed = await directoryOf(call.env).remove(id, preconditionOf(request));
+  if (!removed.ok) return refused(removed.refusal, id);
+  audit(call, { action: 'tenant.delete', tenant: id, before: removed.before, after: null });
+  return new Response(null, { status: 204 });
+}
+
+/** The schema's issues, plus the path id: a body without `id` takes it from the path, a body
+ *  naming another id is refused at `/id` rather than silently writing a different tenant. */
+function validate(body: unknown, id: string): { ok: true; config: TenantConfig } | { ok: false; issues: ConfigIssue[] } {
+  const isRecord = typeof body === 'object' && body !== null && !Array.isArray(body);
+  const input = isRecord && !('id' in body) ? { id, ...body } : body;
+  const mismatch = isRecord && 'id' in body && body.id !== id;
+  const issues: ConfigIssue[] = mismatch ? [{ path: '/id', message: `must equal the id in the path (${id})` }] : [];
+  const parsed = parseTenantConfig(input);
+  if (!parsed.ok) issues.push(...parsed.issues.filter((issue) => !(mismatch && issue.path === '/id')));
+  return parsed.ok && issues.length === 0 ? { ok: true, config: parsed.config } : { ok: false, issues };
+}
+
+function refused(refusal: WriteRefusal, id: string): Response {
+  switch (refusal.error) {
+    case 'host_conflict': {
+      const named = refusal.conflicts.map((c) => `${c.host} (tenant ${c.tenant})`).join(', ');
+      return adminError('host_conflict', `hosts already claimed: ${named}`, { conflicts: refusal.conflicts });
+    }
+    case 'precondition_failed':
+      return adminError('precondition_failed', `tenant ${id} does not match the request's precondition`);
+    case 'unknown_tenant':
+      return adminError('unknown_tenant', `no tenant ${id}`);
+  }
+}
+
+/** If-Match (strong comparison, RFC 9110 §13.1.1) wins over If-None-Match: * (create only). */
+function preconditionOf(request: Request): Precondition {
+  const ifMatch = request.headers.get('if-match');
+  if (ifMatch !== null) return ifMatch.trim() === '*' ? 'exists' : { etags: entityTags(ifMatch, { weak: false }) };
+  return request.headers.get('if-none-match')?.trim() === '*' ? 'absent' : null;
+}
+
+/** The entity tags of a list header; weak ones only where weak comparison applies. */
+function entityTags(header: string | null, options: { weak: boolean }): string[] {
+  if (header === null) return [];
+  return [...header.matchAll(/(W\/)?("[^"]*")/g)]
+    .filter((match) => options.weak || match[1] === undefined)
+    .map((match) => match[2]!);
+}
+
+const directoryOf = (env: Env) => env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+
+function audit(call: AdminCall, change: { action: string; tenant: string; before: TenantConfig | null; after: TenantConfig | null }): void {
+  console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, ...change }));
+}

@@ -1,0 +1,29 @@
+// What a refusal is: the closed set of reasons and denials (SPEC.md "Request outcomes").
+// Steps return an Outcome; only gateway/respond.ts turns a Denial into a Response.
+
+export const REASONS = [
+  'malformed', 'alg_not_allowed', 'unknown_issuer', 'unknown_kid', 'bad_signature', 'expired',
+  'not_yet_valid', 'too_old', 'wrong_audience', 'wrong_resource', 'wrong_type', 'wrong_tenant',
+  'revoked',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export type Denial =
+  | { error: 'unknown_host' }
+  | { error: 'tenant_config_invalid' }
+  | { error: 'tenant_on_hold' }
+  | { error: 'origin_not_allowed' }
+  | { error: 'missing_token' }
+  | { error: 'invalid_request'; description: string }
+  | { error: 'invalid_token'; reason: Reason; note?: string } // note is for the log, never the token
+  | { error: 'insufficient_scope'; needed: readonly string[] }
+  | { error: 'rate_limited' | 'issuer_unavailable' | 'revocation_unavailable'; retryAfterSeconds: number; note?: string }
+  | { error: 'upstream_unavailable'; note?: string }
+  | { error: 'internal_error'; note?: string }; // a bug or a broken binding: 500, logged
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; denial: Denial };
+
+export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+export const deny = (denial: Denial): { ok: false; denial: Denial } => ({ ok: false, denial });
+export const invalidToken = (reason: Reason, note?: string): { ok: false; denial: Denial } =>
+  deny(note === undefined ? { error: 'invalid_token', reason } : { error: 'invalid_token', reason, note });

@@ -1,0 +1,16 @@
+// The Worker's bindings and vars, exactly as wrangler.toml declares them (SPEC.md "Bindings").
+import type { Directory } from './tenants/directory';
+import type { IssuerKeys } from './keys/issuer-keys';
+
+export interface Env {
+  TENANTS: KVNamespace;
+  ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
+  DIRECTORY: DurableObjectNamespace<Directory>;
+  ADMIN_HOST: string;
+  ADMIN_TOKEN?: string;
+  TENANT_CACHE_SECONDS: string;
+  ALLOW_INSECURE_ISSUERS: string;
+  DOH_URL: string;
+  LOG_SAMPLE_RATE: string;
+  DEBUG_TIMING: string;
+}

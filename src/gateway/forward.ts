@@ -1,0 +1,68 @@
+// Forwarding to the tenant's origin (SPEC.md "Forwarding"): strips every incoming x-auth-*
+// header, adds the verified identity, rewrites to `upstream`, and passes the response through.
+//
+//   const request = originRequest(incoming, url, tenant, identity, requestId);  // identity null: public route
+//   const response = await fetch(request);
+import { base64url } from 'jose';
+import type { Tenant } from '../tenants/tenant';
+
+/** What the origin learns about a verified caller. */
+export interface Identity {
+  readonly tenant: string;
+  readonly issuer: string;
+  readonly subject: string | null;
+  readonly clientId: string | null;
+  readonly scopes: ReadonlySet<string>;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+const MAX_CLAIMS_HEADER = 8 * 1024;
+
+export function originRequest(incoming: Request, url: URL, tenant: Tenant, identity: Identity | null, requestId: string): Request {
+  const headers = new Headers(incoming.headers);
+  const spoofed: string[] = [];
+  for (const name of headers.keys()) if (name.startsWith('x-auth-')) spoofed.push(name);
+  for (const name of spoofed) headers.delete(name);
+  headers.set('x-request-id', requestId);
+  if (identity !== null) setIdentity(headers, tenant, identity);
+  if (tenant.stripAuthorization) headers.delete('authorization');
+
+  let target = url.href;
+  if (tenant.upstream !== null) {
+    const upstream = new URL(tenant.upstream);
+    target = `${upstream.origin}${url.pathname}${url.search}`;
+    headers.set('x-forwarded-host', url.host);
+    headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
+  }
+  return new Request(target, { method: incoming.method, headers, body: incoming.body, redirect: 'manual' });
+}
+
+function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void {
+  headers.set('x-auth-tenant', identity.tenant);
+  headers.set('x-auth-issuer', headerValue(identity.issuer));
+  if (identity.subject !== null) headers.set('x-auth-subject', headerValue(identity.subject));
+  if (identity.clientId !== null) headers.set('x-auth-client-id', headerValue(identity.clientId));
+  headers.set('x-auth-scopes', headerValue([...identity.scopes].join(' ')));
+  const claims = base64url.encode(JSON.stringify(identity.claims));
+  if (claims.length <= MAX_CLAIMS_HEADER) headers.set('x-auth-claims', claims);
+  else headers.set('x-auth-claims-omitted', 'too-large');
+  for (const [claim, header] of tenant.claimHeaders) {
+    const value = claimHeaderValue(identity.claims[claim]);
+    if (value !== null) headers.set(header, value);
+  }
+}
+
+/** Strings, numbers and booleans, arrays of them joined by spaces; anything else is left out. */
+export function claimHeaderValue(value: unknown): string | null {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return headerValue(String(value));
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) {
+    return headerValue(value.join(' '));
+  }
+  return null;
+}
+
+/** A value holding "%" or anything outside printable ASCII is percent-encoded, so an origin
+ *  may always percent-decode identity headers. */
+export function headerValue(value: string): string {
+  return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}

@@ -1,0 +1,30 @@
+// The RFC 9728 protected resource metadata of a tenant host, served under
+// /.well-known/oauth-protected-resource and any path suffix of it (§3.1).
+import type { Tenant } from '../tenants/tenant';
+
+const PREFIX = '/.well-known/oauth-protected-resource';
+
+export function isMetadataPath(pathname: string): boolean {
+  return pathname === PREFIX || pathname.startsWith(`${PREFIX}/`);
+}
+
+export function metadataResponse(tenant: Tenant, resource: string, requestId: string): Response {
+  const algorithms = new Set<string>();
+  for (const issuer of tenant.issuers.values()) for (const alg of issuer.algorithms) algorithms.add(alg);
+  const document = {
+    resource,
+    authorization_servers: [...tenant.issuers.keys()],
+    bearer_methods_supported: ['header'],
+    resource_signing_alg_values_supported: [...algorithms],
+    scopes_supported: tenant.routes.scopes,
+  };
+  return new Response(JSON.stringify(document), {
+    headers: {
+      'content-type': 'application/json',
+      // A public document: any browser client (MCP clients among them) may read it.
+      'access-control-allow-origin': '*',
+      'cache-control': 'public, max-age=60',
+      'x-request-id': requestId,
+    },
+  });
+}

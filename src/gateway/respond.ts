@@ -1,0 +1,101 @@
+// The one funnel from a Denial to a Response (SPEC.md "Request outcomes"): status, JSON body,
+// x-request-id and the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge.
+//
+//   return denialResponse({ error: 'missing_token' }, { host, requestId, headers: corsHeaders });
+import type { Denial, Reason } from '../denial';
+
+export interface ResponseContext {
+  /** The normalized request host: the challenge's realm and the metadata URL's host. */
+  readonly host: string;
+  readonly requestId: string;
+  /** Extra headers (CORS) for this response. */
+  readonly headers?: Headers | null;
+}
+
+const REASON_TEXT: Record<Reason, string> = {
+  malformed: 'The token is malformed.',
+  alg_not_allowed: 'The token is signed with an algorithm that is not allowed.',
+  unknown_issuer: 'The token is not from an issuer this API trusts.',
+  unknown_kid: 'The token is signed with a key the issuer does not publish.',
+  bad_signature: 'The token signature is invalid.',
+  expired: 'The token has expired.',
+  not_yet_valid: 'The token is not valid yet.',
+  too_old: 'The token was issued too long ago.',
+  wrong_audience: 'The token is not meant for this API.',
+  wrong_resource: 'The token is not meant for this resource.',
+  wrong_type: 'The token is not of the required type.',
+  wrong_tenant: 'The token belongs to another tenant.',
+  revoked: 'The token has been revoked.',
+};
+
+interface Shape {
+  status: number;
+  description: string;
+  /** The RFC 6750 error code for the challenge, when the denial is one of its three. */
+  challengeError?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  retryAfterSeconds?: number;
+}
+
+function shapeOf(denial: Denial): Shape {
+  switch (denial.error) {
+    case 'unknown_host': return { status: 404, description: 'No API is configured for this host.' };
+    case 'tenant_config_invalid': return { status: 500, description: 'This API is misconfigured.' };
+    case 'tenant_on_hold': return { status: 403, description: 'This API is on hold.' };
+    case 'origin_not_allowed': return { status: 403, description: 'This origin is not allowed.' };
+    case 'missing_token': return { status: 401, description: 'A bearer token is required.' };
+    case 'invalid_request': return { status: 400, description: denial.description, challengeError: 'invalid_request' };
+    case 'invalid_token': return { status: 401, description: REASON_TEXT[denial.reason], challengeError: 'invalid_token' };
+    case 'insufficient_scope':
+      return { status: 403, description: 'The token lacks a scope this route requires.', challengeError: 'insufficient_scope' };
+    case 'rate_limited':
+      return { status: 429, description: 'Too many requests.', retryAfterSeconds: denial.retryAfterSeconds };
+    case 'issuer_unavailable':
+      return { status: 503, description: 'The token issuer cannot be reached.', retryAfterSeconds: denial.retryAfterSeconds };
+    case 'revocation_unavailable':
+      return { status: 503, description: 'Token revocation cannot be checked.', retryAfterSeconds: denial.retryAfterSeconds };
+    case 'upstream_unavailable': return { status: 502, description: 'The origin cannot be reached.' };
+    case 'internal_error': return { status: 500, description: 'Internal error.' };
+    default: return assertNever(denial);
+  }
+}
+
+export function statusOf(denial: Denial): number {
+  return shapeOf(denial).status;
+}
+
+export function denialResponse(denial: Denial, context: ResponseContext): Response {
+  const shape = shapeOf(denial);
+  const headers = new Headers(context.headers ?? undefined);
+  headers.set('content-type', 'application/json');
+  headers.set('cache-control', 'no-store');
+  headers.set('x-request-id', context.requestId);
+  if (shape.retryAfterSeconds !== undefined) headers.set('retry-after', String(Math.max(1, Math.ceil(shape.retryAfterSeconds))));
+  if (shape.status === 400 || shape.status === 401 || shape.status === 403) {
+    headers.set('www-authenticate', challenge(denial, shape, context.host));
+  }
+  const body: Record<string, string> = { error: denial.error, error_description: shape.description };
+  if (denial.error === 'invalid_token') body.reason = denial.reason;
+  return new Response(JSON.stringify(body), { status: shape.status, headers });
+}
+
+/** RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter. */
+function challenge(denial: Denial, shape: Shape, host: string): string {
+  const params: [string, string][] = [['realm', host]];
+  if (shape.challengeError) {
+    params.push(['error', shape.challengeError], ['error_description', shape.description]);
+  }
+  if (denial.error === 'insufficient_scope') params.push(['scope', denial.needed.join(' ')]);
+  params.push(['resource_metadata', metadataUrl(host)]);
+  return `Bearer ${params.map(([name, value]) => `${name}=${quotedString(value)}`).join(', ')}`;
+}
+
+export const metadataUrl = (host: string): string => `https://${host}/.well-known/oauth-protected-resource`;
+
+/** RFC 9110 §5.6.4: backslash-escape `"` and `\`; anything outside visible ASCII becomes "?". */
+export function quotedString(value: string): string {
+  return `"${value.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled denial ${JSON.stringify(value)}`);
+}

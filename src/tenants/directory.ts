@@ -1,0 +1,147 @@
+// The Directory Durable Object (SPEC.md "Hosts"): the one global registry of host claims, and
+// where every tenant write and delete runs, so two concurrent writers can never both win a host
+// and a host's KV copy is only ever written by the tenant holding its claim.
+//
+//   const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+//   await directory.put(config, { etags: ['"3f2a…"'] })  // { ok: true, created, before, after } or a refusal
+//   await directory.remove('acme', null)                  // { ok: true, before } or unknown_tenant
+//   await directory.hostsOf('acme')                       // ['api.acme.com', '*.acme.dev']
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from '../env';
+import { hostKey, tenantKey } from './kv-keys';
+import { storedRecord, type StoredRecord } from './record';
+import type { TenantConfig } from './schema';
+
+/** A write's condition on the current record: If-Match (tags or `*`), If-None-Match `*`, or none. */
+export type Precondition = null | 'exists' | 'absent' | { readonly etags: readonly string[] };
+
+export interface HostConflict { host: string; tenant: string }
+
+export type WriteRefusal =
+  | { error: 'host_conflict'; conflicts: HostConflict[] }
+  | { error: 'precondition_failed' }
+  | { error: 'unknown_tenant' };
+
+export type TenantWrite =
+  | { ok: true; created: boolean; before: TenantConfig | null; after: TenantConfig; etag: string }
+  | { ok: false; refusal: WriteRefusal };
+
+export type TenantRemoval =
+  | { ok: true; before: TenantConfig | null }
+  | { ok: false; refusal: WriteRefusal };
+
+type Claim = { ok: true; previous: string[] } | { ok: false; conflicts: HostConflict[] };
+
+interface CurrentRecord { config: TenantConfig; etag: string }
+
+export class Directory extends DurableObject<Env> {
+  // Writes of one tenant run one after another; writes of different tenants interleave freely,
+  // since claims (synchronous SQL, no await between check and write) keep them apart.
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS claims (host TEXT PRIMARY KEY, tenant TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS claims_by_tenant ON claims (tenant);
+      CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, config TEXT NOT NULL, etag TEXT NOT NULL);
+    `);
+  }
+
+  /** The hosts and wildcards the tenant holds claims on. */
+  hostsOf(tenantId: string): string[] {
+    return this.ctx.storage.sql.exec<{ host: string }>('SELECT host FROM claims WHERE tenant = ? ORDER BY host', tenantId)
+      .toArray().map((row) => row.host);
+  }
+
+  /** Creates or replaces a validated config. The order below means a failure half way never
+   *  leaves a host pointing at a missing tenant or at another tenant's config:
+   *   1. claim the new hosts, keeping the old claims (409 if another tenant holds one);
+   *   2. delete the `host/` copies of hosts no longer listed (still claimed, so no one else
+   *      can have written them);
+   *   3. write `tenant/<id>`, then 4. a `host/` copy for every listed host;
+   *   5. release the dropped hosts (only now may another tenant claim them) and record the etag.
+   *  A failure between steps leaves the claims in place: re-running the same PUT finishes it. */
+  async put(config: TenantConfig, precondition: Precondition): Promise<TenantWrite> {
+    const record = await storedRecord(config);
+    return this.#serially(config.id, async (): Promise<TenantWrite> => {
+      const current = this.#current(config.id);
+      if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+      const claim = this.#claim(config.id, config.hosts);
+      if (!claim.ok) return { ok: false, refusal: { error: 'host_conflict', conflicts: claim.conflicts } };
+      const dropped = claim.previous.filter((host) => !config.hosts.includes(host));
+      await Promise.all(dropped.map((host) => this.env.TENANTS.delete(hostKey(host))));
+      await this.env.TENANTS.put(tenantKey(config.id), record.json);
+      await Promise.all(config.hosts.map((host) => this.env.TENANTS.put(hostKey(host), record.json)));
+      this.#commit(config.id, dropped, record);
+      return { ok: true, created: current === null, before: current?.config ?? null, after: config, etag: record.etag };
+    });
+  }
+
+  /** Deletes a tenant: its `host/` copies first, then `tenant/<id>`, then its claims, so a
+   *  failure half way leaves claims that a repeated DELETE (or PUT) finishes. */
+  async remove(tenantId: string, precondition: Precondition): Promise<TenantRemoval> {
+    return this.#serially(tenantId, async (): Promise<TenantRemoval> => {
+      const current = this.#current(tenantId);
+      const hosts = this.hostsOf(tenantId);
+      if (current === null && hosts.length === 0) return { ok: false, refusal: { error: 'unknown_tenant' } };
+      if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+      await Promise.all(hosts.map((host) => this.env.TENANTS.delete(hostKey(host))));
+      await this.env.TENANTS.delete(tenantKey(tenantId));
+      this.ctx.storage.transactionSync(() => {
+        this.ctx.storage.sql.exec('DELETE FROM claims WHERE tenant = ?', tenantId);
+        this.ctx.storage.sql.exec('DELETE FROM tenants WHERE id = ?', tenantId);
+      });
+      return { ok: true, before: current?.config ?? null };
+    });
+  }
+
+  /** Check and write in one synchronous transaction: nothing else runs in between. The same
+   *  exact host or the same wildcard string held by another tenant is a conflict; an exact host
+   *  under another tenant's wildcard is not (exact beats wildcard). */
+  #claim(tenantId: string, hosts: readonly string[]): Claim {
+    return this.ctx.storage.transactionSync((): Claim => {
+      const conflicts: HostConflict[] = [];
+      for (const host of hosts) {
+        const holder = this.ctx.storage.sql.exec<{ tenant: string }>('SELECT tenant FROM claims WHERE host = ?', host).toArray()[0];
+        if (holder !== undefined && holder.tenant !== tenantId) conflicts.push({ host, tenant: holder.tenant });
+      }
+      if (conflicts.length > 0) return { ok: false, conflicts };
+      const previous = this.hostsOf(tenantId);
+      for (const host of hosts) {
+        this.ctx.storage.sql.exec('INSERT OR IGNORE INTO claims (host, tenant) VALUES (?, ?)', host, tenantId);
+      }
+      return { ok: true, previous };
+    });
+  }
+
+  #commit(tenantId: string, dropped: readonly string[], record: StoredRecord): void {
+    this.ctx.storage.transactionSync(() => {
+      for (const host of dropped) {
+        this.ctx.storage.sql.exec('DELETE FROM claims WHERE host = ? AND tenant = ?', host, tenantId);
+      }
+      this.ctx.storage.sql.exec('INSERT OR REPLACE INTO tenants (id, config, etag) VALUES (?, ?, ?)', tenantId, record.json, record.etag);
+    });
+  }
+
+  #current(tenantId: string): CurrentRecord | null {
+    const row = this.ctx.storage.sql.exec<{ config: string; etag: string }>('SELECT config, etag FROM tenants WHERE id = ?', tenantId)
+      .toArray()[0];
+    return row === undefined ? null : { config: JSON.parse(row.config) as TenantConfig, etag: row.etag };
+  }
+
+  #serially<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.#queues.get(tenantId) ?? Promise.resolve()).then(work);
+    const settled = run.then(() => undefined, () => undefined);
+    this.#queues.set(tenantId, settled);
+    void settled.then(() => { if (this.#queues.get(tenantId) === settled) this.#queues.delete(tenantId); });
+    return run;
+  }
+}
+
+function satisfies(precondition: Precondition, current: CurrentRecord | null): boolean {
+  if (precondition === null) return true;
+  if (precondition === 'exists') return current !== null;
+  if (precondition === 'absent') return current === null;
+  return current !== null && precondition.etags.includes(current.etag);
+}

@@ -1,0 +1,182 @@
+// The tenant configuration schema (SPEC.md "Tenant configuration"): the single source of the
+// config type and of every default. Validated on every admin write and on every KV read.
+//
+//   const parsed = parseTenantConfig(json);
+//   if (!parsed.ok) return parsed.issues;   // [{ path: '/issuers/0/issuer', message }]
+//   parsed.config.issuers[0].algorithms;    // defaults applied
+import * as v from 'valibot';
+import { normalizeHostPattern } from './hosts';
+
+export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export const DEFAULTS = {
+  algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'] as Algorithm[],
+  audienceClaim: 'aud',
+  clockToleranceSeconds: 30,
+  scopeClaims: ['scope', 'scp', 'permissions'],
+  clientIdClaims: ['azp', 'client_id', 'cid', 'appid'],
+  corsMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+  corsHeaders: ['authorization', 'content-type'],
+  corsMaxAgeSeconds: 600,
+  maxStalenessSeconds: 5,
+  failuresBeforeHold: 3,
+} as const;
+
+/** The reserved identity headers; configured claim headers may not reuse them. */
+export const IDENTITY_HEADERS = [
+  'x-auth-tenant', 'x-auth-subject', 'x-auth-issuer', 'x-auth-scopes', 'x-auth-client-id',
+  'x-auth-claims', 'x-auth-claims-omitted',
+] as const;
+
+const isLoopbackHttp = (url: URL) =>
+  url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+
+/** https, or http on loopback (only usable when ALLOW_INSECURE_ISSUERS is "true"). */
+const IssuerUrl = v.pipe(
+  v.string(),
+  v.url('must be an absolute URL'),
+  v.check((s) => { const u = new URL(s); return u.protocol === 'https:' || isLoopbackHttp(u); },
+    'must be https (http only for localhost or 127.0.0.1)'),
+);
+const originOf = (s: string) => { try { return new URL(s).origin; } catch { return null; } };
+const isOrigin = (s: string) => {
+  const u = new URL(s);
+  return (u.protocol === 'https:' || u.protocol === 'http:') && u.pathname === '/' && !u.search && !u.hash;
+};
+const NonEmpty = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
+const ClaimName = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
+const Seconds = (min: number, max: number) =>
+  v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max));
+const Token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token
+
+const IssuerSchema = v.strictObject({
+  issuer: IssuerUrl,
+  jwksUri: v.optional(v.nullable(IssuerUrl), null),
+  audiences: v.pipe(v.array(NonEmpty), v.minLength(1, 'at least one audience is required')),
+  audienceClaim: v.optional(ClaimName, DEFAULTS.audienceClaim),
+  algorithms: v.optional(v.pipe(v.array(v.picklist(ALGORITHMS, 'not an allowed algorithm (never none or HMAC)')), v.minLength(1)),
+    () => [...DEFAULTS.algorithms]),
+  clockToleranceSeconds: v.optional(Seconds(0, 300), DEFAULTS.clockToleranceSeconds),
+  maxTokenAgeSeconds: v.optional(v.nullable(Seconds(1, 31_536_000)), null),
+  requiredType: v.optional(v.nullable(NonEmpty), null),
+  scopeClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.scopeClaims]),
+  clientIdClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.clientIdClaims]),
+});
+
+const RouteSchema = v.strictObject({
+  path: v.pipe(v.string(), v.regex(/^\/(?:\*|[^?#*]*(?:\/\*)?)$/, 'a path starts with "/" and may end in "/*"'),
+    v.check((p) => !/%(?:2f|5c|00)/i.test(p), 'a path may not hold an encoded slash, backslash or NUL')),
+  methods: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(Token, 'not an HTTP method'), v.toUpperCase())), v.minLength(1))),
+  auth: v.optional(v.picklist(['none', 'required']), 'required'),
+  scopes: v.optional(v.array(v.pipe(v.string(), v.regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'not a scope token'))), () => []),
+});
+
+const Origin = v.pipe(v.string(), v.check((s) => s === '*' || originOf(s) === s,
+  'an origin such as https://app.example.com, or "*"'));
+
+const CorsSchema = v.strictObject({
+  allowOrigins: v.pipe(v.array(Origin), v.minLength(1)),
+  allowMethods: v.optional(v.array(v.pipe(v.string(), v.regex(Token), v.toUpperCase())), () => [...DEFAULTS.corsMethods]),
+  allowHeaders: v.optional(v.array(v.pipe(v.string(), v.regex(Token), v.toLowerCase())), () => [...DEFAULTS.corsHeaders]),
+  maxAgeSeconds: v.optional(Seconds(0, 86_400), DEFAULTS.corsMaxAgeSeconds),
+});
+
+const Limit = v.strictObject({ limit: Seconds(1, 1_000_000), windowSeconds: Seconds(1, 86_400) });
+
+const HostSchema = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const pattern = normalizeHostPattern(dataset.value);
+    if (pattern.ok) return pattern.host;
+    addIssue({ message: pattern.message });
+    return NEVER;
+  }),
+);
+
+export const TenantConfigSchema = v.pipe(
+  v.strictObject({
+    id: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,63}$/, 'an id is 1-63 characters of a-z, 0-9 and "-"')),
+    hosts: v.pipe(v.array(HostSchema), v.minLength(1, 'at least one host'), v.maxLength(100)),
+    issuers: v.pipe(v.array(IssuerSchema), v.minLength(1, 'at least one issuer'), v.maxLength(20)),
+    resource: v.optional(v.nullable(v.pipe(v.string(), v.url())), null),
+    routes: v.optional(v.pipe(v.array(RouteSchema), v.maxLength(200)),
+      () => [{ path: '/*', auth: 'required' as const, scopes: [] as string[] }]),
+    cors: v.optional(v.nullable(CorsSchema), null),
+    upstream: v.optional(v.nullable(v.pipe(v.string(), v.url(), v.check(isOrigin, 'an http(s) origin without path or query'))), null),
+    forward: v.optional(v.strictObject({
+      claimHeaders: v.optional(v.record(ClaimName, v.pipe(v.string(), v.toLowerCase(),
+        v.regex(/^x-auth-[!#$%&'*+.^_`|~0-9a-z-]+$/, 'a claim header name starts with x-auth-'),
+        v.check((h) => !(IDENTITY_HEADERS as readonly string[]).includes(h), 'reserved identity header'))), () => ({})),
+      stripAuthorization: v.optional(v.boolean(), false),
+    }), () => ({ claimHeaders: {}, stripAuthorization: false })),
+    rateLimit: v.optional(v.nullable(v.strictObject({
+      perIp: v.optional(v.nullable(Limit), null),
+      perSubject: v.optional(v.nullable(Limit), null),
+    })), null),
+    revocation: v.optional(v.strictObject({
+      versionClaim: v.optional(v.nullable(ClaimName), null),
+      tenantClaim: v.optional(v.nullable(ClaimName), null),
+      maxStalenessSeconds: v.optional(Seconds(0, 300), DEFAULTS.maxStalenessSeconds),
+    }), () => ({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: DEFAULTS.maxStalenessSeconds })),
+    dnsCheck: v.optional(v.nullable(v.strictObject({
+      type: v.picklist(['CNAME', 'A', 'AAAA']),
+      target: NonEmpty,
+      failuresBeforeHold: v.optional(Seconds(1, 100), DEFAULTS.failuresBeforeHold),
+      mode: v.optional(v.picklist(['enforce', 'report']), 'enforce'),
+    })), null),
+  }),
+  // Cross-field rules the field schemas cannot express, each reported at its own path.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const config = dataset.value;
+    const seenHosts = new Set<string>();
+    config.hosts.forEach((host, i) => {
+      if (seenHosts.has(host)) addIssue({ message: 'listed twice', path: pathOf(config, 'hosts', i) });
+      seenHosts.add(host);
+    });
+    const seenIssuers = new Set<string>();
+    config.issuers.forEach((issuer, i) => {
+      if (seenIssuers.has(issuer.issuer)) addIssue({ message: 'issuer listed twice', path: pathOf(config, 'issuers', i) });
+      seenIssuers.add(issuer.issuer);
+    });
+    config.routes.forEach((route, i) => {
+      if (route.auth === 'none' && route.scopes.length > 0) {
+        addIssue({ message: 'a route with auth "none" cannot require scopes', path: pathOf(config, 'routes', i) });
+      }
+      const base = route.path.endsWith('/*') ? route.path.slice(0, -2) || '/' : route.path;
+      if (new URL(base, 'http://h').pathname !== base) {
+        addIssue({ message: 'a path must be normalized (no dot segments)', path: pathOf(config, 'routes', i) });
+      }
+    });
+  }),
+);
+
+export type TenantConfig = v.InferOutput<typeof TenantConfigSchema>;
+export type IssuerConfig = TenantConfig['issuers'][number];
+export type RouteConfig = TenantConfig['routes'][number];
+export type CorsConfig = NonNullable<TenantConfig['cors']>;
+
+export interface ConfigIssue { path: string; message: string }
+export type ParsedConfig = { ok: true; config: TenantConfig } | { ok: false; issues: ConfigIssue[] };
+
+export function parseTenantConfig(input: unknown): ParsedConfig {
+  const result = v.safeParse(TenantConfigSchema, input);
+  if (result.success) return { ok: true, config: result.output };
+  return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+}
+
+/** RFC 6901: "/issuers/0/issuer". */
+function jsonPointer(path: readonly { key: unknown }[] | undefined): string {
+  if (!path) return '';
+  return path.map(({ key }) => `/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+/** The issue path of `config[field][index]`, for cross-field checks on the whole record. */
+function pathOf<F extends 'hosts' | 'issuers' | 'routes'>(config: TenantConfig, field: F, index: number): [v.ObjectPathItem, v.ArrayPathItem] {
+  const array: unknown[] = config[field];
+  return [
+    { type: 'object', origin: 'value', input: config, key: field, value: array },
+    { type: 'array', origin: 'value', input: array, key: index, value: array[index] },
+  ];
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { REASONS, type Denial } from '../../src/denial';
+import { claimHeaderValue, headerValue } from '../../src/gateway/forward';
+import { denialResponse, quotedString } from '../../src/gateway/respond';
+
+const context = { host: 'api.acme.com', requestId: 'req-1' };
+const rm = 'resource_metadata="https://api.acme.com/.well-known/oauth-protected-resource"';
+
+describe('denialResponse', () => {
+  const cases: [Denial, number, string | null][] = [
+    [{ error: 'unknown_host' }, 404, null],
+    [{ error: 'tenant_config_invalid' }, 500, null],
+    [{ error: 'tenant_on_hold' }, 403, `Bearer realm="api.acme.com", ${rm}`],
+    [{ error: 'origin_not_allowed' }, 403, `Bearer realm="api.acme.com", ${rm}`],
+    [{ error: 'missing_token' }, 401, `Bearer realm="api.acme.com", ${rm}`],
+    [{ error: 'invalid_request', description: 'Say "why".' }, 400,
+      `Bearer realm="api.acme.com", error="invalid_request", error_description="Say \\"why\\".", ${rm}`],
+    [{ error: 'insufficient_scope', needed: ['a', 'b'] }, 403,
+      `Bearer realm="api.acme.com", error="insufficient_scope", error_description="The token lacks a scope this route requires.", scope="a b", ${rm}`],
+    [{ error: 'rate_limited', retryAfterSeconds: 2.2 }, 429, null],
+    [{ error: 'issuer_unavailable', retryAfterSeconds: 30 }, 503, null],
+    [{ error: 'revocation_unavailable', retryAfterSeconds: 5 }, 503, null],
+    [{ error: 'upstream_unavailable' }, 502, null],
+    [{ error: 'internal_error' }, 500, null],
+  ];
+  it.each(cases)('%o answers %i with the exact challenge', async (denial, status, challenge) => {
+    const response = denialResponse(denial, context);
+    expect(response.status).toBe(status);
+    expect(response.headers.get('www-authenticate')).toBe(challenge);
+    expect(response.headers.get('x-request-id')).toBe('req-1');
+    expect(response.headers.get('content-type')).toBe('application/json');
+    const body = await response.json() as Record<string, string>;
+    expect(body.error).toBe(denial.error);
+    expect(body.error_description?.length).toBeGreaterThan(0);
+  });
+
+  it('gives Retry-After in whole seconds, at least 1', () => {
+    expect(denialResponse({ error: 'rate_limited', retryAfterSeconds: 2.2 }, context).headers.get('retry-after')).toBe('3');
+    expect(denialResponse({ error: 'rate_limited', retryAfterSeconds: 0 }, context).headers.get('retry-after')).toBe('1');
+  });
+
+  it.each(REASONS)('invalid_token/%s carries the reason in the body and the challenge', async (reason) => {
+    const response = denialResponse({ error: 'invalid_token', reason, note: 'for the log only' }, context);
+    expect(response.status).toBe(401);
+    const body = await response.json() as Record<string, string>;
+    expect(body).toEqual({ error: 'invalid_token', error_description: expect.any(String), reason });
+    expect(JSON.stringify(body)).not.toContain('for the log only');
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="api\.acme\.com", error="invalid_token", error_description="[^"]+", resource_metadata=/);
+  });
+
+  it('escapes quoted strings and replaces what a header cannot carry', () => {
+    expect(quotedString('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(quotedString('zoë\r\n')).toBe('"zo???"');
+  });
+});
+
+describe('identity header values', () => {
+  it('percent-encodes values holding % or non-printable ASCII', () => {
+    expect(headerValue('plain value')).toBe('plain value');
+    expect(headerValue('50%')).toBe('50%25');
+    expect(headerValue('zoë')).toBe('zo%C3%AB');
+    expect(headerValue('a\r\nb')).toBe('a%0D%0Ab');
+  });
+
+  it('joins arrays of scalars and leaves objects out', () => {
+    expect(claimHeaderValue(['a', 1, true])).toBe('a 1 true');
+    expect(claimHeaderValue(42)).toBe('42');
+    expect(claimHeaderValue({ a: 1 })).toBeNull();
+    expect(claimHeaderValue([{ a: 1 }])).toBeNull();
+    expect(claimHeaderValue(null)).toBeNull();
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { parseTenantConfig } from '../../src/tenants/schema';
+
+const base = { id: 'acme', hosts: ['api.acme.com'], issuers: [{ issuer: 'https://acme.eu.auth0.com/', audiences: ['https://api.acme.com'] }] };
+const issuesOf = (input: unknown) => { const r = parseTenantConfig(input); return r.ok ? [] : r.issues; };
+
+describe('parseTenantConfig', () => {
+  it('applies every default in one place', () => {
+    const parsed = parseTenantConfig(base);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.config.routes).toEqual([{ path: '/*', auth: 'required', scopes: [] }]);
+    expect(parsed.config.issuers[0]).toEqual({
+      issuer: 'https://acme.eu.auth0.com/', jwksUri: null, audiences: ['https://api.acme.com'], audienceClaim: 'aud',
+      algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'], clockToleranceSeconds: 30, maxTokenAgeSeconds: null,
+      requiredType: null, scopeClaims: ['scope', 'scp', 'permissions'], clientIdClaims: ['azp', 'client_id', 'cid', 'appid'],
+    });
+    expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
+    expect(parsed.config.forward).toEqual({ claimHeaders: {}, stripAuthorization: false });
+  });
+
+  it('accepts the spec example routes, "/*" and "/" among them', () => {
+    expect(issuesOf({ ...base, routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', methods: ['post'], scopes: ['admin'] }, { path: '/' }, { path: '/*' }] })).toEqual([]);
+  });
+
+  it('normalizes hosts to lowercase punycode without a trailing dot', () => {
+    const parsed = parseTenantConfig({ ...base, hosts: ['API.Acme.com.', 'bücher.example', '*.Acme.dev'] });
+    expect(parsed.ok && parsed.config.hosts).toEqual(['api.acme.com', 'xn--bcher-kva.example', '*.acme.dev']);
+  });
+
+  it.each([
+    [{ hosts: ['*.com'] }, '/hosts/0'],
+    [{ hosts: ['a.*.com'] }, '/hosts/0'],
+    [{ hosts: ['api.acme.com:8443'] }, '/hosts/0'],
+    [{ hosts: ['10.0.0.1'] }, '/hosts/0'],
+    [{ hosts: ['api.acme.com', 'API.acme.com'] }, '/hosts/1'],
+    [{ id: 'Acme!' }, '/id'],
+    [{ issuers: [{ ...base.issuers[0], issuer: 'http://acme.example/' }] }, '/issuers/0/issuer'],
+    [{ issuers: [{ ...base.issuers[0], algorithms: ['HS256'] }] }, '/issuers/0/algorithms/0'],
+    [{ issuers: [{ ...base.issuers[0], algorithms: ['none'] }] }, '/issuers/0/algorithms/0'],
+    [{ issuers: [{ ...base.issuers[0], audiences: [] }] }, '/issuers/0/audiences'],
+    [{ issuers: [{ ...base.issuers[0], audience: 'typo' }] }, '/issuers/0/audience'],
+    [{ routes: [{ path: 'admin' }] }, '/routes/0/path'],
+    [{ routes: [{ path: '/a/*/b' }] }, '/routes/0/path'],
+    [{ routes: [{ path: '/a/../b' }] }, '/routes/0'],
+    [{ routes: [{ path: '/a%2fb' }] }, '/routes/0/path'],
+    [{ routes: [{ path: '/health', auth: 'none', scopes: ['x'] }] }, '/routes/0'],
+    [{ upstream: 'https://origin.example/path' }, '/upstream'],
+    [{ forward: { claimHeaders: { email: 'x-email' } } }, '/forward/claimHeaders/email'],
+    [{ forward: { claimHeaders: { email: 'x-auth-subject' } } }, '/forward/claimHeaders/email'],
+    [{ cors: { allowOrigins: ['https://app.acme.com/'] } }, '/cors/allowOrigins/0'],
+    [{ revocation: { maxStalenessSeconds: 301 } }, '/revocation/maxStalenessSeconds'],
+  ])('refuses %o at %s', (override, path) => {
+    expect(issuesOf({ ...base, ...override }).map((issue) => issue.path)).toContain(path);
+  });
+});
