@@ -1,11 +1,15 @@
 // The Worker's bindings and vars, exactly as wrangler.toml declares them (SPEC.md "Bindings").
 import type { Directory } from './tenants/directory';
 import type { IssuerKeys } from './keys/issuer-keys';
+import type { RateLimiter } from './state/rate-limiter';
+import type { TenantState } from './state/tenant-state';
 
 export interface Env {
   TENANTS: KVNamespace;
   ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
   DIRECTORY: DurableObjectNamespace<Directory>;
+  TENANT_STATE: DurableObjectNamespace<TenantState>;
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   ADMIN_HOST: string;
   ADMIN_TOKEN?: string;
   TENANT_CACHE_SECONDS: string;

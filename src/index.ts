@@ -1,12 +1,19 @@
-// Worker entry: the fetch handler and the Durable Object classes wrangler.toml binds.
+// Worker entry: the fetch handler, the cron's scheduled handler and the Durable Object classes
+// wrangler.toml binds.
 import { createApp } from './app';
+import { systemClock } from './clock';
+import { runScheduled } from './cron/scheduled';
 import type { Env } from './env';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
+export { RateLimiter } from './state/rate-limiter';
+export { TenantState } from './state/tenant-state';
 
 const app = createApp();
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  // Every 5 minutes (wrangler.toml): DNS drift checks and IssuerKeys pre-warm, a batch a run.
+  scheduled: async (_controller, env, _ctx) => { await runScheduled(env, { now: systemClock }); },
 } satisfies ExportedHandler<Env>;

@@ -7,7 +7,8 @@
 export type AdminErrorCode =
   | 'not_found' | 'missing_token' | 'invalid_token' | 'method_not_allowed' | 'body_too_large'
   | 'unsupported_media_type' | 'invalid_json' | 'invalid_config' | 'unknown_tenant'
-  | 'host_conflict' | 'precondition_failed' | 'internal_error';
+  | 'host_conflict' | 'precondition_failed' | 'internal_error' | 'invalid_request'
+  | 'invalid_limit' | 'invalid_cursor' | 'dns_check_not_configured';
 
 const STATUS: Record<AdminErrorCode, number> = {
   not_found: 404,
@@ -22,6 +23,10 @@ const STATUS: Record<AdminErrorCode, number> = {
   host_conflict: 409,
   precondition_failed: 412,
   internal_error: 500,
+  invalid_request: 400,
+  invalid_limit: 400,
+  invalid_cursor: 400,
+  dns_check_not_configured: 400,
 };
 
 export function adminError(

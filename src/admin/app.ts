@@ -8,6 +8,9 @@ import type { Clock } from '../clock';
 import type { Env } from '../env';
 import { adminError } from './answer';
 import { authenticateAdmin } from './auth';
+import { checkTenantDns } from './dns-check';
+import { listTenants } from './list';
+import { getTenantState, revokeTokens, setTenantStatus } from './state';
 import { deleteTenant, getTenant, putTenant, type AdminCall } from './tenants';
 
 export type AdminEnv = { Bindings: Env; Variables: { who: string } };
@@ -33,6 +36,17 @@ export function createAdminApp(deps: { now: Clock }): AdminApp {
   app.delete('/tenants/:id', (c) => deleteTenant(c.req.raw, c.req.param('id'), call(c)));
   app.all('/tenants/:id', () =>
     adminError('method_not_allowed', 'allowed: GET, HEAD, PUT, DELETE', {}, { allow: 'GET, HEAD, PUT, DELETE' }));
+  app.post('/tenants/:id/revoke', (c) => revokeTokens(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id/revoke', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
+  app.post('/tenants/:id/status', (c) => setTenantStatus(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id/status', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
+  app.get('/tenants/:id/state', (c) => getTenantState(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id/state', () => adminError('method_not_allowed', 'allowed: GET, HEAD', {}, { allow: 'GET, HEAD' }));
+
+  app.get('/tenants', (c) => listTenants(c.req.raw, call(c)));
+  app.all('/tenants', () => adminError('method_not_allowed', 'allowed: GET, HEAD', {}, { allow: 'GET, HEAD' }));
+  app.post('/tenants/:id/dns-check', (c) => checkTenantDns(c.req.param('id'), call(c)));
+  app.all('/tenants/:id/dns-check', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
 
   app.notFound(() => adminError('not_found', 'not found'));
   app.onError((error) => {

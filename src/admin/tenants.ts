@@ -6,6 +6,7 @@
 import type { Clock } from '../clock';
 import type { Env } from '../env';
 import type { Precondition, WriteRefusal } from '../tenants/directory';
+import { tenantStateStub } from '../state/tenant-state';
 import { DIRECTORY_NAME, tenantKey } from '../tenants/kv-keys';
 import { etagOf } from '../tenants/record';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
@@ -50,6 +51,9 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
   if (!TENANT_ID.test(id)) return adminError('unknown_tenant', `no tenant ${id}`);
   const removed = await directoryOf(call.env).remove(id, preconditionOf(request));
+  // The state goes after the record, never before (a failed removal must keep revocations); an
+  // unknown tenant's is wiped too, so repeating a DELETE whose wipe failed finishes it.
+  if (removed.ok || removed.refusal.error === 'unknown_tenant') await tenantStateStub(call.env.TENANT_STATE, id).wipe();
   if (!removed.ok) return refused(removed.refusal, id);
   audit(call, { action: 'tenant.delete', tenant: id, before: removed.before, after: null });
   return new Response(null, { status: 204 });

@@ -15,7 +15,7 @@ export interface DecisionRecord {
   note?: string;
   issuer?: string;
   kid?: string;
-  tiers: { tenant?: 'memory' | 'kv'; keys?: KeyTier };
+  tiers: { tenant?: 'memory' | 'kv'; state?: 'memory' | 'object' | 'grace' | 'none'; keys?: KeyTier };
   ms: Record<string, number>;
 }
 

@@ -1,183 +1,171 @@
-// The ordered pipeline for one request on a tenant host (SPEC.md "Request outcomes"):
-// tenant, status, CORS preflight, perIp limit, route, credentials, verification, revocation,
-// scopes, perSubject limit, forward. Each step is one line and an early return; every end
-// goes through Decision, which answers, logs once, and adds the CORS headers.
+// The ordered pipeline every door shares (SPEC.md "Request outcomes"): tenant, status, perIp
+// limit, route, credentials, verification, revocation, scopes, perSubject limit. The doors add
+// only what is theirs: the gateway and the Hono middleware answer metadata and CORS preflights
+// between status and perIp, and the gateway forwards; RPC returns a plain result.
 //
-//   const gateway = createGateway({ now: () => t });      // once per isolate: caches live here
-//   const response = await gateway.fetch(request, env, ctx, new URL(request.url));
-import { systemClock, type Clock } from '../clock';
-import type { Denial } from '../denial';
+//   const pipeline = createPipeline({ now });                  // once per isolate: caches live here
+//   const io = ioOf(env, ctx);
+//   const state = await pipeline.admit(tenant, io, d);         // 403 tenant_on_hold
+//   const allowed = await pipeline.authorize(tenant, { method, pathname, credentials, clientIp, resource }, state.value, io, d);
+//   if (allowed.ok) allowed.value.identity;                    // null on an auth:none route
+import type { Clock } from '../clock';
+import { deny, ok, type Denial, type Outcome } from '../denial';
 import type { Env } from '../env';
+import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
+import { DEFAULT_ROUTE, hasEncodedSeparator, type Route } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
-import { hasEncodedSeparator } from '../policy/routes';
-import { normalizeRequestHost } from '../tenants/hosts';
-import { createTenantStore } from '../tenants/store';
+import type { RateLimiter } from '../state/rate-limiter';
+import { clientIpKey, createRateLimits, type LimitRequest } from '../state/rate-limits';
+import { checkRevocation } from '../state/revocation';
+import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
+import { createTenantStates, type StateRead } from '../state/tenant-states';
+import { createTenantStore, type ResolvedTenant, type TenantKv } from '../tenants/store';
 import type { Tenant } from '../tenants/tenant';
-import { extractBearer } from '../verify/extract';
 import { verifyToken } from '../verify/token';
-import { corsHeaders, isPreflight, preflightResponse } from './cors';
-import { originRequest, type Identity } from './forward';
-import { logDecision, sampleRateOf, type DecisionRecord } from './log';
-import { isMetadataPath, metadataResponse } from './metadata';
-import { denialResponse, statusOf } from './respond';
+import type { Decision } from './decision';
+import type { Identity } from './forward';
 
-export interface GatewayOptions {
-  now?: Clock;
-  /** For log sampling. */
-  random?: () => number;
+/** The bindings and request-scoped I/O the steps use. The optional ones may be absent in a
+ *  user's own Worker (Hono middleware): no TenantState means no status or revocation, no
+ *  RateLimiter means no limits. */
+export interface PipelineIo {
+  readonly issuerKeys: DurableObjectNamespace<IssuerKeys>;
+  readonly tenantState: DurableObjectNamespace<TenantState> | null;
+  readonly rateLimiter: DurableObjectNamespace<RateLimiter> | null;
+  readonly cache: Cache | null;
+  readonly allowInsecure: boolean;
+  waitUntil(promise: Promise<unknown>): void;
 }
 
-export interface Gateway {
-  fetch(request: Request, env: Env, ctx: ExecutionContext, url: URL): Promise<Response>;
-}
-
-export function createGateway(options: GatewayOptions = {}): Gateway {
-  const now = options.now ?? systemClock;
-  const random = options.random ?? Math.random;
-  const tenants = createTenantStore({ now });
-  const keyTiers = createKeyTiers({ now });
-
-  async function decide(request: Request, env: Env, ctx: ExecutionContext, d: Decision): Promise<Response> {
-    const resolved = await d.timed('tenant', tenants.resolve(d.host, { kv: env.TENANTS, cacheSeconds: Number(env.TENANT_CACHE_SECONDS) || 30 }));
-    if (!resolved.ok) return d.deny(resolved.denial);
-    const { tenant } = resolved.value;
-    d.record.tenant = tenant.id;
-    d.record.tiers.tenant = resolved.value.cached ? 'memory' : 'kv';
-    const resource = tenant.resource ?? `https://${d.host}`;
-    if (isMetadataPath(d.url.pathname) && (request.method === 'GET' || request.method === 'HEAD')) {
-      return d.answer('metadata', metadataResponse(tenant, resource, d.requestId));
-    }
-
-    const origin = request.headers.get('origin');
-    d.cors = corsHeaders(tenant.cors, origin);
-    if (isPreflight(request)) {
-      if (tenant.cors === null) return forward(request, env, tenant, null, 'preflight', d);
-      const answer = preflightResponse(tenant.cors, origin, d.requestId);
-      return answer ? d.answer('preflight', answer) : d.deny({ error: 'origin_not_allowed' });
-    }
-
-    if (hasEncodedSeparator(d.url.pathname)) {
-      return d.deny({ error: 'invalid_request', description: 'The path holds an encoded slash, backslash or NUL.' });
-    }
-    const route = tenant.routes.match(request.method, d.url.pathname);
-    d.record.route = route.path;
-    if (route.auth === 'none') return forward(request, env, tenant, null, 'public', d);
-
-    const credentials = extractBearer(request, d.url);
-    if (!credentials.ok) return d.deny(credentials.denial);
-    if (credentials.value === null) return d.deny({ error: 'missing_token' });
-
-    const keys = keyTiers.source({
-      issuerKeys: env.ISSUER_KEYS,
-      cache: caches.default,
-      waitUntil: (promise) => ctx.waitUntil(promise),
-      allowInsecure: env.ALLOW_INSECURE_ISSUERS === 'true',
-    });
-    const verified = await d.timed('verify', verifyToken(credentials.value, { id: tenant.id, issuers: tenant.issuers, resource }, { now, keys }));
-    if (!verified.ok) return d.deny(verified.denial);
-    const token = verified.value;
-    d.record.issuer = token.issuer.issuer;
-    d.record.kid = token.kid;
-    d.record.tiers.keys = token.keyTier;
-
-    if (missingScopes(route, token.scopes).length > 0) return d.deny({ error: 'insufficient_scope', needed: route.scopes });
-
-    const identity: Identity = {
-      tenant: tenant.id, issuer: token.issuer.issuer, subject: token.subject, clientId: token.clientId,
-      scopes: token.scopes, claims: token.claims,
-    };
-    return forward(request, env, tenant, identity, 'allowed', d);
-  }
-
-  async function forward(request: Request, env: Env, tenant: Tenant, identity: Identity | null,
-    outcome: 'allowed' | 'public' | 'preflight', d: Decision): Promise<Response> {
-    let response: Response;
-    try {
-      response = await d.timed('origin', fetch(originRequest(request, d.url, tenant, identity, d.requestId)));
-    } catch (error) {
-      return d.deny({ error: 'upstream_unavailable', note: noteOf(error) });
-    }
-    return d.answer(outcome, response, env.DEBUG_TIMING === 'true');
-  }
-
+export function ioOf(env: Env, ctx: ExecutionContext): PipelineIo {
   return {
-    async fetch(request, env, ctx, url) {
-      const d = new Decision(request, url, now);
-      try {
-        const response = await decide(request, env, ctx, d);
-        d.log(sampleRateOf(env.LOG_SAMPLE_RATE), random);
-        return response;
-      } catch (error) {
-        // Thrown only by bugs and broken bindings (a KV or object call that fails outright).
-        const response = d.deny({ error: 'internal_error', note: noteOf(error) });
-        d.log(1, random);
-        return response;
-      }
-    },
+    issuerKeys: env.ISSUER_KEYS,
+    tenantState: env.TENANT_STATE,
+    rateLimiter: env.RATE_LIMITER,
+    cache: typeof caches === 'undefined' ? null : caches.default,
+    allowInsecure: env.ALLOW_INSECURE_ISSUERS === 'true',
+    waitUntil: (promise) => ctx.waitUntil(promise),
   };
 }
 
-/** One request's decision: its identifiers, its log record, and the two ways it ends. */
-class Decision {
-  readonly url: URL;
-  readonly host: string;
-  readonly requestId: string;
-  readonly record: DecisionRecord;
-  cors: Headers | null = null;
-  readonly #now: Clock;
-  readonly #started: number;
-
-  constructor(request: Request, url: URL, now: Clock) {
-    this.url = url;
-    this.host = normalizeRequestHost(url);
-    this.requestId = request.headers.get('cf-ray') ?? crypto.randomUUID();
-    this.record = { requestId: this.requestId, host: this.host, outcome: 'denied', tiers: {}, ms: {} };
-    this.#now = now;
-    this.#started = now();
-  }
-
-  async timed<T>(step: string, work: Promise<T>): Promise<T> {
-    const start = this.#now();
-    try {
-      return await work;
-    } finally {
-      this.record.ms[step] = this.#now() - start;
-    }
-  }
-
-  deny(denial: Denial): Response {
-    this.record.outcome = 'denied';
-    this.record.status = statusOf(denial);
-    this.record.error = denial.error;
-    if (denial.error === 'invalid_token') this.record.reason = denial.reason;
-    if ('note' in denial && denial.note !== undefined) this.record.note = denial.note;
-    return denialResponse(denial, { host: this.host, requestId: this.requestId, headers: this.cors });
-  }
-
-  /** Passes a response through, adding only CORS for an allowed origin and, when asked, Server-Timing. */
-  answer(outcome: DecisionRecord['outcome'], response: Response, serverTiming = false): Response {
-    this.record.outcome = outcome;
-    this.record.status = response.status;
-    if ((this.cors === null && !serverTiming) || response.webSocket) return response;
-    const headers = new Headers(response.headers);
-    if (this.cors !== null) {
-      headers.set('access-control-allow-origin', this.cors.get('access-control-allow-origin')!);
-      headers.append('vary', 'Origin');
-    }
-    if (serverTiming) {
-      headers.append('server-timing', Object.entries(this.record.ms).map(([step, ms]) => `${step};dur=${ms}`).join(', '));
-    }
-    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
-  }
-
-  log(sampleRate: number, random: () => number): void {
-    this.record.ms.total = this.#now() - this.#started;
-    logDecision(this.record, { sampleRate, random });
-  }
+/** What the authorization steps need of one request, whichever door it came through. */
+export interface RequestFacts {
+  readonly method: string;
+  /** The WHATWG-normalized path; null (RPC without a path) applies the default policy. */
+  readonly pathname: string | null;
+  /** The bearer token, null when there is none, or the extractor's refusal. */
+  readonly credentials: Outcome<string | null>;
+  readonly clientIp: string | null;
+  /** The effective RFC 8707 resource identifier (the tenant's, or https://<host>). */
+  readonly resource: string;
 }
 
-/** A token-free description of a thrown error, for the log only. */
-function noteOf(error: unknown): string {
-  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 200);
+export interface Authorized {
+  readonly route: Route;
+  /** null on an `auth: none` route. */
+  readonly identity: Identity | null;
+}
+
+export interface Pipeline {
+  resolveTenant(host: string, kv: TenantKv, cacheSeconds: number, d: Decision): Promise<Outcome<ResolvedTenant>>;
+  /** The status step: the tenant's state, denying `tenant_on_hold`. An unreachable state is not
+   *  a denial here: it closes token routes at the revocation step and leaves auth:none open. */
+  admit(tenant: Tenant, io: PipelineIo, d: Decision): Promise<Outcome<StateRead>>;
+  /** perIp limit, route, credentials, verification, revocation, scopes, perSubject limit. */
+  authorize(tenant: Tenant, facts: RequestFacts, state: StateRead, io: PipelineIo, d: Decision): Promise<Outcome<Authorized>>;
+  readonly now: Clock;
+}
+
+/** The state of a tenant whose Worker binds no TenantState object (library use). */
+const UNTRACKED: StateRead = {
+  ok: true, tier: 'none',
+  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} } satisfies TenantStateSnapshot,
+};
+
+export function createPipeline(options: { now: Clock }): Pipeline {
+  const now = options.now;
+  const tenants = createTenantStore({ now });
+  const keyTiers = createKeyTiers({ now });
+  const states = createTenantStates({ now });
+  const limits = createRateLimits({ now });
+
+  /** A limit step: counts the request, or denies `rate_limited`. No limiter bound: admitted. */
+  async function limit(request: LimitRequest, io: PipelineIo, d: Decision): Promise<Denial | null> {
+    if (io.rateLimiter === null) return null;
+    const decision = await d.timed('limit', limits.admit(request, { rateLimiter: io.rateLimiter }));
+    d.limits.push(decision);
+    return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+  }
+
+  return {
+    now,
+
+    async resolveTenant(host, kv, cacheSeconds, d) {
+      const resolved = await d.timed('tenant', tenants.resolve(host, { kv, cacheSeconds }));
+      if (resolved.ok) {
+        d.record.tenant = resolved.value.tenant.id;
+        d.record.tiers.tenant = resolved.value.cached ? 'memory' : 'kv';
+      }
+      return resolved;
+    },
+
+    async admit(tenant, io, d) {
+      d.record.tenant = tenant.id;
+      if (io.tenantState === null) return ok(UNTRACKED);
+      const state = await d.timed('state', states.read(tenant.id, tenant.config.revocation.maxStalenessSeconds,
+        { tenantState: io.tenantState, waitUntil: io.waitUntil }));
+      if (state.ok) d.record.tiers.state = state.tier;
+      if (state.ok && state.snapshot.status === 'hold') return deny({ error: 'tenant_on_hold' });
+      return ok(state);
+    },
+
+    async authorize(tenant, facts, state, io, d) {
+      const { rateLimit, revocation } = tenant.config;
+      const ipKey = rateLimit?.perIp ? clientIpKey(facts.clientIp) : null;
+      if (rateLimit?.perIp && ipKey !== null) {
+        const limited = await limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...rateLimit.perIp }, io, d);
+        if (limited) return deny(limited);
+      }
+
+      if (facts.pathname !== null && hasEncodedSeparator(facts.pathname)) {
+        return deny({ error: 'invalid_request', description: 'The path holds an encoded slash, backslash or NUL.' });
+      }
+      const route = facts.pathname === null ? DEFAULT_ROUTE : tenant.routes.match(facts.method, facts.pathname);
+      d.record.route = route.path;
+      if (route.auth === 'none') return ok({ route, identity: null });
+
+      if (!facts.credentials.ok) return facts.credentials;
+      if (facts.credentials.value === null) return deny({ error: 'missing_token' });
+
+      const keys = keyTiers.source({ issuerKeys: io.issuerKeys, cache: io.cache, waitUntil: io.waitUntil, allowInsecure: io.allowInsecure });
+      const verified = await d.timed('verify', verifyToken(facts.credentials.value, { id: tenant.id, issuers: tenant.issuers, resource: facts.resource }, { now, keys }));
+      if (!verified.ok) return verified;
+      const token = verified.value;
+      d.record.issuer = token.issuer.issuer;
+      d.record.kid = token.kid;
+      d.record.tiers.keys = token.keyTier;
+
+      if (!state.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: state.retryAfterSeconds, note: state.note });
+      const revoked = checkRevocation(token, state.snapshot, { tenantId: tenant.id, versionClaim: revocation.versionClaim, tenantClaim: revocation.tenantClaim });
+      if (!revoked.ok) return revoked;
+
+      if (missingScopes(route, token.scopes).length > 0) return deny({ error: 'insufficient_scope', needed: route.scopes });
+
+      // Keyed by what the signature vouches for, never by an unverified claim.
+      const subjectKey = token.subject ?? token.clientId;
+      if (rateLimit?.perSubject && subjectKey !== null) {
+        const limited = await limit({ tenantId: tenant.id, policy: 'sub', key: subjectKey, ...rateLimit.perSubject }, io, d);
+        if (limited) return deny(limited);
+      }
+
+      return ok({
+        route,
+        identity: {
+          tenant: tenant.id, issuer: token.issuer.issuer, subject: token.subject, clientId: token.clientId,
+          scopes: token.scopes, claims: token.claims,
+        },
+      });
+    },
+  };
 }

@@ -6,6 +6,7 @@
 //     .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, refresh: false, allowInsecure: false });
 //   if (answer.ok) answer.keySet.keys;          // public JWKs, with fetchedAt / expiresAt (ms)
 //   else answer.retryAfterSeconds;              // nothing usable; ask again after this
+//   await stub.prewarm({ issuer, jwksUri, allowInsecure, withinMs: 360_000 });  // cron: refetch if expiring soon
 //
 // Tests replace `now` or `fetchTimeoutMs` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
@@ -34,6 +35,14 @@ export interface KeySetRequest {
   readonly refresh: boolean;
   /** The caller's ALLOW_INSECURE_ISSUERS: http is then allowed, on loopback only. */
   readonly allowInsecure: boolean;
+}
+
+export interface PrewarmRequest {
+  readonly issuer: string;
+  readonly jwksUri: string | null;
+  readonly allowInsecure: boolean;
+  /** Refetch when the held set expires sooner than this (ms from now). */
+  readonly withinMs: number;
 }
 
 export interface KeySet {
@@ -91,6 +100,17 @@ export class IssuerKeys extends DurableObject<Env> {
     const refreshed = await this.#inFlight;
     if (refreshed.ok) return answer(refreshed.stored, true);
     return this.#fallback(this.#held(request), this.now(), refreshed.note);
+  }
+
+  /** The scheduled run's pre-warm: fetches only when there is no set for this configuration or
+   *  it expires within `withinMs`, under the same in-flight and hold-off rules as a kid miss, so
+   *  the first request after an expiry finds fresh keys here instead of paying the fetch. */
+  async prewarm(request: PrewarmRequest): Promise<KeySetAnswer> {
+    const { withinMs, ...rest } = request;
+    const keySetRequest: KeySetRequest = { ...rest, refresh: true };
+    const stored = this.#held(keySetRequest);
+    if (stored !== null && stored.expiresAt - this.now() > withinMs) return answer(stored, false);
+    return this.keySet(keySetRequest);
   }
 
   /** The stored set, when it was fetched for this very configuration. */

@@ -1,11 +1,14 @@
 // The Directory Durable Object (SPEC.md "Hosts"): the one global registry of host claims, and
 // where every tenant write and delete runs, so two concurrent writers can never both win a host
-// and a host's KV copy is only ever written by the tenant holding its claim.
+// and a host's KV copy is only ever written by the tenant holding its claim. Its `tenants` table
+// is also what admin listing and the scheduled run page through (with the run's stored cursor).
 //
 //   const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
 //   await directory.put(config, { etags: ['"3f2a…"'] })  // { ok: true, created, before, after } or a refusal
 //   await directory.remove('acme', null)                  // { ok: true, before } or unknown_tenant
 //   await directory.hostsOf('acme')                       // ['api.acme.com', '*.acme.dev']
+//   await directory.listTenants(null, 100)                // [{ id, hosts }] ordered by id; pass the last id on
+//   await directory.scheduledPage(50)                     // the cron's next page, from its stored cursor
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { hostKey, tenantKey } from './kv-keys';
@@ -30,6 +33,26 @@ export type TenantRemoval =
   | { ok: true; before: TenantConfig | null }
   | { ok: false; refusal: WriteRefusal };
 
+/** A row of GET /tenants. */
+export interface TenantListing { readonly id: string; readonly hosts: readonly string[] }
+
+/** What the scheduled run needs of a tenant (not its whole config: a page may hold a thousand). */
+export interface ScheduledTenant {
+  readonly id: string;
+  readonly hosts: readonly string[];
+  readonly dnsCheck: TenantConfig['dnsCheck'];
+  readonly issuers: readonly { readonly issuer: string; readonly jwksUri: string | null }[];
+}
+
+/** `after` is the cursor the page started from (null: the start of a cycle). */
+export interface ScheduledPage { readonly after: string | null; readonly tenants: readonly ScheduledTenant[] }
+
+/** A page row: JSON texts as SQLite extracts them (dnsCheck is NULL when the config has none). */
+type PageRow = { id: string; hosts: string; dnsCheck: string | null; issuers: string };
+
+/** The one cursor row: where the cron's walk over the tenants resumes. */
+const SCHEDULED_CURSOR = 'scheduled';
+
 type Claim = { ok: true; previous: string[] } | { ok: false; conflicts: HostConflict[] };
 
 interface CurrentRecord { config: TenantConfig; etag: string }
@@ -45,6 +68,7 @@ export class Directory extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS claims (host TEXT PRIMARY KEY, tenant TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS claims_by_tenant ON claims (tenant);
       CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, config TEXT NOT NULL, etag TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, after TEXT);
     `);
   }
 
@@ -52,6 +76,56 @@ export class Directory extends DurableObject<Env> {
   hostsOf(tenantId: string): string[] {
     return this.ctx.storage.sql.exec<{ host: string }>('SELECT host FROM claims WHERE tenant = ? ORDER BY host', tenantId)
       .toArray().map((row) => row.host);
+  }
+
+  /** Whether the tenant has a record: strongly consistent, unlike its KV copy. */
+  exists(tenantId: string): boolean {
+    return this.ctx.storage.sql.exec('SELECT 1 FROM tenants WHERE id = ?', tenantId).toArray().length > 0;
+  }
+
+  /** The stored config: strongly consistent, unlike its KV copy. */
+  configOf(tenantId: string): TenantConfig | null {
+    return this.#current(tenantId)?.config ?? null;
+  }
+
+  /** Up to `limit` tenants with ids after `after` (null: from the start), ordered by id: keyset
+   *  paging, so a page costs the same at tenant 50,000 as at tenant 1. */
+  listTenants(after: string | null, limit: number): TenantListing[] {
+    return this.#page(after, limit).map((row) => ({ id: row.id, hosts: JSON.parse(row.hosts) as string[] }));
+  }
+
+  /** The scheduled work's next page: tenants after `after`, or after the stored cursor when
+   *  `after` is undefined, with what the run needs of each (hosts, dnsCheck, issuers). */
+  scheduledPage(limit: number, after?: string | null): ScheduledPage {
+    const from = after === undefined ? this.#scheduledCursor() : after;
+    const tenants = this.#page(from, limit).map((row) => ({
+      id: row.id,
+      hosts: JSON.parse(row.hosts) as string[],
+      dnsCheck: row.dnsCheck === null ? null : JSON.parse(row.dnsCheck) as TenantConfig['dnsCheck'],
+      issuers: (JSON.parse(row.issuers) as TenantConfig['issuers']).map((i) => ({ issuer: i.issuer, jwksUri: i.jwksUri })),
+    }));
+    return { after: from, tenants };
+  }
+
+  /** Where the next scheduled run starts: after this id, or from the start (a new cycle) when null. */
+  saveScheduledCursor(after: string | null): void {
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO cursors (name, after) VALUES (?, ?)', SCHEDULED_CURSOR, after);
+  }
+
+  #scheduledCursor(): string | null {
+    return this.ctx.storage.sql.exec<{ after: string | null }>('SELECT after FROM cursors WHERE name = ?', SCHEDULED_CURSOR)
+      .toArray()[0]?.after ?? null;
+  }
+
+  /** Only the fields a page needs, extracted by SQLite: a full config (routes and all) can be
+   *  tens of KiB, and a page may hold a thousand. */
+  #page(after: string | null, limit: number): PageRow[] {
+    // '' sorts before every id, so it stands for "from the start".
+    return this.ctx.storage.sql.exec<PageRow>(
+      `SELECT id, json_extract(config, '$.hosts') AS hosts, json_extract(config, '$.dnsCheck') AS dnsCheck,
+         json_extract(config, '$.issuers') AS issuers
+       FROM tenants WHERE id > ? ORDER BY id LIMIT ?`, after ?? '', Math.max(0, Math.floor(limit)),
+    ).toArray();
   }
 
   /** Creates or replaces a validated config. The order below means a failure half way never
