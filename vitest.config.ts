@@ -1,19 +1,54 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
+// Two projects: `workers` runs inside workerd (unit and integration tests), then `e2e` runs in
+// Node against real `wrangler dev` processes. `vitest run --project e2e` runs one of them.
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: './wrangler.toml' },
-      miniflare: {
-        // Every outbound fetch of the Worker under test (issuers, origins) goes to the
-        // auxiliary Worker below: test issuers keep their https:// URLs.
-        outboundService: 'issuer',
-        // Tests see production settings, not the .dev.vars of `npm start`.
-        bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
-        workers: [{ name: 'issuer', modules: true, scriptPath: './test/fixtures/issuer-worker.js', compatibilityDate: '2026-04-01' }],
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              // Every outbound fetch of the Worker under test (issuers, origins) goes to the
+              // auxiliary Worker below: test issuers keep their https:// URLs.
+              outboundService: 'issuer',
+              // Tests see production settings, not the .dev.vars of `npm start`.
+              bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
+              // The RPC door's consumer: another Worker bound to this one's `Verifier` entrypoint.
+              serviceBindings: { CONSUMER: 'consumer' },
+              workers: [
+                { name: 'issuer', modules: true, scriptPath: './test/fixtures/issuer-worker.js', compatibilityDate: '2026-04-01' },
+                {
+                  name: 'consumer', modules: true, scriptPath: './test/fixtures/rpc-consumer.js', compatibilityDate: '2026-04-01',
+                  // The Worker under test runs as the plugin's runner, named after this project.
+                  serviceBindings: { VERIFIER: { name: 'vitest-plugin-runner-workers', entrypoint: 'Verifier' } },
+                },
+              ],
+            },
+          }),
+        ],
+        test: {
+          name: 'workers',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/e2e/**'],
+          sequence: { groupOrder: 0 },
+        },
       },
-    }),
-  ],
-  test: { include: ['test/**/*.test.ts'] },
+      {
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          // wrangler dev starts in seconds, but a cold build on a busy machine takes longer.
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // One wrangler dev at a time, after the workers project: two cores do not fit more.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
+  },
 });

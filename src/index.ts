@@ -1,16 +1,19 @@
-// Worker entry: the fetch handler, the cron's scheduled handler and the Durable Object classes
-// wrangler.toml binds.
+// Worker entry: the fetch handler, the cron's scheduled handler, the Verifier RPC entrypoint and
+// the Durable Object classes wrangler.toml binds.
 import { createApp } from './app';
 import { systemClock } from './clock';
 import { runScheduled } from './cron/scheduled';
 import type { Env } from './env';
+import { isolatePipeline } from './isolate';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
 export { RateLimiter } from './state/rate-limiter';
 export { TenantState } from './state/tenant-state';
+export { Verifier } from './rpc/verifier';
+export type { VerifyRequest, VerifyResult } from './rpc/verifier';
 
-const app = createApp();
+const app = createApp({ pipeline: isolatePipeline });
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),

@@ -153,6 +153,8 @@ export const TenantConfigSchema = v.pipe(
 );
 
 export type TenantConfig = v.InferOutput<typeof TenantConfigSchema>;
+/** A config as written, before defaults (what the admin API and edgeAuth() accept). */
+export type TenantConfigInput = v.InferInput<typeof TenantConfigSchema>;
 export type IssuerConfig = TenantConfig['issuers'][number];
 export type RouteConfig = TenantConfig['routes'][number];
 export type CorsConfig = NonNullable<TenantConfig['cors']>;

@@ -1,0 +1,495 @@
+#!/usr/bin/env node
+// @ts-check
+// The operators' command line over the admin API (SPEC.md "Admin API"): tenant configs in and
+// out, revocation, status and DNS checks. Data goes to stdout as JSON, messages to stderr, and
+// the exit code says what happened: 0 ok, 1 the API refused, 2 usage error, 3 could not connect.
+//
+//   npm run -s tenants -- put acme.json                       # 201 created / 200 replaced
+//   npm run -s tenants -- export --out tenants.json && npm run -s tenants -- import tenants.json
+//   EDGE_ADMIN_URL=http://127.0.0.1:8787 EDGE_ADMIN_HOST=admin.localhost EDGE_ADMIN_TOKEN=... npm run -s tenants -- list
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { hostRequest } from './host-request.mjs';
+
+const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 };
+/** The API's largest page (SPEC: up to 1000), used when walking every tenant. */
+const PAGE = 1000;
+
+const USAGE = `Usage: npm run -s tenants -- <command> [arguments] [options]
+
+Commands:
+  put <file.json> [--if-match ETAG]         create or replace the tenant in the file (its id from the file)
+  get <id>                                  print the tenant's config (stdout) and its ETag (stderr)
+  list [--limit N] [--cursor C] [--all]     tenant ids and hosts, one page or (--all) every page
+  delete <id> [--if-match ETAG]             delete the tenant, its host bindings and its state
+  revoke <id> [--sub S | --jti J --exp E]   revoke every token so far, one subject's, or one token
+  status <id> <hold|active>                 put the tenant on hold or back to active
+  state <id>                                status, tokenVersion, revokedBefore and counts
+  dns-check <id>                            run the tenant's DNS check now (reports, never holds)
+  export [--out FILE]                       every tenant's config as one JSON array
+  import <file.json>                        PUT each config of a JSON array; one line per tenant
+
+Connection (every command):
+  --url URL          admin API base URL                 (or EDGE_ADMIN_URL)
+  --token TOKEN      admin bearer token                 (or EDGE_ADMIN_TOKEN; prefer it: argv shows in ps)
+  --admin-host HOST  Host header for the admin API      (or EDGE_ADMIN_HOST; default: the URL's host)
+
+Local wrangler dev (npm start) serves the admin API on 127.0.0.1 and picks it by Host header:
+  EDGE_ADMIN_URL=http://127.0.0.1:8787 EDGE_ADMIN_HOST=admin.localhost \\
+  EDGE_ADMIN_TOKEN=local-dev-admin-token npm run -s tenants -- list
+
+Use "npm run -s" (or node scripts/tenants.mjs) when piping: plain "npm run" prints a banner on stdout.
+"<command> --help" shows one command's help.
+
+Exit codes: 0 ok, 1 the API refused (4xx/5xx), 2 usage error, 3 could not connect.`;
+
+/** @type {Record<string, { usage: string, about: string, options: string[] }>} */
+const COMMANDS = {
+  put: {
+    usage: 'put <file.json> [--if-match ETAG]',
+    about: `Creates (201) or replaces (200) the tenant whose config is in the file; the id comes from the
+file's "id". Prints the stored config on stdout and its ETag on stderr. --if-match replaces only
+if the stored config still has that ETag (else 412 precondition_failed). An invalid config
+answers 400 invalid_config and each issue is printed as "<JSON Pointer>: <message>".`,
+    options: ['if-match'],
+  },
+  get: { usage: 'get <id>', about: 'Prints the tenant\'s config on stdout and "ETag: <etag>" on stderr.', options: [] },
+  list: {
+    usage: 'list [--limit N] [--cursor C] [--all]',
+    about: `Prints {"tenants": [{"id", "hosts"}], "cursor"}: one page (--limit up to 1000, --cursor from the
+previous page), or with --all every page followed to the end (cursor null).`,
+    options: ['limit', 'cursor', 'all'],
+  },
+  delete: {
+    usage: 'delete <id> [--if-match ETAG]',
+    about: 'Deletes the tenant: its config, host bindings and state (revocations, status).',
+    options: ['if-match'],
+  },
+  revoke: {
+    usage: 'revoke <id> [--sub S | --jti J --exp E]',
+    about: `Without options: revokes every token issued so far for the tenant, from any issuer.
+--sub S: every token of subject S issued so far. --jti J --exp E: one token, by its jti and its
+exp (epoch seconds; the denial is kept until then). Prints the new state.`,
+    options: ['sub', 'jti', 'exp'],
+  },
+  status: {
+    usage: 'status <id> <hold|active>',
+    about: `hold: every request to the tenant answers 403 tenant_on_hold. active: serves it again.
+Either move revokes every token issued before it. Prints the new state.`,
+    options: [],
+  },
+  state: {
+    usage: 'state <id>',
+    about: 'Prints {"status", "tokenVersion", "revokedBefore", "revokedSubjects", "deniedJtis"}.',
+    options: [],
+  },
+  'dns-check': {
+    usage: 'dns-check <id>',
+    about: 'Runs the tenant\'s dnsCheck now and prints {"results": [{"host", "expected", "found", "verdict"}]}.',
+    options: [],
+  },
+  export: {
+    usage: 'export [--out FILE]',
+    about: 'Writes every tenant\'s config as one JSON array (to stdout, or to FILE), ready for import.',
+    options: ['out'],
+  },
+  import: {
+    usage: 'import <file.json>',
+    about: `PUTs each config of the file's JSON array (creating or replacing), continuing past failures,
+and prints one line per tenant: "ok 201 acme" or "failed 409 host_conflict beta: ...".
+Exits 1 if any failed.`,
+    options: [],
+  },
+};
+
+/** @type {import('node:util').ParseArgsConfig['options']} */
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'admin-host': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  'if-match': { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  all: { type: 'boolean' },
+  sub: { type: 'string' },
+  jti: { type: 'string' },
+  exp: { type: 'string' },
+  out: { type: 'string' },
+};
+const CONNECTION_OPTIONS = ['url', 'token', 'admin-host', 'help'];
+
+/** A refusal the user caused by how they called us (exit 2). */
+class UsageError extends Error {}
+/** The admin API answered with an error status (exit 1). */
+class Refused extends Error {
+  /** @param {number} status @param {Record<string, unknown> | null} body @param {string} text */
+  constructor(status, body, text) {
+    super(describeRefusal(status, body, text));
+    this.status = status;
+    this.body = body;
+  }
+}
+/** No HTTP answer at all (exit 3). */
+class Unreachable extends Error {}
+
+/**
+ * @typedef {object} Admin
+ * @property {(method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Response>} call
+ */
+
+/** @param {string[]} argv */
+async function main(argv) {
+  /** @type {ReturnType<typeof parseArgs>} */
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const [name, ...args] = positionals;
+
+  if (name === undefined || name === 'help') {
+    if (values.help || name === 'help') {
+      const topic = name === 'help' ? args[0] : undefined;
+      process.stdout.write(`${topic && COMMANDS[topic] ? commandHelp(topic) : USAGE}\n`);
+      return EXIT.ok;
+    }
+    throw new UsageError('a command is required');
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+  if (values.help) {
+    process.stdout.write(`${commandHelp(name)}\n`);
+    return EXIT.ok;
+  }
+  for (const option of Object.keys(values)) {
+    if (!CONNECTION_OPTIONS.includes(option) && !command.options.includes(option)) {
+      throw new UsageError(`--${option} is not an option of ${name} (usage: ${command.usage})`);
+    }
+  }
+
+  const admin = connect(values);
+  const str = (/** @type {string} */ key) => /** @type {string | undefined} */ (values[key]);
+  switch (name) {
+    case 'put': return put(admin, arity(name, args, 1)[0], str('if-match'));
+    case 'get': return get(admin, arity(name, args, 1)[0]);
+    case 'list': return list(admin, arity(name, args, 0), { limit: str('limit'), cursor: str('cursor'), all: values.all === true });
+    case 'delete': return remove(admin, arity(name, args, 1)[0], str('if-match'));
+    case 'revoke': return revoke(admin, arity(name, args, 1)[0], { sub: str('sub'), jti: str('jti'), exp: str('exp') });
+    case 'status': { const [id, status] = arity(name, args, 2); return setStatus(admin, id, status); }
+    case 'state': return printJson(await expectOk(await admin.call('GET', tenantPath(arity(name, args, 1)[0], '/state'))));
+    case 'dns-check': return printJson(await expectOk(await admin.call('POST', tenantPath(arity(name, args, 1)[0], '/dns-check'), {})));
+    case 'export': return exportAll(admin, arity(name, args, 0), str('out'));
+    case 'import': return importAll(admin, arity(name, args, 1)[0]);
+    default: throw new UsageError(`unknown command "${name}"`);
+  }
+}
+
+// ---- commands ----
+
+/** @param {Admin} admin @param {string} file @param {string | undefined} ifMatch */
+async function put(admin, file, ifMatch) {
+  const config = await readJsonFile(file);
+  const id = tenantIdOf(config, file);
+  const response = await admin.call('PUT', tenantPath(id), config, ifMatch === undefined ? {} : { 'if-match': entityTag(ifMatch) });
+  const stored = await expectOk(response);
+  printJson(stored);
+  message(`${response.status === 201 ? 'created' : 'replaced'} ${id} (${response.status}), ETag: ${response.headers.get('etag') ?? '-'}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string} id */
+async function get(admin, id) {
+  const response = await admin.call('GET', tenantPath(id));
+  printJson(await expectOk(response));
+  message(`ETag: ${response.headers.get('etag') ?? '-'}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string[]} _ @param {{ limit?: string, cursor?: string, all: boolean }} options */
+async function list(admin, _, options) {
+  const limit = options.limit === undefined ? undefined : positiveInteger('--limit', options.limit, PAGE);
+  if (!options.all) {
+    printJson(await listPage(admin, options.cursor ?? null, limit));
+    return EXIT.ok;
+  }
+  printJson({ tenants: await listEvery(admin, options.cursor ?? null, limit ?? PAGE), cursor: null });
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string} id @param {string | undefined} ifMatch */
+async function remove(admin, id, ifMatch) {
+  await expectOk(await admin.call('DELETE', tenantPath(id), undefined, ifMatch === undefined ? {} : { 'if-match': entityTag(ifMatch) }));
+  message(`deleted ${id}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string} id @param {{ sub?: string, jti?: string, exp?: string }} options */
+async function revoke(admin, id, options) {
+  /** @type {Record<string, unknown>} */
+  let body = {};
+  if (options.sub !== undefined) {
+    if (options.jti !== undefined || options.exp !== undefined) throw new UsageError('--sub and --jti/--exp are separate revocations: give one');
+    body = { sub: options.sub };
+  } else if (options.jti !== undefined || options.exp !== undefined) {
+    if (options.jti === undefined || options.exp === undefined) throw new UsageError('--jti needs --exp (the token\'s exp, epoch seconds) and --exp needs --jti');
+    body = { jti: options.jti, exp: positiveInteger('--exp', options.exp) };
+  }
+  printJson(await expectOk(await admin.call('POST', tenantPath(id, '/revoke'), body)));
+  const what = 'sub' in body ? `subject ${body.sub}'s tokens` : 'jti' in body ? `token ${body.jti}` : 'every token issued so far';
+  message(`revoked ${what} for ${id}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string} id @param {string} status */
+async function setStatus(admin, id, status) {
+  if (status !== 'hold' && status !== 'active') throw new UsageError(`status must be hold or active, not "${status}"`);
+  printJson(await expectOk(await admin.call('POST', tenantPath(id, '/status'), { status })));
+  message(`${id} is ${status === 'hold' ? 'on hold' : 'active'}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string[]} _ @param {string | undefined} out */
+async function exportAll(admin, _, out) {
+  const configs = [];
+  for (const { id } of await listEvery(admin, null, PAGE)) {
+    const response = await admin.call('GET', tenantPath(id));
+    // Deleted between the listing and now: nothing left to export.
+    if (response.status === 404) {
+      message(`skipped ${id}: deleted while exporting`);
+      continue;
+    }
+    configs.push(await expectOk(response));
+  }
+  const json = `${JSON.stringify(configs, null, 2)}\n`;
+  if (out === undefined) {
+    process.stdout.write(json);
+  } else {
+    try {
+      await writeFile(out, json);
+    } catch (error) {
+      throw new UsageError(`cannot write ${out}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  message(`exported ${configs.length} tenant${configs.length === 1 ? '' : 's'}${out === undefined ? '' : ` to ${out}`}`);
+  return EXIT.ok;
+}
+
+/** @param {Admin} admin @param {string} file */
+async function importAll(admin, file) {
+  const configs = await readJsonFile(file);
+  if (!Array.isArray(configs)) throw new UsageError(`${file} must hold a JSON array of tenant configs (as export writes)`);
+  let failed = 0;
+  for (const [index, config] of configs.entries()) {
+    const id = isObject(config) && typeof config.id === 'string' ? config.id : null;
+    if (id === null) {
+      failed++;
+      process.stdout.write(`failed - invalid_entry #${index}: not an object with a string "id"\n`);
+      continue;
+    }
+    try {
+      const response = await admin.call('PUT', tenantPath(id), config);
+      await expectOk(response);
+      process.stdout.write(`ok ${response.status} ${id}\n`);
+    } catch (error) {
+      if (!(error instanceof Refused)) throw error; // unreachable: stop, the rest would fail the same way
+      failed++;
+      const code = typeof error.body?.error === 'string' ? error.body.error : 'error';
+      process.stdout.write(`failed ${error.status} ${code} ${id}: ${refusalDetail(error.body, '')}\n`);
+    }
+  }
+  message(`imported ${configs.length - failed} of ${configs.length} tenant${configs.length === 1 ? '' : 's'}`);
+  return failed === 0 ? EXIT.ok : EXIT.refused;
+}
+
+// ---- the admin API ----
+
+/** @param {Record<string, unknown>} values */
+function connect(values) {
+  const rawUrl = /** @type {string | undefined} */ (values.url) ?? process.env.EDGE_ADMIN_URL;
+  const token = /** @type {string | undefined} */ (values.token) ?? process.env.EDGE_ADMIN_TOKEN;
+  const adminHost = /** @type {string | undefined} */ (values['admin-host']) ?? (process.env.EDGE_ADMIN_HOST || undefined);
+  if (!rawUrl) throw new UsageError('no admin URL: set EDGE_ADMIN_URL or pass --url');
+  if (!token) throw new UsageError('no admin token: set EDGE_ADMIN_TOKEN or pass --token');
+  /** @type {URL} */
+  let base;
+  try {
+    base = new URL(rawUrl);
+  } catch {
+    throw new UsageError('the admin URL is not a valid URL');
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('the admin URL must be http: or https:');
+  // Messages name the origin only: a URL may carry credentials.
+  const where = base.origin;
+  const prefix = base.pathname.replace(/\/+$/, '');
+
+  /** @type {Admin} */
+  return {
+    async call(method, path, body, headers = {}) {
+      /** @type {Record<string, string>} */
+      const sent = { accept: 'application/json', authorization: `Bearer ${token}`, ...headers };
+      if (body !== undefined) sent['content-type'] = 'application/json';
+      const url = new URL(base);
+      url.pathname = `${prefix}${path.split('?')[0]}`;
+      url.search = path.includes('?') ? path.slice(path.indexOf('?')) : '';
+      url.username = url.password = '';
+      try {
+        return await hostRequest(url, { method, headers: sent, host: adminHost, body: body === undefined ? undefined : JSON.stringify(body) });
+      } catch (error) {
+        const code = /** @type {{ code?: string }} */ (error).code;
+        throw new Unreachable(`could not connect to ${where}${adminHost ? ` (Host: ${adminHost})` : ''}: ${code ?? (error instanceof Error ? error.message : String(error))}`);
+      }
+    },
+  };
+}
+
+/** @param {string} id @param {string} [suffix] */
+const tenantPath = (id, suffix = '') => `/tenants/${encodeURIComponent(id)}${suffix}`;
+
+/** @param {Admin} admin @param {string | null} cursor @param {number | undefined} limit */
+async function listPage(admin, cursor, limit) {
+  const query = new URLSearchParams();
+  if (cursor !== null) query.set('cursor', cursor);
+  if (limit !== undefined) query.set('limit', String(limit));
+  const search = query.size > 0 ? `?${query}` : '';
+  const page = await expectOk(await admin.call('GET', `/tenants${search}`));
+  if (!isObject(page) || !Array.isArray(page.tenants)) throw new Refused(200, null, 'the tenant list is not {tenants, cursor}');
+  return /** @type {{ tenants: { id: string, hosts: string[] }[], cursor: string | null }} */ (page);
+}
+
+/** @param {Admin} admin @param {string | null} cursor @param {number} limit */
+async function listEvery(admin, cursor, limit) {
+  const tenants = [];
+  const seen = new Set();
+  for (;;) {
+    const page = await listPage(admin, cursor, limit);
+    tenants.push(...page.tenants);
+    if (page.cursor === null || page.cursor === undefined || page.cursor === '') return tenants;
+    // A cursor that comes back again would loop forever.
+    if (seen.has(page.cursor)) throw new Refused(200, null, `the tenant list returned cursor ${page.cursor} twice`);
+    seen.add(page.cursor);
+    cursor = page.cursor;
+  }
+}
+
+/**
+ * The JSON body of a 2xx answer (null when empty), or a Refused with the API's error.
+ * @param {Response} response
+ * @returns {Promise<any>}
+ */
+async function expectOk(response) {
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text === '' ? null : JSON.parse(text);
+  } catch {
+    // Not JSON (a proxy's error page): described by status and text below.
+  }
+  if (response.status >= 400) throw new Refused(response.status, isObject(body) ? body : null, text);
+  return body;
+}
+
+/** @param {number} status @param {Record<string, unknown> | null} body @param {string} text */
+function describeRefusal(status, body, text) {
+  if (body !== null && typeof body.error === 'string') return `${status} ${body.error}: ${refusalDetail(body, '\n  ')}`;
+  const excerpt = text.trim().replace(/\s+/g, ' ').slice(0, 200);
+  return `${status}${excerpt ? `: ${excerpt}` : ''}`;
+}
+
+/**
+ * The description plus each config issue ("/issuers/0/issuer: must be https"), joined by `separator`.
+ * @param {Record<string, unknown> | null} body
+ * @param {string} separator
+ */
+function refusalDetail(body, separator) {
+  const description = typeof body?.error_description === 'string' ? body.error_description : '';
+  const issues = Array.isArray(body?.issues) ? body.issues : [];
+  const lines = issues.map((issue) => (isObject(issue) ? `${issue.path === '' ? '/' : issue.path}: ${issue.message}` : String(issue)));
+  if (lines.length === 0) return description;
+  return separator === '' ? `${description}: ${lines.join('; ')}` : [description, ...lines].join(separator);
+}
+
+// ---- small parts ----
+
+/** @param {string} name @param {string[]} args @param {number} count */
+function arity(name, args, count) {
+  if (args.length !== count) {
+    const said = args.length < count ? 'missing arguments' : `unexpected argument "${args[count]}"`;
+    throw new UsageError(`${said} (usage: ${COMMANDS[name]?.usage})`);
+  }
+  return /** @type {[string, string]} */ (/** @type {unknown} */ (args));
+}
+
+/** @param {string} file */
+async function readJsonFile(file) {
+  let text;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${/** @type {{ code?: string }} */ (error).code ?? String(error)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${file} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** @param {unknown} config @param {string} file */
+function tenantIdOf(config, file) {
+  if (!isObject(config) || typeof config.id !== 'string' || config.id === '') {
+    throw new UsageError(`${file} must hold one tenant config with a string "id"`);
+  }
+  return config.id;
+}
+
+/**
+ * An entity tag as HTTP wants it: shells eat the quotes of a pasted "abc", so they are put back.
+ * @param {string} value
+ */
+const entityTag = (value) => (/^(W\/)?"/.test(value) || value === '*' ? value : `"${value}"`);
+
+/** @param {string} option @param {string} value @param {number} [max] */
+function positiveInteger(option, value, max = Number.MAX_SAFE_INTEGER) {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new UsageError(`${option} must be a whole number from 1${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}`);
+  }
+  return n;
+}
+
+/** @param {unknown} value @returns {value is Record<string, any>} */
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** @param {unknown} data */
+function printJson(data) {
+  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  return EXIT.ok;
+}
+
+/** @param {string} text */
+const message = (text) => process.stderr.write(`${text}\n`);
+
+/** @param {string} name */
+const commandHelp = (name) => `Usage: npm run -s tenants -- ${COMMANDS[name]?.usage}\n\n${COMMANDS[name]?.about}\n\nConnection: --url / EDGE_ADMIN_URL, --token / EDGE_ADMIN_TOKEN, --admin-host / EDGE_ADMIN_HOST (see --help).`;
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (error) => {
+    if (error instanceof UsageError) {
+      message(`usage error: ${error.message}\nRun with --help for usage.`);
+      process.exitCode = EXIT.usage;
+    } else if (error instanceof Refused) {
+      message(`error: ${error.message}`);
+      process.exitCode = EXIT.refused;
+    } else if (error instanceof Unreachable) {
+      message(`error: ${error.message}`);
+      process.exitCode = EXIT.unreachable;
+    } else {
+      message(`error: ${error instanceof Error ? error.stack : String(error)}`);
+      process.exitCode = EXIT.refused;
+    }
+  },
+);

@@ -1,0 +1,162 @@
+// The library door (SPEC.md "Other ways in"): a Hono middleware that runs the verifier's pipeline
+// inside the user's own Worker, without forwarding. It answers metadata, preflights and every
+// refusal exactly as the gateway does, and puts the verified identity on the context.
+//
+//   import { edgeAuth, type EdgeAuthVariables } from 'edge-token-verifier/hono';
+//   const app = new Hono<{ Bindings: Env; Variables: EdgeAuthVariables }>();
+//   app.use('*', edgeAuth({ tenant: { id: 'acme', hosts: ['api.acme.com'], issuers: [...] } }));
+//   app.get('/orders', (c) => c.json({ user: c.get('auth')?.subject }));
+//
+// `tenant` is one config (single tenant), a resolver `(c) => config | null`, or 'kv' to look the
+// host up in a TENANTS namespace the way the gateway does. The bindings it uses come from
+// `bindings(c)` (default: c.env): ISSUER_KEYS is required; without TENANT_STATE there is no
+// status or revocation, without RATE_LIMITER no rate limits. Bind them to the gateway's objects
+// with `script_name` so revocations and limits are shared.
+import type { Context, MiddlewareHandler } from 'hono';
+import { systemClock, type Clock } from '../clock';
+import { deny, ok, type Outcome } from '../denial';
+import { Decision, noteOf } from '../gateway/decision';
+import type { Identity } from '../gateway/forward';
+import { decideHttp } from '../gateway/http';
+import { sampleRateOf } from '../gateway/log';
+import { createPipeline, type Pipeline, type PipelineIo } from '../gateway/pipeline';
+import type { IssuerKeys } from '../keys/issuer-keys';
+import type { RateLimiter } from '../state/rate-limiter';
+import type { TenantState } from '../state/tenant-state';
+import { normalizeRequestHost } from '../tenants/hosts';
+import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
+import { compileTenant, type Tenant } from '../tenants/tenant';
+
+export type { Identity as AuthIdentity } from '../gateway/forward';
+export type { TenantConfig, TenantConfigInput } from '../tenants/schema';
+
+/** What `c.get('auth')` holds: the verified identity, or null on an `auth: none` route. */
+export type EdgeAuthVariables = { auth: Identity | null };
+
+export interface EdgeAuthBindings {
+  ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
+  TENANT_STATE?: DurableObjectNamespace<TenantState>;
+  RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+  /** Only for `tenant: 'kv'`. */
+  TENANTS?: KVNamespace;
+  TENANT_CACHE_SECONDS?: string;
+  ALLOW_INSECURE_ISSUERS?: string;
+  LOG_SAMPLE_RATE?: string;
+}
+
+type AnyContext = Context<any, string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Finds the tenant config for a request (validated and compiled once per returned object);
+ *  null or undefined answers 404 unknown_host. */
+export type TenantResolver = (c: AnyContext) => unknown | Promise<unknown>;
+
+export interface EdgeAuthOptions {
+  tenant: TenantConfigInput | 'kv' | TenantResolver;
+  bindings?: (c: AnyContext) => EdgeAuthBindings;
+  now?: Clock;
+  random?: () => number;
+}
+
+/** A single-tenant config that fails validation: thrown at creation, with the issues' paths. */
+export class EdgeAuthConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(`invalid tenant config: ${issues.map((i) => `${i.path || '/'}: ${i.message}`).join('; ')}`);
+    this.name = 'EdgeAuthConfigError';
+    this.issues = issues;
+  }
+}
+
+export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variables: EdgeAuthVariables }> {
+  const now = options.now ?? systemClock;
+  const random = options.random ?? Math.random;
+  const pipeline = createPipeline({ now });
+  const tenantOf = tenantResolver(options.tenant, pipeline);
+
+  return async (c, next) => {
+    const url = new URL(c.req.url);
+    const d = new Decision({ host: normalizeRequestHost(url), requestId: c.req.header('cf-ray') ?? crypto.randomUUID(), now });
+    const bindings: EdgeAuthBindings = options.bindings ? options.bindings(c) : c.env as EdgeAuthBindings;
+    const sampleRate = sampleRateOf(bindings.LOG_SAMPLE_RATE);
+    let identity: Identity | null;
+    let outcome: 'allowed' | 'public' | 'preflight';
+    try {
+      const tenant = await tenantOf(c, bindings, d);
+      const decided = tenant.ok
+        ? await decideHttp(pipeline, tenant.value, c.req.raw, url, ioOf(c, bindings), d)
+        : { kind: 'answer' as const, response: d.deny(tenant.denial) };
+      if (decided.kind === 'answer') {
+        d.log(sampleRate, random);
+        return decided.response;
+      }
+      ({ identity, outcome } = decided);
+    } catch (error) {
+      // A bug or a broken binding. The user's own handler is outside: its errors are Hono's onError's.
+      const response = d.deny({ error: 'internal_error', note: noteOf(error) });
+      d.log(1, random);
+      return response;
+    }
+    c.set('auth', identity);
+    await next();
+    c.res = d.answer(outcome, c.res);
+    d.log(sampleRate, random);
+  };
+}
+
+type TenantOf = (c: AnyContext, bindings: EdgeAuthBindings, d: Decision) => Promise<Outcome<Tenant>>;
+
+/** Compiles once what can be compiled once: a single config at creation, a resolver's configs
+ *  once per returned object. */
+function tenantResolver(source: EdgeAuthOptions['tenant'], pipeline: Pipeline): TenantOf {
+  if (source === 'kv') {
+    return async (_c, bindings, d) => {
+      if (!bindings.TENANTS) throw new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding");
+      const resolved = await pipeline.resolveTenant(d.host, bindings.TENANTS, Number(bindings.TENANT_CACHE_SECONDS) || 30, d);
+      return resolved.ok ? ok(resolved.value.tenant) : resolved;
+    };
+  }
+  if (typeof source === 'function') {
+    const compiled = new WeakMap<object, Outcome<Tenant>>();
+    return async (c, _bindings, d) => {
+      const config: unknown = await source(c);
+      if (config === null || config === undefined) return deny({ error: 'unknown_host' });
+      if (typeof config !== 'object') return invalid(d, [{ path: '', message: 'not an object' }]);
+      let tenant = compiled.get(config);
+      if (tenant === undefined) {
+        const parsed = parseTenantConfig(config);
+        tenant = parsed.ok ? ok(compileTenant(parsed.config)) : invalid(d, parsed.issues);
+        compiled.set(config, tenant);
+      }
+      if (tenant.ok) d.record.tenant = tenant.value.id;
+      return tenant;
+    };
+  }
+  const parsed = parseTenantConfig(source);
+  if (!parsed.ok) throw new EdgeAuthConfigError(parsed.issues);
+  const tenant = ok(compileTenant(parsed.config));
+  return async () => tenant;
+}
+
+function invalid(d: Decision, issues: readonly ConfigIssue[]): Outcome<Tenant> {
+  console.log(JSON.stringify({ event: 'tenant_config_invalid', host: d.host, issues }));
+  return deny({ error: 'tenant_config_invalid' });
+}
+
+function ioOf(c: AnyContext, bindings: EdgeAuthBindings): PipelineIo {
+  let waitUntil: (promise: Promise<unknown>) => void;
+  try {
+    const ctx = c.executionCtx;
+    waitUntil = (promise) => ctx.waitUntil(promise);
+  } catch {
+    // app.request() in tests has no execution context: background work just runs.
+    waitUntil = (promise) => { void promise.catch(() => undefined); };
+  }
+  return {
+    issuerKeys: bindings.ISSUER_KEYS,
+    tenantState: bindings.TENANT_STATE ?? null,
+    rateLimiter: bindings.RATE_LIMITER ?? null,
+    cache: typeof caches === 'undefined' ? null : caches.default,
+    allowInsecure: bindings.ALLOW_INSECURE_ISSUERS === 'true',
+    waitUntil,
+  };
+}

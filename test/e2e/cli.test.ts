@@ -1,0 +1,314 @@
+// The tenants CLI against a real `wrangler dev`: exit codes, output streams and the admin API
+// round trips (put, get, list, export/import, revoke, status, state, dns-check).
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTenants, ROOT } from './support/cli';
+import { fetchAdmin, fetchAs, startEdge, type Edge } from './support/edge';
+
+let edge: Edge;
+let dns: Server;
+let scratch: string;
+
+/** Answers every DNS-over-HTTPS JSON query with a CNAME to edge.saas.example (dns-check's expectation). */
+function startDoh(): Promise<Server> {
+  const server = createServer((request, response) => {
+    const name = new URL(request.url ?? '/', 'http://doh').searchParams.get('name') ?? '';
+    response.setHeader('content-type', 'application/dns-json');
+    response.end(JSON.stringify({ Status: 0, Answer: [{ name: `${name}.`, type: 5, TTL: 60, data: 'edge.saas.example.' }] }));
+  });
+  return new Promise((ready) => server.listen(0, '127.0.0.1', () => ready(server)));
+}
+
+beforeAll(async () => {
+  dns = await startDoh();
+  const address = dns.address();
+  const dohPort = typeof address === 'object' && address !== null ? address.port : 0;
+  scratch = await mkdtemp(join(tmpdir(), 'tenants-cli-'));
+  edge = await startEdge({ vars: { DOH_URL: `http://127.0.0.1:${dohPort}/dns-query` } });
+});
+
+afterAll(async () => {
+  await edge?.stop();
+  dns?.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+function tenant(id: string, hosts: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id, hosts, issuers: [{ issuer: 'https://issuer.example/', audiences: ['https://api.example'] }], ...extra };
+}
+
+async function file(name: string, content: unknown): Promise<string> {
+  const path = join(scratch, name);
+  await writeFile(path, JSON.stringify(content));
+  return path;
+}
+
+const etagIn = (stderr: string) => /ETag: ("[^"]*")/.exec(stderr)?.[1];
+
+describe('put and get', () => {
+  it('creates (201) then replaces (200), printing the stored config and its ETag', async () => {
+    const path = await file('acme.json', tenant('acme', ['api.acme.test']));
+    const created = await runTenants(edge, ['put', path]);
+    expect(created.code).toBe(0);
+    expect(created.json()).toMatchObject({ id: 'acme', hosts: ['api.acme.test'] });
+    expect(created.stderr).toMatch(/created acme \(201\)/);
+
+    const replaced = await runTenants(edge, ['put', path]);
+    expect(replaced.code).toBe(0);
+    expect(replaced.stderr).toMatch(/replaced acme \(200\)/);
+
+    const got = await runTenants(edge, ['get', 'acme']);
+    expect(got.code).toBe(0);
+    expect(got.json()).toEqual(created.json());
+    expect(etagIn(got.stderr)).toBeDefined();
+    expect(etagIn(got.stderr)).toBe(etagIn(replaced.stderr));
+  });
+
+  it('replaces with a current --if-match, quoted or not, and refuses a stale one with exit 1', async () => {
+    const path = await file('if-match.json', tenant('if-match', ['api.if-match.test']));
+    const first = await runTenants(edge, ['put', path]);
+    const etag = etagIn(first.stderr)!;
+
+    const bare = await runTenants(edge, ['put', path, '--if-match', etag.slice(1, -1)]);
+    expect(bare.code).toBe(0);
+
+    await writeFile(path, JSON.stringify(tenant('if-match', ['api.if-match.test', 'www.if-match.test'])));
+    const changed = await runTenants(edge, ['put', path, '--if-match', etag]);
+    expect(changed.code).toBe(0);
+
+    const stale = await runTenants(edge, ['put', path, '--if-match', etag]);
+    expect(stale.code).toBe(1);
+    expect(stale.stdout).toBe('');
+    expect(stale.stderr).toMatch(/412 precondition_failed/);
+  });
+
+  it('prints each issue of an invalid config by its JSON Pointer and exits 1', async () => {
+    const path = await file('invalid.json', {
+      id: 'invalid', hosts: ['*.com'], issuers: [{ issuer: 'http://issuer.example/', audiences: ['https://api.example'] }],
+    });
+    const result = await runTenants(edge, ['put', path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/400 invalid_config/);
+    expect(result.stderr).toMatch(/^ {2}\/issuers\/0\/issuer: .*https/m);
+    expect(result.stderr).toMatch(/^ {2}\/hosts\/0: /m);
+  });
+
+  it('answers 404 unknown_tenant with exit 1 for get and delete of an unknown tenant', async () => {
+    const got = await runTenants(edge, ['get', 'nobody']);
+    expect(got.code).toBe(1);
+    expect(got.stderr).toMatch(/404 unknown_tenant/);
+    const deleted = await runTenants(edge, ['delete', 'nobody']);
+    expect(deleted.code).toBe(1);
+  });
+});
+
+describe('list, export and import', () => {
+  it('lists one page, and every page with --all following the cursor', async () => {
+    for (const id of ['list-a', 'list-b', 'list-c']) await runTenants(edge, ['put', await file(`${id}.json`, tenant(id, [`api.${id}.test`]))]);
+
+    const page = await runTenants(edge, ['list', '--limit', '2']);
+    expect(page.code).toBe(0);
+    expect(page.json().tenants).toHaveLength(2);
+    expect(typeof page.json().cursor).toBe('string');
+
+    const all = await runTenants(edge, ['list', '--limit', '2', '--all']);
+    expect(all.code).toBe(0);
+    const listed = all.json() as { tenants: { id: string; hosts: string[] }[]; cursor: null };
+    expect(listed.cursor).toBeNull();
+    expect(listed.tenants).toContainEqual({ id: 'list-b', hosts: ['api.list-b.test'] });
+    expect(new Set(listed.tenants.map((t) => t.id)).size).toBe(listed.tenants.length);
+    expect(listed.tenants.map((t) => t.id)).toEqual(expect.arrayContaining(['acme', 'list-a', 'list-b', 'list-c']));
+  });
+
+  it('restores every tenant from an export after they were all deleted', async () => {
+    const out = join(scratch, 'export.json');
+    const exported = await runTenants(edge, ['export', '--out', out]);
+    expect(exported.code).toBe(0);
+    const configs = JSON.parse(await readFile(out, 'utf8')) as { id: string }[];
+    expect(configs.length).toBeGreaterThanOrEqual(4);
+    expect(exported.stderr).toMatch(new RegExp(`exported ${configs.length} tenants`));
+
+    for (const { id } of configs) expect((await runTenants(edge, ['delete', id])).code).toBe(0);
+    expect((await runTenants(edge, ['list', '--all'])).json().tenants).toEqual([]);
+
+    const imported = await runTenants(edge, ['import', out]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout.trim().split('\n').sort()).toEqual(configs.map(({ id }) => `ok 201 ${id}`).sort());
+
+    const again = await runTenants(edge, ['export']);
+    expect(again.code).toBe(0);
+    expect(again.json()).toEqual(configs);
+  });
+
+  it('reports each tenant of an import, continues past a host conflict and exits 1', async () => {
+    const path = await file('conflict.json', [
+      tenant('gamma', ['api.gamma.test']),
+      tenant('beta', ['api.beta.test', 'api.acme.test']),
+      tenant('delta', ['api.delta.test']),
+    ]);
+    const result = await runTenants(edge, ['import', path]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      'ok 201 gamma',
+      expect.stringMatching(/^failed 409 host_conflict beta: .*api\.acme\.test/),
+      'ok 201 delta',
+    ]);
+    expect(result.stderr).toMatch(/imported 2 of 3 tenants/);
+    expect((await runTenants(edge, ['get', 'beta'])).code).toBe(1);
+  });
+});
+
+describe('revocation, status, state and dns-check', () => {
+  beforeAll(async () => {
+    const config = tenant('ops', ['api.ops.test'], { dnsCheck: { type: 'CNAME', target: 'edge.saas.example', mode: 'report' } });
+    expect((await runTenants(edge, ['put', await file('ops.json', config)])).code).toBe(0);
+  });
+
+  it('starts active with tokenVersion 1 and nothing revoked', async () => {
+    const state = await runTenants(edge, ['state', 'ops']);
+    expect(state.code).toBe(0);
+    expect(state.json()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, deniedJtis: 0 });
+  });
+
+  it('revokes one subject, one token, then every token', async () => {
+    const subject = await runTenants(edge, ['revoke', 'ops', '--sub', 'user-1']);
+    expect(subject.code).toBe(0);
+    expect(subject.json()).toMatchObject({ revokedSubjects: 1 });
+
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const token = await runTenants(edge, ['revoke', 'ops', '--jti', 'token-1', '--exp', String(exp)]);
+    expect(token.code).toBe(0);
+    expect(token.json()).toMatchObject({ deniedJtis: 1 });
+
+    const every = await runTenants(edge, ['revoke', 'ops']);
+    expect(every.code).toBe(0);
+    expect(every.json().tokenVersion).toBe(2);
+    expect(every.json().revokedBefore).toBeGreaterThan(0);
+  });
+
+  it('puts the tenant on hold and back, each move bumping tokenVersion', async () => {
+    const before = (await runTenants(edge, ['state', 'ops'])).json().tokenVersion as number;
+    const hold = await runTenants(edge, ['status', 'ops', 'hold']);
+    expect(hold.code).toBe(0);
+    expect(hold.json()).toMatchObject({ status: 'hold', tokenVersion: before + 1 });
+    const active = await runTenants(edge, ['status', 'ops', 'active']);
+    expect(active.code).toBe(0);
+    expect(active.json()).toMatchObject({ status: 'active', tokenVersion: before + 2 });
+  });
+
+  it('runs the DNS check now and prints one result per host', async () => {
+    const result = await runTenants(edge, ['dns-check', 'ops']);
+    expect(result.code).toBe(0);
+    expect(result.json().results).toEqual([expect.objectContaining({ host: 'api.ops.test', verdict: 'ok' })]);
+  });
+
+  it('refuses a revoke or status of an unknown tenant with exit 1', async () => {
+    expect((await runTenants(edge, ['status', 'nobody', 'hold'])).code).toBe(1);
+    expect((await runTenants(edge, ['state', 'nobody'])).code).toBe(1);
+  });
+});
+
+describe('exit codes', () => {
+  it.each([
+    ['no command', []],
+    ['an unknown command', ['frobnicate']],
+    ['a missing argument', ['get']],
+    ['an extra argument', ['get', 'acme', 'beta']],
+    ['an unknown option', ['get', 'acme', '--bogus']],
+    ['an option of another command', ['get', 'acme', '--sub', 'x']],
+    ['a status other than hold or active', ['status', 'acme', 'paused']],
+    ['--jti without --exp', ['revoke', 'acme', '--jti', 'j']],
+    ['--sub with --jti', ['revoke', 'acme', '--sub', 's', '--jti', 'j', '--exp', '1']],
+    ['a limit out of range', ['list', '--limit', '0']],
+    ['a missing file', ['put', '/nonexistent/tenant.json']],
+  ])('exits 2 for %s', async (_, args) => {
+    const result = await runTenants(edge, args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/usage error/);
+  });
+
+  it('exits 2 without an admin URL or token', async () => {
+    expect((await runTenants(edge, ['list'], { EDGE_ADMIN_URL: undefined })).code).toBe(2);
+    expect((await runTenants(edge, ['list'], { EDGE_ADMIN_TOKEN: undefined })).code).toBe(2);
+  });
+
+  it('exits 0 with the usage for --help, overall and per command', async () => {
+    const overall = await runTenants(null, ['--help']);
+    expect(overall.code).toBe(0);
+    expect(overall.stdout).toMatch(/--admin-host/);
+    const put = await runTenants(null, ['put', '--help']);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/--if-match/);
+  });
+
+  it('exits 3 when nothing listens at the admin URL', async () => {
+    const closed = createServer();
+    await new Promise<void>((ready) => closed.listen(0, '127.0.0.1', () => ready()));
+    const address = closed.address();
+    await new Promise((done) => closed.close(done));
+    const port = typeof address === 'object' && address !== null ? address.port : 1;
+    const result = await runTenants(edge, ['get', 'acme'], { EDGE_ADMIN_URL: `http://127.0.0.1:${port}` });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/could not connect to http:\/\/127\.0\.0\.1:\d+.*ECONNREFUSED/);
+  });
+
+  it('exits 1 with 401 for a wrong token, printing neither token', async () => {
+    const wrong = 'wrong-token-0123456789';
+    for (const how of [{ EDGE_ADMIN_TOKEN: wrong }, {}]) {
+      const args = 'EDGE_ADMIN_TOKEN' in how ? ['get', 'acme'] : ['get', 'acme', '--token', wrong];
+      const result = await runTenants(edge, args, how);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/401 invalid_token/);
+      expect(`${result.stdout}${result.stderr}`).not.toContain(wrong);
+      expect(`${result.stdout}${result.stderr}`).not.toContain(edge.adminToken);
+    }
+  });
+
+  it('runs as `npm run tenants`', async () => {
+    const result = await new Promise<{ code: number; stdout: string }>((done) => {
+      execFile('npm', ['run', '-s', 'tenants', '--', '--help'], { cwd: ROOT }, (error, stdout) =>
+        done({ code: error === null ? 0 : Number(error.code), stdout }));
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: npm run -s tenants/);
+  });
+
+  it('keeps the admin token out of everything wrangler dev printed', () => {
+    expect(edge.output()).not.toContain(edge.adminToken);
+  });
+});
+
+describe('a tenant host through real HTTP', () => {
+  it('answers 401 missing_token with the RFC 6750/9728 challenge, and serves the metadata document', async () => {
+    const put = await fetchAdmin(edge, '/tenants/http-check', {
+      method: 'PUT',
+      body: JSON.stringify(tenant('http-check', ['api.http-check.test'], { routes: [{ path: '/health', auth: 'none' }, { path: '/*' }] })),
+    });
+    expect(put.status).toBe(201);
+
+    const orders = await fetchAs(edge, 'api.http-check.test', '/orders');
+    expect(orders.status).toBe(401);
+    expect(orders.headers.get('www-authenticate')).toBe(
+      'Bearer realm="api.http-check.test", resource_metadata="https://api.http-check.test/.well-known/oauth-protected-resource"',
+    );
+    expect(await orders.json()).toEqual({ error: 'missing_token', error_description: expect.any(String) });
+    expect(orders.headers.get('x-request-id')).toBeTruthy();
+
+    const metadata = await fetchAs(edge, 'api.http-check.test', '/.well-known/oauth-protected-resource');
+    expect(metadata.status).toBe(200);
+    expect(await metadata.json()).toMatchObject({
+      resource: 'https://api.http-check.test',
+      authorization_servers: ['https://issuer.example/'],
+      bearer_methods_supported: ['header'],
+    });
+
+    const unknown = await fetchAs(edge, 'nobody.test', '/');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toBe('unknown_host');
+  });
+});

@@ -1,0 +1,120 @@
+// The library door: edgeAuth() inside a user's own Hono app, imported by package name, with
+// the bindings given as options (here the test Worker's own objects and KV).
+import { env } from 'cloudflare:workers';
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { Hono } from 'hono';
+import { edgeAuth, EdgeAuthConfigError, type EdgeAuthVariables, type TenantConfigInput } from 'edge-token-verifier/hono';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { tenantStateStub } from '../../src/state/tenant-state';
+import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { TestIssuer } from '../support/issuer';
+
+let issuer: TestIssuer;
+let id: string;
+let host: string;
+let config: ReturnType<typeof tenantConfig>;
+
+beforeEach(async () => {
+  vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  issuer = await TestIssuer.create();
+  ({ id } = uniqueTenant('h'));
+  host = `api.${id}.example.test`;
+  config = tenantConfig({
+    id, hosts: [host], issuer,
+    routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', scopes: ['admin'] }, { path: '/*' }],
+    cors: { allowOrigins: ['https://app.example.test'] },
+    revocation: { maxStalenessSeconds: 0 },
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+function userApp(tenant: Parameters<typeof edgeAuth>[0]['tenant']) {
+  const app = new Hono<{ Variables: EdgeAuthVariables }>();
+  app.use('*', edgeAuth({ tenant, bindings: () => env }));
+  app.get('/health', (c) => c.json({ auth: c.get('auth') }));
+  app.all('*', (c) => {
+    const auth = c.get('auth');
+    return c.json({ subject: auth?.subject, scopes: [...(auth?.scopes ?? [])], tenant: auth?.tenant });
+  });
+  return async (path: string, init: RequestInit & { token?: string; host?: string } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+    const ctx = createExecutionContext();
+    const response = await app.fetch(new Request(`https://${init.host ?? host}${path}`, { ...init, headers }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+}
+const token = (claims: Record<string, unknown> = {}) => issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', ...claims });
+
+describe('edgeAuth with one tenant config', () => {
+  it("puts the verified identity on the context for the user's handler", async () => {
+    const request = userApp(config);
+    const response = await request('/orders', { token: await token(), headers: { origin: 'https://app.example.test' } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ subject: 'user-1', scopes: ['read'], tenant: id });
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example.test');
+  });
+
+  it('answers refusals exactly as the gateway does', async () => {
+    const request = userApp(config);
+    const missing = await request('/orders');
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe(
+      `Bearer realm="${host}", resource_metadata="https://${host}/.well-known/oauth-protected-resource"`);
+    expect(await missing.json()).toEqual({ error: 'missing_token', error_description: 'A bearer token is required.' });
+    const scope = await request('/admin/x', { token: await token() });
+    expect(scope.status).toBe(403);
+    expect(scope.headers.get('www-authenticate')).toContain('scope="admin"');
+    const bad = await request('/orders', { token: await token({ aud: 'https://other' }) });
+    expect(await bad.json()).toMatchObject({ error: 'invalid_token', reason: 'wrong_audience' });
+  });
+
+  it('lets auth:none routes through with a null identity, and serves metadata and preflights', async () => {
+    const request = userApp(config);
+    expect(await (await request('/health')).json()).toEqual({ auth: null });
+    const metadata = await request('/.well-known/oauth-protected-resource');
+    expect(await metadata.json()).toMatchObject({ resource: `https://${host}`, authorization_servers: [issuer.issuer] });
+    const preflight = await request('/orders', { method: 'OPTIONS', headers: { origin: 'https://app.example.test', 'access-control-request-method': 'GET' } });
+    expect(preflight.status).toBe(204);
+  });
+
+  it("shares revocations through the gateway's TenantState object", async () => {
+    const request = userApp(config);
+    const old = await token({ iat: Math.floor(Date.now() / 1000) - 10 });
+    expect((await request('/orders', { token: old })).status).toBe(200);
+    await tenantStateStub(env.TENANT_STATE, id).revokeAll();
+    expect(await (await request('/orders', { token: old })).json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+  });
+
+  it('refuses an invalid config at creation, naming the paths', () => {
+    expect(() => edgeAuth({ tenant: { ...config, issuers: [{ issuer: 'http://idp.example/' }] } as unknown as TenantConfigInput })).toThrow(EdgeAuthConfigError);
+    try {
+      edgeAuth({ tenant: { ...config, issuers: [{ issuer: 'http://idp.example/' }] } as unknown as TenantConfigInput });
+    } catch (error) {
+      expect((error as EdgeAuthConfigError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(['/issuers/0/issuer', '/issuers/0/audiences']));
+    }
+  });
+});
+
+describe('edgeAuth with many tenants', () => {
+  it('takes a resolver: null is unknown_host, an invalid config is tenant_config_invalid', async () => {
+    const broken = { id: 'x', hosts: [] };
+    const request = userApp((c) => {
+      const h = new URL(c.req.url).hostname;
+      return h === host ? config : h === 'broken.example.test' ? broken : null;
+    });
+    expect((await request('/orders', { token: await token() })).status).toBe(200);
+    expect((await request('/orders', { host: 'nobody.example.test' })).status).toBe(404);
+    expect(await (await request('/orders', { host: 'broken.example.test' })).json()).toMatchObject({ error: 'tenant_config_invalid' });
+  });
+
+  it("looks hosts up in KV like the gateway with tenant: 'kv'", async () => {
+    const edge = testEdge();
+    await edge.putTenant(config);
+    edge.restoreLog();
+    const request = userApp('kv');
+    expect(await (await request('/orders', { token: await token() })).json()).toMatchObject({ subject: 'user-1', tenant: id });
+    expect((await request('/orders', { host: `other.${host}` })).status).toBe(404);
+  });
+});

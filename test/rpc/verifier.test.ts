@@ -1,0 +1,96 @@
+// The RPC door through a real service binding: a second Worker (test/fixtures/rpc-consumer.js)
+// calls env.VERIFIER.verify(...) on this Worker's `Verifier` entrypoint.
+import { env } from 'cloudflare:workers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { VerifyRequest, VerifyResult } from '../../src/rpc/verifier';
+import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { TestIssuer } from '../support/issuer';
+
+const consumer = (env as unknown as { CONSUMER: Fetcher }).CONSUMER;
+const call = async (name: 'verify' | 'tenantState', ...args: unknown[]): Promise<unknown> => {
+  const response = await consumer.fetch('http://consumer/', { method: 'POST', body: JSON.stringify({ call: name, args }) });
+  return response.json();
+};
+const verify = (input: Partial<VerifyRequest> | unknown) => call('verify', input) as Promise<VerifyResult>;
+
+let edge: ReturnType<typeof testEdge>;
+let issuer: TestIssuer;
+let id: string;
+let host: string;
+
+beforeEach(async () => {
+  edge = testEdge();
+  issuer = await TestIssuer.create();
+  ({ id } = uniqueTenant('r'));
+  host = `api.${id}.example.test`;
+  await edge.putTenant(tenantConfig({
+    id, hosts: [host], issuer,
+    routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', scopes: ['admin'] }, { path: '/*' }],
+    rateLimit: { perIp: { limit: 2, windowSeconds: 60 }, perSubject: { limit: 3, windowSeconds: 60 } },
+    revocation: { maxStalenessSeconds: 0 },
+  }));
+});
+afterEach(() => edge.restoreLog());
+
+const token = (claims: Record<string, unknown> = {}) =>
+  issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', azp: 'app-1', ...claims });
+
+describe('Verifier.verify over a service binding', () => {
+  it('accepts a valid token and returns the identity', async () => {
+    const result = await verify({ host, token: await token(), method: 'GET', path: '/orders' });
+    expect(result).toEqual({
+      ok: true, tenant: id, subject: 'user-1', clientId: 'app-1', scopes: ['read'],
+      claims: expect.objectContaining({ sub: 'user-1', iss: issuer.issuer }),
+    });
+  });
+
+  it('applies the default policy without a path, and route scopes with one', async () => {
+    expect((await verify({ host, token: await token() })).ok).toBe(true);
+    expect(await verify({ host, token: await token(), path: '/ADMIN/users' }))
+      .toEqual({ ok: false, status: 403, error: 'insufficient_scope' });
+    expect(await verify({ host, token: '', path: '/health' })).toMatchObject({ ok: true, tenant: id, subject: null });
+  });
+
+  it('rejects with the status, error and reason the gateway would give', async () => {
+    const t = await token();
+    expect(await verify({ host, token: `${t.slice(0, -6)}AAAAAA` })).toEqual({ ok: false, status: 401, error: 'invalid_token', reason: 'bad_signature' });
+    expect(await verify({ host, token: '' })).toEqual({ ok: false, status: 401, error: 'missing_token' });
+    expect(await verify({ host: `nobody.${host}`, token: t })).toEqual({ ok: false, status: 404, error: 'unknown_host' });
+  });
+
+  it('sees revocations made through the admin API', async () => {
+    const old = await issuer.sign({ sub: 'user-1', aud: `https://${host}`, iat: Math.floor(Date.now() / 1000) - 10 });
+    expect((await verify({ host, token: old })).ok).toBe(true);
+    await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{}' }));
+    expect(await verify({ host, token: old })).toEqual({ ok: false, status: 401, error: 'invalid_token', reason: 'revoked' });
+  });
+
+  it('rate-limits per subject, and per IP only when clientIp is given', async () => {
+    const t = await token({ sub: 'busy' });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await verify({ host, token: t }));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+    expect(results[3]).toMatchObject({ ok: false, status: 429, error: 'rate_limited', retryAfterSeconds: expect.any(Number) });
+    const fromIp = [];
+    for (let i = 0; i < 3; i++) fromIp.push(await verify({ host, token: await token({ sub: `u${i}` }), clientIp: '203.0.113.9' }));
+    expect(fromIp.map((r) => r.ok)).toEqual([true, true, false]);
+  });
+
+  it('refuses hostile arguments without throwing', async () => {
+    for (const input of [null, 'x', { host: 5, token: 't' }, { host, token: 7 }, { host: 'evil.test/x', token: 't' },
+      { host, token: 't', path: 'no-slash' }, { host, token: 't', method: 'GE T' }]) {
+      expect(await verify(input)).toEqual({ ok: false, status: 400, error: 'invalid_request' });
+    }
+    expect(await verify({ host, token: 'x'.repeat(20_000) })).toMatchObject({ status: 401, reason: 'malformed' });
+  });
+});
+
+describe('Verifier.tenantState', () => {
+  it('gives first-party issuers the tokenVersion, and null for an unknown tenant', async () => {
+    expect(await call('tenantState', id)).toMatchObject({ status: 'active', tokenVersion: 1 });
+    await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{}' }));
+    expect(await call('tenantState', id)).toMatchObject({ tokenVersion: 2 });
+    expect(await call('tenantState', 'no-such-tenant')).toBeNull();
+    expect(await call('tenantState', '../x')).toBeNull();
+  });
+});
