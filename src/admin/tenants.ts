@@ -7,8 +7,7 @@ import type { Clock } from '../clock';
 import type { Env } from '../env';
 import type { Precondition, WriteRefusal } from '../tenants/directory';
 import { tenantStateStub } from '../state/tenant-state';
-import { DIRECTORY_NAME, tenantKey } from '../tenants/kv-keys';
-import { etagOf } from '../tenants/record';
+import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
@@ -39,9 +38,11 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
 }
 
 export async function getTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
-  const json = TENANT_ID.test(id) ? await call.env.TENANTS.get(tenantKey(id), 'text') : null;
-  if (json === null) return adminError('unknown_tenant', `no tenant ${id}`);
-  const etag = await etagOf(json);
+  // From the Directory, not KV: KV may lag a write by a minute, and a stale ETag would make the
+  // next If-Match write fail for no reason.
+  const record = TENANT_ID.test(id) ? await directoryOf(call.env).recordOf(id) : null;
+  if (record === null) return adminError('unknown_tenant', `no tenant ${id}`);
+  const { json, etag } = record;
   if (entityTags(request.headers.get('if-none-match'), { weak: true }).includes(etag)) {
     return new Response(null, { status: 304, headers: { etag } });
   }

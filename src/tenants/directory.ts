@@ -84,6 +84,14 @@ export class Directory extends DurableObject<Env> {
   }
 
   /** The stored config: strongly consistent, unlike its KV copy. */
+  /** The stored record as JSON with its ETag: the strongly consistent read the admin API
+   *  answers GET with, so an ETag it hands out is never older than the last write. */
+  recordOf(tenantId: string): { json: string; etag: string } | null {
+    const row = this.ctx.storage.sql.exec<{ config: string; etag: string }>('SELECT config, etag FROM tenants WHERE id = ?', tenantId)
+      .toArray()[0];
+    return row === undefined ? null : { json: row.config, etag: row.etag };
+  }
+
   configOf(tenantId: string): TenantConfig | null {
     return this.#current(tenantId)?.config ?? null;
   }
@@ -199,9 +207,8 @@ export class Directory extends DurableObject<Env> {
   }
 
   #current(tenantId: string): CurrentRecord | null {
-    const row = this.ctx.storage.sql.exec<{ config: string; etag: string }>('SELECT config, etag FROM tenants WHERE id = ?', tenantId)
-      .toArray()[0];
-    return row === undefined ? null : { config: JSON.parse(row.config) as TenantConfig, etag: row.etag };
+    const record = this.recordOf(tenantId);
+    return record === null ? null : { config: JSON.parse(record.json) as TenantConfig, etag: record.etag };
   }
 
   #serially<T>(tenantId: string, work: () => Promise<T>): Promise<T> {

@@ -331,6 +331,19 @@ describe('preconditions', () => {
     expect((await json(await call('GET', `/tenants/${id}`))).upstream).toBe('https://a.example');
   });
 
+  it('hands out the current ETag on GET even while KV still holds an older copy', async () => {
+    const { id, domain } = unique('acme');
+    await put(id, config(id, [`api.${domain}`]));
+    const second = await put(id, config(id, [`api.${domain}`], { upstream: 'https://a.example' }));
+    // KV reaches other locations up to a minute late: play that location.
+    await env.TENANTS.put(tenantKey(id), JSON.stringify(config(id, [`api.${domain}`])));
+    const read = await call('GET', `/tenants/${id}`);
+    expect(read.headers.get('etag')).toBe(second.headers.get('etag'));
+    expect((await json(read)).upstream).toBe('https://a.example');
+    const next = await put(id, config(id, [`api.${domain}`], { upstream: 'https://b.example' }), { 'if-match': read.headers.get('etag')! });
+    expect(next.status).toBe(200);
+  });
+
   it('requires existence for If-Match: * and absence for If-None-Match: *', async () => {
     const { id, domain } = unique('acme');
     expect((await put(id, config(id, [`api.${domain}`]), { 'if-match': '*' })).status).toBe(412);
