@@ -1,25 +1,16 @@
 // GET /tenants paging and POST /tenants/:id/dns-check inside workerd: the real Directory object,
 // and a DoH stand-in served by the auxiliary Worker (public DNS is unreachable from the tests).
-import { createExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
-import type { Env } from '../../src/env';
 import { tenantStateStub } from '../../src/state/tenant-state';
 import { dohStandIn } from '../cron/doh';
 import { hitsOn } from '../support/issuer';
 import { config, unique } from '../tenants/fixtures';
+import { adminCaller, json } from './caller';
 
 const app = createAdminApp({ now: () => Date.now() });
-const AUTH = { authorization: 'Bearer test-admin-token' };
-
-function call(method: string, path: string, options: { body?: unknown; env?: Env } = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...AUTH };
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return Promise.resolve(app.fetch(new Request(`http://admin.localhost${path}`, { method, headers, body }), options.env ?? env, createExecutionContext()));
-}
-const json = async (response: Response) => (await response.json()) as Record<string, any>;
+const call = adminCaller(app);
 
 async function put(input: Record<string, unknown>): Promise<void> {
   const response = await call('PUT', `/tenants/${String(input.id)}`, { body: input });

@@ -1,6 +1,6 @@
 // The admin API's revoke, status and state endpoints inside workerd: real Directory and
 // TenantState objects, every status they answer, and DELETE wiping the state.
-import { createExecutionContext, runInDurableObject } from 'cloudflare:test';
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
@@ -8,26 +8,15 @@ import { MAX_BODY_BYTES } from '../../src/admin/json-body';
 import { MAX_IDENTIFIER_LENGTH } from '../../src/admin/state';
 import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import { config, unique } from '../tenants/fixtures';
+import { ADMIN_TOKEN as TOKEN, adminCaller, auditLines, json } from './caller';
 
-const TOKEN = 'test-admin-token';
 let t: number;
 let log: ReturnType<typeof vi.spyOn>;
 const app = createAdminApp({ now: () => t });
 const seconds = () => Math.floor(t / 1000);
 
-function call(method: string, path: string, options: { body?: unknown; raw?: BodyInit; headers?: Record<string, string>; token?: string | null } = {}) {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== null) headers.authorization ??= `Bearer ${options.token ?? TOKEN}`;
-  let body = options.raw;
-  if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  return Promise.resolve(app.fetch(new Request(`http://admin.localhost${path}`, { method, headers, body }), env, createExecutionContext()));
-}
-const json = async (response: Response) => (await response.json()) as Record<string, any>;
-const audits = (): Record<string, any>[] => log.mock.calls.map((c: unknown[]) => String(c[0]))
-  .filter((line: string) => line.includes('"audit"')).map((line: string) => JSON.parse(line) as Record<string, any>);
+const call = adminCaller(app);
+const audits = () => auditLines(log);
 
 /** A tenant created through the admin API, its state object reading the test's clock. */
 async function tenant(): Promise<string> {

@@ -7,35 +7,15 @@ import type { Env } from '../../src/env';
 import { hostKey, tenantKey } from '../../src/tenants/kv-keys';
 import { createTenantStore } from '../../src/tenants/store';
 import { config, unique } from '../tenants/fixtures';
+import { ADMIN_TOKEN as TOKEN, adminCaller, auditLines as auditLinesOf, json } from './caller';
 
-const TOKEN = 'test-admin-token';
 let t: number;
 let log: ReturnType<typeof vi.spyOn>;
 const app = createAdminApp({ now: () => t });
 
-interface Call {
-  body?: unknown;
-  raw?: BodyInit;
-  headers?: Record<string, string>;
-  token?: string | null;
-  env?: Env;
-}
-
-function call(method: string, path: string, options: Call = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== null) headers.authorization ??= `Bearer ${options.token ?? TOKEN}`;
-  let body = options.raw;
-  if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  const request = new Request(`http://admin.localhost${path}`, { method, headers, body });
-  return Promise.resolve(app.fetch(request, options.env ?? env, createExecutionContext()));
-}
+const call = adminCaller(app);
 const put = (id: string, body: unknown, headers: Record<string, string> = {}) => call('PUT', `/tenants/${id}`, { body, headers });
-const json = async (response: Response) => (await response.json()) as Record<string, any>;
-const auditLines = (): Record<string, unknown>[] => log.mock.calls.map((c: unknown[]) => String(c[0])).filter((line: string) => line.includes('"audit"'))
-  .map((line: string) => JSON.parse(line) as Record<string, unknown>);
+const auditLines = () => auditLinesOf(log);
 const resolveHost = (host: string) =>
   createTenantStore({ now: () => t }).resolve(host, { kv: env.TENANTS, cacheSeconds: 30 });
 
