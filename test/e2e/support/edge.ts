@@ -45,7 +45,7 @@ export interface RequestOptions {
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
-const GUARD = join(ROOT, 'test/e2e/support/process-group-guard.mjs');
+const GUARD = join(ROOT, 'scripts/process-group-guard.mjs');
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Process groups still running, ended synchronously if the test process exits without stop(). */

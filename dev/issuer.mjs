@@ -1,0 +1,260 @@
+// @ts-check
+// The demo OpenID provider of the local stack: panva's `oidc-provider` on loopback, issuing RFC
+// 9068 JWT access tokens by the client credentials grant for each resource (RFC 8707) it is
+// told about, with RS256 and ES256 keys, discovery and a JWKS. Rotation is a new signing key
+// published beside the old ones, without a restart (the provider is rebuilt behind one server).
+//
+//   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
+//     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
+//   issuer.url;                                            // http://127.0.0.1:<port>, also the `iss`
+//   const token = await issuer.token({ clientId: 'acme-service', clientSecret: 's',
+//     resource: 'https://api.acme.test', scope: 'read admin' });
+//   const kid = await issuer.rotate('RS256');              // new tokens for RS256 resources use it
+//   await issuer.stop();
+//
+// Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`).
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { dirname } from 'node:path';
+import { calculateJwkThumbprint } from 'jose';
+import Provider, { errors } from 'oidc-provider';
+
+/** @typedef {'RS256' | 'ES256'} SigningAlg */
+/** @typedef {{ clientId: string, clientSecret: string }} DemoClient */
+/**
+ * One API the provider issues tokens for: the token's `aud` is `resource`, its scopes are the
+ * requested ones this resource knows, and only the listed clients may ask for it.
+ * @typedef {{ resource: string, scopes: string[], alg: SigningAlg, clients: DemoClient[] }} ResourceServer
+ */
+/** @typedef {import('node:crypto').JsonWebKey & { kid: string, alg: SigningAlg, use: 'sig' }} PrivateJwk */
+
+/**
+ * @typedef {object} IssuerOptions
+ * @property {number} [port] 0 (default) picks a free one
+ * @property {'127.0.0.1' | 'localhost'} [hostname] how the issuer URL names loopback; default 127.0.0.1
+ * @property {ResourceServer[]} resources
+ * @property {number} [tokenTtlSeconds] default 3600
+ * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
+ */
+
+/**
+ * @typedef {object} Issuer
+ * @property {string} url the issuer identifier (`iss`), http://<hostname>:<port>
+ * @property {number} port
+ * @property {(request: TokenRequest) => Promise<string>} token a client credentials grant; the access token
+ * @property {(alg: SigningAlg) => Promise<string>} rotate a new signing key for `alg`, first in the JWKS; its kid
+ * @property {() => { keys: Record<string, unknown>[] }} publicJwks what /jwks serves
+ * @property {() => Promise<void>} stop
+ */
+
+/** @typedef {{ clientId: string, clientSecret: string, resource: string, scope?: string }} TokenRequest */
+
+/** @param {IssuerOptions} options @returns {Promise<Issuer>} */
+export async function startIssuer(options) {
+  /** @type {PrivateJwk[]} */
+  let keys = options.keysFile ? await readKeys(options.keysFile) : [];
+  for (const alg of /** @type {SigningAlg[]} */ (['RS256', 'ES256'])) {
+    if (!keys.some((key) => key.alg === alg)) keys.push(await generateKey(alg));
+  }
+  if (options.keysFile) await writeKeys(options.keysFile, keys);
+
+  /** @type {((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | null} */
+  let handle = null;
+  const server = createServer((request, response) => {
+    if (request.url?.startsWith('/dev/rotate') && request.method === 'POST') {
+      const alg = new URL(request.url, 'http://issuer').searchParams.get('alg') ?? 'RS256';
+      if (alg !== 'RS256' && alg !== 'ES256') return answer(response, 400, { error: 'alg must be RS256 or ES256' });
+      rotate(alg).then((kid) => answer(response, 200, { kid, alg }), (error) => answer(response, 500, { error: String(error) }));
+      return;
+    }
+    handle?.(request, response);
+  });
+  // Keep-alive sockets would hold stop() open until they idle out.
+  server.keepAliveTimeout = 1_000;
+  const hostname = options.hostname ?? '127.0.0.1';
+  await new Promise((listening, failed) => {
+    server.once('error', failed);
+    server.listen(options.port ?? 0, '127.0.0.1', () => listening(undefined));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const url = `http://${hostname}:${port}`;
+
+  // The provider signs no cookie this stack uses (no browser flows), but wants the keys set.
+  const cookieKeys = [randomBytes(32).toString('base64url')];
+  const rebuild = () => {
+    handle = buildProvider(url, keys, cookieKeys, options).callback();
+  };
+  rebuild();
+
+  /** @param {SigningAlg} alg */
+  async function rotate(alg) {
+    const key = await generateKey(alg);
+    // The old keys stay published: tokens they signed keep verifying until they expire.
+    keys = [key, ...keys];
+    if (options.keysFile) await writeKeys(options.keysFile, keys);
+    rebuild();
+    return key.kid;
+  }
+
+  return {
+    url,
+    port,
+    rotate,
+    token: (request) => requestToken(url, request),
+    publicJwks: () => ({ keys: keys.map(publicPart) }),
+    stop: () => new Promise((stopped) => {
+      server.close(() => stopped(undefined));
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/**
+ * @param {string} url
+ * @param {PrivateJwk[]} keys newest first
+ * @param {string[]} cookieKeys
+ * @param {IssuerOptions} options
+ */
+function buildProvider(url, keys, cookieKeys, options) {
+  const ttl = options.tokenTtlSeconds ?? 3600;
+  const resources = new Map(options.resources.map((server) => [server.resource, server]));
+  /** @type {import('oidc-provider').ClientMetadata[]} */
+  const clients = options.resources.flatMap((server) => server.clients.map((client) => ({
+    client_id: client.clientId,
+    client_secret: client.clientSecret,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_post',
+  })));
+  const scopes = [...new Set(options.resources.flatMap((server) => server.scopes))];
+  /** Signs with the newest key of the resource's alg (the keystore alone would pick any). */
+  const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
+
+  return new Provider(url, {
+    adapter: MemoryAdapter,
+    cookies: { keys: cookieKeys },
+    clients,
+    jwks: { keys: /** @type {any} */ (keys) },
+    scopes,
+    ttl: { ClientCredentials: ttl, AccessToken: ttl },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: (_ctx, resourceIndicator, client) => {
+          const server = resources.get(resourceIndicator);
+          if (server === undefined || !server.clients.some((c) => c.clientId === client.clientId)) {
+            throw new errors.InvalidTarget(`${client.clientId} may not ask for ${resourceIndicator}`);
+          }
+          return {
+            scope: server.scopes.join(' '),
+            audience: server.resource,
+            accessTokenTTL: ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: server.alg, kid: signingKid(server.alg) } },
+          };
+        },
+      },
+    },
+  });
+}
+
+/**
+ * The provider's storage for what it keeps (nothing, for JWT client credentials tokens): a Map,
+ * which is all a demo needs, named so oidc-provider stops warning about its own fallback.
+ */
+class MemoryAdapter {
+  /** @type {Map<string, { payload: Record<string, unknown>, expiresAt: number }>} */
+  static #items = new Map();
+  /** @param {string} name */
+  constructor(name) { this.name = name; }
+  /** @param {string} id */
+  #key(id) { return `${this.name}:${id}`; }
+  /** @param {string} id @param {Record<string, unknown>} payload @param {number} expiresIn */
+  async upsert(id, payload, expiresIn) {
+    MemoryAdapter.#items.set(this.#key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
+  }
+  /** @param {string} id */
+  async find(id) {
+    const item = MemoryAdapter.#items.get(this.#key(id));
+    return item !== undefined && item.expiresAt > Date.now() ? item.payload : undefined;
+  }
+  async findByUserCode() { return undefined; }
+  async findByUid() { return undefined; }
+  /** @param {string} id */
+  async consume(id) {
+    const item = MemoryAdapter.#items.get(this.#key(id));
+    if (item !== undefined) item.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+  /** @param {string} id */
+  async destroy(id) { MemoryAdapter.#items.delete(this.#key(id)); }
+  async revokeByGrantId() {}
+}
+
+/**
+ * A client credentials grant (RFC 6749 §4.4) at the token endpoint that discovery names, as any
+ * client would make it; the access token, or an Error carrying the provider's own words.
+ * @param {string} issuer @param {TokenRequest} request @returns {Promise<string>}
+ */
+export async function requestToken(issuer, request) {
+  const discovery = await fetch(`${issuer}/.well-known/openid-configuration`);
+  if (!discovery.ok) throw new Error(`no discovery document at ${issuer} (${discovery.status})`);
+  const { token_endpoint: tokenEndpoint } = /** @type {{ token_endpoint: string }} */ (await discovery.json());
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: request.clientId,
+    client_secret: request.clientSecret,
+    resource: request.resource,
+    ...(request.scope ? { scope: request.scope } : {}),
+  });
+  const response = await fetch(tokenEndpoint, { method: 'POST', body });
+  const answered = /** @type {{ access_token?: string, error?: string, error_description?: string }} */ (await response.json());
+  if (!response.ok || typeof answered.access_token !== 'string') {
+    throw new Error(`token request refused (${response.status}): ${answered.error ?? ''} ${answered.error_description ?? ''}`.trim());
+  }
+  return answered.access_token;
+}
+
+/** @param {SigningAlg} alg @returns {Promise<PrivateJwk>} */
+async function generateKey(alg) {
+  const { privateKey } = alg === 'RS256'
+    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+    : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const kid = await calculateJwkThumbprint(/** @type {any} */ (publicPart(jwk)));
+  return { ...jwk, kid, alg, use: 'sig' };
+}
+
+/** @param {import('node:crypto').JsonWebKey} jwk */
+function publicPart(jwk) {
+  const { d, p, q, dp, dq, qi, ...rest } = jwk;
+  return rest;
+}
+
+/** @param {string} file @returns {Promise<PrivateJwk[]>} */
+async function readKeys(file) {
+  try {
+    const stored = JSON.parse(await readFile(file, 'utf8'));
+    return Array.isArray(stored?.keys) ? stored.keys : [];
+  } catch {
+    return [];
+  }
+}
+
+/** @param {string} file @param {PrivateJwk[]} keys */
+async function writeKeys(file, keys) {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** @param {import('node:http').ServerResponse} response @param {number} status @param {unknown} body */
+function answer(response, status, body) {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}

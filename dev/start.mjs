@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+// @ts-check
+// `npm start`: the whole local edge on loopback. The demo OpenID provider (dev/issuer.mjs) and
+// the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
+// group with the local KV and Durable Object state in .wrangler/state and .dev.vars' settings;
+// the demo tenants (dev/tenants.mjs) are PUT through the admin API, then the commands to try are
+// printed. Ctrl-C (or SIGTERM) stops all of it; so does this process dying (the group guard).
+//
+//   npm start                                         # edge 8787, issuer 9400, origin 9401
+//   EDGE_PORT=8788 ISSUER_PORT=9500 ORIGIN_PORT=9501 npm start
+//   npm start -- --edge-port 8788 --issuer-port 9500 --origin-port 9501
+//   npm start -- --state-dir /tmp/edge   # wrangler state and issuer keys there (default .wrangler/state, dev/.state)
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hostRequest } from '../scripts/host-request.mjs';
+import { startIssuer } from './issuer.mjs';
+import { startOrigin } from './origin.mjs';
+import { DEMO_CLIENTS, demoResources, demoTenants } from './tenants.mjs';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
+// The e2e harness's guard: ends wrangler's whole group when this process goes, even on SIGKILL.
+const GUARD = join(ROOT, 'scripts/process-group-guard.mjs');
+const ADMIN_HOST = 'admin.localhost';
+const READY_TIMEOUT_MS = 90_000;
+
+const { ports, stateDir } = readOptions();
+const keysFile = stateDir === undefined ? join(ROOT, 'dev/.state/issuer-keys.json') : join(stateDir, 'issuer-keys.json');
+const adminToken = devVar('ADMIN_TOKEN') ?? 'local-dev-admin-token';
+const edgeUrl = `http://127.0.0.1:${ports.edge}`;
+
+/** Everything started so far, stopped in reverse order by shutdown(). @type {{ name: string, stop: () => Promise<void> }[]} */
+const started = [];
+let shuttingDown = false;
+
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(signal, () => void shutdown(0, signal === 'SIGINT' ? '\nstopping…' : `${signal}: stopping…`));
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+  await shutdown(1);
+}
+
+async function main() {
+  const startedAt = Date.now();
+  await assertFree(ports.edge, 'EDGE_PORT', '--edge-port');
+  const issuer = await listenOrExplain('issuer', ports.issuer, 'ISSUER_PORT', '--issuer-port',
+    () => startIssuer({ port: ports.issuer, resources: demoResources(), keysFile }));
+  started.push({ name: 'issuer', stop: issuer.stop });
+  const origin = await listenOrExplain('origin', ports.origin, 'ORIGIN_PORT', '--origin-port',
+    () => startOrigin({ port: ports.origin }));
+  started.push({ name: 'origin', stop: origin.stop });
+
+  console.log(`starting wrangler dev on ${edgeUrl} …`);
+  const edge = startWrangler();
+  started.push({ name: 'wrangler dev', stop: edge.stop });
+  await edge.ready;
+
+  for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) {
+    // PUT creates or replaces: a second `npm start` on the same state needs no cleanup.
+    const response = await hostRequest(`${edgeUrl}/tenants/${config.id}`, {
+      method: 'PUT', host: ADMIN_HOST, body: JSON.stringify(config),
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    });
+    if (!response.ok) throw new Error(`seeding tenant ${config.id}: ${response.status} ${await response.text()}`);
+  }
+
+  // wrangler's lines about the seeding are still coming: let them land in what is held back.
+  await sleep(300);
+  console.log(banner({ issuer: issuer.url, origin: origin.url, seconds: (Date.now() - startedAt) / 1000 }));
+  edge.passThrough();
+}
+
+/** Ports from flags, then the environment, then defaults that stay clear of each other. */
+function readOptions() {
+  const { values } = parseArgs({
+    options: {
+      'edge-port': { type: 'string' }, 'issuer-port': { type: 'string' }, 'origin-port': { type: 'string' },
+      'state-dir': { type: 'string' },
+    },
+  });
+  /** @param {string | undefined} flag @param {string | undefined} env @param {number} fallback @param {string} name */
+  const port = (flag, env, fallback, name) => {
+    const value = Number(flag ?? env ?? fallback);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) {
+      console.error(`${name} must be a port number, not ${flag ?? env}`);
+      process.exit(2);
+    }
+    return value;
+  };
+  return {
+    ports: {
+      edge: port(values['edge-port'], process.env.EDGE_PORT, 8787, 'EDGE_PORT'),
+      issuer: port(values['issuer-port'], process.env.ISSUER_PORT, 9400, 'ISSUER_PORT'),
+      origin: port(values['origin-port'], process.env.ORIGIN_PORT, 9401, 'ORIGIN_PORT'),
+    },
+    stateDir: values['state-dir'] ?? process.env.EDGE_STATE_DIR,
+  };
+}
+
+/** A setting from .dev.vars, the file wrangler dev reads for the same values. @param {string} name */
+function devVar(name) {
+  try {
+    const line = readFileSync(join(ROOT, '.dev.vars'), 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+    return line?.slice(name.length + 1).trim().replace(/^"(.*)"$/, '$1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * wrangler dev would quietly take another port; the printed commands must be right.
+ * @param {number} port @param {string} env @param {string} flag
+ */
+function assertFree(port, env, flag) {
+  return new Promise((free, taken) => {
+    const probe = createServer();
+    probe.once('error', () => taken(new Error(`port ${port} is in use (another npm start?); pick another with ${env}=… or ${flag} …`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => free(undefined)));
+  });
+}
+
+/**
+ * @template T
+ * @param {string} name @param {number} port @param {string} env @param {string} flag @param {() => Promise<T>} start
+ */
+async function listenOrExplain(name, port, env, flag, start) {
+  try {
+    return await start();
+  } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'EADDRINUSE') {
+      throw new Error(`the ${name}'s port ${port} is in use; pick another with ${env}=… or ${flag} …`);
+    }
+    throw error;
+  }
+}
+
+function startWrangler() {
+  const child = spawn(process.execPath, [
+    GUARD, process.execPath, WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(ports.edge),
+    '--show-interactive-dev-session=false',
+    ...(stateDir === undefined ? [] : ['--persist-to', join(stateDir, 'wrangler')]),
+    // .dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
+    '--var', 'ALLOW_INSECURE_ISSUERS:true',
+  ], {
+    cwd: ROOT,
+    detached: true, // its own process group: stop() ends workerd and esbuild with it
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
+  const group = child.pid;
+  if (group === undefined) throw new Error('could not start wrangler dev');
+
+  // Until the banner, wrangler's output is kept (and shown only if it fails); then it streams.
+  let held = '';
+  let streaming = false;
+  /** @param {NodeJS.WriteStream} to */
+  const forward = (to) => (/** @type {Buffer} */ chunk) => {
+    if (streaming) to.write(chunk);
+    else held = (held + chunk.toString('utf8')).slice(-64 * 1024);
+  };
+  child.stdout?.on('data', forward(process.stdout));
+  child.stderr?.on('data', forward(process.stderr));
+  const exited = new Promise((done) => child.once('exit', (code, signal) => done(code ?? signal)));
+  void exited.then((how) => {
+    if (shuttingDown) return;
+    if (streaming) void shutdown(1, `wrangler dev exited (${how})`);
+  });
+
+  const ready = (async () => {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited; its output:\n${held}`);
+      if (/Build failed/.test(held)) throw new Error(`wrangler dev could not build the Worker; its output:\n${held}`);
+      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer within ${READY_TIMEOUT_MS / 1000} s; its output:\n${held}`);
+      try {
+        // Any HTTP answer means the Worker is loaded (the admin API answers 401 to this).
+        await hostRequest(`${edgeUrl}/`, { host: ADMIN_HOST, timeoutMs: 5_000 }).then((r) => r.arrayBuffer());
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+  })();
+
+  return {
+    ready,
+    passThrough: () => {
+      streaming = true;
+    },
+    stop: async () => {
+      signalGroup(group, 'SIGTERM');
+      await Promise.race([exited, sleep(5_000)]);
+      // The guard may be gone while workerd still winds down: wait for the group, then insist.
+      const deadline = Date.now() + 5_000;
+      while (groupAlive(group) && Date.now() < deadline) await sleep(100);
+      if (groupAlive(group)) signalGroup(group, 'SIGKILL');
+    },
+  };
+}
+
+/** @param {number} code @param {string} [message] */
+async function shutdown(code, message) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  if (message) console.error(message);
+  for (const { name, stop } of started.reverse()) {
+    await stop().catch((error) => console.error(`stopping ${name}: ${error}`));
+  }
+  process.exit(code);
+}
+
+/** @param {number} group @param {NodeJS.Signals} signal */
+function signalGroup(group, signal) {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // ESRCH: the group has already ended.
+  }
+}
+
+/** @param {number} group */
+function groupAlive(group) {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** @param {number} ms */
+function sleep(ms) {
+  return new Promise((wake) => setTimeout(wake, ms));
+}
+
+/** What to paste next, with this run's ports. @param {{ issuer: string, origin: string, seconds: number }} stack */
+function banner(stack) {
+  const { acme, globex } = DEMO_CLIENTS;
+  const issuerFlag = ports.issuer === 9400 ? '' : ` --issuer ${stack.issuer}`;
+  const token = (/** @type {string} */ tenant, /** @type {string} */ scope) => `$(npm run -s token -- --tenant ${tenant} --scope "${scope}"${issuerFlag})`;
+  const curl = (/** @type {string} */ host, /** @type {string} */ path, /** @type {string} */ extra = '') =>
+    `curl -i -H 'Host: ${host}'${extra} ${edgeUrl}${path}`;
+  const bearer = (/** @type {string} */ name) => ` -H "Authorization: Bearer $${name}"`;
+  return `
+Local edge ready in ${stack.seconds.toFixed(1)} s: tenants acme (${acme.host}) and globex (${globex.host}).
+  edge     ${edgeUrl}   wrangler dev; admin API with -H 'Host: ${ADMIN_HOST}' -H 'Authorization: Bearer ${adminToken}'
+  issuer   ${stack.issuer}   oidc-provider: /.well-known/openid-configuration, /jwks (RS256 + ES256)
+  origin   ${stack.origin}   echo: answers with the method, path and headers it received
+
+Try it (in another terminal):
+  TOKEN=${token('acme', 'read admin')}
+  ${curl(acme.host, '/orders', bearer('TOKEN'))}          # 200: the echo shows x-auth-subject, -client-id, -scopes, -tenant
+  ${curl(acme.host, '/health')}                                            # 200: a public route
+  ${curl(acme.host, '/orders')}                                            # 401 missing_token
+  READ=${token('acme', 'read')}
+  ${curl(acme.host, '/admin/users', bearer('READ'))}      # 403 insufficient_scope (needs admin)
+  ${curl(globex.host, '/orders', bearer('TOKEN'))}      # 401 invalid_token, wrong_audience: acme's token at globex
+  GLOBEX=${token('globex', 'read')}
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' -H 'Host: ${globex.host}'${bearer('GLOBEX')} ${edgeUrl}/orders; done; echo   # 5 x 200 then 429 (5 per 10 s)
+  curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
+                                                         # on the first unknown kid, at most once per 30 s per issuer
+
+Tenant CLI: EDGE_ADMIN_URL=${edgeUrl} EDGE_ADMIN_HOST=${ADMIN_HOST} EDGE_ADMIN_TOKEN=${adminToken} npm run -s tenants -- list
+Ctrl-C stops the edge, the issuer and the origin. Request log lines follow.
+`;
+}
