@@ -82,6 +82,9 @@ function refused(refusal: WriteRefusal, id: string): Response {
       return adminError('precondition_failed', `tenant ${id} does not match the request's precondition`);
     case 'unknown_tenant':
       return adminError('unknown_tenant', `no tenant ${id}`);
+    case 'incomplete':
+      console.log(JSON.stringify({ event: 'tenant_write_incomplete', tenant: id, note: refusal.note }));
+      return adminError('internal_error', 'the change stopped half way; repeating it, or the next scheduled run, finishes it');
   }
 }
 

@@ -18,7 +18,7 @@ import type { Clock } from '../clock';
 import type { Env } from '../env';
 import { issuerKeysStub } from '../keys/issuer-keys';
 import { tenantStateStub, type TenantStatus } from '../state/tenant-state';
-import type { Directory, ScheduledTenant } from '../tenants/directory';
+import type { Directory, PendingRepair, ScheduledTenant } from '../tenants/directory';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { keySetIdOf } from '../tenants/tenant';
 import { checkHost, exactHosts, tenantVerdict, type HostCheck } from './dns';
@@ -38,8 +38,8 @@ export const RUN_DEADLINE_MS = 4 * 60_000;
 const WAVE_SIZE = 6;
 /** The Directory's page; the budget usually ends a run well before it. */
 const MAX_PAGE = 1_000;
-/** The first page read and the cursor save, spent by every run. */
-const FIXED_COST = 2;
+/** The pending-write repair, the first page read and the cursor save, spent by every run. */
+const FIXED_COST = 3;
 
 export interface ScheduledDeps {
   readonly now: Clock;
@@ -67,6 +67,8 @@ export interface ScheduledRun {
   readonly refetched: readonly string[];
   /** Tenants that cannot fit any run's budget (too many hosts), passed over with a log line. */
   readonly skipped: readonly string[];
+  /** Tenant writes a failure had left half done, and what the repair did with each. */
+  readonly repaired: readonly PendingRepair[];
   /** Subrequests reserved (an upper bound of those made). */
   readonly subrequests: number;
 }
@@ -96,6 +98,9 @@ export async function runScheduled(env: Env, deps: ScheduledDeps): Promise<Sched
   const pageSize = Math.max(1, Math.min(MAX_PAGE, budget));
 
   let spent = FIXED_COST;
+  // KV has no transactions: first finish any tenant write a failure left half done.
+  const repaired = await directory.repairPending();
+  for (const repair of repaired) log({ event: 'tenant_write_repaired', ...repair });
   const first = await directory.scheduledPage(pageSize);
   const from = first.after;
   let queue: ScheduledTenant[] = [...first.tenants];
@@ -158,12 +163,13 @@ export async function runScheduled(env: Env, deps: ScheduledDeps): Promise<Sched
     prewarmed: visits.flatMap((v) => v.prewarmed),
     refetched: visits.flatMap((v) => v.refetched),
     skipped,
+    repaired,
     subrequests: spent,
   };
   log({
     event: 'scheduled_run', from, cursor: saved, cycleDone, tenants: run.visited.length, checked: run.checked.length,
     failing: run.failing.length, prewarmed: run.prewarmed.length, refetched: run.refetched.length,
-    skipped: skipped.length, subrequests: spent, budget,
+    skipped: skipped.length, repaired: repaired.length, subrequests: spent, budget,
   });
   return run;
 }

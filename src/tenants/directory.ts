@@ -9,6 +9,7 @@
 //   await directory.hostsOf('acme')                       // ['api.acme.com', '*.acme.dev']
 //   await directory.listTenants(null, 100)                // [{ id, hosts }] ordered by id; pass the last id on
 //   await directory.scheduledPage(50)                     // the cron's next page, from its stored cursor
+//   await directory.repairPending()                       // finish writes KV failed half way (the cron does)
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { hostKey, tenantKey } from './kv-keys';
@@ -23,7 +24,9 @@ export interface HostConflict { host: string; tenant: string }
 export type WriteRefusal =
   | { error: 'host_conflict'; conflicts: HostConflict[] }
   | { error: 'precondition_failed' }
-  | { error: 'unknown_tenant' };
+  | { error: 'unknown_tenant' }
+  /** KV failed part way: the write stays pending and is finished later (repairPending). */
+  | { error: 'incomplete'; note: string };
 
 export type TenantWrite =
   | { ok: true; created: boolean; before: TenantConfig | null; after: TenantConfig; etag: string }
@@ -55,6 +58,18 @@ const SCHEDULED_CURSOR = 'scheduled';
 
 type Claim = { ok: true; previous: string[] } | { ok: false; conflicts: HostConflict[] };
 
+/** A write started and not yet committed: a PUT with its config, or a DELETE. */
+type PendingRow = { id: string; op: 'put' | 'remove'; config: string | null; since: number };
+
+/** What repairPending did with one pending write. */
+export interface PendingRepair {
+  readonly id: string;
+  readonly op: 'put' | 'remove';
+  /** finished: replayed to the end; settled: a later write had already finished it. */
+  readonly result: 'finished' | 'settled' | 'failed';
+  readonly note?: string;
+}
+
 interface CurrentRecord { config: TenantConfig; etag: string }
 
 export class Directory extends DurableObject<Env> {
@@ -69,6 +84,7 @@ export class Directory extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS claims_by_tenant ON claims (tenant);
       CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, config TEXT NOT NULL, etag TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, after TEXT);
+      CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY, op TEXT NOT NULL, config TEXT, since INTEGER NOT NULL);
     `);
   }
 
@@ -143,39 +159,84 @@ export class Directory extends DurableObject<Env> {
    *      can have written them);
    *   3. write `tenant/<id>`, then 4. a `host/` copy for every listed host;
    *   5. release the dropped hosts (only now may another tenant claim them) and record the etag.
-   *  A failure between steps leaves the claims in place: re-running the same PUT finishes it. */
+   *  A failure between steps leaves the claims in place and the write marked pending: the next
+   *  write of the tenant, or repairPending() from the cron run, finishes it. */
   async put(config: TenantConfig, precondition: Precondition): Promise<TenantWrite> {
     const record = await storedRecord(config);
-    return this.#serially(config.id, async (): Promise<TenantWrite> => {
-      const current = this.#current(config.id);
-      if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
-      const claim = this.#claim(config.id, config.hosts);
-      if (!claim.ok) return { ok: false, refusal: { error: 'host_conflict', conflicts: claim.conflicts } };
-      const dropped = claim.previous.filter((host) => !config.hosts.includes(host));
-      await Promise.all(dropped.map((host) => this.env.TENANTS.delete(hostKey(host))));
-      await this.env.TENANTS.put(tenantKey(config.id), record.json);
-      await Promise.all(config.hosts.map((host) => this.env.TENANTS.put(hostKey(host), record.json)));
-      this.#commit(config.id, dropped, record);
-      return { ok: true, created: current === null, before: current?.config ?? null, after: config, etag: record.etag };
-    });
+    return this.#serially(config.id, () => this.#write(config, record, precondition));
   }
 
   /** Deletes a tenant: its `host/` copies first, then `tenant/<id>`, then its claims, so a
-   *  failure half way leaves claims that a repeated DELETE (or PUT) finishes. */
+   *  failure half way leaves claims (and a pending mark) that finish it later. */
   async remove(tenantId: string, precondition: Precondition): Promise<TenantRemoval> {
-    return this.#serially(tenantId, async (): Promise<TenantRemoval> => {
-      const current = this.#current(tenantId);
-      const hosts = this.hostsOf(tenantId);
-      if (current === null && hosts.length === 0) return { ok: false, refusal: { error: 'unknown_tenant' } };
-      if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+    return this.#serially(tenantId, () => this.#delete(tenantId, precondition));
+  }
+
+  /** KV has no transactions: a write that failed half way stays marked pending. This finishes
+   *  each one older than `olderThanMs` (so writes still under way are left alone), replaying it
+   *  in the tenant's queue unless a later write settled the tenant meanwhile. The cron run calls
+   *  it first thing. */
+  async repairPending(olderThanMs = 60_000): Promise<PendingRepair[]> {
+    const rows = this.ctx.storage.sql.exec<PendingRow>('SELECT id, op, config, since FROM pending WHERE since <= ? ORDER BY since',
+      Date.now() - olderThanMs).toArray();
+    const repairs: PendingRepair[] = [];
+    for (const row of rows) {
+      repairs.push(await this.#serially(row.id, async (): Promise<PendingRepair> => {
+        const still = this.#pendingOf(row.id);
+        if (still === null || still.op !== row.op || still.config !== row.config) return { id: row.id, op: row.op, result: 'settled' };
+        const config = row.config === null ? null : JSON.parse(row.config) as TenantConfig;
+        const done = config === null ? await this.#delete(row.id, null) : await this.#write(config, await storedRecord(config), null);
+        if (done.ok) return { id: row.id, op: row.op, result: 'finished' };
+        return { id: row.id, op: row.op, result: 'failed', note: 'note' in done.refusal ? done.refusal.note : done.refusal.error };
+      }));
+    }
+    return repairs;
+  }
+
+  async #write(config: TenantConfig, record: StoredRecord, precondition: Precondition): Promise<TenantWrite> {
+    const current = this.#current(config.id);
+    if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+    const claim = this.#claim(config.id, config.hosts);
+    if (!claim.ok) return { ok: false, refusal: { error: 'host_conflict', conflicts: claim.conflicts } };
+    this.#markPending(config.id, 'put', record.json);
+    const dropped = claim.previous.filter((host) => !config.hosts.includes(host));
+    try {
+      await Promise.all(dropped.map((host) => this.env.TENANTS.delete(hostKey(host))));
+      await this.env.TENANTS.put(tenantKey(config.id), record.json);
+      await Promise.all(config.hosts.map((host) => this.env.TENANTS.put(hostKey(host), record.json)));
+    } catch (error) {
+      return { ok: false, refusal: incomplete(error) };
+    }
+    this.#commit(config.id, dropped, record);
+    return { ok: true, created: current === null, before: current?.config ?? null, after: config, etag: record.etag };
+  }
+
+  async #delete(tenantId: string, precondition: Precondition): Promise<TenantRemoval> {
+    const current = this.#current(tenantId);
+    const hosts = this.hostsOf(tenantId);
+    if (current === null && hosts.length === 0) return { ok: false, refusal: { error: 'unknown_tenant' } };
+    if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+    this.#markPending(tenantId, 'remove', null);
+    try {
       await Promise.all(hosts.map((host) => this.env.TENANTS.delete(hostKey(host))));
       await this.env.TENANTS.delete(tenantKey(tenantId));
-      this.ctx.storage.transactionSync(() => {
-        this.ctx.storage.sql.exec('DELETE FROM claims WHERE tenant = ?', tenantId);
-        this.ctx.storage.sql.exec('DELETE FROM tenants WHERE id = ?', tenantId);
-      });
-      return { ok: true, before: current?.config ?? null };
+    } catch (error) {
+      return { ok: false, refusal: incomplete(error) };
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec('DELETE FROM claims WHERE tenant = ?', tenantId);
+      this.ctx.storage.sql.exec('DELETE FROM tenants WHERE id = ?', tenantId);
+      this.ctx.storage.sql.exec('DELETE FROM pending WHERE id = ?', tenantId);
     });
+    return { ok: true, before: current?.config ?? null };
+  }
+
+  #markPending(tenantId: string, op: PendingRow['op'], config: string | null): void {
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO pending (id, op, config, since) VALUES (?, ?, ?, ?)', tenantId, op, config, Date.now());
+  }
+
+  #pendingOf(tenantId: string): PendingRow | null {
+    return this.ctx.storage.sql.exec<PendingRow>('SELECT id, op, config, since FROM pending WHERE id = ?', tenantId).toArray()[0] ?? null;
   }
 
   /** Check and write in one synchronous transaction: nothing else runs in between. The same
@@ -203,6 +264,7 @@ export class Directory extends DurableObject<Env> {
         this.ctx.storage.sql.exec('DELETE FROM claims WHERE host = ? AND tenant = ?', host, tenantId);
       }
       this.ctx.storage.sql.exec('INSERT OR REPLACE INTO tenants (id, config, etag) VALUES (?, ?, ?)', tenantId, record.json, record.etag);
+      this.ctx.storage.sql.exec('DELETE FROM pending WHERE id = ?', tenantId);
     });
   }
 
@@ -225,4 +287,8 @@ function satisfies(precondition: Precondition, current: CurrentRecord | null): b
   if (precondition === 'exists') return current !== null;
   if (precondition === 'absent') return current === null;
   return current !== null && precondition.etags.includes(current.etag);
+}
+
+function incomplete(error: unknown): WriteRefusal {
+  return { error: 'incomplete', note: (error instanceof Error ? error.message : String(error)).slice(0, 200) };
 }
