@@ -42,6 +42,12 @@ export class BoundedCache<K, V> {
     return entry.value;
   }
 
+  /** The value while its TTL runs, without counting or touching the LRU order. */
+  peek(key: K): V | undefined {
+    const entry = this.#entries.get(key);
+    return entry !== undefined && entry.expiresAt > this.#now() ? entry.value : undefined;
+  }
+
   /** The value whatever its age (for stale-if-error), with the time it expired or will. */
   getStale(key: K): { value: V; expiresAt: number } | undefined {
     const entry = this.#entries.get(key);

@@ -9,7 +9,7 @@
 import type { Clock } from '../clock';
 import type { Denial } from '../denial';
 import { rateLimitHeaders, type LimitDecision } from '../state/rate-limits';
-import { logDecision, type DecisionRecord } from './log';
+import { isLogged, writeDecision, type DecisionRecord } from './log';
 import { denialResponse, statusOf } from './respond';
 
 export class Decision {
@@ -82,8 +82,9 @@ export class Decision {
   }
 
   log(sampleRate: number, random: () => number): void {
+    if (!isLogged(this.record, sampleRate, random)) return;
     this.record.ms.total = this.#now() - this.#started;
-    logDecision(this.record, { sampleRate, random });
+    writeDecision(this.record);
   }
 }
 

@@ -29,8 +29,7 @@ export function originRequest(incoming: Request, url: URL, tenant: Tenant, ident
 
   let target = url.href;
   if (tenant.upstream !== null) {
-    const upstream = new URL(tenant.upstream);
-    target = `${upstream.origin}${url.pathname}${url.search}`;
+    target = `${upstreamOrigin(tenant, tenant.upstream)}${url.pathname}${url.search}`;
     headers.set('x-forwarded-host', url.host);
     headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
   }
@@ -43,13 +42,30 @@ function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void
   if (identity.subject !== null) headers.set('x-auth-subject', headerValue(identity.subject));
   if (identity.clientId !== null) headers.set('x-auth-client-id', headerValue(identity.clientId));
   headers.set('x-auth-scopes', headerValue([...identity.scopes].join(' ')));
-  const claims = base64url.encode(JSON.stringify(identity.claims));
+  const claims = claimsHeader(identity.claims);
   if (claims.length <= MAX_CLAIMS_HEADER) headers.set('x-auth-claims', claims);
   else headers.set('x-auth-claims-omitted', 'too-large');
   for (const [claim, header] of tenant.claimHeaders) {
     const value = claimHeaderValue(identity.claims[claim]);
     if (value !== null) headers.set(header, value);
   }
+}
+
+// Once per compiled tenant and per verified claim set (a token cache hit brings the same one
+// back), not once per request.
+const upstreamOrigins = new WeakMap<Tenant, string>();
+const encodedClaims = new WeakMap<object, string>();
+
+function upstreamOrigin(tenant: Tenant, upstream: string): string {
+  let origin = upstreamOrigins.get(tenant);
+  if (origin === undefined) upstreamOrigins.set(tenant, origin = new URL(upstream).origin);
+  return origin;
+}
+
+function claimsHeader(claims: Readonly<Record<string, unknown>>): string {
+  let encoded = encodedClaims.get(claims);
+  if (encoded === undefined) encodedClaims.set(claims, encoded = base64url.encode(JSON.stringify(claims)));
+  return encoded;
 }
 
 /** Strings, numbers and booleans, arrays of them joined by spaces; anything else is left out. */

@@ -18,7 +18,8 @@ export interface Gateway {
 
 export function createGateway(pipeline: Pipeline, options: { random: () => number }): Gateway {
   async function decide(request: Request, env: Env, ctx: ExecutionContext, url: URL, d: Decision): Promise<Response> {
-    const resolved = await pipeline.resolveTenant(d.host, env.TENANTS, Number(env.TENANT_CACHE_SECONDS) || 30, d);
+    const resolving = pipeline.resolveTenant(d.host, env.TENANTS, Number(env.TENANT_CACHE_SECONDS) || 30, d);
+    const resolved = resolving instanceof Promise ? await resolving : resolving;
     if (!resolved.ok) return d.deny(resolved.denial);
     const { tenant } = resolved.value;
     const decided = await decideHttp(pipeline, tenant, request, url, ioOf(env, ctx), d);

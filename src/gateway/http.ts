@@ -27,7 +27,8 @@ export async function decideHttp(
     return { kind: 'answer', response: d.answer('metadata', metadataResponse(tenant, resource, d.requestId)) };
   }
 
-  const admitted = await pipeline.admit(tenant, io, d);
+  const admission = pipeline.admit(tenant, io, d);
+  const admitted = admission instanceof Promise ? await admission : admission;
   if (!admitted.ok) return { kind: 'answer', response: d.deny(admitted.denial) };
 
   const origin = request.headers.get('origin');

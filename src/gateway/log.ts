@@ -15,12 +15,21 @@ export interface DecisionRecord {
   note?: string;
   issuer?: string;
   kid?: string;
-  tiers: { tenant?: 'memory' | 'kv'; state?: 'memory' | 'object' | 'grace' | 'none'; keys?: KeyTier };
+  tiers: { tenant?: 'memory' | 'kv'; state?: 'memory' | 'object' | 'grace' | 'none'; keys?: KeyTier; token?: 'hit' };
   ms: Record<string, number>;
 }
 
+/** Whether this decision's line is written: the sampling comes before the line is built. */
+export function isLogged(record: DecisionRecord, sampleRate: number, random: () => number): boolean {
+  return record.outcome === 'denied' || random() < sampleRate;
+}
+
 export function logDecision(record: DecisionRecord, options: { sampleRate: number; random: () => number }): void {
-  if (record.outcome !== 'denied' && !(options.random() < options.sampleRate)) return;
+  if (!isLogged(record, options.sampleRate, options.random)) return;
+  writeDecision(record);
+}
+
+export function writeDecision(record: DecisionRecord): void {
   console.log(JSON.stringify({ event: 'decision', ...record }));
 }
 

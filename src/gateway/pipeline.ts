@@ -16,13 +16,14 @@ import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_ROUTE, hasEncodedSeparator, type Route } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
 import type { RateLimiter } from '../state/rate-limiter';
-import { clientIpKey, createRateLimits, type LimitRequest } from '../state/rate-limits';
+import { clientIpKey, createRateLimits, type LimitDecision, type LimitRequest } from '../state/rate-limits';
 import { checkRevocation } from '../state/revocation';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
 import { createTenantStates, type StateRead } from '../state/tenant-states';
 import { createTenantStore, type ResolvedTenant, type TenantKv } from '../tenants/store';
 import type { Tenant } from '../tenants/tenant';
 import { verifyToken } from '../verify/token';
+import { createTokenCache, type TokenCache } from '../verify/token-cache';
 import type { Decision } from './decision';
 import type { Identity } from './forward';
 
@@ -68,64 +69,94 @@ export interface Authorized {
 }
 
 export interface Pipeline {
-  resolveTenant(host: string, kv: TenantKv, cacheSeconds: number, d: Decision): Promise<Outcome<ResolvedTenant>>;
+  /** Synchronous when the isolate's tenant cache answers. */
+  resolveTenant(host: string, kv: TenantKv, cacheSeconds: number, d: Decision): Outcome<ResolvedTenant> | Promise<Outcome<ResolvedTenant>>;
   /** The status step: the tenant's state, denying `tenant_on_hold`. An unreachable state is not
-   *  a denial here: it closes token routes at the revocation step and leaves auth:none open. */
-  admit(tenant: Tenant, io: PipelineIo, d: Decision): Promise<Outcome<StateRead>>;
+   *  a denial here: it closes token routes at the revocation step and leaves auth:none open.
+   *  Synchronous when memory answers, so the hot path awaits nothing it need not. */
+  admit(tenant: Tenant, io: PipelineIo, d: Decision): Outcome<StateRead> | Promise<Outcome<StateRead>>;
   /** perIp limit, route, credentials, verification, revocation, scopes, perSubject limit. */
   authorize(tenant: Tenant, facts: RequestFacts, state: StateRead, io: PipelineIo, d: Decision): Promise<Outcome<Authorized>>;
   readonly now: Clock;
+  /** The verified-token cache, null when off (its counters are for logs and the bench). */
+  readonly tokenCache: TokenCache | null;
 }
 
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
-const UNTRACKED: StateRead = {
+const UNTRACKED: Outcome<StateRead> = ok({
   ok: true, tier: 'none',
   snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} } satisfies TenantStateSnapshot,
-};
+});
 
-export function createPipeline(options: { now: Clock }): Pipeline {
+/** Records the tenant a request resolved to. */
+function found(resolved: Outcome<ResolvedTenant>, d: Decision): Outcome<ResolvedTenant> {
+  if (resolved.ok) {
+    d.record.tenant = resolved.value.tenant.id;
+    d.record.tiers.tenant = resolved.value.cached ? 'memory' : 'kv';
+  }
+  return resolved;
+}
+
+/** Records a limit decision on the request; a refusal becomes the step's denial. */
+function limited(decision: LimitDecision, d: Decision): Denial | null {
+  d.limits.push(decision);
+  return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+}
+
+export interface PipelineOptions {
+  now: Clock;
+  /** The verified-token cache: this isolate's default (10,000 tokens or 8 MiB), one given (to
+   *  read its counters), or false for none (every token verified every time). */
+  tokenCache?: TokenCache | false;
+}
+
+export function createPipeline(options: PipelineOptions): Pipeline {
   const now = options.now;
+  const tokens = options.tokenCache === false ? null : options.tokenCache ?? createTokenCache({ now });
   const tenants = createTenantStore({ now });
   const keyTiers = createKeyTiers({ now });
   const states = createTenantStates({ now });
   const limits = createRateLimits({ now });
 
-  /** A limit step: counts the request, or denies `rate_limited`. No limiter bound: admitted. */
-  async function limit(request: LimitRequest, io: PipelineIo, d: Decision): Promise<Denial | null> {
+  /** A limit step: counts the request, or denies `rate_limited`. No limiter bound: admitted.
+   *  Synchronous when the isolate's leases decide. */
+  function limit(request: LimitRequest, io: PipelineIo, d: Decision): Denial | null | Promise<Denial | null> {
     if (io.rateLimiter === null) return null;
-    const decision = await d.timed('limit', limits.admit(request, { rateLimiter: io.rateLimiter }));
-    d.limits.push(decision);
-    return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+    const decision = limits.admit(request, { rateLimiter: io.rateLimiter });
+    return decision instanceof Promise ? d.timed('limit', decision).then((late) => limited(late, d)) : limited(decision, d);
+  }
+
+  /** The state step's outcome: a tenant on hold is refused. */
+  function status(state: StateRead, d: Decision): Outcome<StateRead> {
+    if (!state.ok) return ok(state);
+    d.record.tiers.state = state.tier;
+    return state.snapshot.status === 'hold' ? deny({ error: 'tenant_on_hold' }) : ok(state);
   }
 
   return {
     now,
+    tokenCache: tokens,
 
-    async resolveTenant(host, kv, cacheSeconds, d) {
-      const resolved = await d.timed('tenant', tenants.resolve(host, { kv, cacheSeconds }));
-      if (resolved.ok) {
-        d.record.tenant = resolved.value.tenant.id;
-        d.record.tiers.tenant = resolved.value.cached ? 'memory' : 'kv';
-      }
-      return resolved;
+    resolveTenant(host, kv, cacheSeconds, d) {
+      const resolved = tenants.resolve(host, { kv, cacheSeconds });
+      return resolved instanceof Promise ? d.timed('tenant', resolved).then((late) => found(late, d)) : found(resolved, d);
     },
 
-    async admit(tenant, io, d) {
+    admit(tenant, io, d) {
       d.record.tenant = tenant.id;
-      if (io.tenantState === null) return ok(UNTRACKED);
-      const state = await d.timed('state', states.read(tenant.id, tenant.config.revocation.maxStalenessSeconds,
-        { tenantState: io.tenantState, waitUntil: io.waitUntil }));
-      if (state.ok) d.record.tiers.state = state.tier;
-      if (state.ok && state.snapshot.status === 'hold') return deny({ error: 'tenant_on_hold' });
-      return ok(state);
+      if (io.tenantState === null) return UNTRACKED;
+      const state = states.read(tenant.id, tenant.config.revocation.maxStalenessSeconds,
+        { tenantState: io.tenantState, waitUntil: io.waitUntil });
+      return state instanceof Promise ? d.timed('state', state).then((read) => status(read, d)) : status(state, d);
     },
 
     async authorize(tenant, facts, state, io, d) {
       const { rateLimit, revocation } = tenant.config;
       const ipKey = rateLimit?.perIp ? clientIpKey(facts.clientIp) : null;
       if (rateLimit?.perIp && ipKey !== null) {
-        const limited = await limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...rateLimit.perIp }, io, d);
-        if (limited) return deny(limited);
+        const ip = limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...rateLimit.perIp }, io, d);
+        const refused = ip instanceof Promise ? await ip : ip;
+        if (refused) return deny(refused);
       }
 
       if (facts.pathname !== null && hasEncodedSeparator(facts.pathname)) {
@@ -138,13 +169,24 @@ export function createPipeline(options: { now: Clock }): Pipeline {
       if (!facts.credentials.ok) return facts.credentials;
       if (facts.credentials.value === null) return deny({ error: 'missing_token' });
 
-      const keys = keyTiers.source({ issuerKeys: io.issuerKeys, cache: io.cache, waitUntil: io.waitUntil, allowInsecure: io.allowInsecure });
-      const verified = await d.timed('verify', verifyToken(facts.credentials.value, { id: tenant.id, issuers: tenant.issuers, resource: facts.resource }, { now, keys }));
-      if (!verified.ok) return verified;
-      const token = verified.value;
+      const credential = facts.credentials.value;
+      let token = tokens?.get(credential, tenant, facts.resource, keyTiers);
+      if (token === undefined) {
+        const keys = keyTiers.source(io);
+        const started = now();
+        const verified = await verifyToken(credential, { id: tenant.id, issuers: tenant.issuers, resource: facts.resource }, { now, keys });
+        d.record.ms.verify = now() - started;
+        if (!verified.ok) return verified;
+        token = verified.value;
+        tokens?.set(credential, tenant, facts.resource, token);
+        d.record.tiers.keys = token.keyTier;
+      } else {
+        // Verified earlier under the key set memory holds now.
+        d.record.tiers.keys = 'memory';
+        d.record.tiers.token = 'hit';
+      }
       d.record.issuer = token.issuer.issuer;
       d.record.kid = token.kid;
-      d.record.tiers.keys = token.keyTier;
 
       if (!state.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: state.retryAfterSeconds, note: state.note });
       const revoked = checkRevocation(token, state.snapshot, { tenantId: tenant.id, versionClaim: revocation.versionClaim, tenantClaim: revocation.tenantClaim });
@@ -155,8 +197,9 @@ export function createPipeline(options: { now: Clock }): Pipeline {
       // Keyed by what the signature vouches for, never by an unverified claim.
       const subjectKey = token.subject ?? token.clientId;
       if (rateLimit?.perSubject && subjectKey !== null) {
-        const limited = await limit({ tenantId: tenant.id, policy: 'sub', key: subjectKey, ...rateLimit.perSubject }, io, d);
-        if (limited) return deny(limited);
+        const subject = limit({ tenantId: tenant.id, policy: 'sub', key: subjectKey, ...rateLimit.perSubject }, io, d);
+        const refused = subject instanceof Promise ? await subject : subject;
+        if (refused) return deny(refused);
       }
 
       return ok({

@@ -26,9 +26,11 @@ import type { TenantState } from '../state/tenant-state';
 import { normalizeRequestHost } from '../tenants/hosts';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
+import type { TokenCache } from '../verify/token-cache';
 
 export type { Identity as AuthIdentity } from '../gateway/forward';
 export type { TenantConfig, TenantConfigInput } from '../tenants/schema';
+export { createTokenCache, type TokenCache } from '../verify/token-cache';
 
 /** What `c.get('auth')` holds: the verified identity, or null on an `auth: none` route. */
 export type EdgeAuthVariables = { auth: Identity | null };
@@ -55,6 +57,9 @@ export interface EdgeAuthOptions {
   bindings?: (c: AnyContext) => EdgeAuthBindings;
   now?: Clock;
   random?: () => number;
+  /** The verified-token cache: by default one per middleware (10,000 tokens or 8 MiB); pass
+   *  one from createTokenCache to read its counters, or false to verify every token every time. */
+  tokenCache?: TokenCache | false;
 }
 
 /** A single-tenant config that fails validation: thrown at creation, with the issues' paths. */
@@ -70,7 +75,7 @@ export class EdgeAuthConfigError extends Error {
 export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variables: EdgeAuthVariables }> {
   const now = options.now ?? systemClock;
   const random = options.random ?? Math.random;
-  const pipeline = createPipeline({ now });
+  const pipeline = createPipeline({ now, tokenCache: options.tokenCache });
   const tenantOf = tenantResolver(options.tenant, pipeline);
 
   return async (c, next) => {
@@ -81,7 +86,8 @@ export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variable
     let identity: Identity | null;
     let outcome: 'allowed' | 'public' | 'preflight';
     try {
-      const tenant = await tenantOf(c, bindings, d);
+      const found = tenantOf(c, bindings, d);
+      const tenant = found instanceof Promise ? await found : found;
       const decided = tenant.ok
         ? await decideHttp(pipeline, tenant.value, c.req.raw, url, ioOf(c, bindings), d)
         : { kind: 'answer' as const, response: d.deny(tenant.denial) };
@@ -98,12 +104,15 @@ export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variable
     }
     c.set('auth', identity);
     await next();
-    c.res = d.answer(outcome, c.res);
+    // Hono's c.res setter copies the old response into a new one: only when headers were added.
+    const answered = d.answer(outcome, c.res);
+    if (answered !== c.res) c.res = answered;
     d.log(sampleRate, random);
   };
 }
 
-type TenantOf = (c: AnyContext, bindings: EdgeAuthBindings, d: Decision) => Promise<Outcome<Tenant>>;
+/** Synchronous for a single config: nothing to wait for. */
+type TenantOf = (c: AnyContext, bindings: EdgeAuthBindings, d: Decision) => Outcome<Tenant> | Promise<Outcome<Tenant>>;
 
 /** Compiles once what can be compiled once: a single config at creation, a resolver's configs
  *  once per returned object. */
@@ -117,8 +126,7 @@ function tenantResolver(source: EdgeAuthOptions['tenant'], pipeline: Pipeline): 
   }
   if (typeof source === 'function') {
     const compiled = new WeakMap<object, Outcome<Tenant>>();
-    return async (c, _bindings, d) => {
-      const config: unknown = await source(c);
+    const tenantFor = (config: unknown, d: Decision): Outcome<Tenant> => {
       if (config === null || config === undefined) return deny({ error: 'unknown_host' });
       if (typeof config !== 'object') return invalid(d, [{ path: '', message: 'not an object' }]);
       let tenant = compiled.get(config);
@@ -130,11 +138,20 @@ function tenantResolver(source: EdgeAuthOptions['tenant'], pipeline: Pipeline): 
       if (tenant.ok) d.record.tenant = tenant.value.id;
       return tenant;
     };
+    return (c, _bindings, d) => {
+      const config: unknown = source(c);
+      // Any thenable, as `await` would take it; a plain config is compiled without a tick.
+      return isThenable(config) ? Promise.resolve(config).then((value) => tenantFor(value, d)) : tenantFor(config, d);
+    };
   }
   const parsed = parseTenantConfig(source);
   if (!parsed.ok) throw new EdgeAuthConfigError(parsed.issues);
   const tenant = ok(compileTenant(parsed.config));
-  return async () => tenant;
+  return () => tenant;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function invalid(d: Decision, issues: readonly ConfigIssue[]): Outcome<Tenant> {

@@ -37,13 +37,18 @@ export interface KeyTierIo {
 
 export interface KeyTiers {
   source(io: KeyTierIo): KeySource;
+  /** The version (fetchedAt) of the key set memory serves for this id now, without I/O; null
+   *  when memory would not serve one. The verified-token cache checks its entries with it. */
+  currentVersion(keySetId: string): number | null;
   /** The memory tier's counters, for the log and the bench. */
   readonly counters: Readonly<CacheCounters>;
 }
 
-/** A key set as the isolate holds it; imported keys by `${index}:${alg}`, null when unusable. */
+/** A key set as the isolate holds it; imported keys by `${index}:${alg}`, null when unusable;
+ *  answered lookups by `alg` or `alg:kid` (only found keys: bounded by the set's keys). */
 interface HeldKeySet extends KeySet {
   readonly imported: Map<string, CryptoKey | null>;
+  readonly answered: Map<string, Outcome<KeyLookup>>;
 }
 
 type Held =
@@ -61,7 +66,13 @@ export function createKeyTiers(options: { now: Clock; maxIssuers?: number }): Ke
     refreshAsked: new BoundedCache<string, true>({ now: options.now, maxEntries }),
   };
   return {
-    source: (io) => ({ candidates: (issuer, header) => candidates(state, io, issuer, header) }),
+    source: (io) => ({
+      candidates: (issuer, header) => answeredFromMemory(state, issuer, header) ?? candidates(state, io, issuer, header),
+    }),
+    currentVersion(keySetId) {
+      const held = state.memory.peek(keySetId);
+      return held?.kind === 'keys' ? held.set.fetchedAt : null;
+    },
     get counters() { return state.memory.counters; },
   };
 }
@@ -71,6 +82,18 @@ interface TierState {
   readonly memory: BoundedCache<string, Held>;
   /** Key sets this isolate asked the object to refresh in the last 30 s. */
   readonly refreshAsked: BoundedCache<string, true>;
+}
+
+const lookupName = (header: { alg: Algorithm; kid: string | undefined }): string =>
+  header.kid === undefined ? header.alg : `${header.alg}:${header.kid}`;
+
+/** The hot path: the same lookup answered before from the key set memory holds now, without an
+ *  await or an allocation. */
+function answeredFromMemory(
+  state: TierState, issuer: IssuerPolicy, header: { alg: Algorithm; kid: string | undefined },
+): Outcome<KeyLookup> | undefined {
+  const held = state.memory.get(issuer.keySetId);
+  return held?.kind === 'keys' ? held.set.answered.get(lookupName(header)) : undefined;
 }
 
 async function candidates(
@@ -102,6 +125,8 @@ async function candidates(
     if (key !== null) keys.push({ key, kid: jwk.kid });
   }
   if (keys.length === 0) return invalidToken('unknown_kid', 'key import failed');
+  // Later requests find these keys in memory.
+  set.answered.set(lookupName(header), ok(Object.freeze({ keys: Object.freeze(keys), tier: 'memory' as const, version: set.fetchedAt })));
   return ok({ keys, tier, version: set.fetchedAt });
 }
 
@@ -166,10 +191,13 @@ function unavailable(retryAt: number, now: number, note: string): { ok: false; d
   return deny({ error: 'issuer_unavailable', retryAfterSeconds: Math.max(1, Math.ceil((retryAt - now) / 1000)), note });
 }
 
-/** The same version keeps its imported keys; a new version starts with none. */
+/** The same version keeps its imported keys and answered lookups; a new version starts with none. */
 function adopt(keySet: KeySet, previous: HeldKeySet | null): HeldKeySet {
-  const imported = previous !== null && previous.fetchedAt === keySet.fetchedAt ? previous.imported : new Map();
-  return { keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt, imported };
+  const same = previous !== null && previous.fetchedAt === keySet.fetchedAt;
+  return {
+    keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt,
+    imported: same ? previous.imported : new Map(), answered: same ? previous.answered : new Map(),
+  };
 }
 
 // The Cache API tier: one synthetic URL per key set (the only place it is built).

@@ -16,6 +16,7 @@
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
 import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from './rate-limiter';
+import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
 
 export type { LimitPolicy } from './rate-limiter';
 
@@ -49,7 +50,8 @@ export interface LimitDecision {
 }
 
 export interface RateLimits {
-  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision>;
+  /** Synchronous when the isolate's leases or a remembered refusal decide (the hot path). */
+  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): LimitDecision | Promise<LimitDecision>;
   /** Decisions made from the isolate's leases or remembered refusals vs calls to the objects. */
   readonly counters: Readonly<RateLimitCounters>;
 }
@@ -77,8 +79,9 @@ interface KeyState {
   lastPeriodSeen: number;
 }
 
-export function createRateLimits(options: { now: Clock; maxKeys?: number }): RateLimits {
+export function createRateLimits(options: { now: Clock; maxKeys?: number; objectDeadlineMs?: number }): RateLimits {
   const now = options.now;
+  const deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
   const keys = new BoundedCache<string, KeyState>({ now, maxEntries: options.maxKeys ?? 10_000 });
   const counters: RateLimitCounters = { local: 0, objectCalls: 0, unavailable: 0 };
 
@@ -116,11 +119,11 @@ export function createRateLimits(options: { now: Clock; maxKeys?: number }): Rat
     return { ...base, admitted, remaining, resetSeconds: Math.max(0, Math.ceil((state.resetAt - at) / 1000)), retryAfterSeconds: 0 };
   }
 
-  async function admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision> {
+  function admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): LimitDecision | Promise<LimitDecision> {
     const name = rateLimiterName(request);
     const sentAt = now();
     const leaseMs = leaseMsFor(request.windowSeconds);
-    let state = stateOf(name, request, sentAt);
+    const state = stateOf(name, request, sentAt);
 
     if (sentAt - state.periodStart >= leaseMs) {
       state.lastPeriodSeen = sentAt - state.periodStart < 2 * leaseMs ? state.seen : 0;
@@ -137,13 +140,22 @@ export function createRateLimits(options: { now: Clock; maxKeys?: number }): Rat
       return decision(request, state, false, sentAt);
     }
 
+    return acquire(request, io, name, state, sentAt, leaseMs);
+  }
+
+  /** No leased permit and no remembered refusal: the key's object decides. */
+  async function acquire(
+    request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }, name: string,
+    asked: KeyState, sentAt: number, leaseMs: number,
+  ): Promise<LimitDecision> {
     // The isolate's demand over one lease lifetime (rate × ε): doubles while a burst lasts.
-    const want = Math.max(state.seen, state.lastPeriodSeen);
+    const want = Math.max(asked.seen, asked.lastPeriodSeen);
     counters.objectCalls++;
     let answer;
     try {
-      answer = await rateLimiterStub(io.rateLimiter, request)
-        .acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs });
+      // Past the deadline the permits the object may still grant stay counted there: never over.
+      answer = await withDeadline(rateLimiterStub(io.rateLimiter, request)
+        .acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs }), deadlineMs, 'RateLimiter');
     } catch (error) {
       counters.unavailable++;
       console.log(JSON.stringify({ event: 'rate_limiter_unavailable', tenant: request.tenantId, policy: request.policy, note: noteOf(error) }));
@@ -155,7 +167,7 @@ export function createRateLimits(options: { now: Clock; maxKeys?: number }): Rat
 
     const receivedAt = now();
     // Another request may have replaced or evicted the state meanwhile: store into the current one.
-    state = stateOf(name, request, receivedAt);
+    const state = stateOf(name, request, receivedAt);
     const untilReset = answer.resetMs - answer.atMs;
     state.objectRemaining = answer.remaining;
     state.resetAt = receivedAt + untilReset;

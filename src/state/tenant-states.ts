@@ -11,6 +11,7 @@
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
+import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
 import { tenantStateStub, type TenantState, type TenantStateSnapshot } from './tenant-state';
 
 /** How long past its allowance the last copy serves while the object cannot be reached. */
@@ -31,7 +32,8 @@ export interface StateIo {
 }
 
 export interface TenantStates {
-  read(tenantId: string, maxStalenessSeconds: number, io: StateIo): Promise<StateRead>;
+  /** Synchronous when memory answers (the hot path: no promise, no await). */
+  read(tenantId: string, maxStalenessSeconds: number, io: StateIo): StateRead | Promise<StateRead>;
   /** For logs and the benchmark. */
   readonly size: number;
 }
@@ -40,12 +42,15 @@ interface Held {
   readonly snapshot: TenantStateSnapshot;
   /** When the read that produced it started: the copy is at least this fresh. */
   readonly readAt: number;
+  /** The answer memory gives while the copy serves, built once per copy. */
+  readonly fromMemory: StateRead;
 }
 
 type ObjectRead = { ok: true; held: Held } | { ok: false; note: string };
 
-export function createTenantStates(options: { now: Clock; maxEntries?: number }): TenantStates {
+export function createTenantStates(options: { now: Clock; maxEntries?: number; objectDeadlineMs?: number }): TenantStates {
   const now = options.now;
+  const deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
   const maxEntries = options.maxEntries ?? 10_000;
   const held = new BoundedCache<string, Held>({ now, maxEntries });
   /** tenant -> start of its background refresh; plain data, so a lost one simply expires. */
@@ -55,8 +60,8 @@ export function createTenantStates(options: { now: Clock; maxEntries?: number })
   async function readObject(tenantId: string, allowanceMs: number, io: StateIo): Promise<ObjectRead> {
     const readAt = now();
     try {
-      const snapshot = (await tenantStateStub(io.tenantState, tenantId).snapshot()) as TenantStateSnapshot;
-      const fresh: Held = { snapshot, readAt };
+      const snapshot = (await withDeadline(tenantStateStub(io.tenantState, tenantId).snapshot(), deadlineMs, 'TenantState')) as TenantStateSnapshot;
+      const fresh: Held = { snapshot, readAt, fromMemory: { ok: true, snapshot, tier: 'memory' } };
       const current = held.getStale(tenantId)?.value;
       if (current === undefined || current.readAt <= readAt) {
         // Kept past its allowance only so it can serve the grace period.
@@ -79,23 +84,30 @@ export function createTenantStates(options: { now: Clock; maxEntries?: number })
   return {
     get size() { return held.size; },
 
-    async read(tenantId, maxStalenessSeconds, io) {
+    read(tenantId, maxStalenessSeconds, io) {
       const allowanceMs = maxStalenessSeconds * 1000;
       const copy = held.get(tenantId);
-      const age = copy === undefined ? Number.POSITIVE_INFINITY : now() - copy.readAt;
-      if (copy !== undefined && age < allowanceMs) {
-        if (age >= allowanceMs / 2) refreshAhead(tenantId, allowanceMs, io);
-        return { ok: true, snapshot: copy.snapshot, tier: 'memory' };
+      if (copy !== undefined) {
+        const age = now() - copy.readAt;
+        if (age < allowanceMs) {
+          if (age >= allowanceMs / 2) refreshAhead(tenantId, allowanceMs, io);
+          return copy.fromMemory;
+        }
       }
-      const read = await readObject(tenantId, allowanceMs, io);
-      if (read.ok) return { ok: true, snapshot: read.held.snapshot, tier: 'object' };
-      // The newest copy (another request may have read meanwhile), aged as of now: the failed
-      // read may have taken a while.
-      const last = held.getStale(tenantId)?.value;
-      if (last !== undefined && now() - last.readAt < allowanceMs + GRACE_MS) {
-        return { ok: true, snapshot: last.snapshot, tier: 'grace' };
-      }
-      return { ok: false, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: read.note };
+      return readThrough(tenantId, allowanceMs, io);
     },
   };
+
+  /** Memory could not answer: the object, else the grace copy, else fail closed. */
+  async function readThrough(tenantId: string, allowanceMs: number, io: StateIo): Promise<StateRead> {
+    const read = await readObject(tenantId, allowanceMs, io);
+    if (read.ok) return { ok: true, snapshot: read.held.snapshot, tier: 'object' };
+    // The newest copy (another request may have read meanwhile), aged as of now: the failed
+    // read may have taken a while.
+    const last = held.getStale(tenantId)?.value;
+    if (last !== undefined && now() - last.readAt < allowanceMs + GRACE_MS) {
+      return { ok: true, snapshot: last.snapshot, tier: 'grace' };
+    }
+    return { ok: false, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: read.note };
+  }
 }

@@ -33,7 +33,8 @@ export interface TenantSource {
 
 export interface TenantStore {
   /** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing dot. */
-  resolve(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>>;
+  /** Synchronous when this isolate's cache answers (the hot path). */
+  resolve(host: string, source: TenantSource): Outcome<ResolvedTenant> | Promise<Outcome<ResolvedTenant>>;
   readonly counters: { readonly tenants: Readonly<CacheCounters>; readonly refusals: Readonly<CacheCounters> };
 }
 
@@ -48,6 +49,16 @@ export function createTenantStore(options: {
   // Refusals live in their own cache so a flood of unknown hosts cannot evict real tenants.
   const tenants = new BoundedCache<string, Outcome<ResolvedTenant>>({ now: options.now, maxEntries });
   const refusals = new BoundedCache<string, Outcome<ResolvedTenant>>({ now: options.now, maxEntries });
+  /** The record text each compiled tenant came from. */
+  const compiledFrom = new WeakMap<Tenant, string>();
+
+  /** The tenant compiled from the same record under the same pattern, kept across reloads: no
+   *  re-parse, and what hangs off its identity (verified tokens) stays valid. */
+  function unchanged(host: string, pattern: string, text: string): Outcome<ResolvedTenant> | null {
+    const previous = tenants.getStale(host)?.value;
+    if (previous === undefined || !previous.ok || previous.value.pattern !== pattern) return null;
+    return compiledFrom.get(previous.value.tenant) === text ? ok({ ...previous.value, cached: false }) : null;
+  }
 
   async function load(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
     const patterns = hostLookupOrder(host);
@@ -56,9 +67,10 @@ export function createTenantStore(options: {
     const pattern = patterns.find((p) => typeof records.get(hostKey(p)) === 'string');
     const outcome = pattern === undefined
       ? deny({ error: 'unknown_host' })
-      : admit(host, pattern, records.get(hostKey(pattern))!, compile);
+      : unchanged(host, pattern, records.get(hostKey(pattern))!) ?? admit(host, pattern, records.get(hostKey(pattern))!, compile);
     const ttlMs = source.cacheSeconds * 1000;
     if (outcome.ok) {
+      compiledFrom.set(outcome.value.tenant, records.get(hostKey(outcome.value.pattern))!);
       refusals.delete(host);
       tenants.set(host, ok({ ...outcome.value, cached: true }), { ttlMs });
     } else {
@@ -71,7 +83,7 @@ export function createTenantStore(options: {
   return {
     resolve(host, source) {
       const cached = tenants.get(host) ?? refusals.get(host);
-      if (cached !== undefined) return Promise.resolve(cached);
+      if (cached !== undefined) return cached;
       // Concurrent cold requests each read: sharing one request's KV promise with another is
       // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
       return load(host, source);

@@ -1,12 +1,14 @@
 // Verifying one bearer JWT for a tenant (SPEC.md "Verification rules"): the issuer comes from
-// `iss` alone, the alg from that issuer's allowlist, keys from the key tiers, signature and
-// times from jose, the remaining claims from claims.ts. Every refusal is an invalid_token
-// reason (or the key tiers' own denial), never a throw.
+// `iss` alone, the alg from that issuer's allowlist, keys from the key tiers, the JWS (header,
+// signature) from jose's compactVerify, the JWT claims set's checks (typ, exp, nbf, iat,
+// maxTokenAge: RFC 7519 §4.1, jose's rules exactly) from times.ts on the payload parsed here
+// once, the remaining claims from claims.ts. Every refusal is an invalid_token reason (or the
+// key tiers' own denial), never a throw.
 //
 //   const verified = await verifyToken(token, { id, issuers: tenant.issuers, resource }, { now, keys });
 //   if (!verified.ok) return deny(verified.denial);
 //   verified.value.scopes.has('admin');
-import { base64url, jwtVerify, type JWTPayload } from 'jose';
+import { base64url, compactVerify, type JWTPayload } from 'jose';
 import type { Clock } from '../clock';
 import { invalidToken, ok, type Outcome } from '../denial';
 import type { KeySource, KeyTier } from '../keys/key-source';
@@ -14,6 +16,7 @@ import { ALGORITHMS, type Algorithm } from '../tenants/schema';
 import type { IssuerPolicy } from '../tenants/tenant';
 import { readClaims } from './claims';
 import { reasonOfJoseError, type JoseDenial } from './reasons';
+import { checkTimes } from './times';
 
 /** Longer credentials are malformed without being parsed (SPEC.md "Reason codes"). */
 export const MAX_CREDENTIAL_BYTES = 16 * 1024;
@@ -33,6 +36,8 @@ export interface VerifiedToken {
   /** `iat`, epoch seconds, when present. */
   readonly issuedAt: number | null;
   readonly keyTier: KeyTier;
+  /** The version of the issuer's key set that verified it (KeyLookup.version). */
+  readonly keySetVersion: number;
 }
 
 /** What verification needs of a tenant; `resource` is the effective one (defaulted by the caller). */
@@ -44,7 +49,12 @@ export interface VerifyingTenant {
 
 const SUPPORTED_ALGORITHMS: ReadonlySet<string> = new Set(ALGORITHMS);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** The signature segment: base64url without padding, so a token has exactly one spelling
+ *  (jose's decoder would accept "==" after it). Empty is a bad signature, not malformed. */
+const SIGNATURE = /^[A-Za-z0-9_-]*$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+/** compactVerify's options per alg, built once: the allowlist was checked above, jose checks it again. */
+const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as Record<Algorithm, { algorithms: string[] }>;
 /** A token without kid is tried against at most this many keys (SPEC.md "Verification rules"). */
 const MAX_KIDLESS_KEYS = 3;
 
@@ -59,9 +69,10 @@ export async function verifyToken(
   if (firstDot < 0 || secondDot < 0 || token.indexOf('.', secondDot + 1) >= 0) {
     return invalidToken('malformed', 'not three dot-separated parts');
   }
+  if (!SIGNATURE.test(token.slice(secondDot + 1))) return invalidToken('malformed', 'signature is not base64url');
 
   // Read untrusted: only to choose alg, issuer and key; jose re-checks all of it under the signature.
-  const header = decodeSegment(token.slice(0, firstDot));
+  const header = decodeHeader(token.slice(0, firstDot));
   if (header === null) return invalidToken('malformed', 'header is not base64url JSON object');
   const alg = header.alg;
   if (typeof alg !== 'string') return invalidToken('malformed', 'alg missing or not a string');
@@ -81,29 +92,23 @@ export async function verifyToken(
   if (issuer === undefined) return invalidToken('unknown_issuer');
   if (!issuer.algorithms.has(alg)) return invalidToken('alg_not_allowed', `alg ${alg} not in the issuer's allowlist`);
 
-  const lookup = await deps.keys.candidates(issuer, { alg, kid });
+  const finding = deps.keys.candidates(issuer, { alg, kid });
+  const lookup = finding instanceof Promise ? await finding : finding;
   if (!lookup.ok) return lookup;
   const candidates = lookup.value.keys;
   if (candidates.length === 0) return invalidToken('unknown_kid');
 
-  const nowMs = deps.now();
-  const options = {
-    algorithms: [alg],
-    issuer: issuer.issuer,
-    clockTolerance: issuer.clockToleranceSeconds,
-    maxTokenAge: issuer.maxTokenAgeSeconds ?? undefined,
-    typ: issuer.requiredType ?? undefined,
-    requiredClaims: ['exp'],
-    currentDate: new Date(nowMs),
-  };
-  let claims: JWTPayload | undefined;
+  let verified = false;
   let verifiedKid = kid;
   let failure: JoseDenial | undefined;
   const tries = Math.min(candidates.length, MAX_KIDLESS_KEYS);
-  for (let i = 0; i < tries && claims === undefined; i++) {
+  for (let i = 0; i < tries && !verified; i++) {
     const candidate = candidates[i]!;
     try {
-      claims = (await jwtVerify(token, candidate.key, options)).payload;
+      // The JWS only: jose parses the same header and checks the signature over the same payload
+      // bytes parsed above, so those claims are what the issuer signed.
+      await compactVerify(token, candidate.key, JWS_OPTIONS[alg]);
+      verified = true;
       verifiedKid = kid ?? candidate.kid;
     } catch (error) {
       failure = reasonOfJoseError(error);
@@ -111,13 +116,12 @@ export async function verifyToken(
       if (failure.reason !== 'bad_signature') break;
     }
   }
-  if (claims === undefined) return invalidToken(failure?.reason ?? 'unknown_kid', failure?.note);
+  if (!verified) return invalidToken(failure?.reason ?? 'unknown_kid', failure?.note);
 
-  // jose looks at a future iat only under maxTokenAge; SPEC wants it refused either way.
+  const claims = payload as JWTPayload;
+  const times = checkTimes(header, claims, issuer, deps.now());
+  if (!times.ok) return times;
   const issuedAt = claims.iat ?? null;
-  if (issuedAt !== null && issuedAt > Math.floor(nowMs / 1000) + issuer.clockToleranceSeconds) {
-    return invalidToken('not_yet_valid', 'iat in the future');
-  }
 
   const identity = readClaims(claims, issuer, tenant.resource);
   if (!identity.ok) return identity;
@@ -132,11 +136,29 @@ export async function verifyToken(
     expiresAt: claims.exp!,
     issuedAt,
     keyTier: lookup.value.tier,
+    keySetVersion: lookup.value.version,
   });
 }
 
 function isAlgorithm(alg: string): alg is Algorithm {
   return SUPPORTED_ALGORITHMS.has(alg);
+}
+
+/** An issuer signs every token with one of a few headers ({"alg","kid","typ"}): parsed once per
+ *  isolate, by their exact segment. Bounded: a stream of made-up headers only misses. Read only. */
+const headers = new Map<string, Readonly<Record<string, unknown>> | null>();
+const MAX_HEADERS = 256;
+const MAX_HEADER_CHARS = 512;
+
+function decodeHeader(segment: string): Readonly<Record<string, unknown>> | null {
+  if (segment.length > MAX_HEADER_CHARS) return decodeSegment(segment);
+  let header = headers.get(segment);
+  if (header === undefined) {
+    header = decodeSegment(segment);
+    if (headers.size >= MAX_HEADERS) headers.clear();
+    headers.set(segment, header === null ? null : Object.freeze(header));
+  }
+  return header;
 }
 
 /** A base64url segment holding a JSON object, or null. */

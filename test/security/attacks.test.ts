@@ -315,7 +315,8 @@ describe('malformed encodings', () => {
     // '=' inside the credential is not a b64token at all (RFC 6750 §2.1 allows it only at the end).
     await expectDenial(await call(`${h}=.${p}.${s}`), { status: 400, error: 'invalid_request' });
     await expectDenial(await call(`${h}.${p}=.${s}`), { status: 400, error: 'invalid_request' });
-    // A padded signature segment: see the report (jose decodes it; verifyToken should refuse it).
+    // A padded signature segment would give one token a second spelling (jose's decoder takes it).
+    await refused(`${token}==`, { status: 401, reason: 'malformed' });
   });
 
   it('whitespace inside the token', async () => {
@@ -377,6 +378,9 @@ describe('hostile numbers and claim types', () => {
   const signed = (payload: string) => forge(header({}), payload, rsa);
   const withExp = (exp: string) => signed(`${claimsJson({ exp: undefined }).slice(0, -1)},"exp":${exp}}`);
 
+  it('exp beyond a double (1e309 parses as Infinity: a token that never expires)', async () => {
+    await refused(await withExp('1e309'), { status: 401, reason: 'malformed' });
+  });
   it('exp as a string', async () => {
     await refused(await withExp(`"${nowSeconds() + 3600}"`), { status: 401, reason: 'malformed' });
   });

@@ -90,4 +90,15 @@ describe('an unreachable limiter', () => {
     expect(line).not.toContain('secret-subject');
     expect(limits.counters.unavailable).toBe(1);
   });
+
+  it('admits when the object does not answer within the deadline', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const hung = {
+      idFromName: () => ({}) as DurableObjectId,
+      get: () => ({ acquire: () => new Promise(() => {}) }),
+    } as unknown as DurableObjectNamespace<RateLimiter>;
+    const limits = createRateLimits({ now: () => 1_000_000, objectDeadlineMs: 20 });
+    const answer = await limits.admit({ tenantId: 'acme', policy: 'ip', key: '192.0.2.9', limit: 5, windowSeconds: 60 }, { rateLimiter: hung });
+    expect(answer).toMatchObject({ admitted: true, unavailable: true });
+  });
 });

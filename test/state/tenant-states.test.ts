@@ -138,6 +138,17 @@ describe('createTenantStates', () => {
     expect(await states.read(id, 5, io)).toMatchObject({ ok: false, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS });
   });
 
+  it('counts an object that does not answer within the deadline as unreachable', async () => {
+    const states = createTenantStates({ now: () => t, objectDeadlineMs: 20 });
+    const { control, io } = objects();
+    const { id } = await tenant();
+    await states.read(id, 0, io);
+    control.mode = 'hang';
+    expect(await states.read(id, 0, io)).toMatchObject({ ok: true, tier: 'grace' });
+    t += GRACE_MS;
+    expect(await states.read(id, 0, io)).toMatchObject({ ok: false, note: 'Error: TenantState did not answer within 20 ms' });
+  });
+
   it('grants the grace to a copy read with maxStalenessSeconds 0 too', async () => {
     const states = createTenantStates({ now: () => t });
     const { control, io } = objects();

@@ -1,0 +1,7 @@
+// Baseline for the gateway: forwards every request to the same origin the gateway uses, no auth.
+export default {
+  fetch(request) {
+    const url = new URL(request.url);
+    return fetch(new Request(`https://origin.bench.test${url.pathname}${url.search}`, request));
+  },
+};
