@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hostRequest } from '../scripts/host-request.mjs';
+import { groupAlive, signalGroup } from '../scripts/processes.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
 import { DEMO_CLIENTS, demoResources, demoTenants } from './tenants.mjs';
@@ -217,24 +218,6 @@ async function shutdown(code, message) {
   process.exit(code);
 }
 
-/** @param {number} group @param {NodeJS.Signals} signal */
-function signalGroup(group, signal) {
-  try {
-    process.kill(-group, signal);
-  } catch {
-    // ESRCH: the group has already ended.
-  }
-}
-
-/** @param {number} group */
-function groupAlive(group) {
-  try {
-    process.kill(-group, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** @param {number} ms */
 function sleep(ms) {

@@ -12,11 +12,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { freePort } from './processes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REQUESTS = Number(process.env.LOAD_REQUESTS ?? 20_000);
@@ -28,17 +28,6 @@ const LIMIT = Number(process.env.LOAD_LIMIT ?? 50);
 
 const sleep = (/** @type {number} */ ms) => new Promise((wake) => setTimeout(wake, ms));
 
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((found, failed) => {
-    const server = createServer();
-    server.once('error', failed);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? found(address.port) : failed(new Error('no port'))));
-    });
-  });
-}
 
 /** @param {http.RequestListener} handler @returns {Promise<{ server: http.Server, port: number }>} */
 async function listen(handler) {

@@ -11,7 +11,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
@@ -20,6 +19,7 @@ import { requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { startOrigin, type Origin } from '../../dev/origin.mjs';
 import { DEMO_CLIENTS, demoResources, demoTenants } from '../../dev/tenants.mjs';
 import { hostRequest } from '../../scripts/host-request.mjs';
+import { freePort, groupAlive, signalGroup } from '../../scripts/processes.mjs';
 import { ROOT } from './support/cli';
 import { fetchAdmin, fetchAs, startEdge, type Edge } from './support/edge';
 
@@ -349,33 +349,7 @@ function requestDemoToken(issuerUrl: string): Promise<string> {
   return requestToken(issuerUrl, { clientId: client.clientId, clientSecret: client.clientSecret, resource: client.resource, scope: 'read' });
 }
 
-function signalGroup(group: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-group, signal);
-  } catch {
-    // already gone
-  }
-}
 
-function groupAlive(group: number): boolean {
-  try {
-    process.kill(-group, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((found, failed) => {
-    const server = createServer();
-    server.once('error', failed);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? found(address.port) : failed(new Error('no port'))));
-    });
-  });
-}
 
 describe('key rotation at the provider', () => {
   it('a new kid inside the 30 s refetch cooldown is unknown_kid', async () => {

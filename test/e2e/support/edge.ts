@@ -11,11 +11,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostRequest } from '../../../scripts/host-request.mjs';
+import { freePort, groupAlive, signalGroup } from '../../../scripts/processes.mjs';
 
 export interface EdgeOptions {
   /** `--var NAME:VALUE` settings over wrangler.toml's [vars]; `.dev.vars` is never read. */
@@ -139,12 +139,12 @@ async function waitUntilAnswering(edge: Edge, child: ChildProcess, timeoutMs: nu
 }
 
 async function stopGroup(group: number, exited: Promise<void>): Promise<void> {
-  signal(group, 'SIGTERM');
+  signalGroup(group, 'SIGTERM');
   await Promise.race([exited, sleep(5_000)]);
   // The guard may be gone while workerd still winds down: wait for the group, then insist.
   const deadline = Date.now() + 5_000;
-  while (alive(group) && Date.now() < deadline) await sleep(100);
-  if (alive(group)) signal(group, 'SIGKILL');
+  while (groupAlive(group) && Date.now() < deadline) await sleep(100);
+  if (groupAlive(group)) signalGroup(group, 'SIGKILL');
   running.delete(group);
 }
 
@@ -152,37 +152,10 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const group of running) signal(group, 'SIGKILL');
+    for (const group of running) signalGroup(group, 'SIGKILL');
   });
 }
 
-function signal(group: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(-group, name);
-  } catch {
-    // ESRCH: the group has already ended.
-  }
-}
-
-function alive(group: number): boolean {
-  try {
-    process.kill(-group, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
 
-/** A port the kernel just handed out and took back: free unless another process races for it. */
-function freePort(): Promise<number> {
-  return new Promise((found, failed) => {
-    const server = createServer();
-    server.once('error', failed);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? found(address.port) : failed(new Error('no port'))));
-    });
-  });
-}
