@@ -281,6 +281,29 @@ describe('forwarding', () => {
   });
 });
 
+describe('observability', () => {
+  it('adds Server-Timing only with DEBUG_TIMING on', async () => {
+    await putBasic();
+    const t = await token();
+    expect((await edge.request(`https://${host}/x`, { token: t })).headers.get('server-timing')).toBeNull();
+    const timed = testEdge({ env: { DEBUG_TIMING: 'true' } });
+    const response = await timed.request(`https://${host}/x`, { token: t });
+    timed.restoreLog();
+    expect(response.headers.get('server-timing')).toMatch(/(^|, )tenant;dur=\d+.*verify;dur=\d+.*origin;dur=\d+/);
+  });
+
+  it('samples allowed decisions at LOG_SAMPLE_RATE and logs every denial', async () => {
+    await putBasic();
+    await edge.request(`https://${host}/x`, { token: await token() });
+    expect(edge.decisions().map((d) => d.outcome)).toEqual(['allowed']); // the default rate is 1.0
+    const quiet = testEdge({ env: { LOG_SAMPLE_RATE: '0' } });
+    await quiet.request(`https://${host}/x`, { token: await token() });
+    await quiet.request(`https://${host}/x`);
+    quiet.restoreLog();
+    expect(quiet.decisions().map((d) => d.outcome)).toEqual(['denied']);
+  });
+});
+
 describe('faults', () => {
   it('answers 500 internal_error when KV throws, and logs it', async () => {
     const broken = testEdge({ env: { TENANTS: { get: () => { throw new Error('KV down'); } } as unknown as KVNamespace } });
