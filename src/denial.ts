@@ -25,5 +25,10 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; denial: Denial };
 
 export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
 export const deny = (denial: Denial): { ok: false; denial: Denial } => ({ ok: false, denial });
+/** A token-free description of a thrown error, for a denial's note or a log line only. */
+export function noteOf(error: unknown): string {
+  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 200);
+}
+
 export const invalidToken = (reason: Reason, note?: string): { ok: false; denial: Denial } =>
   deny(note === undefined ? { error: 'invalid_token', reason } : { error: 'invalid_token', reason, note });

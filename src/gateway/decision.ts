@@ -87,8 +87,3 @@ export class Decision {
     writeDecision(this.record);
   }
 }
-
-/** A token-free description of a thrown error, for the log only. */
-export function noteOf(error: unknown): string {
-  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 200);
-}

@@ -5,8 +5,10 @@
 //   const response = await gateway.fetch(request, env, ctx, new URL(request.url));
 import type { Env } from '../env';
 import { normalizeRequestHost } from '../tenants/hosts';
+import { tenantCacheSecondsOf } from '../tenants/store';
 import type { Tenant } from '../tenants/tenant';
-import { Decision, noteOf } from './decision';
+import { noteOf } from '../denial';
+import { Decision } from './decision';
 import { originRequest, type Identity } from './forward';
 import { decideHttp } from './http';
 import { sampleRateOf } from './log';
@@ -18,11 +20,11 @@ export interface Gateway {
 
 export function createGateway(pipeline: Pipeline, options: { random: () => number }): Gateway {
   async function decide(request: Request, env: Env, ctx: ExecutionContext, url: URL, d: Decision): Promise<Response> {
-    const resolving = pipeline.resolveTenant(d.host, env.TENANTS, Number(env.TENANT_CACHE_SECONDS) || 30, d);
+    const resolving = pipeline.resolveTenant(d.host, env.TENANTS, tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS), d);
     const resolved = resolving instanceof Promise ? await resolving : resolving;
     if (!resolved.ok) return d.deny(resolved.denial);
     const { tenant } = resolved.value;
-    const decided = await decideHttp(pipeline, tenant, request, url, ioOf(env, ctx), d);
+    const decided = await decideHttp(pipeline, tenant, request, url, ioOf(env, (promise) => ctx.waitUntil(promise)), d);
     if (decided.kind === 'answer') return decided.response;
     return forward(request, url, env, tenant, decided.identity, decided.outcome, d);
   }

@@ -4,13 +4,12 @@
 // between status and perIp, and the gateway forwards; RPC returns a plain result.
 //
 //   const pipeline = createPipeline({ now });                  // once per isolate: caches live here
-//   const io = ioOf(env, ctx);
+//   const io = ioOf(env, (promise) => ctx.waitUntil(promise));
 //   const state = await pipeline.admit(tenant, io, d);         // 403 tenant_on_hold
 //   const allowed = await pipeline.authorize(tenant, { method, pathname, credentials, clientIp, resource }, state.value, io, d);
 //   if (allowed.ok) allowed.value.identity;                    // null on an auth:none route
 import type { Clock } from '../clock';
 import { deny, ok, type Denial, type Outcome } from '../denial';
-import type { Env } from '../env';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_ROUTE, hasEncodedSeparator, type Route } from '../policy/routes';
@@ -39,14 +38,23 @@ export interface PipelineIo {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-export function ioOf(env: Env, ctx: ExecutionContext): PipelineIo {
+/** The bindings the steps read: the Worker's Env has them all; a user's own Worker (Hono
+ *  middleware) may bind only ISSUER_KEYS. */
+export interface PipelineBindings {
+  ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
+  TENANT_STATE?: DurableObjectNamespace<TenantState>;
+  RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+  ALLOW_INSECURE_ISSUERS?: string;
+}
+
+export function ioOf(bindings: PipelineBindings, waitUntil: (promise: Promise<unknown>) => void): PipelineIo {
   return {
-    issuerKeys: env.ISSUER_KEYS,
-    tenantState: env.TENANT_STATE,
-    rateLimiter: env.RATE_LIMITER,
+    issuerKeys: bindings.ISSUER_KEYS,
+    tenantState: bindings.TENANT_STATE ?? null,
+    rateLimiter: bindings.RATE_LIMITER ?? null,
     cache: typeof caches === 'undefined' ? null : caches.default,
-    allowInsecure: env.ALLOW_INSECURE_ISSUERS === 'true',
-    waitUntil: (promise) => ctx.waitUntil(promise),
+    allowInsecure: bindings.ALLOW_INSECURE_ISSUERS === 'true',
+    waitUntil,
   };
 }
 

@@ -14,16 +14,14 @@
 // with `script_name` so revocations and limits are shared.
 import type { Context, MiddlewareHandler } from 'hono';
 import { systemClock, type Clock } from '../clock';
-import { deny, ok, type Outcome } from '../denial';
-import { Decision, noteOf } from '../gateway/decision';
+import { deny, noteOf, ok, type Outcome } from '../denial';
+import { Decision } from '../gateway/decision';
 import type { Identity } from '../gateway/forward';
 import { decideHttp } from '../gateway/http';
 import { sampleRateOf } from '../gateway/log';
-import { createPipeline, type Pipeline, type PipelineIo } from '../gateway/pipeline';
-import type { IssuerKeys } from '../keys/issuer-keys';
-import type { RateLimiter } from '../state/rate-limiter';
-import type { TenantState } from '../state/tenant-state';
+import { createPipeline, ioOf, type Pipeline, type PipelineBindings } from '../gateway/pipeline';
 import { normalizeRequestHost } from '../tenants/hosts';
+import { tenantCacheSecondsOf } from '../tenants/store';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
 import type { TokenCache } from '../verify/token-cache';
@@ -35,14 +33,11 @@ export { createTokenCache, type TokenCache } from '../verify/token-cache';
 /** What `c.get('auth')` holds: the verified identity, or null on an `auth: none` route. */
 export type EdgeAuthVariables = { auth: Identity | null };
 
-export interface EdgeAuthBindings {
-  ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
-  TENANT_STATE?: DurableObjectNamespace<TenantState>;
-  RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+/** ISSUER_KEYS is required; TENANT_STATE adds status and revocation, RATE_LIMITER limits. */
+export interface EdgeAuthBindings extends PipelineBindings {
   /** Only for `tenant: 'kv'`. */
   TENANTS?: KVNamespace;
   TENANT_CACHE_SECONDS?: string;
-  ALLOW_INSECURE_ISSUERS?: string;
   LOG_SAMPLE_RATE?: string;
 }
 
@@ -89,7 +84,7 @@ export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variable
       const found = tenantOf(c, bindings, d);
       const tenant = found instanceof Promise ? await found : found;
       const decided = tenant.ok
-        ? await decideHttp(pipeline, tenant.value, c.req.raw, url, ioOf(c, bindings), d)
+        ? await decideHttp(pipeline, tenant.value, c.req.raw, url, ioOf(bindings, waitUntilOf(c)), d)
         : { kind: 'answer' as const, response: d.deny(tenant.denial) };
       if (decided.kind === 'answer') {
         d.log(sampleRate, random);
@@ -120,7 +115,7 @@ function tenantResolver(source: EdgeAuthOptions['tenant'], pipeline: Pipeline): 
   if (source === 'kv') {
     return async (_c, bindings, d) => {
       if (!bindings.TENANTS) throw new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding");
-      const resolved = await pipeline.resolveTenant(d.host, bindings.TENANTS, Number(bindings.TENANT_CACHE_SECONDS) || 30, d);
+      const resolved = await pipeline.resolveTenant(d.host, bindings.TENANTS, tenantCacheSecondsOf(bindings.TENANT_CACHE_SECONDS), d);
       return resolved.ok ? ok(resolved.value.tenant) : resolved;
     };
   }
@@ -159,21 +154,13 @@ function invalid(d: Decision, issues: readonly ConfigIssue[]): Outcome<Tenant> {
   return deny({ error: 'tenant_config_invalid' });
 }
 
-function ioOf(c: AnyContext, bindings: EdgeAuthBindings): PipelineIo {
-  let waitUntil: (promise: Promise<unknown>) => void;
+/** ctx.waitUntil, or, under app.request() in tests (no execution context), background work
+ *  that just runs. */
+function waitUntilOf(c: AnyContext): (promise: Promise<unknown>) => void {
   try {
     const ctx = c.executionCtx;
-    waitUntil = (promise) => ctx.waitUntil(promise);
+    return (promise) => ctx.waitUntil(promise);
   } catch {
-    // app.request() in tests has no execution context: background work just runs.
-    waitUntil = (promise) => { void promise.catch(() => undefined); };
+    return (promise) => { void promise.catch(() => undefined); };
   }
-  return {
-    issuerKeys: bindings.ISSUER_KEYS,
-    tenantState: bindings.TENANT_STATE ?? null,
-    rateLimiter: bindings.RATE_LIMITER ?? null,
-    cache: typeof caches === 'undefined' ? null : caches.default,
-    allowInsecure: bindings.ALLOW_INSECURE_ISSUERS === 'true',
-    waitUntil,
-  };
 }

@@ -7,9 +7,9 @@
 //   const result = await env.VERIFIER.verify({ host: 'api.acme.com', token, method: 'GET', path: '/orders' });
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import { ok, type Denial, type Reason } from '../denial';
+import { noteOf, ok, type Denial, type Reason } from '../denial';
 import type { Env } from '../env';
-import { Decision, noteOf } from '../gateway/decision';
+import { Decision } from '../gateway/decision';
 import { sampleRateOf } from '../gateway/log';
 import { ioOf, type Pipeline } from '../gateway/pipeline';
 import { statusOf } from '../gateway/respond';
@@ -17,6 +17,7 @@ import { isolatePipeline } from '../isolate';
 import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { normalizeRequestHost } from '../tenants/hosts';
+import { tenantCacheSecondsOf } from '../tenants/store';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */
@@ -66,10 +67,10 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
 
 async function decide(pipeline: Pipeline, input: ParsedRequest, env: Env, ctx: ExecutionContext, d: Decision,
   refuse: (denial: Denial) => VerifyResult): Promise<VerifyResult> {
-  const resolved = await pipeline.resolveTenant(input.host, env.TENANTS, Number(env.TENANT_CACHE_SECONDS) || 30, d);
+  const resolved = await pipeline.resolveTenant(input.host, env.TENANTS, tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS), d);
   if (!resolved.ok) return refuse(resolved.denial);
   const { tenant } = resolved.value;
-  const io = ioOf(env, ctx);
+  const io = ioOf(env, (promise) => ctx.waitUntil(promise));
   const admitted = await pipeline.admit(tenant, io, d);
   if (!admitted.ok) return refuse(admitted.denial);
   const authorized = await pipeline.authorize(tenant, {

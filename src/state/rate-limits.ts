@@ -15,6 +15,7 @@
 // cfworker/cfworker#226); leases are plain data in memory, which requests may share.
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
+import { noteOf } from '../denial';
 import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from './rate-limiter';
 import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
 
@@ -258,9 +259,4 @@ export function rateLimitHeaders(decisions: readonly LimitDecision[]): [string, 
     ['RateLimit-Policy', policy],
     ['RateLimit', `"${tightest.policy}";r=${tightest.remaining};t=${tightest.resetSeconds}`],
   ];
-}
-
-/** A key-free description of a thrown error, for the log only. */
-function noteOf(error: unknown): string {
-  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 200);
 }

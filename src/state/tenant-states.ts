@@ -11,6 +11,7 @@
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
+import { noteOf } from '../denial';
 import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
 import { tenantStateStub, type TenantState, type TenantStateSnapshot } from './tenant-state';
 
@@ -69,7 +70,7 @@ export function createTenantStates(options: { now: Clock; maxEntries?: number; o
       }
       return { ok: true, held: fresh };
     } catch (error) {
-      const note = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 200);
+      const note = noteOf(error);
       console.log(JSON.stringify({ event: 'tenant_state_unavailable', tenant: tenantId, note }));
       return { ok: false, note };
     }

@@ -4,7 +4,7 @@
 //
 //   const tenants = createTenantStore({ now: systemClock });          // once per isolate
 //   const found = await tenants.resolve(normalizeRequestHost(url), {
-//     kv: env.TENANTS, cacheSeconds: Number(env.TENANT_CACHE_SECONDS) || 30 });
+//     kv: env.TENANTS, cacheSeconds: tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS) });
 //   if (!found.ok) return found.denial;      // unknown_host | tenant_config_invalid
 //   found.value.tenant.routes.match(method, path);
 import { BoundedCache, type CacheCounters } from '../cache';
@@ -14,6 +14,16 @@ import { hostLookupOrder } from './hosts';
 import { hostKey } from './kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
 import { compileTenant, type Tenant } from './tenant';
+
+/** TENANT_CACHE_SECONDS's default (wrangler.toml sets the same). */
+export const DEFAULT_TENANT_CACHE_SECONDS = 30;
+
+/** TENANT_CACHE_SECONDS as seconds: "0" turns the isolate cache off; unset or unparsable is
+ *  the default. Every door reads the var through this. */
+export function tenantCacheSecondsOf(value: string | undefined): number {
+  const seconds = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_TENANT_CACHE_SECONDS;
+}
 
 export interface ResolvedTenant {
   readonly tenant: Tenant;

@@ -62,6 +62,16 @@ describe('tenant step', () => {
     expect(response.status).toBe(200);
   });
 
+  it('caches nothing with TENANT_CACHE_SECONDS "0"', async () => {
+    const uncached = testEdge({ env: { TENANT_CACHE_SECONDS: '0' } });
+    await putBasic();
+    const t = await token({ scope: 'read' });
+    expect((await uncached.request(`https://${host}/orders`, { token: t })).status).toBe(200);
+    await putBasic({ routes: [{ path: '/orders', scopes: ['orders:read'] }] });
+    expect((await uncached.request(`https://${host}/orders`, { token: t })).status).toBe(403);
+    uncached.restoreLog();
+  });
+
   it('serves a changed tenant from the isolate cache for at most TENANT_CACHE_SECONDS', async () => {
     await putBasic();
     const t = await token({ scope: 'read' });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { normalizeRequestHost } from '../../src/tenants/hosts';
 import { hostKey } from '../../src/tenants/kv-keys';
 import { parseTenantConfig } from '../../src/tenants/schema';
-import { createTenantStore, type TenantStore } from '../../src/tenants/store';
+import { createTenantStore, tenantCacheSecondsOf, type TenantStore } from '../../src/tenants/store';
 import { config, countingKv, seed, unique } from './fixtures';
 
 let t: number;
@@ -173,5 +173,13 @@ describe('invalid records', () => {
     store = createTenantStore({ now: () => t, compile: () => { throw new Error('cannot compile'); } });
     expect(await resolve(`api.${domain}`)).toEqual({ ok: false, denial: { error: 'tenant_config_invalid' } });
     expect(invalidLines()[0]).toMatchObject({ tenant: id, issues: [{ path: '' }] });
+  });
+});
+
+describe('tenantCacheSecondsOf', () => {
+  it('reads "0" as no caching and falls back to 30 only for unset or unparsable values', () => {
+    expect(tenantCacheSecondsOf('0')).toBe(0);
+    expect(tenantCacheSecondsOf('45')).toBe(45);
+    for (const value of [undefined, '', ' ', 'soon', '-5']) expect(tenantCacheSecondsOf(value)).toBe(30);
   });
 });
