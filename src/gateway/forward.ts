@@ -1,5 +1,6 @@
-// Forwarding to the tenant's origin (SPEC.md "Forwarding"): strips every incoming x-auth-*
-// header, adds the verified identity, rewrites to `upstream`, and passes the response through.
+// Forwarding to the tenant's origin (SPEC.md "Forwarding"): strips every incoming header the
+// edge owns, in every spelling an origin may read as the same name, adds the verified identity,
+// rewrites to `upstream`, and passes the response through.
 //
 //   const request = originRequest(incoming, url, tenant, identity, requestId);  // identity null: public route
 //   const response = await fetch(request);
@@ -21,18 +22,15 @@ const MAX_CLAIMS_HEADER = 8 * 1024;
 export function originRequest(incoming: Request, url: URL, tenant: Tenant, identity: Identity | null, requestId: string): Request {
   const headers = new Headers(incoming.headers);
   const spoofed: string[] = [];
-  for (const name of headers.keys()) if (name.startsWith('x-auth-')) spoofed.push(name);
+  for (const name of headers.keys()) if (isEdgeOwned(name)) spoofed.push(name);
   for (const name of spoofed) headers.delete(name);
   headers.set('x-request-id', requestId);
+  headers.set('x-forwarded-host', url.host);
+  headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
   if (identity !== null) setIdentity(headers, tenant, identity);
   if (tenant.stripAuthorization) headers.delete('authorization');
 
-  let target = url.href;
-  if (tenant.upstream !== null) {
-    target = `${upstreamOrigin(tenant, tenant.upstream)}${url.pathname}${url.search}`;
-    headers.set('x-forwarded-host', url.host);
-    headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
-  }
+  const target = tenant.upstream === null ? url.href : `${upstreamOrigin(tenant, tenant.upstream)}${url.pathname}${url.search}`;
   return new Request(target, { method: incoming.method, headers, body: incoming.body, redirect: 'manual' });
 }
 
@@ -77,8 +75,22 @@ export function claimHeaderValue(value: unknown): string | null {
   return null;
 }
 
-/** A value holding "%" or anything outside printable ASCII is percent-encoded, so an origin
- *  may always percent-decode identity headers. */
+/** A value holding "%", anything outside printable ASCII, or a leading or trailing space is
+ *  percent-encoded, so an origin may always percent-decode identity headers and get the exact
+ *  value (HTTP drops the spaces around a field value, RFC 9110 §5.5). */
 export function headerValue(value: string): string {
-  return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  if (PLAIN_VALUE.test(value)) return value;
+  // A lone surrogate (JSON allows "\ud800") would make encodeURIComponent throw: it becomes U+FFFD.
+  return encodeURIComponent(value.replace(LONE_SURROGATE, '\ufffd'));
+}
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const PLAIN_VALUE = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/;
+
+/** Names the edge sets itself. CGI-style servers (Rack, PHP, older gunicorn) read `X_Auth_Subject`
+ *  and `x-auth-subject` as one variable, HTTP_X_AUTH_SUBJECT, so `_` is read as `-`. */
+const EDGE_OWNED = /^x-(?:auth-|request-id$|forwarded-host$|forwarded-proto$)/;
+
+export function isEdgeOwned(name: string): boolean {
+  const lower = name.toLowerCase();
+  return EDGE_OWNED.test(lower.includes('_') ? lower.replaceAll('_', '-') : lower);
 }

@@ -8,3 +8,8 @@ import type { Route } from './routes';
 export function missingScopes(route: Pick<Route, 'scopes'>, granted: ReadonlySet<string>): string[] {
   return route.scopes.filter((scope) => !granted.has(scope));
 }
+
+/** RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ). What a route may require and what a
+ *  token's scopes are read as; anything else is never granted and never forwarded. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+export const isScopeToken = (value: string): boolean => SCOPE_TOKEN.test(value);

@@ -5,6 +5,7 @@
 //   if (!parsed.ok) return parsed.issues;   // [{ path: '/issuers/0/issuer', message }]
 //   parsed.config.issuers[0].algorithms;    // defaults applied
 import * as v from 'valibot';
+import { isScopeToken } from '../policy/scopes';
 import { normalizeHostPattern } from './hosts';
 
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -69,7 +70,7 @@ const RouteSchema = v.strictObject({
     v.check((p) => !/%(?:2f|5c|00)/i.test(p), 'a path may not hold an encoded slash, backslash or NUL')),
   methods: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(Token, 'not an HTTP method'), v.toUpperCase())), v.minLength(1))),
   auth: v.optional(v.picklist(['none', 'required']), 'required'),
-  scopes: v.optional(v.array(v.pipe(v.string(), v.regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'not a scope token'))), () => []),
+  scopes: v.optional(v.array(v.pipe(v.string(), v.check(isScopeToken, 'not a scope token (RFC 6749 §3.3)'))), () => []),
 });
 
 const Origin = v.pipe(v.string(), v.check((s) => s === '*' || originOf(s) === s,

@@ -7,6 +7,7 @@
 //   identity.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
 import { invalidToken, ok, type Outcome } from '../denial';
+import { isScopeToken } from '../policy/scopes';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 export interface ClaimedIdentity {
@@ -32,15 +33,20 @@ export function readClaims(claims: JWTPayload, issuer: IssuerPolicy, resource: s
 
   const subject = claims.sub;
   if (subject !== undefined && typeof subject !== 'string') return invalidToken('malformed', 'sub is not a string');
+  // Revocation keys on these: a number or an object where a string belongs is not a token we read.
+  if (claims.jti !== undefined && typeof claims.jti !== 'string') return invalidToken('malformed', 'jti is not a string');
+  if (claims.sid !== undefined && typeof claims.sid !== 'string') return invalidToken('malformed', 'sid is not a string');
 
   const scopes = new Set<string>();
   for (const name of issuer.scopeClaims) {
     const value = claims[name];
     if (value === undefined) continue;
+    // A value that is not a scope token (empty, `"`, a backslash, a space inside an array item,
+    // anything outside printable ASCII) is dropped: `["read admin"]` is not two scopes.
     if (typeof value === 'string') {
-      for (const scope of value.split(' ')) if (scope !== '') scopes.add(scope);
+      for (const scope of value.split(' ')) if (isScopeToken(scope)) scopes.add(scope);
     } else if (Array.isArray(value) && value.every((scope) => typeof scope === 'string')) {
-      for (const scope of value as string[]) scopes.add(scope);
+      for (const scope of value as string[]) if (isScopeToken(scope)) scopes.add(scope);
     } else {
       return invalidToken('malformed', `${name} is not a string or array of strings`);
     }
