@@ -1,36 +1,39 @@
 // CORS at the edge (SPEC.md "CORS"): the preflight answer when the tenant sets `cors`, and the
 // Access-Control-Allow-Origin a browser needs to read forwarded responses and our own errors.
+// A listed origin is reflected; `"*"` answers `*` itself, never a reflected origin, and takes
+// Access-Control-Allow-Credentials off forwarded responses (a wildcard must not carry credentials).
 //
 //   if (isPreflight(request)) return tenant.cors ? preflightResponse(...) : forward(...)
-//   const headers = corsHeaders(tenant.cors, request.headers.get('origin'))  // null: add nothing
+//   const cors = corsFor(tenant.cors, request.headers.get('origin'))  // null: add nothing
 import type { CompiledCors } from '../tenants/tenant';
+
+/** What a response to an allowed cross-origin request gets. */
+export interface CorsAnswer {
+  readonly headers: Headers;
+  /** Allowed by "*" only: the origin's Access-Control-Allow-Credentials is removed. */
+  readonly wildcard: boolean;
+}
 
 export function isPreflight(request: Request): boolean {
   return request.method === 'OPTIONS' && request.headers.has('origin') && request.headers.has('access-control-request-method');
 }
 
-export function isAllowedOrigin(cors: CompiledCors, origin: string | null): origin is string {
-  return origin !== null && (cors.anyOrigin || cors.origins.has(origin));
-}
-
-/** Headers for a response to a request from an allowed origin, or null. */
-export function corsHeaders(cors: CompiledCors | null, origin: string | null): Headers | null {
-  if (cors === null || !isAllowedOrigin(cors, origin)) return null;
-  return new Headers({ 'access-control-allow-origin': origin, vary: 'Origin' });
+/** The answer for a request from `origin`, or null when it is not a CORS request or not allowed. */
+export function corsFor(cors: CompiledCors | null, origin: string | null): CorsAnswer | null {
+  if (cors === null || origin === null) return null;
+  if (cors.origins.has(origin)) return { headers: new Headers({ 'access-control-allow-origin': origin, vary: 'Origin' }), wildcard: false };
+  if (cors.anyOrigin) return { headers: new Headers({ 'access-control-allow-origin': '*', vary: 'Origin' }), wildcard: true };
+  return null;
 }
 
 /** 204 for an allowed origin; null when the origin is not allowed (the caller denies it). */
 export function preflightResponse(cors: CompiledCors, origin: string | null, requestId: string): Response | null {
-  if (!isAllowedOrigin(cors, origin)) return null;
-  return new Response(null, {
-    status: 204,
-    headers: {
-      'access-control-allow-origin': origin,
-      'access-control-allow-methods': cors.allowMethods,
-      'access-control-allow-headers': cors.allowHeaders,
-      'access-control-max-age': String(cors.maxAgeSeconds),
-      vary: 'Origin',
-      'x-request-id': requestId,
-    },
-  });
+  const allowed = corsFor(cors, origin);
+  if (allowed === null) return null;
+  const headers = new Headers(allowed.headers);
+  headers.set('access-control-allow-methods', cors.allowMethods);
+  headers.set('access-control-allow-headers', cors.allowHeaders);
+  headers.set('access-control-max-age', String(cors.maxAgeSeconds));
+  headers.set('x-request-id', requestId);
+  return new Response(null, { status: 204, headers });
 }

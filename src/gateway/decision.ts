@@ -8,6 +8,7 @@
 //   d.log(sampleRate, random);
 import type { Clock } from '../clock';
 import type { Denial } from '../denial';
+import type { CorsAnswer } from './cors';
 import { rateLimitHeaders, type LimitDecision } from '../state/rate-limits';
 import { isLogged, writeDecision, type DecisionRecord } from './log';
 import { denialResponse, statusOf } from './respond';
@@ -16,8 +17,8 @@ export class Decision {
   readonly host: string;
   readonly requestId: string;
   readonly record: DecisionRecord;
-  /** CORS headers for an allowed origin, set once the tenant is known. */
-  cors: Headers | null = null;
+  /** CORS for an allowed origin, set once the tenant is known. */
+  cors: CorsAnswer | null = null;
   /** The rate limits this request was counted against, for the RateLimit headers. */
   readonly limits: LimitDecision[] = [];
   readonly #now: Clock;
@@ -63,6 +64,7 @@ export class Decision {
     const extra = this.extraHeaders();
     if ((extra === null && !serverTiming) || response.webSocket) return response;
     const headers = new Headers(response.headers);
+    if (this.cors?.wildcard) headers.delete('access-control-allow-credentials');
     for (const [name, value] of extra ?? []) {
       if (name === 'vary') headers.append(name, value);
       else headers.set(name, value);
@@ -75,8 +77,8 @@ export class Decision {
 
   /** CORS for an allowed origin and RateLimit headers on limited routes: on every HTTP answer. */
   extraHeaders(): Headers | null {
-    if (this.limits.length === 0) return this.cors;
-    const headers = new Headers(this.cors ?? undefined);
+    if (this.limits.length === 0) return this.cors?.headers ?? null;
+    const headers = new Headers(this.cors?.headers ?? undefined);
     for (const [name, value] of rateLimitHeaders(this.limits)) headers.set(name, value);
     return headers;
   }

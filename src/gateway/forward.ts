@@ -6,6 +6,7 @@
 //   const response = await fetch(request);
 import { base64url } from 'jose';
 import type { Tenant } from '../tenants/tenant';
+import { isPreflight } from './cors';
 
 /** What the origin learns about a verified caller. */
 export interface Identity {
@@ -31,7 +32,11 @@ export function originRequest(incoming: Request, url: URL, tenant: Tenant, ident
   if (tenant.stripAuthorization) headers.delete('authorization');
 
   const target = tenant.upstream === null ? url.href : `${upstreamOrigin(tenant, tenant.upstream)}${url.pathname}${url.search}`;
-  return new Request(target, { method: incoming.method, headers, body: incoming.body, redirect: 'manual' });
+  // A preflight is forwarded without its body: no browser sends one, and it reached the origin
+  // without a token.
+  const preflight = identity === null && isPreflight(incoming);
+  if (preflight) headers.delete('content-length');
+  return new Request(target, { method: incoming.method, headers, body: preflight ? null : incoming.body, redirect: 'manual' });
 }
 
 function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void {

@@ -8,7 +8,7 @@
 //   forward(decided.identity) / await next()
 import type { Tenant } from '../tenants/tenant';
 import { extractBearer } from '../verify/extract';
-import { corsHeaders, isPreflight, preflightResponse } from './cors';
+import { corsFor, isPreflight, preflightResponse } from './cors';
 import type { Decision } from './decision';
 import type { Identity } from './forward';
 import { isMetadataPath, metadataResponse } from './metadata';
@@ -32,7 +32,9 @@ export async function decideHttp(
   if (!admitted.ok) return { kind: 'answer', response: d.deny(admitted.denial) };
 
   const origin = request.headers.get('origin');
-  d.cors = corsHeaders(tenant.cors, origin);
+  d.cors = corsFor(tenant.cors, origin);
+  const ip = await pipeline.limitIp(tenant, request.headers.get('cf-connecting-ip'), io, d);
+  if (!ip.ok) return { kind: 'answer', response: d.deny(ip.denial) };
   if (isPreflight(request)) {
     if (tenant.cors === null) return { kind: 'pass', identity: null, outcome: 'preflight' };
     const answer = preflightResponse(tenant.cors, origin, d.requestId);
@@ -43,7 +45,6 @@ export async function decideHttp(
     method: request.method,
     pathname: url.pathname,
     credentials: extractBearer(request, url),
-    clientIp: request.headers.get('cf-connecting-ip'),
     resource,
   }, admitted.value, io, d);
   if (!authorized.ok) return { kind: 'answer', response: d.deny(authorized.denial) };

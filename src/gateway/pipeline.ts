@@ -65,7 +65,6 @@ export interface RequestFacts {
   readonly pathname: string | null;
   /** The bearer token, null when there is none, or the extractor's refusal. */
   readonly credentials: Outcome<string | null>;
-  readonly clientIp: string | null;
   /** The effective RFC 8707 resource identifier (the tenant's, or https://<host>). */
   readonly resource: string;
 }
@@ -83,7 +82,9 @@ export interface Pipeline {
    *  a denial here: it closes token routes at the revocation step and leaves auth:none open.
    *  Synchronous when memory answers, so the hot path awaits nothing it need not. */
   admit(tenant: Tenant, io: PipelineIo, d: Decision): Outcome<StateRead> | Promise<Outcome<StateRead>>;
-  /** perIp limit, route, credentials, verification, revocation, scopes, perSubject limit. */
+  /** The perIp limit, before anything about the request's credentials (a preflight included). */
+  limitIp(tenant: Tenant, clientIp: string | null, io: PipelineIo, d: Decision): Promise<Outcome<void>>;
+  /** Route, credentials, verification, revocation, scopes, perSubject limit. */
   authorize(tenant: Tenant, facts: RequestFacts, state: StateRead, io: PipelineIo, d: Decision): Promise<Outcome<Authorized>>;
   readonly now: Clock;
   /** The verified-token cache, null when off (its counters are for logs and the bench). */
@@ -95,6 +96,8 @@ const UNTRACKED: Outcome<StateRead> = ok({
   ok: true, tier: 'none',
   snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} } satisfies TenantStateSnapshot,
 });
+
+const PASSED: Outcome<void> = ok(undefined);
 
 /** Records the tenant a request resolved to. */
 function found(resolved: Outcome<ResolvedTenant>, d: Decision): Outcome<ResolvedTenant> {
@@ -158,14 +161,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return state instanceof Promise ? d.timed('state', state).then((read) => status(read, d)) : status(state, d);
     },
 
+    async limitIp(tenant, clientIp, io, d) {
+      const perIp = tenant.config.rateLimit?.perIp;
+      const ipKey = perIp ? clientIpKey(clientIp) : null;
+      if (!perIp || ipKey === null) return PASSED;
+      const ip = limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...perIp }, io, d);
+      const refused = ip instanceof Promise ? await ip : ip;
+      return refused ? deny(refused) : PASSED;
+    },
+
     async authorize(tenant, facts, state, io, d) {
       const { rateLimit, revocation } = tenant.config;
-      const ipKey = rateLimit?.perIp ? clientIpKey(facts.clientIp) : null;
-      if (rateLimit?.perIp && ipKey !== null) {
-        const ip = limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...rateLimit.perIp }, io, d);
-        const refused = ip instanceof Promise ? await ip : ip;
-        if (refused) return deny(refused);
-      }
 
       if (facts.pathname !== null && hasEncodedSeparator(facts.pathname)) {
         return deny({ error: 'invalid_request', description: 'The path holds an encoded slash, backslash or NUL.' });

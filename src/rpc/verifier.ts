@@ -73,11 +73,12 @@ async function decide(pipeline: Pipeline, input: ParsedRequest, env: Env, ctx: E
   const io = ioOf(env, (promise) => ctx.waitUntil(promise));
   const admitted = await pipeline.admit(tenant, io, d);
   if (!admitted.ok) return refuse(admitted.denial);
+  const ip = await pipeline.limitIp(tenant, input.clientIp, io, d);
+  if (!ip.ok) return refuse(ip.denial);
   const authorized = await pipeline.authorize(tenant, {
     method: input.method,
     pathname: input.pathname,
     credentials: ok(input.token === '' ? null : input.token),
-    clientIp: input.clientIp,
     resource: tenant.resource ?? `https://${input.host}`,
   }, admitted.value, io, d);
   if (!authorized.ok) return refuse(authorized.denial);

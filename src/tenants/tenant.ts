@@ -77,7 +77,7 @@ export function compileTenant(config: TenantConfig): Tenant {
 function compileCors(cors: CorsConfig): CompiledCors {
   return {
     anyOrigin: cors.allowOrigins.includes('*'),
-    origins: new Set(cors.allowOrigins),
+    origins: new Set(cors.allowOrigins.filter((origin) => origin !== '*')),
     allowMethods: cors.allowMethods.join(', '),
     allowHeaders: cors.allowHeaders.join(', '),
     maxAgeSeconds: cors.maxAgeSeconds,
