@@ -30,6 +30,11 @@ export const IDENTITY_HEADERS = [
   'x-auth-claims', 'x-auth-claims-omitted',
 ] as const;
 
+// Every check below is total: valibot runs a pipe's later checks after an earlier one failed,
+// so a check that parses must never throw on what the earlier one refused.
+/** The URL, or null for anything the WHATWG parser refuses. */
+const urlOf = (s: string, base?: string): URL | null => { try { return new URL(s, base); } catch { return null; } };
+
 const isLoopbackHttp = (url: URL) =>
   url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 
@@ -37,13 +42,13 @@ const isLoopbackHttp = (url: URL) =>
 const IssuerUrl = v.pipe(
   v.string(),
   v.url('must be an absolute URL'),
-  v.check((s) => { const u = new URL(s); return u.protocol === 'https:' || isLoopbackHttp(u); },
+  v.check((s) => { const u = urlOf(s); return u === null || u.protocol === 'https:' || isLoopbackHttp(u); },
     'must be https (http only for localhost or 127.0.0.1)'),
 );
-const originOf = (s: string) => { try { return new URL(s).origin; } catch { return null; } };
+const originOf = (s: string) => urlOf(s)?.origin ?? null;
 const isOrigin = (s: string) => {
-  const u = new URL(s);
-  return (u.protocol === 'https:' || u.protocol === 'http:') && u.pathname === '/' && !u.search && !u.hash;
+  const u = urlOf(s);
+  return u === null || ((u.protocol === 'https:' || u.protocol === 'http:') && u.pathname === '/' && !u.search && !u.hash);
 };
 const NonEmpty = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const ClaimName = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
@@ -146,7 +151,7 @@ export const TenantConfigSchema = v.pipe(
         addIssue({ message: 'a route with auth "none" cannot require scopes', path: pathOf(config, 'routes', i) });
       }
       const base = route.path.endsWith('/*') ? route.path.slice(0, -2) || '/' : route.path;
-      if (new URL(base, 'http://h').pathname !== base) {
+      if (urlOf(base, 'http://h')?.pathname !== base) {
         addIssue({ message: 'a path must be normalized (no dot segments)', path: pathOf(config, 'routes', i) });
       }
     });

@@ -195,6 +195,31 @@ describe('validation', () => {
     expect(await env.TENANTS.get(tenantKey(id))).toBeNull();
   });
 
+  it('answers 400 (never 500) for a value that is not a URL where a URL is expected', async () => {
+    const { id, domain } = unique('acme');
+    const cases: [Record<string, unknown>, string][] = [
+      [{ issuers: [{ issuer: 'not a url', audiences: ['x'] }] }, '/issuers/0/issuer'],
+      [{ upstream: 'origin without scheme' }, '/upstream'],
+      [{ upstream: 'http://[' }, '/upstream'],
+      [{ resource: 'no scheme' }, '/resource'],
+      [{ issuers: [{ issuer: 'https://i.example/', jwksUri: '/jwks', audiences: ['x'] }] }, '/issuers/0/jwksUri'],
+    ];
+    for (const [override, path] of cases) {
+      const response = await put(id, { ...config(id, [`api.${domain}`]), ...override });
+      expect(response.status, JSON.stringify(override)).toBe(400);
+      const body = await json(response);
+      expect(body.error).toBe('invalid_config');
+      expect(body.issues.map((issue: { path: string }) => issue.path)).toContain(path);
+    }
+  });
+
+  it('a stored record holding such a value is that tenant\'s 500 tenant_config_invalid, not internal_error', async () => {
+    const { id, domain } = unique('acme');
+    const host = `api.${domain}`;
+    await env.TENANTS.put(hostKey(host), JSON.stringify({ ...config(id, [host]), upstream: 'origin without scheme' }));
+    expect(await resolveHost(host)).toEqual({ ok: false, denial: { error: 'tenant_config_invalid' } });
+  });
+
   it('refuses a body naming another id, at /id', async () => {
     const { id, domain } = unique('acme');
     const response = await put(id, config('someone-else', [`api.${domain}`]));

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseTenantConfig } from '../../src/tenants/schema';
+import { compileTenant } from '../../src/tenants/tenant';
 
 const base = { id: 'acme', hosts: ['api.acme.com'], issuers: [{ issuer: 'https://acme.eu.auth0.com/', audiences: ['https://api.acme.com'] }] };
 const issuesOf = (input: unknown) => { const r = parseTenantConfig(input); return r.ok ? [] : r.issues; };
@@ -46,11 +48,79 @@ describe('parseTenantConfig', () => {
     [{ routes: [{ path: '/a%2fb' }] }, '/routes/0/path'],
     [{ routes: [{ path: '/health', auth: 'none', scopes: ['x'] }] }, '/routes/0'],
     [{ upstream: 'https://origin.example/path' }, '/upstream'],
+    [{ upstream: 'origin without scheme' }, '/upstream'],
+    [{ upstream: '//origin.example' }, '/upstream'],
+    [{ upstream: 'http://[' }, '/upstream'],
+    [{ issuers: [{ ...base.issuers[0], issuer: 'not a url' }] }, '/issuers/0/issuer'],
+    [{ issuers: [{ ...base.issuers[0], jwksUri: 'jwks.json' }] }, '/issuers/0/jwksUri'],
+    [{ resource: 'api.acme.com' }, '/resource'],
+    [{ cors: { allowOrigins: ['app.acme.com'] } }, '/cors/allowOrigins/0'],
     [{ forward: { claimHeaders: { email: 'x-email' } } }, '/forward/claimHeaders/email'],
     [{ forward: { claimHeaders: { email: 'x-auth-subject' } } }, '/forward/claimHeaders/email'],
     [{ cors: { allowOrigins: ['https://app.acme.com/'] } }, '/cors/allowOrigins/0'],
     [{ revocation: { maxStalenessSeconds: 301 } }, '/revocation/maxStalenessSeconds'],
   ])('refuses %o at %s', (override, path) => {
     expect(issuesOf({ ...base, ...override }).map((issue) => issue.path)).toContain(path);
+  });
+});
+
+/** Every field of the schema set, so mutations reach every check. */
+const full = {
+  id: 'acme', hosts: ['api.acme.com', '*.acme.dev'],
+  issuers: [{
+    issuer: 'https://acme.eu.auth0.com/', jwksUri: 'https://acme.eu.auth0.com/jwks', audiences: ['https://api.acme.com'],
+    audienceClaim: 'aud', algorithms: ['RS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, requiredType: 'at+jwt',
+    scopeClaims: ['scope'], clientIdClaims: ['azp'],
+  }],
+  resource: 'https://api.acme.com',
+  routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', methods: ['POST'], scopes: ['admin'] }, { path: '/*' }],
+  cors: { allowOrigins: ['https://app.acme.com', '*'], allowMethods: ['GET'], allowHeaders: ['authorization'], maxAgeSeconds: 60 },
+  upstream: 'https://origin.acme.internal',
+  forward: { claimHeaders: { email: 'x-auth-email' }, stripAuthorization: true },
+  rateLimit: { perIp: { limit: 10, windowSeconds: 60 }, perSubject: { limit: 10, windowSeconds: 60 } },
+  revocation: { versionClaim: 'tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
+  dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
+};
+
+/** Every path to a value inside `value`, as keys. */
+function leafPaths(value: unknown, at: (string | number)[] = []): (string | number)[][] {
+  const paths: (string | number)[][] = [at];
+  if (Array.isArray(value)) value.forEach((item, i) => paths.push(...leafPaths(item, [...at, i])));
+  else if (typeof value === 'object' && value !== null) for (const [k, item] of Object.entries(value)) paths.push(...leafPaths(item, [...at, k]));
+  return paths;
+}
+function replaced(value: unknown, path: readonly (string | number)[], by: unknown): unknown {
+  if (path.length === 0) return by;
+  const copy: any = Array.isArray(value) ? [...value] : { ...(value as object) }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  copy[path[0]!] = replaced(copy[path[0]!], path.slice(1), by);
+  return copy;
+}
+
+describe('parseTenantConfig is total (fuzzed)', () => {
+  const hostile = fc.oneof(
+    fc.jsonValue(),
+    fc.string(),
+    fc.constantFrom('not a url', 'origin without scheme', '//x', 'http://[', 'https://', 'https://a b', 'javascript:alert(1)',
+      'http://localhost:99999', '/relative', '', ' ', '\u0000', 'https://\u0000', '*', '*.', '%', 'https://a/%zz'),
+  );
+
+  it('never throws for any JSON value', () => {
+    fc.assert(fc.property(fc.jsonValue(), (input) => {
+      const parsed = parseTenantConfig(input);
+      expect(typeof parsed.ok).toBe('boolean');
+    }), { numRuns: 500 });
+  });
+
+  it('never throws for a full config with any one value replaced, and what it accepts compiles and is stable', () => {
+    const paths = leafPaths(full);
+    fc.assert(fc.property(fc.constantFrom(...paths), hostile, (path, by) => {
+      const parsed = parseTenantConfig(replaced(full, path, by));
+      if (!parsed.ok) {
+        for (const issue of parsed.issues) expect(issue.path === '' || issue.path.startsWith('/')).toBe(true);
+        return;
+      }
+      expect(() => compileTenant(parsed.config)).not.toThrow();
+      expect(parseTenantConfig(JSON.parse(JSON.stringify(parsed.config)))).toEqual(parsed);
+    }), { numRuns: 1500 });
   });
 });
