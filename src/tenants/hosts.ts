@@ -47,3 +47,14 @@ export function normalizeHostPattern(input: string): HostPattern {
   if (wildcard && labels.length < 2) return { ok: false, message: 'a wildcard needs at least two labels after "*."' };
   return { ok: true, host: wildcard ? `*.${ascii}` : ascii };
 }
+
+const DNS_LABEL = /^[a-z0-9_-]{1,63}$/;
+
+/** Whether a normalized request host could be a DNS name (RFC 1035 §2.3.4: 253 characters,
+ *  labels of 1-63). Anything else is refused before a KV read: it is nobody's tenant, and too
+ *  long for a KV key besides. */
+export function isDnsName(host: string): boolean {
+  if (host.length === 0 || host.length > 253) return false;
+  for (const label of host.split('.')) if (!DNS_LABEL.test(label)) return false;
+  return true;
+}

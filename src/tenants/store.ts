@@ -2,6 +2,12 @@
 // compiled Tenant with one KV read per cold host; found, unknown and invalid answers are all
 // cached per isolate for TENANT_CACHE_SECONDS.
 //
+// Memory is bounded whatever hosts clients invent. A host that cannot be a DNS name is refused
+// before any read or cache entry. A record is compiled once per stored text and shared by every
+// host it serves (a wildcard tenant's million subdomains share one compiled Tenant, and with it
+// their verified tokens where the resource is the same); host entries are small and bounded in
+// bytes, compiled records in bytes and entries.
+//
 //   const tenants = createTenantStore({ now: systemClock });          // once per isolate
 //   const found = await tenants.resolve(normalizeRequestHost(url), {
 //     kv: env.TENANTS, cacheSeconds: tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS) });
@@ -10,7 +16,7 @@
 import { BoundedCache, type CacheCounters } from '../cache';
 import type { Clock } from '../clock';
 import { deny, ok, type Outcome } from '../denial';
-import { hostLookupOrder } from './hosts';
+import { hostLookupOrder, isDnsName } from './hosts';
 import { hostKey } from './kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
 import { compileTenant, type Tenant } from './tenant';
@@ -42,94 +48,133 @@ export interface TenantSource {
 }
 
 export interface TenantStore {
-  /** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing dot. */
-  /** Synchronous when this isolate's cache answers (the hot path). */
+  /** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing dot.
+   *  Synchronous when this isolate's cache answers (the hot path). */
   resolve(host: string, source: TenantSource): Outcome<ResolvedTenant> | Promise<Outcome<ResolvedTenant>>;
-  readonly counters: { readonly tenants: Readonly<CacheCounters>; readonly refusals: Readonly<CacheCounters> };
+  readonly counters: { readonly hosts: Readonly<CacheCounters>; readonly records: Readonly<CacheCounters>; readonly compiles: number };
+  /** Bytes held by host entries and by compiled records (for the bounds' tests and the bench). */
+  readonly bytes: { readonly hosts: number; readonly records: number };
 }
+
+/** SPEC.md "Observability": tenants 10,000 entries or 16 MiB. */
+export const DEFAULT_MAX_TENANT_ENTRIES = 10_000;
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
+/** Host entries are a host name (at most 253 characters) and two references. */
+export const DEFAULT_MAX_HOST_BYTES = 4 * 1024 * 1024;
+const HOST_ENTRY_BYTES = 128;
+/** A compiled record costs about its text again (sets, maps and route tables built from it):
+ *  counted as three times the text's UTF-16 size, plus the text kept to recognise it. */
+const recordBytes = (text: string): number => 8 * text.length + 1024;
+/** A compiled record is recognised by its text on every KV read, so it may live long; the bound
+ *  is bytes, not time. */
+const RECORD_TTL_MS = 24 * 60 * 60 * 1000;
 
 export function createTenantStore(options: {
   now: Clock;
   maxEntries?: number;
+  maxRecordBytes?: number;
+  maxHostBytes?: number;
   /** Seam for tests; the request path always compiles with compileTenant. */
   compile?: (config: TenantConfig) => Tenant;
 }): TenantStore {
-  const maxEntries = options.maxEntries ?? 10_000;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_TENANT_ENTRIES;
   const compile = options.compile ?? compileTenant;
-  // Refusals live in their own cache so a flood of unknown hosts cannot evict real tenants.
-  const tenants = new BoundedCache<string, Outcome<ResolvedTenant>>({ now: options.now, maxEntries });
-  const refusals = new BoundedCache<string, Outcome<ResolvedTenant>>({ now: options.now, maxEntries });
-  /** The record text each compiled tenant came from. */
-  const compiledFrom = new WeakMap<Tenant, string>();
+  const now = options.now;
+  // Found hosts and refusals apart, so a flood of unknown hosts cannot evict real tenants.
+  const hosts = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
+  const refusals = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
+  /** Stored text -> its compiled tenant (or the refusal of an invalid record). */
+  const records = new BoundedCache<string, Compiled>({ now, maxEntries, maxBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES });
+  let compiles = 0;
 
-  /** The tenant compiled from the same record under the same pattern, kept across reloads: no
-   *  re-parse, and what hangs off its identity (verified tokens) stays valid. */
-  function unchanged(host: string, pattern: string, text: string): Outcome<ResolvedTenant> | null {
-    const previous = tenants.getStale(host)?.value;
-    if (previous === undefined || !previous.ok || previous.value.pattern !== pattern) return null;
-    return compiledFrom.get(previous.value.tenant) === text ? ok({ ...previous.value, cached: false }) : null;
+  /** The record compiled once per text, whichever host or pattern it was read under. */
+  function compiled(text: string): Compiled {
+    const held = records.get(text);
+    if (held !== undefined) return held;
+    compiles++;
+    const fresh = compileRecord(text, compile);
+    records.set(text, fresh, { ttlMs: RECORD_TTL_MS, bytes: recordBytes(text) });
+    return fresh;
   }
 
   async function load(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
     const patterns = hostLookupOrder(host);
     // Text, not 'json': a record that is not JSON must be this tenant's 500, not a thrown read.
-    const records = await source.kv.get(patterns.map(hostKey), 'text');
-    const pattern = patterns.find((p) => typeof records.get(hostKey(p)) === 'string');
-    const outcome = pattern === undefined
-      ? deny({ error: 'unknown_host' })
-      : unchanged(host, pattern, records.get(hostKey(pattern))!) ?? admit(host, pattern, records.get(hostKey(pattern))!, compile);
-    const ttlMs = source.cacheSeconds * 1000;
+    const texts = await source.kv.get(patterns.map(hostKey), 'text');
+    const pattern = patterns.find((p) => typeof texts.get(hostKey(p)) === 'string');
+    const outcome = pattern === undefined ? deny({ error: 'unknown_host' }) : admit(host, pattern, compiled(texts.get(hostKey(pattern))!));
+    const entry = { ttlMs: source.cacheSeconds * 1000, bytes: HOST_ENTRY_BYTES + 2 * host.length };
     if (outcome.ok) {
-      compiledFrom.set(outcome.value.tenant, records.get(hostKey(outcome.value.pattern))!);
       refusals.delete(host);
-      tenants.set(host, ok({ ...outcome.value, cached: true }), { ttlMs });
+      hosts.set(host, ok({ ...outcome.value, cached: true }), entry);
     } else {
-      tenants.delete(host);
-      refusals.set(host, outcome, { ttlMs });
+      hosts.delete(host);
+      refusals.set(host, outcome, entry);
     }
     return outcome;
   }
 
   return {
     resolve(host, source) {
-      const cached = tenants.get(host) ?? refusals.get(host);
+      // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
+      if (!isDnsName(host)) return UNKNOWN_HOST;
+      const cached = hosts.get(host) ?? refusals.get(host);
       if (cached !== undefined) return cached;
       // Concurrent cold requests each read: sharing one request's KV promise with another is
       // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
       return load(host, source);
     },
     counters: {
-      get tenants() { return tenants.counters; },
-      get refusals() { return refusals.counters; },
+      get hosts() { return hosts.counters; },
+      get records() { return records.counters; },
+      get compiles() { return compiles; },
+    },
+    bytes: {
+      get hosts() { return hosts.bytes + refusals.bytes; },
+      get records() { return records.bytes; },
     },
   };
 }
 
-/** A stored record becomes a Tenant only if it validates, lists the pattern it was found under
- *  (a stale copy must not keep serving a host its tenant dropped) and compiles. */
-function admit(host: string, pattern: string, text: string, compile: (config: TenantConfig) => Tenant): Outcome<ResolvedTenant> {
+const UNKNOWN_HOST: Outcome<ResolvedTenant> = deny({ error: 'unknown_host' });
+
+/** A stored text parsed, validated and compiled, or why it is no tenant (logged once, when
+ *  compiled). `id` names the tenant in later log lines. */
+type Compiled = { ok: true; tenant: Tenant } | { ok: false; id: string | null; issues: ConfigIssue[] };
+
+function compileRecord(text: string, compile: (config: TenantConfig) => Tenant): Compiled {
   let record: unknown;
   try {
     record = JSON.parse(text);
   } catch {
-    return invalid(host, undefined, [{ path: '', message: 'not JSON' }]);
+    return invalid(undefined, [{ path: '', message: 'not JSON' }]);
   }
   const parsed = parseTenantConfig(record);
-  if (!parsed.ok) return invalid(host, record, parsed.issues);
-  if (!parsed.config.hosts.includes(pattern)) {
-    return invalid(host, record, [{ path: '/hosts', message: `does not list ${pattern}, the key it was found under` }]);
-  }
+  if (!parsed.ok) return invalid(record, parsed.issues);
   try {
-    return ok({ tenant: compile(parsed.config), pattern, cached: false });
+    return { ok: true, tenant: compile(parsed.config) };
   } catch (error) {
-    return invalid(host, record, [{ path: '', message: `does not compile: ${error instanceof Error ? error.message : String(error)}` }]);
+    return invalid(record, [{ path: '', message: `does not compile: ${error instanceof Error ? error.message : String(error)}` }]);
   }
 }
 
-function invalid(host: string, record: unknown, issues: ConfigIssue[]): Outcome<ResolvedTenant> {
+/** A compiled record serves a host only if it is valid and lists the pattern the host was found
+ *  under (a stale copy must not keep serving a host its tenant dropped). */
+function admit(host: string, pattern: string, record: Compiled): Outcome<ResolvedTenant> {
+  if (!record.ok) return refuse(host, record.id, record.issues);
+  if (!record.tenant.config.hosts.includes(pattern)) {
+    return refuse(host, record.tenant.id, [{ path: '/hosts', message: `does not list ${pattern}, the key it was found under` }]);
+  }
+  return ok({ tenant: record.tenant, pattern, cached: false });
+}
+
+function invalid(record: unknown, issues: ConfigIssue[]): Compiled {
   const id = typeof record === 'object' && record !== null && 'id' in record ? record.id : undefined;
-  const tenant = typeof id === 'string' ? id : null;
-  // Logged once per load, then cached like any answer, so a bad record is not re-read per request.
+  return { ok: false, id: typeof id === 'string' ? id : null, issues };
+}
+
+function refuse(host: string, tenant: string | null, issues: ConfigIssue[]): Outcome<ResolvedTenant> {
+  // Logged once per host load (then cached like any answer), so a bad record is not re-read per request.
   console.log(JSON.stringify({ event: 'tenant_config_invalid', host, tenant, issues }));
   return deny({ error: 'tenant_config_invalid' });
 }
