@@ -17,15 +17,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hostRequest } from '../scripts/host-request.mjs';
-import { groupAlive, signalGroup } from '../scripts/processes.mjs';
+import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
 import { DEMO_CLIENTS, demoResources, demoTenants } from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
-// The e2e harness's guard: ends wrangler's whole group when this process goes, even on SIGKILL.
-const GUARD = join(ROOT, 'scripts/process-group-guard.mjs');
 const ADMIN_HOST = 'admin.localhost';
 const READY_TIMEOUT_MS = 90_000;
 
@@ -37,6 +34,8 @@ const edgeUrl = `http://127.0.0.1:${ports.edge}`;
 /** Everything started so far, stopped in reverse order by shutdown(). @type {{ name: string, stop: () => Promise<void> }[]} */
 const started = [];
 let shuttingDown = false;
+/** wrangler's output streams to the terminal (after the banner). */
+let streaming = false;
 
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(signal, () => void shutdown(0, signal === 'SIGINT' ? '\nstopping…' : `${signal}: stopping…`));
@@ -77,6 +76,7 @@ async function main() {
   await sleep(300);
   console.log(banner({ issuer: issuer.url, origin: origin.url, seconds: (Date.now() - startedAt) / 1000 }));
   edge.passThrough();
+  streaming = true;
 }
 
 /** Ports from flags, then the environment, then defaults that stay clear of each other. */
@@ -144,67 +144,19 @@ async function listenOrExplain(name, port, env, flag, start) {
 }
 
 function startWrangler() {
-  const child = spawn(process.execPath, [
-    GUARD, process.execPath, WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(ports.edge),
-    '--show-interactive-dev-session=false',
-    ...(stateDir === undefined ? [] : ['--persist-to', join(stateDir, 'wrangler')]),
+  const edge = startWranglerDev({
+    port: ports.edge,
+    ...(stateDir === undefined ? {} : { persistTo: join(stateDir, 'wrangler') }),
     // .dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
-    '--var', 'ALLOW_INSECURE_ISSUERS:true',
-  ], {
-    cwd: ROOT,
-    detached: true, // its own process group: stop() ends workerd and esbuild with it
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    vars: { ALLOW_INSECURE_ISSUERS: 'true' },
+    adminHost: ADMIN_HOST,
+    readyTimeoutMs: READY_TIMEOUT_MS,
   });
-  const group = child.pid;
-  if (group === undefined) throw new Error('could not start wrangler dev');
-
-  // Until the banner, wrangler's output is kept (and shown only if it fails); then it streams.
-  let held = '';
-  let streaming = false;
-  /** @param {NodeJS.WriteStream} to */
-  const forward = (to) => (/** @type {Buffer} */ chunk) => {
-    if (streaming) to.write(chunk);
-    else held = (held + chunk.toString('utf8')).slice(-64 * 1024);
-  };
-  child.stdout?.on('data', forward(process.stdout));
-  child.stderr?.on('data', forward(process.stderr));
-  const exited = new Promise((done) => child.once('exit', (code, signal) => done(code ?? signal)));
-  void exited.then((how) => {
-    if (shuttingDown) return;
-    if (streaming) void shutdown(1, `wrangler dev exited (${how})`);
+  // Before the banner a failed start is reported by main() with wrangler's output.
+  void edge.exited.then((how) => {
+    if (!shuttingDown && streaming) void shutdown(1, `wrangler dev exited (${how})`);
   });
-
-  const ready = (async () => {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited; its output:\n${held}`);
-      if (/Build failed/.test(held)) throw new Error(`wrangler dev could not build the Worker; its output:\n${held}`);
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer within ${READY_TIMEOUT_MS / 1000} s; its output:\n${held}`);
-      try {
-        // Any HTTP answer means the Worker is loaded (the admin API answers 401 to this).
-        await hostRequest(`${edgeUrl}/`, { host: ADMIN_HOST, timeoutMs: 5_000 }).then((r) => r.arrayBuffer());
-        return;
-      } catch {
-        await sleep(200);
-      }
-    }
-  })();
-
-  return {
-    ready,
-    passThrough: () => {
-      streaming = true;
-    },
-    stop: async () => {
-      signalGroup(group, 'SIGTERM');
-      await Promise.race([exited, sleep(5_000)]);
-      // The guard may be gone while workerd still winds down: wait for the group, then insist.
-      const deadline = Date.now() + 5_000;
-      while (groupAlive(group) && Date.now() < deadline) await sleep(100);
-      if (groupAlive(group)) signalGroup(group, 'SIGKILL');
-    },
-  };
+  return edge;
 }
 
 /** @param {number} code @param {string} [message] */

@@ -8,17 +8,15 @@
 //
 //   npm run test:load
 //   LOAD_REQUESTS=50000 LOAD_CONCURRENCY=100 LOAD_SECONDS=300 npm run test:load
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { freePort } from './processes.mjs';
+import { startWranglerDev } from './wrangler-dev.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REQUESTS = Number(process.env.LOAD_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 50);
 const MAX_SECONDS = Number(process.env.LOAD_SECONDS ?? 240);
@@ -63,26 +61,12 @@ const scratch = await mkdtemp(join(tmpdir(), 'edge-load-'));
 const adminToken = `load-${randomBytes(18).toString('base64url')}`;
 await writeFile(join(scratch, 'secrets.env'), `ADMIN_TOKEN=${adminToken}\n`);
 const port = await freePort();
-const wrangler = spawn(process.execPath, [
-  join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port),
-  '--inspector-port', String(await freePort()), '--persist-to', join(scratch, 'state'), '--env-file', join(scratch, 'secrets.env'),
-  '--show-interactive-dev-session=false', '--var', 'ALLOW_INSECURE_ISSUERS:true', '--var', 'LOG_SAMPLE_RATE:0',
-], {
-  cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-  env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(scratch, 'logs'), FORCE_COLOR: '0', NO_COLOR: '1' },
+const wrangler = startWranglerDev({
+  port, inspectorPort: await freePort(), persistTo: join(scratch, 'state'), envFile: join(scratch, 'secrets.env'),
+  vars: { ALLOW_INSECURE_ISSUERS: 'true', LOG_SAMPLE_RATE: '0' }, removeOnExit: scratch, readyTimeoutMs: 120_000,
+  env: { WRANGLER_LOG_PATH: join(scratch, 'logs') },
 });
-let output = '';
-const keep = (/** @type {Buffer} */ chunk) => { output = (output + chunk.toString('utf8')).slice(-64 * 1024); };
-wrangler.stdout?.on('data', keep);
-wrangler.stderr?.on('data', keep);
-let stopped = false;
-function stopWrangler() {
-  if (stopped || wrangler.pid === undefined) return;
-  stopped = true;
-  try { process.kill(-wrangler.pid, 'SIGTERM'); } catch { /* already gone */ }
-}
-process.on('exit', () => { if (!stopped && wrangler.pid !== undefined) try { process.kill(-wrangler.pid, 'SIGKILL'); } catch { /* gone */ } });
-process.on('SIGINT', () => { stopWrangler(); process.exit(130); });
+process.on('SIGINT', () => { void wrangler.stop().finally(() => process.exit(130)); });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
@@ -109,12 +93,7 @@ function send(host, path, init = {}) {
 }
 
 async function main() {
-  const readyBy = Date.now() + 120_000;
-  for (;;) {
-    if (wrangler.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
-    if (Date.now() > readyBy) throw new Error(`wrangler dev did not start:\n${output}`);
-    try { await send('admin.localhost', '/'); break; } catch { await sleep(250); }
-  }
+  await wrangler.ready;
 
   const hosts = Array.from({ length: TENANTS }, (_, i) => `t${i}.load.test`);
   // The last tenant holds the one rate-limited key; the others' limits are never reached.
@@ -259,7 +238,7 @@ try {
 } catch (error) {
   problems = [String(error instanceof Error ? error.stack : error)];
 } finally {
-  stopWrangler();
+  await wrangler.stop();
   agent.destroy();
   issuerServer.server.close();
   origin.server.close();
