@@ -1,48 +1,56 @@
-// The JWT claims set's checks that jose's jwtVerify would make (RFC 7519 §4.1, RFC 9068 §2.1
-// for typ), made here on the payload verifyToken already parsed, so a token's payload is decoded
-// and parsed once, not twice. The rules and their order are jose 6's validateClaimsSet, in whole
-// seconds with the issuer's clock tolerance; jose still does all of the JWS (compactVerify).
+// The JWT claims set's time and type rules (RFC 7519 §4.1, RFC 9068 §2.1 for typ), the one home
+// of the rules jose's jwtVerify would apply, in whole seconds with the issuer's clock tolerance,
+// made here on the payload verifyToken already parsed (jose still does all of the JWS). Two
+// parts: readTimes once per verification (types and presence: malformed, wrong_type), and
+// checkTimes on every request, a verified-token cache hit included (expired, not_yet_valid,
+// too_old), so a cached token is held to exactly the rules that admitted it.
 // Plus one rule of ours: a future iat is refused with or without maxTokenAge.
 //
-//   const times = checkTimes(header, payload, issuer, now());
-//   if (!times.ok) return times;       // wrong_type, malformed, not_yet_valid, expired, too_old
+//   const times = readTimes(header, payload, issuer);
+//   if (!times.ok) return times;                         // wrong_type, malformed
+//   const valid = checkTimes(times.value, issuer, now()); // expired, not_yet_valid, too_old
 import { invalidToken, ok, type Outcome } from '../denial';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 type Claims = Readonly<Record<string, unknown>>;
 
-export function checkTimes(header: Claims, claims: Claims, issuer: IssuerPolicy, nowMs: number): Outcome<void> {
+/** The time claims of a token, epoch seconds. */
+export interface TokenTimes {
+  readonly expiresAt: number;
+  readonly notBefore: number | null;
+  readonly issuedAt: number | null;
+}
+
+export function readTimes(header: Claims, claims: Claims, issuer: IssuerPolicy): Outcome<TokenTimes> {
   const required = issuer.requiredType;
   if (required !== null && (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== normalizeTyp(required))) {
     return invalidToken('wrong_type', 'typ header');
   }
   // Presence in jose's order (iss was required before the issuer was chosen).
-  const maxAge = issuer.maxTokenAgeSeconds;
-  if (maxAge !== null && !Object.hasOwn(claims, 'iat')) return invalidToken('malformed', 'iat missing');
+  if (issuer.maxTokenAgeSeconds !== null && !Object.hasOwn(claims, 'iat')) return invalidToken('malformed', 'iat missing');
   if (!Object.hasOwn(claims, 'exp')) return invalidToken('malformed', 'exp missing');
+  const { iat, nbf, exp } = claims;
+  if (iat !== undefined && !isFinite(iat)) return invalidToken('malformed', 'iat is not a finite number');
+  if (nbf !== undefined && !isFinite(nbf)) return invalidToken('malformed', 'nbf is not a finite number');
+  // 1e309 parses as Infinity: a token that would never expire is not a token we accept.
+  if (!isFinite(exp)) return invalidToken('malformed', 'exp is not a finite number');
+  return ok({ expiresAt: exp, notBefore: nbf ?? null, issuedAt: iat ?? null });
+}
 
+export function checkTimes(times: TokenTimes, issuer: IssuerPolicy, nowMs: number): Outcome<void> {
   const now = Math.floor(nowMs / 1000);
   const tolerance = issuer.clockToleranceSeconds;
-  const iat = claims.iat;
-  if (iat !== undefined && typeof iat !== 'number') return invalidToken('malformed', 'iat is not a number');
-  const nbf = claims.nbf;
-  if (nbf !== undefined) {
-    if (typeof nbf !== 'number') return invalidToken('malformed', 'nbf is not a number');
-    if (nbf > now + tolerance) return invalidToken('not_yet_valid', 'nbf in the future');
-  }
-  const exp = claims.exp;
-  if (typeof exp !== 'number') return invalidToken('malformed', 'exp is not a number');
-  if (exp <= now - tolerance) return invalidToken('expired', 'exp in the past');
-  // 1e309 parses as Infinity: a token that would never expire is not a token we accept.
-  if (exp === Number.POSITIVE_INFINITY) return invalidToken('malformed', 'exp is not a finite number');
-  if (maxAge !== null) {
-    const age = now - (iat as number);
-    if (age - tolerance > maxAge) return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
-    if (age < -tolerance) return invalidToken('not_yet_valid', 'iat in the future');
-  }
-  if (iat !== undefined && iat > now + tolerance) return invalidToken('not_yet_valid', 'iat in the future');
-  return ok(undefined);
+  if (times.notBefore !== null && times.notBefore > now + tolerance) return invalidToken('not_yet_valid', 'nbf in the future');
+  if (times.expiresAt <= now - tolerance) return invalidToken('expired', 'exp in the past');
+  const iat = times.issuedAt;
+  const maxAge = issuer.maxTokenAgeSeconds;
+  if (maxAge !== null && iat !== null && now - iat - tolerance > maxAge) return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  if (iat !== null && iat > now + tolerance) return invalidToken('not_yet_valid', 'iat in the future');
+  return PASSED;
 }
+
+const PASSED: Outcome<void> = ok(undefined);
+const isFinite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
 /** RFC 9068 §2.1: "at+jwt" and "application/at+jwt" are the same media type, in any case. */
 function normalizeTyp(value: string): string {

@@ -23,7 +23,8 @@
 // fingerprints: no allocation per request; a collision only delays or hastens an admission.
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
-import type { IssuerPolicy, Tenant } from '../tenants/tenant';
+import type { Tenant } from '../tenants/tenant';
+import { checkTimes } from './times';
 import type { VerifiedToken } from './token';
 
 export const DEFAULT_MAX_TOKENS = 10_000;
@@ -80,7 +81,7 @@ export function createTokenCache(options: { now: Clock; maxEntries?: number; max
       const { verified } = entry;
       if (entry.tenant !== tenant || entry.resource !== resource
         || keys.currentVersion(verified.issuer.keySetId) !== verified.keySetVersion
-        || !withinTimes(verified, verified.issuer, now())) {
+        || !checkTimes(verified, verified.issuer, now()).ok) {
         // Verification decides again, and says why if it refuses.
         entries.delete(key);
         counters.misses++;
@@ -108,21 +109,6 @@ export function createTokenCache(options: { now: Clock; maxEntries?: number; max
     get size() { return entries.size; },
     get bytes() { return entries.bytes; },
   };
-}
-
-/** jose's time checks and ours (exp, nbf, maxTokenAge, a future iat), in whole seconds with the
- *  issuer's tolerance, as verification ran them. Only ever stricter than verification: a token
- *  that fails here is verified again. */
-function withinTimes(token: VerifiedToken, issuer: IssuerPolicy, nowMs: number): boolean {
-  const now = Math.floor(nowMs / 1000);
-  const tolerance = issuer.clockToleranceSeconds;
-  if (token.expiresAt <= now - tolerance) return false;
-  const nbf = token.claims.nbf;
-  if (nbf !== undefined && nbf > now + tolerance) return false;
-  const iat = token.issuedAt;
-  if (iat !== null && iat > now + tolerance) return false;
-  if (issuer.maxTokenAgeSeconds !== null && (iat === null || now - iat - tolerance > issuer.maxTokenAgeSeconds)) return false;
-  return true;
 }
 
 /** 49 bits of 7 characters of the token's end: for a JWS, its signature's, as good as random

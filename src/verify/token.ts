@@ -16,12 +16,13 @@ import { ALGORITHMS, type Algorithm } from '../tenants/schema';
 import type { IssuerPolicy } from '../tenants/tenant';
 import { readClaims } from './claims';
 import { reasonOfJoseError, type JoseDenial } from './reasons';
-import { checkTimes } from './times';
+import { checkTimes, readTimes, type TokenTimes } from './times';
 
 /** Longer credentials are malformed without being parsed (SPEC.md "Reason codes"). */
 export const MAX_CREDENTIAL_BYTES = 16 * 1024;
 
-export interface VerifiedToken {
+/** `expiresAt`, `notBefore`, `issuedAt`: the time claims, checked again on every cache hit. */
+export interface VerifiedToken extends TokenTimes {
   readonly issuer: IssuerPolicy;
   readonly subject: string | null;
   readonly clientId: string | null;
@@ -31,10 +32,6 @@ export interface VerifiedToken {
   /** The kid of the key that verified the token (the token's own kid when it has one). */
   readonly kid: string | undefined;
   readonly alg: Algorithm;
-  /** `exp`, epoch seconds. */
-  readonly expiresAt: number;
-  /** `iat`, epoch seconds, when present. */
-  readonly issuedAt: number | null;
   readonly keyTier: KeyTier;
   /** The version of the issuer's key set that verified it (KeyLookup.version). */
   readonly keySetVersion: number;
@@ -119,9 +116,10 @@ export async function verifyToken(
   if (!verified) return invalidToken(failure?.reason ?? 'unknown_kid', failure?.note);
 
   const claims = payload as JWTPayload;
-  const times = checkTimes(header, claims, issuer, deps.now());
+  const times = readTimes(header, claims, issuer);
   if (!times.ok) return times;
-  const issuedAt = claims.iat ?? null;
+  const valid = checkTimes(times.value, issuer, deps.now());
+  if (!valid.ok) return valid;
 
   const identity = readClaims(claims, issuer, tenant.resource);
   if (!identity.ok) return identity;
@@ -133,8 +131,7 @@ export async function verifyToken(
     claims,
     kid: verifiedKid,
     alg,
-    expiresAt: claims.exp!,
-    issuedAt,
+    ...times.value,
     keyTier: lookup.value.tier,
     keySetVersion: lookup.value.version,
   });
