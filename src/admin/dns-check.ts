@@ -5,7 +5,7 @@
 //   admin.post('/tenants/:id/dns-check', (c) => checkTenantDns(c.req.param('id'), call(c)));
 //   // 200 { results: [{ host, expected, found, verdict, note? }], skipped: [{ host, reason }] }
 //   // 404 unknown_tenant; 400 dns_check_not_configured
-import { checkHost, exactHosts } from '../cron/dns';
+import { checkHost, exactHosts } from '../tenants/dns';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';

@@ -5,6 +5,8 @@
 //   if (!body.ok) return adminError(body.error, body.description);  // 413 | 415 | 400
 //   body.value                                                      // unknown JSON
 
+import { readBody, utf8 } from '../body';
+
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export type JsonBody =
@@ -19,10 +21,12 @@ export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES):
   if (!isJsonMediaType(request.headers.get('content-type'))) {
     return { ok: false, error: 'unsupported_media_type', description: 'the body must be application/json' };
   }
-  const bytes = await readAtMost(request.body, maxBytes);
-  if (bytes === null) return tooLarge;
+  const read = await readBody(request, { maxBytes });
+  if (!read.ok) return read.failure === 'too_large' ? tooLarge : { ok: false, error: 'invalid_json', description: 'the body could not be read' };
+  const text = utf8(read.bytes);
   try {
-    return { ok: true, value: JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes)) };
+    if (text === null) throw new SyntaxError('not UTF-8');
+    return { ok: true, value: JSON.parse(text) };
   } catch {
     return { ok: false, error: 'invalid_json', description: 'the body is not valid JSON' };
   }
@@ -32,29 +36,4 @@ export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES):
 function isJsonMediaType(contentType: string | null): boolean {
   const essence = contentType?.split(';', 1)[0]!.trim().toLowerCase() ?? '';
   return essence === 'application/json' || /^application\/[^/\s]+\+json$/.test(essence);
-}
-
-/** The body's bytes, or null as soon as they pass the limit (the rest is never read). */
-async function readAtMost(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | null> {
-  if (body === null) return new Uint8Array();
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
 }

@@ -21,7 +21,7 @@ import { tenantStateStub, type TenantStatus } from '../state/tenant-state';
 import type { Directory, PendingRepair, ScheduledTenant } from '../tenants/directory';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { keySetIdOf } from '../tenants/tenant';
-import { checkHost, exactHosts, tenantVerdict, type HostCheck } from './dns';
+import { checkHost, exactHosts, tenantVerdict, type HostCheck } from '../tenants/dns';
 
 /** wrangler.toml's cron "*\/5 * * * *". */
 export const RUN_INTERVAL_MS = 5 * 60_000;

@@ -6,6 +6,8 @@
 //   if (!fetched.ok) return fetched.note;       // 'status 302', 'timeout', 'body over 262144 bytes'
 //   fetched.body; fetched.headers.get('cache-control');
 
+import { discard, readBody } from '../body';
+
 export const FETCH_TIMEOUT_MS = 5_000;
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -65,70 +67,14 @@ async function fetchWithin(url: URL, rules: FetchRules, signal: AbortSignal): Pr
     return { ok: false, note: signal.aborted ? 'timeout' : 'network error' };
   }
   if (response.status !== 200) {
-    await discard(response);
+    await discard(response.body);
     return { ok: false, note: `status ${response.status}`, status: response.status };
   }
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (declared > maxBytes) {
-    await discard(response);
-    return { ok: false, note: `body over ${maxBytes} bytes` };
-  }
-  const text = await readCapped(response, maxBytes, signal);
-  if (!text.ok) return text;
+  const read = await readBody(response, { maxBytes, signal });
+  if (!read.ok) return { ok: false, note: read.failure === 'too_large' ? `body over ${maxBytes} bytes` : read.failure === 'timeout' ? 'timeout' : 'network error' };
   try {
-    return { ok: true, body: JSON.parse(text.value), headers: response.headers };
+    return { ok: true, body: JSON.parse(new TextDecoder().decode(read.bytes)), headers: response.headers };
   } catch {
     return { ok: false, note: 'body is not JSON' };
-  }
-}
-
-/** Reads the body counting bytes (content-length may be absent or lie), racing the deadline. */
-async function readCapped(
-  response: Response, maxBytes: number, signal: AbortSignal,
-): Promise<{ ok: true; value: string } | { ok: false; note: string }> {
-  if (response.body === null) return { ok: true, value: '' };
-  const reader = response.body.getReader();
-  let onAbort = () => {};
-  const deadline = new Promise<'timeout'>((resolve) => {
-    onAbort = () => resolve('timeout');
-    if (signal.aborted) resolve('timeout');
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const next = await Promise.race([reader.read(), deadline]);
-      if (next === 'timeout') {
-        void reader.cancel().catch(() => {});
-        return { ok: false, note: 'timeout' };
-      }
-      if (next.done) break;
-      total += next.value.byteLength;
-      if (total > maxBytes) {
-        void reader.cancel().catch(() => {});
-        return { ok: false, note: `body over ${maxBytes} bytes` };
-      }
-      chunks.push(next.value);
-    }
-  } catch {
-    return { ok: false, note: signal.aborted ? 'timeout' : 'network error' };
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { ok: true, value: new TextDecoder().decode(bytes) };
-}
-
-async function discard(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel();
-  } catch {
-    // Nothing to do: the body is not wanted either way.
   }
 }

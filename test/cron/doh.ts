@@ -12,7 +12,7 @@ let counter = 0;
 
 export function dohStandIn() {
   const url = `https://d${Date.now().toString(36)}${++counter}${Math.random().toString(36).slice(2, 6)}.doh.test/dns-query`;
-  /** The exact URL src/cron/dns.ts asks for that name and type. */
+  /** The exact URL src/tenants/dns.ts asks for that name and type. */
   const queryUrl = (name: string, type: string): string => {
     const u = new URL(url);
     u.searchParams.set('name', name);

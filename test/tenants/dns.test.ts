@@ -1,8 +1,8 @@
 // One host's DNS drift verdict, against a DoH stand-in served by the auxiliary Worker (public DNS
 // is unreachable from the test runtime, so every answer is a registered one).
 import { describe, expect, it } from 'vitest';
-import { checkHost, exactHosts, tenantVerdict, type HostCheck } from '../../src/cron/dns';
-import { dohStandIn } from './doh';
+import { checkHost, exactHosts, tenantVerdict, type HostCheck } from '../../src/tenants/dns';
+import { dohStandIn } from '../cron/doh';
 
 const CNAME = { type: 'CNAME', target: 'edge.saas.test' } as const;
 

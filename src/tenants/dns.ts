@@ -1,11 +1,13 @@
-// One host's DNS drift check over DNS-over-HTTPS, JSON API (RFC 8484's JSON sibling, as served by
-// cloudflare-dns.com and dns.google): the verdict for a host against its tenant's `dnsCheck`.
+// A tenant host's DNS drift check over DNS-over-HTTPS, JSON API (RFC 8484's JSON sibling, as
+// served by cloudflare-dns.com and dns.google): the verdict for a host against its tenant's
+// `dnsCheck`, for the cron run and the admin API's dns-check alike.
 //
 //   const check = await checkHost('api.acme.com', { type: 'CNAME', target: 'edge.saas.example' },
 //     { dohUrl: env.DOH_URL });
 //   check.verdict;                      // 'ok' | 'mismatch' | 'transient'
 //   check.found;                        // ['edge.saas.example'] (answers of the expected type)
 //   tenantVerdict(checks);              // one verdict for a run over the tenant's exact hosts
+import { discard, readBody } from '../body';
 import type { DnsVerdict } from '../state/tenant-state';
 
 export type { DnsVerdict };
@@ -102,13 +104,12 @@ async function query(host: string, type: RecordType, deps: DnsDeps): Promise<Ans
     const network = deps.fetch ?? fetch;
     const response = await network(url.href, { signal: deadline.signal, headers: { accept: 'application/dns-json' } });
     if (response.status !== 200) {
-      await response.body?.cancel().catch(() => {});
+      await discard(response.body);
       return { ok: false, note: `status ${response.status}` };
     }
-    const text = await within(response.text(), deadline.signal);
-    if (text === null) return { ok: false, note: 'timeout' };
-    if (text.length > MAX_ANSWER_BYTES) return { ok: false, note: 'answer too large' };
-    return parseAnswer(text);
+    const read = await readBody(response, { maxBytes: MAX_ANSWER_BYTES, signal: deadline.signal });
+    if (!read.ok) return { ok: false, note: read.failure === 'too_large' ? 'answer too large' : read.failure };
+    return parseAnswer(new TextDecoder().decode(read.bytes));
   } catch {
     return { ok: false, note: deadline.signal.aborted ? 'timeout' : 'network error' };
   } finally {
@@ -132,15 +133,6 @@ function parseAnswer(text: string): Answered {
       typeof a === 'object' && a !== null && typeof a.type === 'number' && typeof a.data === 'string')
     : [];
   return { ok: true, status: Status, answers };
-}
-
-/** The body, or null when the deadline passes first (an abort may not reach a body read). */
-function within<T>(work: Promise<T>, signal: AbortSignal): Promise<T | null> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return resolve(null);
-    signal.addEventListener('abort', () => resolve(null), { once: true });
-    work.then(resolve, reject);
-  });
 }
 
 /** Names compare case-insensitively without the root's trailing dot; IPv6 in one spelling. */
