@@ -145,8 +145,13 @@ export const TenantConfigSchema = v.pipe(
         addIssue({ message: 'a route with auth "none" cannot require scopes', path: pathOf(config, 'routes', i) });
       }
       const base = route.path.endsWith('/*') ? route.path.slice(0, -2) || '/' : route.path;
-      if (new URL(base, 'http://h').pathname !== base) {
+      if (normalizedPath(base) !== base) {
         addIssue({ message: 'a path must be normalized (no dot segments)', path: pathOf(config, 'routes', i) });
+      }
+      // A public route matches only the raw path, and a raw path holding ";" or "%" never
+      // matches one (SPEC.md "Routes"): such a route could never apply.
+      if (route.auth === 'none' && /[;%]/.test(route.path)) {
+        addIssue({ message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it', path: pathOf(config, 'routes', i) });
       }
     });
   }),
@@ -166,6 +171,16 @@ export function parseTenantConfig(input: unknown): ParsedConfig {
   const result = v.safeParse(TenantConfigSchema, input);
   if (result.success) return { ok: true, config: result.output };
   return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+}
+
+/** The path as the WHATWG URL parser would serve it, or null when it does not parse as a path
+ *  (`//a b` reads as a host): never a throw out of a schema check. */
+function normalizedPath(path: string): string | null {
+  try {
+    return new URL(path, 'http://h').pathname;
+  } catch {
+    return null;
+  }
 }
 
 /** RFC 6901: "/issuers/0/issuer". */
