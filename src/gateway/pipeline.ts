@@ -12,7 +12,7 @@ import type { Clock } from '../clock';
 import { deny, ok, type Denial, type Outcome } from '../denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
-import { DEFAULT_ROUTE, hasEncodedSeparator, type Route } from '../policy/routes';
+import { DEFAULT_MATCH, pathRefusal, type RouteMatch } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
 import type { RateLimiter } from '../state/rate-limiter';
 import { clientIpKey, createRateLimits, type LimitDecision, type LimitRequest } from '../state/rate-limits';
@@ -70,7 +70,7 @@ export interface RequestFacts {
 }
 
 export interface Authorized {
-  readonly route: Route;
+  readonly route: RouteMatch;
   /** null on an `auth: none` route. */
   readonly identity: Identity | null;
 }
@@ -173,10 +173,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     async authorize(tenant, facts, state, io, d) {
       const { rateLimit, revocation } = tenant.config;
 
-      if (facts.pathname !== null && hasEncodedSeparator(facts.pathname)) {
-        return deny({ error: 'invalid_request', description: 'The path holds an encoded slash, backslash or NUL.' });
-      }
-      const route = facts.pathname === null ? DEFAULT_ROUTE : tenant.routes.match(facts.method, facts.pathname);
+      const refusal = facts.pathname === null ? null : pathRefusal(facts.pathname);
+      if (refusal !== null) return deny({ error: 'invalid_request', description: refusal });
+      const route = facts.pathname === null ? DEFAULT_MATCH : tenant.routes.match(facts.method, facts.pathname);
       d.record.route = route.path;
       if (route.auth === 'none') return ok({ route, identity: null });
 

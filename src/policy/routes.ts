@@ -1,92 +1,264 @@
-// Route policy (SPEC.md "Routes"): which route a method and path fall under, compiled once
-// per tenant load. First match wins; matching fails toward more protection.
+// Route policy (SPEC.md "Routes"): which routes a method and path fall under, compiled once per
+// tenant load. Matching fails toward more protection, because the origin behind the edge may
+// read a path more loosely than the edge does.
 //
 //   const routes = compileRoutes(config.routes);
-//   if (hasEncodedSeparator(url.pathname)) return invalid_request;
-//   const route = routes.match(request.method, url.pathname);   // default policy when none matches
-//   route.auth === 'none' || missingScopes(route, token.scopes);
+//   const refusal = pathRefusal(url.pathname);                  // non-null: 400 invalid_request
+//   const matched = routes.match(request.method, url.pathname); // the default policy when none applies
+//   matched.auth === 'none' || missingScopes(matched, token.scopes);
+//
+// A path is read every way an origin might read it (its readings): the lenient form (unreserved
+// escapes decoded, lowercase, path parameters dropped, slashes merged), that form without one
+// trailing slash, and that without each format suffix of its last segment. Each reading reaches
+// its first token route; a public route matches the raw path only, exactly as written, and wins
+// only when no reading reaches a token route listed before it. Otherwise the requirements of
+// every token route reached before it add up, so a decorated path is never less protected.
 import type { RouteConfig } from '../tenants/schema';
 
 export interface Route {
-  /** The configured path, or '/*' for the default policy when nothing matched. */
+  /** The configured path. */
   readonly path: string;
   readonly auth: 'none' | 'required';
   readonly scopes: readonly string[];
-  /** Position in the tenant's list; -1 for the default policy (token required, no scopes). */
+  /** Position in the tenant's list. */
   readonly index: number;
 }
 
+/** What applies to one request: a public route, or a token and the requirements of every token
+ *  route the path's readings reached. */
+export interface RouteMatch {
+  readonly auth: 'none' | 'required';
+  /** For the decision log: the configured path of the first route that applied; '/*' for the default policy. */
+  readonly path: string;
+  /** Every scope the applied token routes require (union, in table order, no duplicates). */
+  readonly scopes: readonly string[];
+  /** The token routes that applied, in table order (empty for auth none and for the default policy). */
+  readonly routes: readonly Route[];
+}
+
 export interface RouteTable {
-  /** First route whose path and methods match; the default policy when none does. */
-  match(method: string, pathname: string): Route;
+  /** The public route or the token routes that apply; the default policy when none does. */
+  match(method: string, pathname: string): RouteMatch;
   /** Every scope any route requires (for the RFC 9728 metadata). */
   readonly scopes: readonly string[];
 }
 
 /** What applies when no route matches: a token is required, no scopes. */
-export const DEFAULT_ROUTE: Route = Object.freeze({ path: '/*', auth: 'required', scopes: Object.freeze([]), index: -1 });
+export const DEFAULT_MATCH: RouteMatch = Object.freeze({
+  auth: 'required', path: '/*', scopes: Object.freeze([]), routes: Object.freeze([]),
+});
 
-/** An encoded slash, backslash or NUL: origins disagree on what they mean, so we refuse them. */
-export function hasEncodedSeparator(pathname: string): boolean {
-  return pathname.includes('%') && ENCODED_SEPARATOR.test(pathname);
+/** Why the path is refused outright (400 invalid_request), or null. Origins disagree on what an
+ *  encoded slash, backslash or NUL means, and Tomcat, Jetty and Spring read `..;` as `..`: a
+ *  `/public/..;/admin` the edge sees under /public/* would reach /admin. */
+export function pathRefusal(pathname: string): string | null {
+  if (!pathname.includes('%') && !pathname.includes(';')) return null;
+  if (ENCODED_SEPARATOR.test(pathname)) return 'The path holds an encoded slash, backslash or NUL.';
+  if (DOT_SEGMENT_WITH_PARAMETERS.test(pathname)) return 'The path holds a dot segment with parameters.';
+  return null;
 }
 const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
+const DOT_SEGMENT_WITH_PARAMETERS = /(?:^|\/)(?:\.|%2e){1,2}(?:;|%3b)/i;
 
 interface CompiledRoute {
-  readonly route: Route;
-  /** Compare against the raw path and method (public routes) or the lenient forms (token routes). */
-  readonly lenient: boolean;
-  /** null: all methods. */
+  readonly index: number;
+  /** null: all methods. Upper-case; HEAD wherever GET is. */
   readonly methods: ReadonlySet<string> | null;
-  /** The exact path, or for `/x/*` the prefix `/x` (empty for `/*`). */
+  /** Public routes: the path as written. Token routes: its lenient form without a trailing
+   *  slash (a token route written `/admin/` covers `/admin` too: more protection, never less).
+   *  For `/x/*` the prefix `/x` (empty for `/*`). */
   readonly base: string;
   readonly prefix: boolean;
+  /** The answer when this route alone applies, built once. */
+  readonly matched: RouteMatch;
 }
 
+type Reached = CompiledRoute | null;
+
+const EMPTY: readonly CompiledRoute[] = Object.freeze([]);
+const SLASH = 47;
+
 export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
-  const compiled: CompiledRoute[] = routes.map((config, index) => {
-    const lenient = config.auth !== 'none';
+  const publicRoutes: CompiledRoute[] = [];
+  // Token routes by the length of their base: a reading is compared only with bases as long as
+  // itself (and, for prefixes, as long as one of its ancestors), never with the whole table.
+  const tokenByLength = new Map<number, CompiledRoute[]>();
+  const prefixByLength = new Map<number, CompiledRoute[]>();
+  let firstToken = Infinity;
+  let longestToken = -1;
+
+  routes.forEach((config, index) => {
     const prefix = config.path.endsWith('/*');
-    const base = prefix ? config.path.slice(0, -2) : config.path;
+    const written = prefix ? config.path.slice(0, -2) : config.path;
     let methods: Set<string> | null = null;
     if (config.methods) {
       methods = new Set(config.methods.map((m) => m.toUpperCase()));
       if (methods.has('GET')) methods.add('HEAD');
     }
-    const route: Route = Object.freeze({
-      path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]), index,
-    });
-    return { route, lenient, methods, base: lenient ? lenientPath(base) : base, prefix };
+    const route: Route = Object.freeze({ path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]), index });
+    if (config.auth === 'none') {
+      const matched: RouteMatch = Object.freeze({ auth: 'none', path: config.path, scopes: Object.freeze([]), routes: Object.freeze([]) });
+      publicRoutes.push({ index, methods, base: written, prefix, matched });
+      return;
+    }
+    const lenient = lenientForm(written);
+    const base = lenient.length > (prefix ? 0 : 1) && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
+    const matched: RouteMatch = Object.freeze({ auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]) });
+    const compiled: CompiledRoute = { index, methods, base, prefix, matched };
+    push(tokenByLength, base.length, compiled);
+    if (prefix) push(prefixByLength, base.length, compiled);
+    firstToken = Math.min(firstToken, index);
+    longestToken = Math.max(longestToken, base.length);
   });
+  const prefixLengths = [...prefixByLength.keys()].sort((a, b) => a - b);
+  const combinations = new Map<number | string, RouteMatch>();
   const scopes = Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]);
-  const anyLenient = compiled.some((r) => r.lenient);
+
+  /** The first public route the raw path and method match exactly as written. */
+  function firstPublic(method: string, raw: string): Reached {
+    for (const r of publicRoutes) {
+      if (r.methods !== null && !r.methods.has(method)) continue;
+      if (raw === r.base || (r.prefix && raw.charCodeAt(r.base.length) === SLASH && raw.startsWith(r.base))) return r;
+    }
+    return null;
+  }
+
+  /** The first token route whose base is the reading itself (`prefixOnly`: only prefix routes). */
+  function firstAt(reading: string, method: string, prefixOnly: boolean): Reached {
+    if (reading.length > longestToken) return null;
+    const candidates = (prefixOnly ? prefixByLength : tokenByLength).get(reading.length) ?? EMPTY;
+    for (const r of candidates) if (r.base === reading && (r.methods === null || r.methods.has(method))) return r;
+    return null;
+  }
+
+  /** The first prefix token route whose base is a proper ancestor of the reading. The readings
+   *  of one path differ only after their last slash, so they all share this answer. */
+  function firstAbove(reading: string, method: string): Reached {
+    let first: Reached = null;
+    for (const length of prefixLengths) {
+      if (length >= reading.length) break;
+      if (reading.charCodeAt(length) !== SLASH) continue;
+      for (const r of prefixByLength.get(length)!) {
+        if (first !== null && r.index > first.index) break;
+        if ((r.methods === null || r.methods.has(method)) && reading.startsWith(r.base)) { first = r; break; }
+      }
+    }
+    return first;
+  }
 
   return {
     scopes,
     match(method, pathname) {
-      // Computed at most once per request, and only when some token route needs them.
-      const path = anyLenient ? lenientPath(pathname) : pathname;
-      const upperMethod = anyLenient ? method.toUpperCase() : method;
-      for (const r of compiled) {
-        if (r.methods !== null && !r.methods.has(r.lenient ? upperMethod : method)) continue;
-        const p = r.lenient ? path : pathname;
-        if (r.prefix ? p === r.base || p.startsWith(r.base + '/') : p === r.base) return r.route;
+      const plain = !NEEDS_LENIENCY.test(pathname);
+      // A raw path holding ";" or "%" is never public: the origin reads it as something else.
+      const open = publicRoutes.length === 0 || (!plain && RAW_ONLY.test(pathname)) ? null : firstPublic(method, pathname);
+      if (open !== null && open.index < firstToken) return open.matched;
+      // A token route applies when a reading reaches it before the public route (if any).
+      const bound = open === null ? Infinity : open.index;
+
+      const upper = LOWERCASE.test(method) ? method.toUpperCase() : method;
+      const lenient = plain ? pathname : lenientForm(pathname);
+      const trimmed = lenient.length > 1 && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
+      const above = firstAbove(trimmed, upper);
+      const first = before(earlier(firstAt(trimmed, upper, false), above), bound);
+      // The token routes other readings reach, only built when there are any.
+      let more: CompiledRoute[] | null = null;
+
+      if (trimmed !== lenient) {
+        // The lenient form with its trailing slash. No token base ends in a slash, so it reaches
+        // a prefix route at `trimmed` or one above.
+        const reached = before(earlier(firstAt(trimmed, upper, true), above), bound);
+        if (reached !== null && reached !== first) more = [reached];
       }
-      return DEFAULT_ROUTE;
+
+      // The format suffixes of the last segment (`/a.b.json`: `/a.b`, `/a`), never truncated to
+      // empty. A truncation reaches a route of its own only when some base is exactly as long;
+      // every other one reaches `above`, so only dots within the longest base are visited.
+      const named = trimmed.lastIndexOf('/') + 2;
+      if (named <= trimmed.length) {
+        let aboveReached = trimmed.indexOf('.', Math.max(named, longestToken + 1)) !== -1;
+        for (let at = trimmed.indexOf('.', named); at !== -1 && at <= longestToken; at = trimmed.indexOf('.', at + 1)) {
+          const own = tokenByLength.has(at) ? firstAt(trimmed.slice(0, at), upper, false) : null;
+          const reached = earlier(own, above);
+          if (reached === above) aboveReached = true;
+          else if (reached!.index < bound) (more ??= []).push(reached!);
+        }
+        if (aboveReached && above !== null && above.index < bound && above !== first) (more ??= []).push(above);
+      }
+
+      if (more === null) return first?.matched ?? open?.matched ?? DEFAULT_MATCH;
+      if (first !== null) more.push(first);
+      return combined(more);
     },
   };
+
+  /** The requirements of several token routes: every scope of each, in table order. Built once
+   *  per combination and kept (a bounded few: a table has few routes that overlap). */
+  function combined(reached: CompiledRoute[]): RouteMatch {
+    let low = reached[0]!;
+    let high = low;
+    for (const r of reached) {
+      if (r.index < low.index) low = r;
+      if (r.index > high.index) high = r;
+    }
+    if (low === high) return low.matched;
+    const key = high.index < MASKABLE ? maskOf(reached) : [...new Set(reached.map((r) => r.index))].sort((a, b) => a - b).join(',');
+    const known = combinations.get(key);
+    if (known !== undefined) return known;
+    const routes = [...new Set(reached)].sort((a, b) => a.index - b.index).map((r) => r.matched.routes[0]!);
+    const matched: RouteMatch = Object.freeze({
+      auth: 'required',
+      path: routes[0]!.path,
+      scopes: Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]),
+      routes: Object.freeze(routes),
+    });
+    if (combinations.size < MAX_COMBINATIONS) combinations.set(key, matched);
+    return matched;
+  }
+}
+
+/** How many combinations of routes a table keeps built; past that they are built per request. */
+const MAX_COMBINATIONS = 256;
+/** Positions below this name a combination by one number: a bit each, 31 in a low word and 22
+ *  in a high one, exact in a double. */
+const MASKABLE = 53;
+
+function maskOf(routes: readonly CompiledRoute[]): number {
+  let low = 0;
+  let high = 0;
+  for (const r of routes) {
+    if (r.index < 31) low |= 1 << r.index;
+    else high |= 1 << (r.index - 31);
+  }
+  return high * 0x8000_0000 + low;
+}
+
+const before = (r: Reached, bound: number): Reached => (r !== null && r.index < bound ? r : null);
+const earlier = (a: Reached, b: Reached): Reached => (a === null ? b : b === null || a.index < b.index ? a : b);
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }
 
 // RFC 3986 §6.2.2.2: percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~").
 const ENCODED_UNRESERVED = /%(?:4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2[de]|5f|7e)/gi;
-const NEEDS_LENIENCY = /[A-Z%]|\/\//;
+/** Anything the lenient form would change: upper case, an escape, a parameter, a doubled slash. */
+const NEEDS_LENIENCY = /[A-Z%;]|\/\//;
+const RAW_ONLY = /[%;]/;
+const LOWERCASE = /[a-z]/;
+/** A segment's path parameters (RFC 3986 §3.3; Tomcat, Jetty, Spring): `;` or `%3b`, to the next slash. */
+const PARAMETERS = /(?:;|%3b)[^/]*/g;
+const SLASHES = /\/{2,}/g;
 
-/** The form token routes match against: an origin may well serve `/ADMIN/x`, `/%61dmin/x` or
- *  (nginx merge_slashes) `//admin/x` as `/admin/x`, so those must not escape `/admin/*`. */
-function lenientPath(path: string): string {
+/** The form token routes match: an origin may well serve `/ADMIN;x/y`, `/%61dmin/y` or
+ *  (nginx merge_slashes) `//admin/y` as `/admin/y`, so those must not escape `/admin/*`.
+ *  Parameters go before slashes merge, so `/a/;x/b` reads as `/a/b`. */
+function lenientForm(path: string): string {
   if (!NEEDS_LENIENCY.test(path)) return path;
-  return path
-    .replace(ENCODED_UNRESERVED, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)))
-    .toLowerCase()
-    .replace(/\/{2,}/g, '/');
+  let form = path.includes('%') ? path.replace(ENCODED_UNRESERVED, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))) : path;
+  form = form.toLowerCase();
+  if (form.includes(';') || form.includes('%3b')) form = form.replace(PARAMETERS, '');
+  return form.includes('//') ? form.replace(SLASHES, '/') : form;
 }

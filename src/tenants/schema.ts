@@ -154,6 +154,11 @@ export const TenantConfigSchema = v.pipe(
       if (urlOf(base, 'http://h')?.pathname !== base) {
         addIssue({ message: 'a path must be normalized (no dot segments)', path: pathOf(config, 'routes', i) });
       }
+      // A public route matches only the raw path, and a raw path holding ";" or "%" never
+      // matches one (SPEC.md "Routes"): such a route could never apply.
+      if (route.auth === 'none' && /[;%]/.test(route.path)) {
+        addIssue({ message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it', path: pathOf(config, 'routes', i) });
+      }
     });
   }),
 );

@@ -3,7 +3,7 @@
 //
 //   const tenant = compileTenant(parsed.config);
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
-//   tenant.routes.match('GET', path)   // first matching route, or the default policy
+//   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import type { Algorithm, CorsConfig, TenantConfig } from './schema';
 

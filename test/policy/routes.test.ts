@@ -1,25 +1,39 @@
-// Route matching: first match wins, methods, prefixes, and the leniency that protects.
+// Route matching: first match per reading, methods, prefixes, the readings an origin may take
+// (case, escapes, path parameters, trailing slash, format suffix), the union of what they reach,
+// public routes on the raw path only, and the paths refused outright.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ROUTE, compileRoutes, hasEncodedSeparator } from '../../src/policy/routes';
+import { DEFAULT_MATCH, compileRoutes, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
 import type { RouteConfig } from '../../src/tenants/schema';
 
 const route = (path: string, extra: Partial<RouteConfig> = {}): RouteConfig => ({ path, auth: 'required', scopes: [], ...extra });
 
-const table = compileRoutes([
+const configs = [
   route('/health', { auth: 'none' }),
   route('/public/*', { auth: 'none' }),
   route('/admin/*', { methods: ['POST', 'DELETE'], scopes: ['admin'] }),
   route('/admin/*', { methods: ['GET'], scopes: ['admin:read'] }),
   route('/reports', { scopes: ['reports', 'read'] }),
   route('/*'),
-]);
+];
+const table = compileRoutes(configs);
 
-const at = (method: string, path: string) => table.match(method, path).index;
+/** The position of the public route, or of the first token route that applied; -1 for the default. */
+function indexOf(matched: RouteMatch): number {
+  if (matched.auth === 'none') return configs.findIndex((c) => c.auth === 'none' && c.path === matched.path);
+  return matched.routes[0]?.index ?? -1;
+}
+const at = (method: string, path: string) => indexOf(table.match(method, path));
+/** Needs a token, and exactly these scopes. */
+const token = (scopes: string[]) => expect.objectContaining({ auth: 'required', scopes });
+const PUBLIC = expect.objectContaining({ auth: 'none', scopes: [], routes: [] });
 
 describe('compileRoutes', () => {
   it('takes the first match', () => {
-    expect(table.match('POST', '/admin/users')).toEqual({ path: '/admin/*', auth: 'required', scopes: ['admin'], index: 2 });
+    expect(table.match('POST', '/admin/users')).toEqual({
+      auth: 'required', path: '/admin/*', scopes: ['admin'],
+      routes: [{ path: '/admin/*', auth: 'required', scopes: ['admin'], index: 2 }],
+    });
     expect(at('GET', '/anything')).toBe(5);
   });
 
@@ -32,6 +46,10 @@ describe('compileRoutes', () => {
 
   it('lets HEAD match routes that list GET', () => {
     expect(at('HEAD', '/admin/x')).toBe(3);
+    expect(table.match('HEAD', '/admin/x.json').scopes).toEqual(['admin:read']);
+    const getOnly = compileRoutes([route('/health', { auth: 'none', methods: ['GET'] }), route('/*', { scopes: ['x'] })]);
+    expect(getOnly.match('HEAD', '/health')).toEqual(PUBLIC);
+    expect(getOnly.match('POST', '/health')).toEqual(token(['x']));
   });
 
   it('covers the prefix itself and everything below it, not a longer name', () => {
@@ -40,12 +58,15 @@ describe('compileRoutes', () => {
     expect(at('POST', '/admin/x/y')).toBe(2);
     expect(at('POST', '/administrator')).toBe(5);
     expect(at('GET', '/public')).toBe(1);
+    expect(at('GET', '/public/')).toBe(1);
+    expect(at('GET', '/public/a/b')).toBe(1);
     expect(at('GET', '/publicity')).toBe(5);
   });
 
-  it('matches an exact path only exactly', () => {
+  it('matches an exact path only exactly, up to its readings', () => {
     expect(at('GET', '/reports')).toBe(4);
     expect(at('GET', '/reports/2026')).toBe(5);
+    expect(at('GET', '/reportsx')).toBe(5);
     expect(at('GET', '/health/deep')).toBe(5);
   });
 
@@ -58,8 +79,9 @@ describe('compileRoutes', () => {
   });
 
   it('does not decode reserved or non-ASCII escapes', () => {
-    expect(at('POST', '/admin%3Bx')).toBe(5);
+    expect(at('POST', '/admin%2Ax')).toBe(5);
     expect(at('POST', '/%C3%A9admin/x')).toBe(5);
+    expect(at('POST', '/admin%25x')).toBe(5);
   });
 
   it('matches auth "none" routes only on the raw path, case-sensitively', () => {
@@ -73,37 +95,252 @@ describe('compileRoutes', () => {
 
   it('falls back to the default policy: token required, no scopes', () => {
     const narrow = compileRoutes([route('/health', { auth: 'none' }), route('/api/*', { scopes: ['api'] })]);
-    expect(narrow.match('GET', '/other')).toEqual({ path: '/*', auth: 'required', scopes: [], index: -1 });
-    expect(narrow.match('GET', '/other')).toBe(DEFAULT_ROUTE);
-    expect(compileRoutes([]).match('GET', '/')).toBe(DEFAULT_ROUTE);
+    expect(narrow.match('GET', '/other')).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [] });
+    expect(narrow.match('GET', '/other')).toBe(DEFAULT_MATCH);
+    expect(narrow.match('GET', '/health;x')).toBe(DEFAULT_MATCH);
+    expect(narrow.match('GET', '/health.json')).toBe(DEFAULT_MATCH);
+    expect(compileRoutes([]).match('GET', '/')).toBe(DEFAULT_MATCH);
   });
 
   it('lets "/*" cover every path', () => {
     const all = compileRoutes([route('/*', { auth: 'none' })]);
-    for (const path of ['/', '/a', '/a/b/c']) expect(all.match('GET', path).index).toBe(0);
+    for (const path of ['/', '/a', '/a/b/c', '/a.json', '/a/']) expect(all.match('GET', path), path).toEqual(PUBLIC);
+    const token = compileRoutes([route('/*', { scopes: ['s'] })]);
+    for (const path of ['/', '/a', '/A;x/b', '/a.json', '//']) expect(token.match('GET', path).scopes, path).toEqual(['s']);
   });
 
   it('lists every scope any route requires, once', () => {
     expect([...table.scopes].sort()).toEqual(['admin', 'admin:read', 'read', 'reports']);
   });
+
+  it('answers the same object for a route that applies alone', () => {
+    expect(table.match('POST', '/admin/x')).toBe(table.match('POST', '/ADMIN;v=1/x.json'));
+    expect(table.match('GET', '/health')).toBe(table.match('GET', '/health'));
+  });
 });
 
-describe('hasEncodedSeparator', () => {
-  it('finds an encoded slash, backslash or NUL in any case', () => {
-    for (const path of ['/a%2fb', '/a%2Fb', '/a%5cb', '/a%5Cb', '/a%00', '/%2F']) expect(hasEncodedSeparator(path), path).toBe(true);
+describe('path parameters on token routes', () => {
+  const params = compileRoutes([
+    route('/admin', { scopes: ['admin'] }),
+    route('/api/*', { scopes: ['orders'] }),
+    route('/health', { auth: 'none' }),
+    route('/*', { scopes: ['base'] }),
+  ]);
+  const scopesOf = (path: string) => params.match('GET', path).scopes;
+
+  it('reads ";" and the rest of its segment away: /admin;x/y is /admin/y', () => {
+    for (const path of ['/api;x/orders', '/api%3Bv=1/orders', '/api%3bv=1/orders', '/API;X/ORDERS', '/api/orders;jsessionid=1',
+      '/;x/api/orders', '/api/;x/orders', '/api;/orders', '/api;a;b/orders', '/api;a%3Bb/orders', '/api;x', '/api%3B']) {
+      expect(scopesOf(path), path).toEqual(['orders']);
+    }
+    const prefix = compileRoutes([route('/admin/*', { scopes: ['admin'] }), route('/admin/y', { auth: 'none' })]);
+    expect(prefix.match('GET', '/admin;x/y').scopes).toEqual(['admin']);
+  });
+
+  it('covers an exact route decorated with parameters', () => {
+    for (const path of ['/admin;jsessionid=1', '/admin%3Bx', '/ADMIN;X', '/admin;', '/admin;x.json']) expect(scopesOf(path), path).toEqual(['admin']);
+  });
+
+  it('does not read ";" inside another escape or past a slash', () => {
+    expect(scopesOf('/admin%253Bx')).toEqual(['base']);
+    expect(scopesOf('/admin;x/y')).toEqual(['base']);
+  });
+});
+
+describe('trailing slash and format suffix on exact token routes', () => {
+  const exact = compileRoutes([route('/admin', { scopes: ['admin'] }), route('/*')]);
+  const scopesOf = (path: string) => exact.match('GET', path).scopes;
+
+  it('/admin covers /admin/ and /admin.json (Express, Rails and Spring serve them as /admin)', () => {
+    for (const path of ['/admin', '/admin/', '/admin.json', '/admin.xml', '/admin.anything', '/admin.tar.gz', '/Admin.JSON', '/%61dmin',
+      '/admin%2ejson', '/admin.json/', '//admin//', '/admin.']) {
+      expect(scopesOf(path), path).toEqual(['admin']);
+    }
+  });
+
+  it('not longer names or deeper paths', () => {
+    for (const path of ['/administrator', '/admin-old', '/admin/x', '/admin/x.json', '/x/admin', '/admin//x', '/admin/.json']) {
+      expect(exact.match('GET', path), path).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [expect.objectContaining({ index: 1 })] });
+    }
+  });
+
+  it('the decorated path itself still reaches its own first route too', () => {
+    const scoped = compileRoutes([route('/admin', { scopes: ['admin'] }), route('/*', { scopes: ['base'] })]);
+    expect(scoped.match('GET', '/admin').scopes).toEqual(['admin']);
+    for (const path of ['/admin/', '/admin.json', '/Admin.JSON/']) expect(scoped.match('GET', path).scopes, path).toEqual(['admin', 'base']);
+  });
+
+  it('never truncates a segment to empty', () => {
+    const root = compileRoutes([route('/', { scopes: ['root'] })]);
+    expect(root.match('GET', '/.json')).toBe(DEFAULT_MATCH);
+    expect(root.match('GET', '/')).toEqual(token(['root']));
+    expect(root.match('GET', '//')).toEqual(token(['root']));
+    const dotted = compileRoutes([route('/.json', { scopes: ['dot'] }), route('/.a', { scopes: ['a'] })]);
+    expect(dotted.match('GET', '/.json')).toEqual(token(['dot']));
+    expect(dotted.match('GET', '/.a.json')).toEqual(token(['a']));
+  });
+
+  it('lets a prefix route cover its name with a suffix', () => {
+    const prefix = compileRoutes([route('/admin/*', { scopes: ['admin'] }), route('/*')]);
+    expect(prefix.match('GET', '/admin.json').scopes).toEqual(['admin']);
+    expect(prefix.match('GET', '/admin;x.json').scopes).toEqual(['admin']);
+  });
+
+  it('reads a trailing slash on the route as written away too', () => {
+    const slashed = compileRoutes([route('/admin/', { scopes: ['admin'] }), route('//x//*', { scopes: ['x'] })]);
+    expect(slashed.match('GET', '/admin').scopes).toEqual(['admin']);
+    expect(slashed.match('GET', '/admin/').scopes).toEqual(['admin']);
+    expect(slashed.match('GET', '/x/y').scopes).toEqual(['x']);
+  });
+});
+
+describe('the requirements of every reading add up', () => {
+  it('/admin.json reaches both /admin.json and /admin (Rails serves it as /admin)', () => {
+    const both = compileRoutes([route('/admin.json', { scopes: ['read'] }), route('/admin', { scopes: ['admin'] })]);
+    expect(both.match('GET', '/admin.json')).toEqual({
+      auth: 'required', path: '/admin.json', scopes: ['read', 'admin'],
+      routes: [
+        { path: '/admin.json', auth: 'required', scopes: ['read'], index: 0 },
+        { path: '/admin', auth: 'required', scopes: ['admin'], index: 1 },
+      ],
+    });
+    expect(both.match('GET', '/admin')).toEqual(token(['admin']));
+    expect(both.match('GET', '/admin.xml')).toEqual(token(['admin']));
+    // A combination is built once per table, not per request.
+    expect(both.match('GET', '/admin.json')).toBe(both.match('GET', '/Admin.JSON/'));
+  });
+
+  it('in table order, each scope once', () => {
+    const dots = compileRoutes([
+      route('/a.b.json', { scopes: ['z', 'x'] }), route('/a', { scopes: ['x', 'y'] }), route('/a.b', { scopes: ['y', 'w'] }), route('/*', { scopes: ['base'] }),
+    ]);
+    expect(dots.match('GET', '/a.b.json').scopes).toEqual(['z', 'x', 'y', 'w']);
+    expect(dots.match('GET', '/a.b.json').path).toBe('/a.b.json');
+    expect(dots.match('GET', '/a.b.json').routes.map((r) => r.index)).toEqual([0, 1, 2]);
+    expect(dots.match('GET', '/a.b').scopes).toEqual(['x', 'y', 'w']);
+    expect(dots.match('GET', '/a.c').scopes).toEqual(['x', 'y', 'base']);
+  });
+
+  it('a suffix reaches the prefix route above even when the whole path has a route of its own', () => {
+    const docs = compileRoutes([route('/docs/a.json', { scopes: ['json'] }), route('/docs/*', { scopes: ['docs'] })]);
+    expect(docs.match('GET', '/docs/a.json').scopes).toEqual(['json', 'docs']);
+    expect(docs.match('GET', '/docs/a.json.json').scopes).toEqual(['json', 'docs']);
+    expect(docs.match('GET', '/docs/b.json').scopes).toEqual(['docs']);
+  });
+
+  it('a trailing slash reaches the exact route and the prefix route both', () => {
+    const two = compileRoutes([route('/admin', { scopes: ['admin'] }), route('/admin/*', { scopes: ['tree'] })]);
+    expect(two.match('GET', '/admin/').scopes).toEqual(['admin', 'tree']);
+    expect(two.match('GET', '/admin').scopes).toEqual(['admin']);
+    expect(two.match('GET', '/admin/x').scopes).toEqual(['tree']);
+  });
+
+  it('a reading that reaches no route adds the default policy, which needs a token and nothing more', () => {
+    const one = compileRoutes([route('/a', { scopes: ['x'] })]);
+    expect(one.match('GET', '/a.json')).toEqual(token(['x']));
+    expect(one.match('GET', '/a.json').path).toBe('/a');
+  });
+
+  it('per method', () => {
+    const methods = compileRoutes([
+      route('/a.json', { methods: ['POST'], scopes: ['post'] }), route('/a', { methods: ['GET'], scopes: ['get'] }), route('/*'),
+    ]);
+    expect(methods.match('GET', '/a.json').scopes).toEqual(['get']);
+    expect(methods.match('HEAD', '/a.json').scopes).toEqual(['get']);
+    expect(methods.match('POST', '/a.json').scopes).toEqual(['post']);
+    expect(methods.match('PUT', '/a.json')).toEqual(token([]));
+  });
+});
+
+describe('public routes match the raw path only, exactly as written', () => {
+  const guarded = compileRoutes([route('/health', { auth: 'none' }), route('/public/*', { auth: 'none' }), route('/*', { scopes: ['base'] })]);
+
+  it('serve their own path', () => {
+    for (const path of ['/health', '/public', '/public/', '/public/a/b.css']) expect(guarded.match('GET', path), path).toEqual(PUBLIC);
+  });
+
+  it('never a variant of it: the token routes apply', () => {
+    for (const path of ['/health/', '/Health', '/HEALTH', '/health;x', '/health;', '/health%3Bx', '/health%3bx', '/health.json',
+      '/%68ealth', '//health', '/health//', '/public/x;y', '/public;x/y', '/PUBLIC/x', '/%70ublic/x', '/public/%61', '/public%3B/x']) {
+      expect(guarded.match('GET', path), path).toEqual(token(['base']));
+    }
+  });
+
+  it('win over token routes listed after them, for every reading', () => {
+    const early = compileRoutes([route('/public/*', { auth: 'none' }), route('/public/secret', { scopes: ['s'] })]);
+    expect(early.match('GET', '/public/secret')).toEqual(PUBLIC);
+    expect(early.match('GET', '/public/secret.json')).toEqual(PUBLIC);
+  });
+
+  it('lose to a token route listed before them that any reading reaches', () => {
+    const secret = compileRoutes([route('/public/secret', { scopes: ['s'] }), route('/public/*', { auth: 'none' })]);
+    for (const path of ['/public/secret', '/public/secret/', '/public/secret.json', '/public/SECRET', '/public/Secret.JSON', '/public/secret;x']) {
+      expect(secret.match('GET', path), path).toEqual(token(['s']));
+    }
+    expect(secret.match('GET', '/public/other')).toEqual(PUBLIC);
+    expect(secret.match('GET', '/public/secrets')).toEqual(PUBLIC);
+  });
+
+  it('a public path with a suffix is public as written, and only as written', () => {
+    const suffix = compileRoutes([route('/a.json', { auth: 'none' }), route('/a', { scopes: ['x'] })]);
+    expect(suffix.match('GET', '/a.json')).toEqual(PUBLIC);
+    for (const path of ['/a.JSON', '/a.json/', '/a.json;x', '/a', '/a/']) expect(suffix.match('GET', path), path).toEqual(token(['x']));
+  });
+
+  it('match their methods as configured', () => {
+    const post = compileRoutes([route('/hook', { auth: 'none', methods: ['POST'] }), route('/*', { scopes: ['base'] })]);
+    expect(post.match('POST', '/hook')).toEqual(PUBLIC);
+    expect(post.match('GET', '/hook')).toEqual(token(['base']));
+  });
+});
+
+describe('pathRefusal', () => {
+  it('refuses a dot segment with parameters, in any spelling', () => {
+    for (const path of ['/public/..;/api/orders', '/.;/a', '/a/..;', '/a/..;x/b', '/a/%2e%2e;/b', '/a/%2E%2E%3B/b', '/a/.%2e;/b', '/a/%2e.%3bx',
+      '/a/%2e;', '/a/.%3B', '/..;', '/a//..;/b']) {
+      expect(pathRefusal(path), path).toBe('The path holds a dot segment with parameters.');
+    }
+  });
+
+  it('refuses an encoded slash, backslash or NUL in any case', () => {
+    for (const path of ['/a%2fb', '/a%2Fb', '/a%5cb', '/a%5Cb', '/a%00', '/%2F', '/..;%2f']) {
+      expect(pathRefusal(path), path).toBe('The path holds an encoded slash, backslash or NUL.');
+    }
   });
 
   it('leaves other paths alone', () => {
-    for (const path of ['/a/b', '/a%20b', '/a%252fb', '/%2', '/a%3Ab']) expect(hasEncodedSeparator(path), path).toBe(false);
+    for (const path of ['/a/b', '/a%20b', '/a%252fb', '/%2', '/a%3Ab', '/a;b', '/a/...;x', '/a/a..;b', '/a/.x;y', '/a/..a;', '/a/%2e%2ex;',
+      '/a/..', '/admin;jsessionid=1', '', 'x']) {
+      expect(pathRefusal(path), path).toBeNull();
+    }
   });
 });
 
 describe('missingScopes', () => {
-  it('needs every scope of the route', () => {
+  it('needs every scope of every route that applies', () => {
     const admin = table.match('GET', '/reports');
     expect(missingScopes(admin, new Set(['reports', 'read', 'extra']))).toEqual([]);
     expect(missingScopes(admin, new Set(['read']))).toEqual(['reports']);
     expect(missingScopes(admin, new Set())).toEqual(['reports', 'read']);
-    expect(missingScopes(DEFAULT_ROUTE, new Set())).toEqual([]);
+    expect(missingScopes(DEFAULT_MATCH, new Set())).toEqual([]);
+    const both = compileRoutes([route('/a.json', { scopes: ['read'] }), route('/a', { scopes: ['admin'] })]).match('GET', '/a.json');
+    expect(missingScopes(both, new Set(['read']))).toEqual(['admin']);
+  });
+});
+
+describe('bounded work', () => {
+  it('answers a 16 KiB path of dots or slashes like any other', () => {
+    const many = compileRoutes([
+      route('/health', { auth: 'none' }), route('/a/*', { scopes: ['a'] }), route('/a.b', { scopes: ['ab'] }), route('/*', { scopes: ['base'] }),
+    ]);
+    const dots = `/${'.'.repeat(16_384)}`;
+    expect(many.match('GET', dots).scopes).toEqual(['base']);
+    expect(many.match('GET', `/a${'.b'.repeat(8_192)}`).scopes).toEqual(['a', 'ab', 'base']);
+    expect(many.match('GET', `/a/${'x.'.repeat(8_192)}`).scopes).toEqual(['a']);
+    expect(many.match('GET', '/a'.repeat(8_192)).scopes).toEqual(['a']);
+    expect(many.match('GET', `/A;${';'.repeat(16_384)}/x`).scopes).toEqual(['a']);
+    expect(pathRefusal(`/${'.;'.repeat(8_192)}`)).toBe('The path holds a dot segment with parameters.');
+    expect(pathRefusal(`/a${'.;'.repeat(8_192)}`)).toBeNull();
+    expect(pathRefusal(`/${'%2e'.repeat(5_000)};`)).toBeNull();
   });
 });

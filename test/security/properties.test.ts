@@ -6,7 +6,7 @@ import { base64url, importJWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REASONS, invalidToken, ok } from '../../src/denial';
 import type { KeySource } from '../../src/keys/key-source';
-import { compileRoutes, type Route } from '../../src/policy/routes';
+import { compileRoutes, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
 import { hostLookupOrder, normalizeHostPattern, normalizeRequestHost } from '../../src/tenants/hosts';
 import { ALGORITHMS, parseTenantConfig, type RouteConfig } from '../../src/tenants/schema';
@@ -180,12 +180,12 @@ describe('route matching fails toward more protection', () => {
 
   const pathAndVariant = plainPath.chain((p) => fc.tuple(fc.constant(p), variantOf(p)));
 
-  const protects = (plain: Route, variant: Route) => {
-    // A token route's protection is never lost: the variant needs a token and at least its scopes.
+  const protects = (plain: RouteMatch, variant: RouteMatch) => {
+    // A token route's protection is never lost: the variant needs a token and at least its
+    // scopes (more when one of its readings reaches another route too).
     if (plain.auth === 'required') {
       expect(variant.auth).toBe('required');
-      expect(missingScopes(variant, new Set(plain.scopes))).toEqual([]);
-      expect(new Set(variant.scopes)).toEqual(new Set(plain.scopes));
+      expect(missingScopes(plain, new Set(variant.scopes))).toEqual([]);
     }
   };
 
@@ -225,6 +225,173 @@ describe('route matching fails toward more protection', () => {
       const compiled = compileRoutes([{ path: p, auth: 'none', scopes: [] }] as unknown as RouteConfig[]);
       expect(compiled.match('GET', variant).auth).toBe(variant === p ? 'none' : 'required');
     }), { numRuns: 20 })), { numRuns: 100 });
+  });
+});
+
+describe('route matching: a decorated path is never less protected than its canonical path', () => {
+  // Small pools so that random routes and random paths meet often; the regex adds strangers.
+  const tokenSegment = fc.oneof(fc.constantFrom('a', 'b', 'api', 'admin', 'a.b', 'a.json', 'v1.x.y'),
+    fc.stringMatching(/^[a-z0-9_~-][a-z0-9._~-]{0,5}$/));
+  const publicSegment = fc.oneof(fc.constantFrom('a', 'b', 'api', 'admin', 'v1'), fc.stringMatching(/^[a-z0-9_~-]{1,5}$/));
+  const pathOf = (segment: fc.Arbitrary<string>) => fc.array(segment, { maxLength: 3 }).map((s) => `/${s.join('/')}`);
+  const routePath = (segment: fc.Arbitrary<string>) =>
+    fc.tuple(pathOf(segment), fc.boolean()).map(([p, prefix]) => (prefix ? `${p === '/' ? '' : p}/*` : p));
+  const scopes = fc.uniqueArray(fc.constantFrom('admin', 'read', 'write', 'billing'), { maxLength: 3 });
+  const methods = fc.option(fc.uniqueArray(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), { minLength: 1, maxLength: 3 }), { nil: undefined });
+  /** Public route paths hold no dot: a public `/a.json` listed before `/a` is public as written, by contract. */
+  const route: fc.Arbitrary<RouteConfig> = fc.oneof(
+    fc.record({ path: routePath(tokenSegment), auth: fc.constant('required' as const), methods, scopes }),
+    fc.record({ path: routePath(publicSegment), auth: fc.constant('none' as const), methods, scopes: fc.constant([]) }),
+  ).map((r) => r as RouteConfig);
+  const table = fc.array(route, { minLength: 1, maxLength: 6 });
+  const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH');
+  const canonical = pathOf(tokenSegment);
+
+  const hex = (c: string, upper: boolean) => {
+    const h = c.charCodeAt(0).toString(16).padStart(2, '0');
+    return `%${upper ? h.toUpperCase() : h}`;
+  };
+  /** What an origin may take for the same path: upper case, %-encoded unreserved characters
+   *  (either hex case), `;`, `%3B` or `%3b` parameters on any segment, a format suffix on the
+   *  last one, doubled slashes, one trailing slash. Drawn once for the longest path (built
+   *  outside any chain: building an arbitrary per path is what costs). */
+  const MAX_SEGMENTS = 4;
+  const MAX_CHARS = 7;
+  const decorations = fc.record({
+    chars: fc.array(fc.array(fc.nat(5), { minLength: MAX_CHARS, maxLength: MAX_CHARS }), { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
+    params: fc.array(fc.option(fc.tuple(fc.constantFrom(';', '%3B', '%3b'), fc.stringMatching(/^[a-zA-Z0-9=.]{0,5}$/)), { freq: 2 }),
+      { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
+    doubled: fc.array(fc.boolean(), { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
+    suffix: fc.option(fc.oneof(fc.constantFrom('.json', '.xml', '.JSON', '.tar.gz'), fc.stringMatching(/^\.[a-z0-9]{1,5}$/)), { freq: 2 }),
+    slash: fc.boolean(),
+  });
+  type Decorations = typeof decorations extends fc.Arbitrary<infer D> ? D : never;
+
+  function decorate(p: string, { chars, params, doubled, suffix, slash }: Decorations): string {
+    const segments = p === '/' ? [''] : p.slice(1).split('/');
+    const written = segments.map((segment, i) => {
+      let out = [...segment].map((c, j) => {
+        const choice = chars[i]![j % MAX_CHARS]!;
+        if (choice === 1) return c.toUpperCase();
+        if (choice === 2 || choice === 3) return hex(c, choice === 3);
+        return c;
+      }).join('');
+      // A format suffix needs a name to follow: `/.json` is not the root.
+      if (i === segments.length - 1 && suffix !== null && segment !== '') out += suffix;
+      if (params[i] !== null) out += params[i]!.join('');
+      return `${doubled[i] ? '//' : '/'}${out}`;
+    });
+    return `${written.join('')}${slash ? '/' : ''}`;
+  }
+  /** A table and a canonical path, the path often one of the table's own bases or just below
+   *  one, so that routes and paths meet. */
+  const tableAndPath = table.chain((routes) => {
+    const bases = routes.map((r) => (r.path.endsWith('/*') ? r.path.slice(0, -2) || '/' : r.path));
+    return fc.tuple(fc.constant(routes), fc.oneof(canonical, fc.constantFrom(...bases),
+      fc.tuple(fc.constantFrom(...bases), tokenSegment).map(([b, s]) => `${b === '/' ? '' : b}/${s}`)));
+  });
+
+  it('every variant needs a token when the path does, at least its scopes, and reaches at least its routes', () => {
+    fc.assert(fc.property(tableAndPath, decorations, method, fc.boolean(), ([routes, plain], d, m, lowerMethod) => {
+      const variant = decorate(plain, d);
+      const compiled = compileRoutes(routes);
+      const matchedPlain = compiled.match(m, plain);
+      // A refused variant is 400 before any route: nothing to compare.
+      if (pathRefusal(variant) !== null) return;
+      const matchedVariant = compiled.match(lowerMethod ? m.toLowerCase() : m, variant);
+      if (matchedPlain.auth === 'required') {
+        expect(matchedVariant.auth).toBe('required');
+        expect(missingScopes(matchedPlain, new Set(matchedVariant.scopes))).toEqual([]);
+        const reached = new Set(matchedVariant.routes.map((r) => r.index));
+        for (const r of matchedPlain.routes) expect(reached.has(r.index)).toBe(true);
+      }
+      if (matchedVariant.auth === 'none') expect(matchedPlain.auth).toBe('none');
+    }), { numRuns: 3_000 });
+  });
+
+  it('the examples of the contract are among the variants', () => {
+    const seen = fc.sample(decorations, 2_000).map((d) => decorate('/admin', d));
+    for (const example of [/;/, /%3B/, /%3b/, /\.json/, /\/$/, /\/\//, /[A-Z]/, /%[0-9a-f]{2}/, /%[0-9A-F]{2}/]) {
+      expect(seen.some((v) => example.test(v)), String(example)).toBe(true);
+    }
+  });
+
+  /** The design read literally: every reading, its first token route by a scan, the public route
+   *  by a scan, the union. The compiled table must answer the same. */
+  function reference(routes: readonly RouteConfig[], m: string, raw: string) {
+    const lenient = (path: string) => path
+      .split('/')
+      .map((segment) => segment
+        .replace(/%(?:4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2[de]|5f|7e)/gi, (e) => String.fromCharCode(parseInt(e.slice(1), 16)))
+        .toLowerCase()
+        .replace(/(?:;|%3b).*$/, ''))
+      .join('/')
+      .replace(/\/+/g, '/');
+    const form = lenient(raw);
+    const trimmed = form !== '/' && form.endsWith('/') ? form.slice(0, -1) : form;
+    const readings = new Set([form, trimmed]);
+    const segmentStart = trimmed.lastIndexOf('/') + 1;
+    for (let i = segmentStart + 1; i < trimmed.length; i++) if (trimmed[i] === '.') readings.add(trimmed.slice(0, i));
+    const methodOk = (r: RouteConfig, given: string) => !r.methods
+      || r.methods.some((x) => x.toUpperCase() === given || (x.toUpperCase() === 'GET' && given === 'HEAD'));
+    const covers = (r: RouteConfig, base: string, path: string) =>
+      (r.path.endsWith('/*') ? path === base || path.startsWith(`${base}/`) : path === base);
+    const written = (r: RouteConfig) => (r.path.endsWith('/*') ? r.path.slice(0, -2) : r.path);
+    const open = /[;%]/.test(raw) ? -1
+      : routes.findIndex((r) => r.auth === 'none' && methodOk(r, m) && covers(r, written(r), raw));
+    const bound = open === -1 ? Infinity : open;
+    const applied = new Set<number>();
+    for (const reading of readings) {
+      const reached = routes.findIndex((r) => r.auth !== 'none' && methodOk(r, m.toUpperCase()) && covers(r, lenient(written(r)), reading));
+      if (reached !== -1 && reached < bound) applied.add(reached);
+    }
+    const indexes = [...applied].sort((a, b) => a - b);
+    if (indexes.length === 0) return open === -1 ? { auth: 'required', path: '/*', scopes: [], routes: [] } : { auth: 'none', path: routes[open]!.path };
+    return {
+      auth: 'required', path: routes[indexes[0]!]!.path,
+      scopes: [...new Set(indexes.flatMap((i) => routes[i]!.scopes))], routes: indexes,
+    };
+  }
+
+  const junk = fc.array(fc.constantFrom('/', '//', 'a', 'A', 'b', '.', '..', ';', '%3B', '%3b', '%61', '%2e', '%2E', 'json', 'api', '%41', '%zz', '%'),
+    { maxLength: 10 }).map((parts) => `/${parts.join('')}`);
+
+  it('the compiled table answers what the design read literally answers', () => {
+    fc.assert(fc.property(tableAndPath, decorations, junk, fc.nat(2), method, fc.boolean(), ([routes, plain], d, stranger, which, m, lower) => {
+      const path = [plain, decorate(plain, d), stranger][which]!;
+      const given = lower ? m.toLowerCase() : m;
+      const expected = reference(routes, given, path);
+      const actual = compileRoutes(routes).match(given, path);
+      expect(actual.auth).toBe(expected.auth);
+      expect(actual.path).toBe(expected.path);
+      if (expected.auth === 'required') {
+        expect(actual.scopes).toEqual(expected.scopes);
+        expect(actual.routes.map((r) => r.index)).toEqual(expected.routes);
+      }
+    }), { numRuns: 3_000 });
+  });
+
+  it('match and pathRefusal never throw, whatever the path', () => {
+    const anything = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), junk,
+      fc.array(fc.constantFrom('/', '.', ';', '%', '%2e', '%3b', '%2f', '%5C', '%00', 'A', '\u0000', '\\'), { maxLength: 30 }).map((p) => p.join('')));
+    fc.assert(fc.property(table, anything, fc.string({ maxLength: 8 }), (routes, path, m) => {
+      const refusal = pathRefusal(path);
+      expect(refusal === null || typeof refusal === 'string').toBe(true);
+      const matched = compileRoutes(routes).match(m, path);
+      expect(['none', 'required']).toContain(matched.auth);
+    }), { numRuns: 1_000 });
+  });
+
+  it('pathRefusal refuses exactly the dot segments with parameters and the encoded separators', () => {
+    const dotted = fc.tuple(fc.array(publicSegment, { maxLength: 2 }), fc.array(fc.constantFrom('.', '%2e', '%2E'), { minLength: 1, maxLength: 2 }),
+      fc.constantFrom(';', '%3B', '%3b'), fc.stringMatching(/^[a-z=]{0,3}$/), fc.array(publicSegment, { maxLength: 2 }))
+      .map(([head, dots, semi, rest, tail]) => ['', ...head, `${dots.join('')}${semi}${rest}`, ...tail].join('/'));
+    fc.assert(fc.property(dotted, (path) => { expect(pathRefusal(path)).toBe('The path holds a dot segment with parameters.'); }), RUNS);
+    fc.assert(fc.property(junk, (path) => {
+      const segments = path.split('/');
+      const expected = segments.some((s) => /^(?:\.|%2e){1,2}(?:;|%3b)/i.test(s)) || /%(?:2f|5c|00)/i.test(path);
+      expect(pathRefusal(path) !== null).toBe(expected);
+    }), { numRuns: 1_000 });
   });
 });
 

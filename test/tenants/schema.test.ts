@@ -25,6 +25,19 @@ describe('parseTenantConfig', () => {
     expect(issuesOf({ ...base, routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', methods: ['post'], scopes: ['admin'] }, { path: '/' }, { path: '/*' }] })).toEqual([]);
   });
 
+  it('lets token routes hold ";" and "%" (they match leniently), not public ones', () => {
+    expect(issuesOf({ ...base, routes: [{ path: '/api;v=1/*' }, { path: '/caf%C3%A9' }] })).toEqual([]);
+    expect(issuesOf({ ...base, routes: [{ path: '/health;x', auth: 'none' }] })).toEqual([
+      { path: '/routes/0', message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it' },
+    ]);
+  });
+
+  it('never throws, whatever the route path', () => {
+    for (const path of ['//a b', '//[', '/\\x', '//%zz', '/\u0000']) {
+      expect(() => parseTenantConfig({ ...base, routes: [{ path }] }), path).not.toThrow();
+    }
+  });
+
   it('normalizes hosts to lowercase punycode without a trailing dot', () => {
     const parsed = parseTenantConfig({ ...base, hosts: ['API.Acme.com.', 'bücher.example', '*.Acme.dev'] });
     expect(parsed.ok && parsed.config.hosts).toEqual(['api.acme.com', 'xn--bcher-kva.example', '*.acme.dev']);
@@ -47,6 +60,10 @@ describe('parseTenantConfig', () => {
     [{ routes: [{ path: '/a/../b' }] }, '/routes/0'],
     [{ routes: [{ path: '/a%2fb' }] }, '/routes/0/path'],
     [{ routes: [{ path: '/health', auth: 'none', scopes: ['x'] }] }, '/routes/0'],
+    [{ routes: [{ path: '//a b' }] }, '/routes/0'],
+    [{ routes: [{ path: '/health;x', auth: 'none' }] }, '/routes/0'],
+    [{ routes: [{ path: '/caf%C3%A9', auth: 'none' }] }, '/routes/0'],
+    [{ routes: [{ path: '/docs;v=1/*', auth: 'none' }] }, '/routes/0'],
     [{ upstream: 'https://origin.example/path' }, '/upstream'],
     [{ upstream: 'origin without scheme' }, '/upstream'],
     [{ upstream: '//origin.example' }, '/upstream'],

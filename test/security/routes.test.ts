@@ -1,0 +1,145 @@
+// Paths that try to escape their route through the whole Worker: path parameters, dot segments
+// with parameters, trailing slashes and format suffixes that an origin (Tomcat, Spring, Rails,
+// Express) reads as another path than the one the edge sees. Each case asserts the exact status
+// and error code, and that neither the log nor the answer carries the credential.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TestIssuer } from '../support/issuer';
+import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { expectDenial } from './forge';
+
+let edge: ReturnType<typeof testEdge>;
+let issuer: TestIssuer;
+let host: string;
+
+beforeEach(async () => {
+  edge = testEdge();
+  issuer = await TestIssuer.create();
+  const t = uniqueTenant('rte');
+  host = `api.${t.domain}`;
+  await edge.putTenant(tenantConfig({
+    id: t.id, hosts: [host], issuer,
+    routes: [
+      { path: '/health', auth: 'none' },
+      { path: '/public/*', auth: 'none' },
+      { path: '/admin', scopes: ['admin'] },
+      { path: '/api/*', scopes: ['orders'] },
+      { path: '/*' },
+    ],
+  }));
+});
+afterEach(() => edge.restoreLog());
+
+const token = (scope: string) => issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope });
+const get = (path: string, bearer?: string) => edge.request(`https://${host}${path}`, bearer === undefined ? {} : { token: bearer });
+
+async function served(path: string, bearer?: string): Promise<Echo> {
+  const response = await get(path, bearer);
+  expect(response.status, `${path}: ${await response.clone().text()}`).toBe(200);
+  return response.json() as Promise<Echo>;
+}
+
+async function denied(path: string, expected: { status: number; error: string }, bearer?: string) {
+  const body = await expectDenial(await get(path, bearer), expected, { token: bearer, logs: edge.logs });
+  return body;
+}
+
+describe('dot segments with path parameters (Tomcat, Jetty, Spring read "..;" as "..")', () => {
+  const traversals = [
+    '/public/..;/api/orders', '/public/.;/api/orders', '/public/..;x/api/orders', '/public/..;jsessionid=1/api/orders',
+    '/public/%2e%2e;/api/orders', '/public/%2E%2E%3B/api/orders', '/public/.%2e;/api/orders', '/public/%2e.%3bx/api/orders',
+    '/public/..%3B/api/orders', '/public/x/..;/..;/api/orders', '/public//..;/api/orders', '/health/..;/admin', '/..;/admin',
+    '/public/.;', '/public/..;',
+  ];
+
+  it('are 400 invalid_request, without a token', async () => {
+    for (const path of traversals) {
+      const body = await denied(path, { status: 400, error: 'invalid_request' });
+      expect(body.error_description, path).toBe('The path holds a dot segment with parameters.');
+    }
+  });
+
+  it('are 400 invalid_request even with a token that holds every scope', async () => {
+    const bearer = await token('orders admin');
+    for (const path of traversals) await denied(path, { status: 400, error: 'invalid_request' }, bearer);
+  });
+
+  it('leave names that only contain dots and semicolons alone', async () => {
+    const bearer = await token('read');
+    for (const path of ['/files/...;x', '/files/a..;b', '/files/.x;y', '/files/..a;']) expect((await get(path, bearer)).status, path).toBe(200);
+    await served('/public/x');
+  });
+
+  it('are 400 for encoded slashes, backslashes and NUL, in either case', async () => {
+    for (const path of ['/public/..%2Fapi/orders', '/public%2f..%2fapi', '/public/%5c..%5Capi', '/health%00', '/admin%2F']) {
+      await denied(path, { status: 400, error: 'invalid_request' });
+    }
+  });
+});
+
+describe('path parameters (";" and "%3B") on a token prefix route', () => {
+  const variants = [
+    '/api;x/orders', '/api%3Bv=1/orders', '/api%3bv=1/orders', '/API;X/Orders', '/api/orders;jsessionid=1',
+    '/;x/api/orders', '/api/;x/orders', '/api;/orders', '//api;x//orders', '/%61pi;x/orders', '/api;a;b/orders',
+    '/api;x', '/api%3B', '/api.json', '/api/', '/Api;x.json/orders',
+  ];
+
+  it('need the route scope: 403 insufficient_scope without it', async () => {
+    const bearer = await token('read');
+    for (const path of variants) {
+      const response = await get(path, bearer);
+      expect(response.headers.get('www-authenticate'), path).toContain('scope="orders"');
+      await expectDenial(response, { status: 403, error: 'insufficient_scope' }, { token: bearer, logs: edge.logs });
+    }
+  });
+
+  it('are served with it', async () => {
+    const bearer = await token('orders');
+    for (const path of variants) await served(path, bearer);
+  });
+
+  it('need a token at all', async () => {
+    for (const path of variants) await denied(path, { status: 401, error: 'missing_token' });
+  });
+});
+
+describe('an exact token route covers what Express, Rails and Spring serve as it', () => {
+  const variants = [
+    '/admin;jsessionid=1', '/admin/', '/admin.json', '/ADMIN', '/%61dmin', '/Admin.JSON', '/admin.xml', '/admin.tar.gz',
+    '/admin%3Bx', '/admin;x.json', '/admin.json/', '//admin//', '/%41DMIN.json', '/adm%69n;v=2', '/admin%2ejson', '/admin.',
+  ];
+
+  it('403 insufficient_scope without the scope', async () => {
+    const bearer = await token('read');
+    for (const path of ['/admin', ...variants]) await denied(path, { status: 403, error: 'insufficient_scope' }, bearer);
+  });
+
+  it('200 with it', async () => {
+    const bearer = await token('admin');
+    for (const path of ['/admin', ...variants]) await served(path, bearer);
+  });
+
+  it('logs the route that applied', async () => {
+    await served('/admin.json', await token('admin'));
+    expect(edge.decisions().at(-1)).toMatchObject({ route: '/admin' });
+  });
+
+  it('leaves longer names and deeper paths to the next route', async () => {
+    const bearer = await token('read');
+    for (const path of ['/administrator', '/admin/x', '/admin-old', '/x/admin']) await served(path, bearer);
+  });
+});
+
+describe('a public route matches only its raw path, exactly as written', () => {
+  it('serves /health and /public/* without a token', async () => {
+    for (const path of ['/health', '/public', '/public/', '/public/a/b.css']) await served(path);
+  });
+
+  it('sends every variant to the token routes: 401 missing_token', async () => {
+    for (const path of [
+      '/health;x', '/health/', '/health%3Bx', '/health%3b', '/health;', '/health.json', '/Health', '/HEALTH', '/%68ealth',
+      '//health', '/health//', '/public/x;y', '/public;x/y', '/PUBLIC/x', '/%70ublic/x', '/public/%61', '/public%3B/x',
+    ]) {
+      await denied(path, { status: 401, error: 'missing_token' });
+    }
+  });
+});
