@@ -4,7 +4,7 @@
 // an entry revoked at R matters only to tokens issued at or before R, so a token issued at or
 // after the horizon that matches no shipped entry cannot be in the list at all.
 //
-//   const list = encodeRevocationList(rowsNewestFirst, SHIPPED_PER_LIST);   // in the object
+//   const list = encodeRevocationList(newestFirst, SHIPPED_PER_LIST);   // in the object: [hash32(value), at] rows
 //   latestRevocation(list, hash32(token.subject))   // the newest time shipped under that hash, or -1
 //
 // A hash names a value only probably: two values may share one, so a match is only ever a
@@ -20,11 +20,8 @@ export interface RevocationList {
   readonly horizon: number;
 }
 
-export interface RevocationRow {
-  readonly value: string;
-  /** Epoch seconds. */
-  readonly at: number;
-}
+/** One entry as the object stores it: the value's hash32 (written with it) and its time, epoch seconds. */
+export type RevocationRow = readonly [hash: number, at: number];
 
 /** Entries shipped per list: three full lists and the scalars stay under 64 KiB
  *  (3 × 2,500 × 8 = 60,000 bytes), whatever the lists hold. */
@@ -35,27 +32,23 @@ export const EMPTY_LIST: RevocationList = Object.freeze({ entries: new Uint32Arr
 /** From at most `shipped + 1` rows, newest first (the object's `ORDER BY at DESC LIMIT shipped + 1`).
  *  Up to `shipped` rows: all of them, horizon 0. More: the horizon is one second past the first
  *  row left out, and only rows at or after it are shipped, so a second is never half shipped. */
-export function encodeRevocationList(newestFirst: readonly RevocationRow[], shipped: number = SHIPPED_PER_LIST,
-  hash: (value: string) => number = hash32): RevocationList {
-  let rows = newestFirst;
+export function encodeRevocationList(newestFirst: readonly RevocationRow[], shipped: number = SHIPPED_PER_LIST): RevocationList {
+  let count = newestFirst.length;
   let horizon = 0;
-  if (newestFirst.length > shipped) {
-    horizon = newestFirst[shipped]!.at + 1;
-    rows = newestFirst.slice(0, shipped).filter((row) => row.at >= horizon);
+  if (count > shipped) {
+    horizon = newestFirst[shipped]![1] + 1;
+    count = 0;
+    while (count < shipped && newestFirst[count]![1] >= horizon) count++;
   }
-  const latest = new Map<number, number>();
-  for (const row of rows) {
-    const h = hash(row.value);
-    const at = Math.max(0, Math.min(row.at, 0xffff_ffff));
-    latest.set(h, Math.max(latest.get(h) ?? 0, at));
+  // Sorted by hash, then time: the last of a run of equal hashes holds the newest time.
+  const rows = newestFirst.slice(0, count).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const pairs: number[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const [hash, at] = rows[i]!;
+    if (i + 1 < rows.length && rows[i + 1]![0] === hash) continue;
+    pairs.push(hash >>> 0, Math.max(0, Math.min(at, 0xffff_ffff)));
   }
-  const hashes = [...latest.keys()].sort((a, b) => a - b);
-  const entries = new Uint32Array(hashes.length * 2);
-  hashes.forEach((h, i) => {
-    entries[2 * i] = h;
-    entries[2 * i + 1] = latest.get(h)!;
-  });
-  return { entries, horizon };
+  return { entries: Uint32Array.from(pairs), horizon };
 }
 
 /** The time shipped under `hash`, or -1: a binary search over the sorted pairs. */

@@ -13,13 +13,12 @@
 //   await state.reset()                        // tenant created: active, tokenVersion 1, nothing revoked
 //
 // Tests replace `now` on the instance (runInDurableObject), and may shrink `shippedPerList` or
-// weaken `hash` to reach the horizon and hash collisions with a few entries.
+// weaken `hash` (before any write: each entry keeps the hash it was written with) to reach the
+// horizon and hash collisions with a few entries.
 import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../clock';
 import type { Env } from '../env';
-import {
-  encodeRevocationList, hash32, listBytes, SHIPPED_PER_LIST, type RevocationList, type RevocationRow,
-} from './revocation-list';
+import { encodeRevocationList, hash32, listBytes, SHIPPED_PER_LIST, type RevocationList } from './revocation-list';
 import { migrate } from './tenant-state-schema';
 
 export type TenantStatus = 'active' | 'hold';
@@ -123,11 +122,11 @@ interface StatusRow {
 const INITIAL: StatusRow = { status: 'active', tokenVersion: 1, revokedBefore: 0, dnsFailures: 0, retired: false };
 
 /** Where each list lives. An entry counts while `expiry` > now - `kept`; the snapshot ships the
- *  newest by `at`. Names are constants, never input. */
-const LISTS: Record<ListName, { table: string; key: string; at: string; expiry: string; kept: number }> = {
-  subjects: { table: 'revoked_subjects', key: 'sub', at: 'revoked_at', expiry: 'revoked_at', kept: SUBJECT_KEPT_SECONDS },
-  sessions: { table: 'revoked_sessions', key: 'sid', at: 'revoked_at', expiry: 'revoked_at', kept: SESSION_KEPT_SECONDS },
-  jtis: { table: 'denied_jtis', key: 'jti', at: 'denied_at', expiry: 'exp', kept: JTI_KEPT_PAST_EXP_SECONDS },
+ *  newest by `at`, read from the `newest` index. Names are constants, never input. */
+const LISTS: Record<ListName, { table: string; key: string; at: string; expiry: string; kept: number; newest: string }> = {
+  subjects: { table: 'revoked_subjects', key: 'sub', at: 'revoked_at', expiry: 'revoked_at', kept: SUBJECT_KEPT_SECONDS, newest: 'revoked_subjects_by_time' },
+  sessions: { table: 'revoked_sessions', key: 'sid', at: 'revoked_at', expiry: 'revoked_at', kept: SESSION_KEPT_SECONDS, newest: 'revoked_sessions_by_time' },
+  jtis: { table: 'denied_jtis', key: 'jti', at: 'denied_at', expiry: 'exp', kept: JTI_KEPT_PAST_EXP_SECONDS, newest: 'denied_jtis_by_denial' },
 };
 const LIST_NAMES = Object.keys(LISTS) as ListName[];
 
@@ -145,7 +144,7 @@ export class TenantState extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    migrate(ctx.storage, this.#seconds() + JTI_REACH_SECONDS);
+    migrate(ctx.storage, { jtiDeniedAt: this.#seconds() + JTI_REACH_SECONDS, hash: this.hash });
   }
 
   snapshot(): TenantStateSnapshot {
@@ -154,18 +153,17 @@ export class TenantState extends DurableObject<Env> {
     const row = this.#status();
     let until = Number.POSITIVE_INFINITY;
     const encode = (name: ListName): RevocationList => {
-      const { table, key, at, expiry, kept } = LISTS[name];
-      // `+expiry`: the newest-first index walk must not give way to the expiry index and a sort.
-      // raw(): rows as arrays, about half the cost of toArray()'s objects at 2,500 rows.
-      const cursor = this.ctx.storage.sql.exec<{ value: string; at: number; expiry: number }>(
-        `SELECT ${key} AS value, ${at} AS at, ${expiry} AS expiry FROM ${table} WHERE +${expiry} > ? ORDER BY ${at} DESC LIMIT ?`,
-        now - kept, this.shippedPerList + 1).raw();
-      const rows: RevocationRow[] = [];
-      for (const [value, time, ends] of cursor) {
-        rows.push({ value: value as string, at: time as number });
+      const { table, at, expiry, kept, newest } = LISTS[name];
+      // From the covering index alone, newest first: times and hashes, never a value. `+expiry`
+      // keeps the planner on that walk rather than the expiry index and a sort.
+      const rows: [hash: number, at: number][] = [];
+      for (const [hash, time, ends] of this.ctx.storage.sql.exec(
+        `SELECT hash, ${at}, ${expiry} FROM ${table} INDEXED BY ${newest} WHERE +${expiry} > ? ORDER BY ${at} DESC LIMIT ?`,
+        now - kept, this.shippedPerList + 1).raw()) {
+        rows.push([hash as number, time as number]);
         until = Math.min(until, (ends as number) + kept);
       }
-      return encodeRevocationList(rows, this.shippedPerList, this.hash);
+      return encodeRevocationList(rows, this.shippedPerList);
     };
     const snapshot: TenantStateSnapshot = {
       status: row.status, tokenVersion: row.tokenVersion, revokedBefore: row.revokedBefore,
@@ -268,7 +266,7 @@ export class TenantState extends DurableObject<Env> {
     if (options.ifRetired === true && !this.#status().retired) return false;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    migrate(this.ctx.storage, this.#seconds() + JTI_REACH_SECONDS);
+    migrate(this.ctx.storage, { jtiDeniedAt: this.#seconds() + JTI_REACH_SECONDS, hash: this.hash });
     this.#built = null;
     return true;
   }
@@ -302,12 +300,13 @@ export class TenantState extends DurableObject<Env> {
       }
       if (name === 'jtis') {
         this.ctx.storage.sql.exec(
-          `INSERT INTO denied_jtis (jti, exp, denied_at) VALUES (?, ?, ?)
-           ON CONFLICT (jti) DO UPDATE SET exp = MAX(exp, excluded.exp), denied_at = MAX(denied_at, excluded.denied_at)`, value, exp, at);
+          `INSERT INTO denied_jtis (jti, exp, denied_at, hash) VALUES (?, ?, ?, ?)
+           ON CONFLICT (jti) DO UPDATE SET exp = MAX(exp, excluded.exp), denied_at = MAX(denied_at, excluded.denied_at)`,
+          value, exp, at, this.hash(value));
       } else {
         this.ctx.storage.sql.exec(
-          `INSERT INTO ${table} (${key}, revoked_at) VALUES (?, ?)
-           ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at);
+          `INSERT INTO ${table} (${key}, revoked_at, hash) VALUES (?, ?, ?)
+           ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at, this.hash(value));
       }
       const row = this.#status();
       if (row.retired) this.#writeStatus({ ...row, retired: false });

@@ -19,7 +19,7 @@ type Lists = { subjects?: Record<string, number>; sessions?: Record<string, numb
 function stateWith(lists: Lists, scalars: Partial<TenantStateSnapshot> = {}, shipped = SHIPPED_PER_LIST,
   hash: (value: string) => number = hash32) {
   const encode = (entries: Record<string, number> = {}) => encodeRevocationList(
-    Object.entries(entries).map(([value, at]) => ({ value, at })).sort((a, b) => b.at - a.at).slice(0, shipped + 1), shipped, hash);
+    Object.entries(entries).map(([value, at]): [number, number] => [hash(value), at]).sort((a, b) => b[1] - a[1]).slice(0, shipped + 1), shipped);
   const snapshot: TenantStateSnapshot = {
     ...clean, ...scalars, subjects: encode(lists.subjects), sessions: encode(lists.sessions), jtis: encode(lists.jtis),
   };
@@ -164,7 +164,7 @@ describe('checkRevocation', () => {
 
 describe('the compact lists', () => {
   it('ship the whole list (horizon 0) up to the bound, and past it only the newest seconds, whole', () => {
-    const rows = (times: number[]) => times.map((at, i) => ({ value: `v-${i}`, at }));
+    const rows = (times: number[]) => times.map((at, i): [number, number] => [hash32(`v-${i}`), at]);
     expect(encodeRevocationList(rows([30, 20, 10]), 3).horizon).toBe(0);
     expect(encodeRevocationList(rows([30, 20, 10]), 3).entries.length).toBe(6);
     const cut = encodeRevocationList(rows([30, 20, 20, 10]), 3);
@@ -179,7 +179,8 @@ describe('the compact lists', () => {
   });
 
   it('keep one pair per hash, with the newest time among the values that share it', () => {
-    const list = encodeRevocationList([{ value: 'a', at: 50 }, { value: 'b', at: 40 }, { value: 'c', at: 30 }], 5, (v) => (v === 'c' ? 2 : 1));
+    // a and b share hash 1; c has 2.
+    const list = encodeRevocationList([[1, 50], [1, 40], [2, 30]], 5);
     expect(list.entries).toEqual(new Uint32Array([1, 50, 2, 30]));
     expect(latestRevocation(list, 1)).toBe(50);
     expect(latestRevocation(list, 2)).toBe(30);

@@ -246,9 +246,12 @@ describe('TenantState', () => {
     const denied = Math.floor(Date.now() / 1000);
     await runInDurableObject(stub, (_: TenantState, s) => {
       // Back to the first layout, as an object created before schema versions holds it.
-      s.storage.sql.exec(`DROP TABLE schema_version; DROP TABLE list_sizes; DROP TABLE revoked_sessions; DROP TABLE denied_jtis; DROP TABLE status;
+      s.storage.sql.exec(`DROP TABLE schema_version; DROP TABLE list_sizes; DROP TABLE revoked_sessions; DROP TABLE denied_jtis;
+        DROP TABLE status; DROP TABLE revoked_subjects;
         CREATE TABLE status (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, token_version INTEGER NOT NULL,
           revoked_before INTEGER NOT NULL, dns_failures INTEGER NOT NULL);
+        CREATE TABLE revoked_subjects (sub TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);
+        CREATE INDEX revoked_subjects_by_time ON revoked_subjects (revoked_at);
         CREATE TABLE denied_jtis (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
         CREATE INDEX denied_jtis_by_exp ON denied_jtis (exp);`);
       s.storage.sql.exec("INSERT INTO status VALUES (1, 'active', 4, 123, 0)");
@@ -258,6 +261,10 @@ describe('TenantState', () => {
     await evictDurableObject(stub);
     expect(await stub.summary()).toEqual({ ...CLEAN_SUMMARY, tokenVersion: 4, revokedBefore: 123, revokedSubjects: 1, deniedJtis: 1 });
     expect((await stub.check({ jti: 'old-jti' })).jti).toBeGreaterThanOrEqual(denied + JTI_REACH_SECONDS);
+    // Their hashes were written in: the snapshot finds them.
+    const snapshot = await stub.snapshot();
+    expect(shipped(snapshot, 'subjects', 'old-user')).toBe(denied);
+    expect(shipped(snapshot, 'jtis', 'old-jti')).toBeGreaterThanOrEqual(denied + JTI_REACH_SECONDS);
     expect(await stub.revokeSession('s-1')).toMatchObject({ summary: { revokedSessions: 1 } });
   });
 });

@@ -11,7 +11,7 @@ import { snapshotBytes, tenantStateStub, type TenantState } from '../../src/stat
 import {
   createTenantStates, GRACE_MS, REFRESH_LOST_AFTER_MS, UNAVAILABLE_RETRY_AFTER_SECONDS, type StateIo, type StateRead, type TenantStates,
 } from '../../src/state/tenant-states';
-import { listValue, seedList } from '../support/revocations';
+import { listValue, seededAt, seedList } from '../support/revocations';
 import { unique } from '../tenants/fixtures';
 
 let t: number;
@@ -271,7 +271,7 @@ describe('the revocation step', () => {
     const state = await read();
     const horizon = state.ok ? state.snapshot.subjects.horizon : 0;
     expect(horizon).toBeGreaterThan(now - 9);
-    const revokedAt = new Map(Array.from({ length: seeded.count }, (_, i) => [listValue('subjects', i + 1), seeded.from + Math.floor((i * 9) / (seeded.count - 1))]));
+    const revokedAt = new Map(Array.from({ length: seeded.count }, (_, i) => [listValue('subjects', i + 1), seededAt(i + 1, seeded)]));
     // 1,000 distinct subjects, half of them in the revocation; half the tokens issued before it, half after.
     const tokens = Array.from({ length: 1_000 }, (_, i): RevocationSubject => ({
       subject: i % 2 === 0 ? listValue('subjects', 1 + i * 10) : `fresh-${i}`,
