@@ -91,7 +91,7 @@ export function settleRevocation(token: RevocationSubject, state: TenantStateSna
 function mayHold(list: RevocationList, value: string, issued: number | null, membership: boolean,
   hash: (value: string) => number): boolean {
   if (list.horizon === 0 && list.entries.length === 0) return false;
-  const at = latestRevocation(list, hash(value));
+  const at = latestRevocation(list, hash(value) >>> 0);
   if (at >= 0 && (issued === null || at >= issued || (membership && list.horizon === 0))) return true;
   return list.horizon > 0 && (issued === null || issued < list.horizon);
 }

@@ -51,7 +51,7 @@ export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: n
     // Entries written before hashes were kept (lists the first layout could still serve: small).
     for (const [table, key] of [['revoked_subjects', 'sub'], ['denied_jtis', 'jti']] as const) {
       for (const [rowid, value] of [...sql.exec(`SELECT rowid, ${key} FROM ${table}`).raw()]) {
-        sql.exec(`UPDATE ${table} SET hash = ? WHERE rowid = ?`, options.hash(value as string), rowid);
+        sql.exec(`UPDATE ${table} SET hash = ? WHERE rowid = ?`, options.hash(value as string) >>> 0, rowid);
       }
     }
     sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, 2)');

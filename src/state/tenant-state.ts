@@ -302,11 +302,11 @@ export class TenantState extends DurableObject<Env> {
         this.ctx.storage.sql.exec(
           `INSERT INTO denied_jtis (jti, exp, denied_at, hash) VALUES (?, ?, ?, ?)
            ON CONFLICT (jti) DO UPDATE SET exp = MAX(exp, excluded.exp), denied_at = MAX(denied_at, excluded.denied_at)`,
-          value, exp, at, this.hash(value));
+          value, exp, at, this.hash(value) >>> 0);
       } else {
         this.ctx.storage.sql.exec(
           `INSERT INTO ${table} (${key}, revoked_at, hash) VALUES (?, ?, ?)
-           ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at, this.hash(value));
+           ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at, this.hash(value) >>> 0);
       }
       const row = this.#status();
       if (row.retired) this.#writeStatus({ ...row, retired: false });
