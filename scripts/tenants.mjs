@@ -21,10 +21,11 @@ Commands:
   put <file.json> [--if-match ETAG]         create or replace the tenant in the file (its id from the file)
   get <id>                                  print the tenant's config (stdout) and its ETag (stderr)
   list [--limit N] [--cursor C] [--all]     tenant ids and hosts, one page or (--all) every page
-  delete <id> [--if-match ETAG]             delete the tenant, its host bindings and its state
-  revoke <id> [--sub S | --jti J --exp E]   revoke every token so far, one subject's, or one token
+  delete <id> [--if-match ETAG]             delete the tenant and its host bindings; its tokens stay revoked
+  revoke <id> [--sub S | --sid S | --jti J --exp E]
+                                            revoke every token so far, one subject's, one session's, or one token
   status <id> <hold|active>                 put the tenant on hold or back to active
-  state <id>                                status, tokenVersion, revokedBefore and counts
+  state <id>                                status, tokenVersion, revokedBefore and list sizes
   dns-check <id>                            run the tenant's DNS check now (reports, never holds)
   export [--out FILE]                       every tenant's config as one JSON array
   import <file.json>                        PUT each config of a JSON array; one line per tenant
@@ -62,15 +63,22 @@ previous page), or with --all every page followed to the end (cursor null).`,
   },
   delete: {
     usage: 'delete <id> [--if-match ETAG]',
-    about: 'Deletes the tenant: its config, host bindings and state (revocations, status).',
+    about: `Deletes the tenant: its config and host bindings. Its state goes on hold with every token
+revoked (isolates may serve a deleted tenant from their caches for a while), so a deletion never
+brings a revoked token back. Creating the id again (put) starts a clean state: active,
+tokenVersion 1, nothing revoked.`,
     options: ['if-match'],
   },
   revoke: {
-    usage: 'revoke <id> [--sub S | --jti J --exp E]',
+    usage: 'revoke <id> [--sub S | --sid S | --jti J --exp E]',
     about: `Without options: revokes every token issued so far for the tenant, from any issuer.
---sub S: every token of subject S issued so far. --jti J --exp E: one token, by its jti and its
-exp (epoch seconds; the denial is kept until then). Prints the new state.`,
-    options: ['sub', 'jti', 'exp'],
+--sub S: every token of subject S issued so far (kept 30 days). --sid S: every token of session S
+issued so far (kept 30 days). --jti J --exp E: one token, by its jti and its exp (epoch seconds;
+the denial is kept until then, and covers the token that carries the jti, issued before the
+denial). "So far" includes the current second: a token issued in the same second is revoked.
+Values are 1 to 256 characters. Each list holds at most 1,000,000 entries; past that the API
+answers 409 revocation_list_full, and revoking every token is the way on. Prints the new state.`,
+    options: ['sub', 'sid', 'jti', 'exp'],
   },
   status: {
     usage: 'status <id> <hold|active>',
@@ -80,7 +88,7 @@ Either move revokes every token issued before it. Prints the new state.`,
   },
   state: {
     usage: 'state <id>',
-    about: 'Prints {"status", "tokenVersion", "revokedBefore", "revokedSubjects", "deniedJtis"}.',
+    about: 'Prints {"status", "tokenVersion", "revokedBefore", "revokedSubjects", "revokedSessions", "deniedJtis"}.',
     options: [],
   },
   'dns-check': {
@@ -113,6 +121,7 @@ const OPTIONS = {
   cursor: { type: 'string' },
   all: { type: 'boolean' },
   sub: { type: 'string' },
+  sid: { type: 'string' },
   jti: { type: 'string' },
   exp: { type: 'string' },
   out: { type: 'string' },
@@ -177,7 +186,7 @@ async function main(argv) {
     case 'get': return get(admin, arity(name, args, 1)[0]);
     case 'list': return list(admin, arity(name, args, 0), { limit: str('limit'), cursor: str('cursor'), all: values.all === true });
     case 'delete': return remove(admin, arity(name, args, 1)[0], str('if-match'));
-    case 'revoke': return revoke(admin, arity(name, args, 1)[0], { sub: str('sub'), jti: str('jti'), exp: str('exp') });
+    case 'revoke': return revoke(admin, arity(name, args, 1)[0], { sub: str('sub'), sid: str('sid'), jti: str('jti'), exp: str('exp') });
     case 'status': { const [id, status] = arity(name, args, 2); return setStatus(admin, id, status); }
     case 'state': return printJson(await expectOk(await admin.call('GET', tenantPath(arity(name, args, 1)[0], '/state'))));
     case 'dns-check': return printJson(await expectOk(await admin.call('POST', tenantPath(arity(name, args, 1)[0], '/dns-check'), {})));
@@ -226,19 +235,23 @@ async function remove(admin, id, ifMatch) {
   return EXIT.ok;
 }
 
-/** @param {Admin} admin @param {string} id @param {{ sub?: string, jti?: string, exp?: string }} options */
+/** @param {Admin} admin @param {string} id @param {{ sub?: string, sid?: string, jti?: string, exp?: string }} options */
 async function revoke(admin, id, options) {
+  const given = [options.sub !== undefined, options.sid !== undefined, options.jti !== undefined || options.exp !== undefined];
+  if (given.filter(Boolean).length > 1) throw new UsageError('--sub, --sid and --jti/--exp are separate revocations: give one');
   /** @type {Record<string, unknown>} */
   let body = {};
   if (options.sub !== undefined) {
-    if (options.jti !== undefined || options.exp !== undefined) throw new UsageError('--sub and --jti/--exp are separate revocations: give one');
     body = { sub: options.sub };
+  } else if (options.sid !== undefined) {
+    body = { sid: options.sid };
   } else if (options.jti !== undefined || options.exp !== undefined) {
     if (options.jti === undefined || options.exp === undefined) throw new UsageError('--jti needs --exp (the token\'s exp, epoch seconds) and --exp needs --jti');
     body = { jti: options.jti, exp: positiveInteger('--exp', options.exp) };
   }
   printJson(await expectOk(await admin.call('POST', tenantPath(id, '/revoke'), body)));
-  const what = 'sub' in body ? `subject ${body.sub}'s tokens` : 'jti' in body ? `token ${body.jti}` : 'every token issued so far';
+  const what = 'sub' in body ? `subject ${body.sub}'s tokens` : 'sid' in body ? `session ${body.sid}'s tokens`
+    : 'jti' in body ? `token ${body.jti}` : 'every token issued so far';
   message(`revoked ${what} for ${id}`);
   return EXIT.ok;
 }

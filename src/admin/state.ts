@@ -2,23 +2,30 @@
 // and GET state. The tenant must exist in the Directory (strongly consistent), not merely in KV.
 //
 //   admin.post('/tenants/:id/revoke', (c) => revokeTokens(c.req.raw, c.req.param('id'), call(c)));
-//   // {} | {"sub": S} | {"jti": J, "exp": E} -> 200 summary; 400 invalid_request; 404 unknown_tenant
+//   // {} | {"sub": S} | {"sid": S} | {"jti": J, "exp": E} -> 200 summary; 400 invalid_request;
+//   // 404 unknown_tenant; 409 revocation_list_full
 //   admin.post('/tenants/:id/status', ...)   // {"status": "hold" | "active"} -> 200 summary
-//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, deniedJtis }
+//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, revokedSessions, deniedJtis }
 import type { Env } from '../env';
-import { tenantStateStub, type TenantStateSummary, type TenantStatus } from '../state/tenant-state';
+import {
+  MAX_LIST_ENTRIES, MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type ListName, type Revoked, type TenantStateSummary,
+  type TenantStatus,
+} from '../state/tenant-state';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
 import type { AdminCall } from './tenants';
 
-/** Longest `sub` or `jti` accepted: generous for any issuer, small enough to keep snapshots small. */
-export const MAX_IDENTIFIER_LENGTH = 1024;
+/** Longest `sub`, `sid` or `jti` accepted (the lists' own bound). */
+export const MAX_IDENTIFIER_LENGTH = MAX_REVOKED_VALUE_LENGTH;
 
 export type Revocation =
   | { kind: 'all' }
   | { kind: 'subject'; sub: string }
+  | { kind: 'session'; sid: string }
   | { kind: 'jti'; jti: string; exp: number };
+
+const LIST_WORDS: Record<ListName, string> = { subjects: 'revoked subjects', sessions: 'revoked sessions', jtis: 'denied jtis' };
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; description: string };
 
@@ -29,10 +36,11 @@ export async function revokeTokens(request: Request, id: string, call: AdminCall
   if (!body.ok) return adminError(body.error, body.description);
   const revocation = parseRevocation(body.value);
   if (!revocation.ok) return adminError('invalid_request', revocation.description);
-  return change(id, call, { action: 'tenant.revoke', ...revocation.value }, (state) => {
+  return change(id, call, { action: 'tenant.revoke', ...revocation.value }, async (state): Promise<Revoked> => {
     switch (revocation.value.kind) {
-      case 'all': return state.revokeAll();
+      case 'all': return { ok: true, summary: await state.revokeAll() };
       case 'subject': return state.revokeSubject(revocation.value.sub);
+      case 'session': return state.revokeSession(revocation.value.sid);
       case 'jti': return state.revokeJti(revocation.value.jti, revocation.value.exp);
     }
   });
@@ -43,7 +51,8 @@ export async function setTenantStatus(request: Request, id: string, call: AdminC
   if (!body.ok) return adminError(body.error, body.description);
   const status = parseStatus(body.value);
   if (!status.ok) return adminError('invalid_request', status.description);
-  return change(id, call, { action: 'tenant.status', status: status.value }, (state) => state.setStatus(status.value));
+  return change(id, call, { action: 'tenant.status', status: status.value },
+    async (state): Promise<Revoked> => ({ ok: true, summary: await state.setStatus(status.value) }));
 }
 
 export async function getTenantState(_request: Request, id: string, call: AdminCall): Promise<Response> {
@@ -52,16 +61,20 @@ export async function getTenantState(_request: Request, id: string, call: AdminC
   return new Response(JSON.stringify(summary), { status: 200, headers: JSON_HEADERS });
 }
 
-/** `{}`, `{"sub"}` or `{"jti", "exp"}` and nothing else: an unknown field may be a typo that
- *  would otherwise revoke far more (or less) than meant. */
+/** `{}`, `{"sub"}`, `{"sid"}` or `{"jti", "exp"}` and nothing else: an unknown field may be a
+ *  typo that would otherwise revoke far more (or less) than meant. */
 export function parseRevocation(body: unknown): Parsed<Revocation> {
-  const shape = 'the body must be {}, {"sub": string} or {"jti": string, "exp": integer epoch seconds}';
+  const shape = 'the body must be {}, {"sub": string}, {"sid": string} or {"jti": string, "exp": integer epoch seconds}';
   if (!isObject(body)) return { ok: false, description: shape };
   const keys = Object.keys(body).sort().join(',');
   if (keys === '') return { ok: true, value: { kind: 'all' } };
   if (keys === 'sub') {
     return isIdentifier(body.sub) ? { ok: true, value: { kind: 'subject', sub: body.sub } }
       : { ok: false, description: `sub must be a string of 1 to ${MAX_IDENTIFIER_LENGTH} characters` };
+  }
+  if (keys === 'sid') {
+    return isIdentifier(body.sid) ? { ok: true, value: { kind: 'session', sid: body.sid } }
+      : { ok: false, description: `sid must be a string of 1 to ${MAX_IDENTIFIER_LENGTH} characters` };
   }
   if (keys === 'exp,jti') {
     if (!isIdentifier(body.jti)) return { ok: false, description: `jti must be a string of 1 to ${MAX_IDENTIFIER_LENGTH} characters` };
@@ -81,20 +94,27 @@ export function parseStatus(body: unknown): Parsed<TenantStatus> {
 type StateStub = ReturnType<typeof tenantStateStub>;
 
 /** Existence, the change, and an audit line. A DELETE that ran between the check and the change
- *  would leave state behind for a reused id, so the check is repeated after and the state wiped. */
+ *  may have retired the state before the change undid that (a move to active, a write that
+ *  clears the retired mark), so the check is repeated after and the state retired again. */
 async function change(
   id: string, call: AdminCall, what: Record<string, unknown> & { action: string },
-  apply: (state: StateStub) => Promise<TenantStateSummary>,
+  apply: (state: StateStub) => Promise<Revoked>,
 ): Promise<Response> {
   const directory = directoryOf(call.env);
   if (!(await directory.exists(id))) return adminError('unknown_tenant', `no tenant ${id}`);
   const state = tenantStateStub(call.env.TENANT_STATE, id);
   const before = await state.summary();
-  const after = await apply(state);
+  const applied = await apply(state);
   if (!(await directory.exists(id))) {
-    await state.wipe();
+    await state.retire();
     return adminError('unknown_tenant', `no tenant ${id}`);
   }
+  if (!applied.ok) {
+    return adminError('revocation_list_full',
+      `the ${LIST_WORDS[applied.full]} list holds ${MAX_LIST_ENTRIES} entries, each kept 30 days (jtis: until exp); ` +
+      `POST /tenants/${id}/revoke {} revokes every token issued so far instead`, { list: applied.full });
+  }
+  const after: TenantStateSummary = applied.summary;
   const { action, ...detail } = what;
   console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, action, tenant: id, ...detail, before, after }));
   return new Response(JSON.stringify(after), { status: 200, headers: JSON_HEADERS });

@@ -4,6 +4,7 @@
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
 //   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
 import type { Clock } from '../clock';
+import { noteOf } from '../denial';
 import type { Env } from '../env';
 import type { Precondition, WriteRefusal } from '../tenants/directory';
 import { tenantStateStub } from '../state/tenant-state';
@@ -31,6 +32,9 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
   const written = await directoryOf(call.env).put(parsed.config, preconditionOf(request));
   if (!written.ok) return refused(written.refusal, id);
   audit(call, { action: written.created ? 'tenant.create' : 'tenant.replace', tenant: id, before: written.before, after: written.after });
+  if (!(await startState(call, id, written.created))) {
+    return adminError('internal_error', `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);
+  }
   return new Response(JSON.stringify(written.after), {
     status: written.created ? 201 : 200,
     headers: { ...JSON_HEADERS, etag: written.etag, ...(written.created ? { location: `/tenants/${id}` } : {}) },
@@ -52,12 +56,29 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
   if (!TENANT_ID.test(id)) return adminError('unknown_tenant', `no tenant ${id}`);
   const removed = await directoryOf(call.env).remove(id, preconditionOf(request));
-  // The state goes after the record, never before (a failed removal must keep revocations); an
-  // unknown tenant's is wiped too, so repeating a DELETE whose wipe failed finishes it.
-  if (removed.ok || removed.refusal.error === 'unknown_tenant') await tenantStateStub(call.env.TENANT_STATE, id).wipe();
+  // Isolates may serve the deleted tenant from their caches (and KV's copies) for a while yet, so
+  // its state is retired, not wiped: hold, every token revoked. After the record, never before
+  // (a failed removal keeps the tenant as it was); an unknown tenant's is retired too, so
+  // repeating a DELETE whose retire failed finishes it.
+  if (removed.ok || removed.refusal.error === 'unknown_tenant') await tenantStateStub(call.env.TENANT_STATE, id).retire();
   if (!removed.ok) return refused(removed.refusal, id);
   audit(call, { action: 'tenant.delete', tenant: id, before: removed.before, after: null });
   return new Response(null, { status: 204 });
+}
+
+/** A created tenant starts clean: active, tokenVersion 1, nothing revoked, whatever a deleted
+ *  tenant of the same id left. The reset runs after the Directory write, so a failure leaves a
+ *  reused id's state retired, on hold: fail closed, and the PUT answers 500. Repeating the PUT
+ *  is a replace (200), which resets a state still retired (ifRetired) and nothing else, so it
+ *  finishes the create without ever wiping a live tenant's revocations. False when it failed. */
+async function startState(call: AdminCall, id: string, created: boolean): Promise<boolean> {
+  try {
+    await tenantStateStub(call.env.TENANT_STATE, id).reset({ ifRetired: !created });
+    return true;
+  } catch (error) {
+    console.log(JSON.stringify({ event: 'tenant_state_reset_failed', tenant: id, note: noteOf(error) }));
+    return false;
+  }
 }
 
 /** The schema's issues, plus the path id: a body without `id` takes it from the path, a body

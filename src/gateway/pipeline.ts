@@ -16,7 +16,7 @@ import { DEFAULT_MATCH, pathRefusal, type RouteMatch } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
 import type { RateLimiter } from '../state/rate-limiter';
 import { clientIpKey, createRateLimits, type LimitDecision, type LimitRequest } from '../state/rate-limits';
-import { checkRevocation } from '../state/revocation';
+import { EMPTY_LIST } from '../state/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
 import { createTenantStates, type StateRead } from '../state/tenant-states';
 import { createTenantStore, type ResolvedTenant, type TenantKv } from '../tenants/store';
@@ -94,7 +94,7 @@ export interface Pipeline {
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
 const UNTRACKED: Outcome<StateRead> = ok({
   ok: true, tier: 'none',
-  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} } satisfies TenantStateSnapshot,
+  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST } satisfies TenantStateSnapshot,
 });
 
 const PASSED: Outcome<void> = ok(undefined);
@@ -201,8 +201,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       d.record.issuer = token.issuer.issuer;
       d.record.kid = token.kid;
 
-      if (!state.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: state.retryAfterSeconds, note: state.note });
-      const revoked = checkRevocation(token, state.snapshot, { tenantId: tenant.id, versionClaim: revocation.versionClaim, tenantClaim: revocation.tenantClaim });
+      const checked = states.revocation(token, state, { tenantId: tenant.id, ...revocation }, io.tenantState);
+      const revoked = checked instanceof Promise ? await d.timed('revocation', checked) : checked;
       if (!revoked.ok) return revoked;
 
       if (missingScopes(route, token.scopes).length > 0) return deny({ error: 'insufficient_scope', needed: route.scopes });

@@ -1,19 +1,27 @@
 // The isolate's copies of tenant states (SPEC.md "Tenant status and revocation"): a copy serves
 // while younger than the tenant's maxStalenessSeconds, is refreshed in the background once past
 // half of that, and outlives an unreachable object by GRACE_MS before the tenant fails closed.
+// Copies are small (a snapshot is at most 64 KiB whatever the lists hold), and the cache is
+// bounded by bytes as well as by tenants. It also runs the revocation step: the copy decides
+// nearly every token; the few it cannot clear cost one object call, whose exact answers are kept
+// per (tenant, list, value) under the same staleness and grace rules.
 //
 //   const states = createTenantStates({ now });                       // once per isolate
 //   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil });
-//   if (read.ok) checkRevocation(token, read.snapshot, policy);      // tier: memory | object | grace
-//   else deny({ error: 'revocation_unavailable', retryAfterSeconds: read.retryAfterSeconds });
+//   if (read.ok) read.snapshot.status;                               // tier: memory | object | grace
+//   const revoked = states.revocation(token, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
+//   (revoked instanceof Promise ? await revoked : revoked).ok        // a Promise only on "maybe"
 //
 // No promise is ever shared between requests: a request awaiting another request's I/O can hang
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import { deny, noteOf, type Outcome } from '../denial';
 import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
-import { tenantStateStub, type TenantState, type TenantStateSnapshot } from './tenant-state';
+import { checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from './revocation';
+import {
+  snapshotBytes, tenantStateStub, type RevocationQuery, type RevocationTimes, type TenantState, type TenantStateSnapshot,
+} from './tenant-state';
 
 /** How long past its allowance the last copy serves while the object cannot be reached. */
 export const GRACE_MS = 60_000;
@@ -32,12 +40,30 @@ export interface StateIo {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+export interface RevocationStep extends RevocationPolicy {
+  readonly maxStalenessSeconds: number;
+}
+
 export interface TenantStates {
   /** Synchronous when memory answers (the hot path: no promise, no await). */
   read(tenantId: string, maxStalenessSeconds: number, io: StateIo): StateRead | Promise<StateRead>;
-  /** For logs and the benchmark. */
+  /** The revocation step against a read: `revocation_unavailable` for a failed one, else the
+   *  rules. Synchronous when the snapshot decides, or memory holds the exact answers it needs. */
+  revocation(token: RevocationSubject, read: StateRead, step: RevocationStep,
+    tenantState: DurableObjectNamespace<TenantState> | null): Outcome<void> | Promise<Outcome<void>>;
+  /** For logs, the benchmark and tests: copies held, and exact answers held. */
   readonly size: number;
+  readonly bytes: number;
+  readonly answers: { readonly size: number; readonly bytes: number };
+  /** Object calls made: snapshot reads and exact checks. */
+  readonly counters: Readonly<{ reads: number; checks: number }>;
 }
+
+/** Isolate memory the copies may take: 16 MiB is some 270 of the largest snapshots. */
+export const STATE_CACHE_BYTES = 16 * 1024 * 1024;
+/** Exact answers kept per isolate: a revoked user's every token costs one call per staleness window. */
+export const ANSWER_CACHE_ENTRIES = 10_000;
+export const ANSWER_CACHE_BYTES = 4 * 1024 * 1024;
 
 interface Held {
   readonly snapshot: TenantStateSnapshot;
@@ -47,26 +73,42 @@ interface Held {
   readonly fromMemory: StateRead;
 }
 
+/** One exact answer: when the value's entry was revoked (null: it is in no list), as of `readAt`. */
+interface Answer {
+  readonly at: number | null;
+  readonly readAt: number;
+}
+
 type ObjectRead = { ok: true; held: Held } | { ok: false; note: string };
 
-export function createTenantStates(options: { now: Clock; maxEntries?: number; objectDeadlineMs?: number }): TenantStates {
+const LIST_OF = { sub: 'subjects', sid: 'sessions', jti: 'jtis' } as const;
+
+export function createTenantStates(options: {
+  now: Clock; maxEntries?: number; maxBytes?: number; maxAnswers?: number; maxAnswerBytes?: number; objectDeadlineMs?: number;
+}): TenantStates {
   const now = options.now;
   const deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
   const maxEntries = options.maxEntries ?? 10_000;
-  const held = new BoundedCache<string, Held>({ now, maxEntries });
+  const held = new BoundedCache<string, Held>({ now, maxEntries, maxBytes: options.maxBytes ?? STATE_CACHE_BYTES });
   /** tenant -> start of its background refresh; plain data, so a lost one simply expires. */
   const refreshing = new BoundedCache<string, number>({ now, maxEntries });
+  /** "<tenant>/<list>/<value>" -> the object's exact answer. A tenant id holds no "/". */
+  const answers = new BoundedCache<string, Answer>({
+    now, maxEntries: options.maxAnswers ?? ANSWER_CACHE_ENTRIES, maxBytes: options.maxAnswerBytes ?? ANSWER_CACHE_BYTES,
+  });
+  const counters = { reads: 0, checks: 0 };
 
   /** One read of the object; a newer copy is kept, an older one (a slow read) is not. */
   async function readObject(tenantId: string, allowanceMs: number, io: StateIo): Promise<ObjectRead> {
     const readAt = now();
     try {
+      counters.reads++;
       const snapshot = (await withDeadline(tenantStateStub(io.tenantState, tenantId).snapshot(), deadlineMs, 'TenantState')) as TenantStateSnapshot;
       const fresh: Held = { snapshot, readAt, fromMemory: { ok: true, snapshot, tier: 'memory' } };
       const current = held.getStale(tenantId)?.value;
       if (current === undefined || current.readAt <= readAt) {
         // Kept past its allowance only so it can serve the grace period.
-        held.set(tenantId, fresh, { ttlMs: readAt + allowanceMs + GRACE_MS - now() });
+        held.set(tenantId, fresh, { ttlMs: readAt + allowanceMs + GRACE_MS - now(), bytes: snapshotBytes(snapshot) + 2 * tenantId.length });
       }
       return { ok: true, held: fresh };
     } catch (error) {
@@ -82,8 +124,61 @@ export function createTenantStates(options: { now: Clock; maxEntries?: number; o
     io.waitUntil(readObject(tenantId, allowanceMs, io).finally(() => refreshing.delete(tenantId)));
   }
 
+  /** The answers memory holds for every asked value, each younger than `maxAgeMs`, else null. */
+  function remembered(tenantId: string, query: RevocationQuery, maxAgeMs: number): RevocationTimes | null {
+    const t = now();
+    const times = { sub: null as number | null, sid: null as number | null, jti: null as number | null };
+    for (const field of ['sub', 'sid', 'jti'] as const) {
+      const value = query[field];
+      if (value === undefined) continue;
+      const answer = answers.getStale(`${tenantId}/${LIST_OF[field]}/${value}`)?.value;
+      if (answer === undefined || t - answer.readAt >= maxAgeMs) return null;
+      times[field] = answer.at;
+    }
+    return times;
+  }
+
+  /** "maybe": one object call for the exact times, kept for the allowance (and the grace after
+   *  it). Unreachable: answers within the grace serve, else the token fails closed. */
+  async function askObject(tenantId: string, token: RevocationSubject, snapshot: TenantStateSnapshot,
+    query: RevocationQuery, allowanceMs: number, tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
+    const readAt = now();
+    try {
+      counters.checks++;
+      const times = await withDeadline(tenantStateStub(tenantState, tenantId).check(query), deadlineMs, 'TenantState') as RevocationTimes;
+      for (const field of ['sub', 'sid', 'jti'] as const) {
+        const value = query[field];
+        if (value === undefined) continue;
+        const key = `${tenantId}/${LIST_OF[field]}/${value}`;
+        answers.set(key, { at: times[field], readAt }, { ttlMs: readAt + allowanceMs + GRACE_MS - now(), bytes: 2 * key.length + 64 });
+      }
+      return settleRevocation(token, snapshot, times);
+    } catch (error) {
+      const note = noteOf(error);
+      console.log(JSON.stringify({ event: 'tenant_state_unavailable', tenant: tenantId, note }));
+      const last = remembered(tenantId, query, allowanceMs + GRACE_MS);
+      if (last !== null) return settleRevocation(token, snapshot, last);
+      return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note });
+    }
+  }
+
   return {
     get size() { return held.size; },
+    get bytes() { return held.bytes; },
+    answers: { get size() { return answers.size; }, get bytes() { return answers.bytes; } },
+    counters,
+
+    revocation(token, read, step, tenantState) {
+      if (!read.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: read.retryAfterSeconds, note: read.note });
+      const checked = checkRevocation(token, read.snapshot, step);
+      if (checked.ok !== 'ask') return checked;
+      // Untracked (no object bound) lists are empty and never ask; should one, it fails closed.
+      if (tenantState === null) return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: 'no TenantState bound' });
+      const allowanceMs = step.maxStalenessSeconds * 1000;
+      const known = remembered(step.tenantId, checked.query, allowanceMs);
+      return known !== null ? settleRevocation(token, read.snapshot, known)
+        : askObject(step.tenantId, token, read.snapshot, checked.query, allowanceMs, tenantState);
+    },
 
     read(tenantId, maxStalenessSeconds, io) {
       const allowanceMs = maxStalenessSeconds * 1000;

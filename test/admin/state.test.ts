@@ -1,12 +1,14 @@
 // The admin API's revoke, status and state endpoints inside workerd: real Directory and
-// TenantState objects, every status they answer, and DELETE wiping the state.
+// TenantState objects, every status they answer, DELETE retiring the state and a create
+// resetting it.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
 import { MAX_BODY_BYTES } from '../../src/admin/json-body';
 import { MAX_IDENTIFIER_LENGTH } from '../../src/admin/state';
-import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { hash32, latestRevocation } from '../../src/state/revocation-list';
+import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import { config, unique } from '../tenants/fixtures';
 import { ADMIN_TOKEN as TOKEN, adminCaller, auditLines, json } from './caller';
 
@@ -27,7 +29,8 @@ async function tenant(): Promise<string> {
   return id;
 }
 
-const INITIAL = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, deniedJtis: 0 };
+const INITIAL = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
+const EMPTY = { entries: new Uint32Array(0), horizon: 0 };
 
 beforeEach(() => {
   t = 1_900_000_000_000;
@@ -66,15 +69,56 @@ describe('POST /tenants/:id/revoke', () => {
     expect(JSON.stringify(line)).not.toContain(TOKEN);
   });
 
-  it('revokes one subject with {"sub"} and one token with {"jti", "exp"}', async () => {
+  it('revokes one subject with {"sub"}, one session with {"sid"} and one token with {"jti", "exp"}', async () => {
     const id = await tenant();
     expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } })))
       .toEqual({ ...INITIAL, revokedSubjects: 1 });
+    expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'session-1' } })))
+      .toEqual({ ...INITIAL, revokedSubjects: 1, revokedSessions: 1 });
     expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: { jti: 'j-1', exp: seconds() + 600 } })))
-      .toEqual({ ...INITIAL, revokedSubjects: 1, deniedJtis: 1 });
-    const snapshot = await tenantStateStub(env.TENANT_STATE, id).snapshot();
-    expect(snapshot).toMatchObject({ revokedSubjects: { 'user-1': seconds() }, deniedJtis: { 'j-1': seconds() + 600 } });
-    expect(audits().filter((a) => a.action === 'tenant.revoke').map((a) => a.kind)).toEqual(['subject', 'jti']);
+      .toEqual({ ...INITIAL, revokedSubjects: 1, revokedSessions: 1, deniedJtis: 1 });
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual({ ...INITIAL, revokedSubjects: 1, revokedSessions: 1, deniedJtis: 1 });
+    const state = tenantStateStub(env.TENANT_STATE, id);
+    const snapshot = await state.snapshot();
+    expect(latestRevocation(snapshot.subjects, hash32('user-1'))).toBe(seconds());
+    expect(latestRevocation(snapshot.sessions, hash32('session-1'))).toBe(seconds());
+    expect(latestRevocation(snapshot.jtis, hash32('j-1'))).toBeGreaterThanOrEqual(seconds());
+    expect(await state.check({ sub: 'user-1', sid: 'session-1', jti: 'j-1' })).toEqual({ sub: seconds(), sid: seconds(), jti: expect.any(Number) });
+    const lines = audits().filter((a) => a.action === 'tenant.revoke');
+    expect(lines.map((a) => a.kind)).toEqual(['subject', 'session', 'jti']);
+    expect(lines[1]).toMatchObject({ sid: 'session-1', after: { revokedSessions: 1 } });
+  });
+
+  it('accepts values up to 256 characters and refuses 257 with 400 invalid_request', async () => {
+    const id = await tenant();
+    for (const field of ['sub', 'sid', 'jti'] as const) {
+      const body = (value: string) => (field === 'jti' ? { jti: value, exp: seconds() + 600 } : { [field]: value });
+      const longest = await call('POST', `/tenants/${id}/revoke`, { body: body('v'.repeat(256)) });
+      expect(longest.status, field).toBe(200);
+      const over = await call('POST', `/tenants/${id}/revoke`, { body: body('v'.repeat(257)) });
+      expect([over.status, (await json(over)).error], field).toEqual([400, 'invalid_request']);
+    }
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual({ ...INITIAL, revokedSubjects: 1, revokedSessions: 1, deniedJtis: 1 });
+  });
+
+  it('answers 409 revocation_list_full for a new value once a list holds 1,000,000 entries, suggesting a revoke-all', async () => {
+    const id = await tenant();
+    await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'kept' } });
+    // The kept size is what the cap reads: at the cap without writing a million rows.
+    await runInDurableObject(tenantStateStub(env.TENANT_STATE, id), (_: TenantState, s) => {
+      s.storage.sql.exec("UPDATE list_sizes SET entries = ? WHERE list = 'sessions'", MAX_LIST_ENTRIES);
+    });
+    const full = await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'one-more' } });
+    expect(full.status).toBe(409);
+    const answer = await json(full);
+    expect(answer).toMatchObject({ error: 'revocation_list_full', list: 'sessions' });
+    expect(answer.error_description).toContain('POST /tenants/');
+    expect(answer.error_description).toContain('revoke {}');
+    expect(audits().filter((a) => a.action === 'tenant.revoke')).toHaveLength(1);
+    // Re-revoking a value already listed is no new entry; other lists have room; a revoke-all works.
+    expect((await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'kept' } })).status).toBe(200);
+    expect((await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } })).status).toBe(200);
+    expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: {} }))).toMatchObject({ tokenVersion: 2, revokedSessions: MAX_LIST_ENTRIES });
   });
 
   it.each([
@@ -84,6 +128,11 @@ describe('POST /tenants/:id/revoke', () => {
     ['an empty sub', { sub: '' }],
     ['a numeric sub', { sub: 42 }],
     ['a sub over the length limit', { sub: 'x'.repeat(MAX_IDENTIFIER_LENGTH + 1) }],
+    ['an empty sid', { sid: '' }],
+    ['a numeric sid', { sid: 7 }],
+    ['a sid over the length limit', { sid: 'x'.repeat(MAX_IDENTIFIER_LENGTH + 1) }],
+    ['a jti over the length limit', { jti: 'x'.repeat(MAX_IDENTIFIER_LENGTH + 1), exp: 1_900_000_000 }],
+    ['sub and sid together', { sub: 'u', sid: 's' }],
     ['a jti without exp', { jti: 'j-1' }],
     ['an exp without jti', { exp: 1_900_000_000 }],
     ['a fractional exp', { jti: 'j-1', exp: 1.5 }],
@@ -168,25 +217,29 @@ describe('POST /tenants/:id/status', () => {
 });
 
 describe('DELETE /tenants/:id', () => {
-  it('wipes the tenant state, so a reused id starts clean', async () => {
+  it('retires the tenant state: hold, every token revoked, nothing forgotten; a re-create starts clean', async () => {
     const id = await tenant();
     await call('POST', `/tenants/${id}/status`, { body: { status: 'hold' } });
     await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } });
+    t += 3_000;
     expect((await call('DELETE', `/tenants/${id}`)).status).toBe(204);
     expect((await call('GET', `/tenants/${id}/state`)).status).toBe(404);
-    expect(await tenantStateStub(env.TENANT_STATE, id).snapshot())
-      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} });
+    // Isolates may still serve the deleted tenant: its state must not let any token through.
+    expect(await tenantStateStub(env.TENANT_STATE, id).summary())
+      .toEqual({ ...INITIAL, status: 'hold', tokenVersion: 3, revokedBefore: seconds(), revokedSubjects: 1 });
     const { domain } = unique('reuse');
     expect((await call('PUT', `/tenants/${id}`, { body: config(id, [`api.${domain}`]) })).status).toBe(201);
     expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(INITIAL);
+    expect(await tenantStateStub(env.TENANT_STATE, id).snapshot())
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY });
   });
 
-  it('still answers 404 for an unknown tenant, wiping whatever state its id had', async () => {
+  it('still answers 404 for an unknown tenant, retiring whatever state its id had', async () => {
     const id = unique('gone').id;
     await tenantStateStub(env.TENANT_STATE, id).revokeSubject('user-1');
     const response = await call('DELETE', `/tenants/${id}`);
     expect([response.status, (await json(response)).error]).toEqual([404, 'unknown_tenant']);
-    expect(await tenantStateStub(env.TENANT_STATE, id).summary()).toEqual(INITIAL);
+    expect(await tenantStateStub(env.TENANT_STATE, id).summary()).toMatchObject({ status: 'hold', tokenVersion: 2, revokedSubjects: 1 });
   });
 
   it('keeps the state when the removal is refused', async () => {
@@ -194,6 +247,49 @@ describe('DELETE /tenants/:id', () => {
     await call('POST', `/tenants/${id}/revoke`, { body: {} });
     const refused = await call('DELETE', `/tenants/${id}`, { headers: { 'if-match': '"stale"' } });
     expect(refused.status).toBe(412);
-    expect(await json(await call('GET', `/tenants/${id}/state`))).toMatchObject({ tokenVersion: 2 });
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toMatchObject({ status: 'active', tokenVersion: 2 });
+  });
+
+  it('keeps a replace from touching a live state: only a create resets it', async () => {
+    const id = await tenant();
+    await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } });
+    const { domain } = unique('replace');
+    expect((await call('PUT', `/tenants/${id}`, { body: config(id, [`api.${domain}`]) })).status).toBe(200);
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual({ ...INITIAL, revokedSubjects: 1 });
+  });
+
+  it('leaves a re-created tenant on hold when its reset fails (500), and a repeated PUT finishes it', async () => {
+    const id = await tenant();
+    await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } });
+    expect((await call('DELETE', `/tenants/${id}`)).status).toBe(204);
+    const real = env.TENANT_STATE;
+    const broken = {
+      idFromName: (name: string) => real.idFromName(name),
+      get: (objectId: DurableObjectId) => ({ reset: () => Promise.reject(new Error('object unreachable')), summary: () => real.get(objectId).summary() }),
+    } as unknown as typeof env.TENANT_STATE;
+    const { domain } = unique('again');
+    const body = config(id, [`api.${domain}`]);
+    const failed = await call('PUT', `/tenants/${id}`, { body, env: { ...env, TENANT_STATE: broken } });
+    expect([failed.status, (await json(failed)).error]).toEqual([500, 'internal_error']);
+    // Fail closed: the tenant exists, its state is the deleted one's, on hold.
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toMatchObject({ status: 'hold', revokedSubjects: 1 });
+    expect((await call('PUT', `/tenants/${id}`, { body })).status).toBe(200);
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(INITIAL);
+  });
+
+  it('retires the state again when a DELETE lands between a change and its after-check', async () => {
+    const id = await tenant();
+    const real = env.DIRECTORY;
+    let existsCalls = 0;
+    // The Directory says the tenant exists before the change and not after: a DELETE ran in between.
+    const racing = {
+      idFromName: (name: string) => real.idFromName(name),
+      get: (objectId: DurableObjectId) => ({ exists: async () => ++existsCalls === 1 }),
+    } as unknown as typeof env.DIRECTORY;
+    await tenantStateStub(env.TENANT_STATE, id).retire();
+    const response = await call('POST', `/tenants/${id}/status`, { body: { status: 'active' }, env: { ...env, DIRECTORY: racing } });
+    expect([response.status, (await json(response)).error]).toEqual([404, 'unknown_tenant']);
+    expect(await tenantStateStub(env.TENANT_STATE, id).summary()).toMatchObject({ status: 'hold' });
+    expect(await tenantStateStub(env.TENANT_STATE, id).reset({ ifRetired: true })).toBe(true);
   });
 });

@@ -171,13 +171,19 @@ describe('revocation, status, state and dns-check', () => {
   it('starts active with tokenVersion 1 and nothing revoked', async () => {
     const state = await runTenants(edge, ['state', 'ops']);
     expect(state.code).toBe(0);
-    expect(state.json()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, deniedJtis: 0 });
+    expect(state.json()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 });
   });
 
-  it('revokes one subject, one token, then every token', async () => {
+  it('revokes one subject, one session, one token, then every token', async () => {
     const subject = await runTenants(edge, ['revoke', 'ops', '--sub', 'user-1']);
     expect(subject.code).toBe(0);
     expect(subject.json()).toMatchObject({ revokedSubjects: 1 });
+
+    const session = await runTenants(edge, ['revoke', 'ops', '--sid', 'session-1']);
+    expect(session.code).toBe(0);
+    expect(session.json()).toMatchObject({ revokedSubjects: 1, revokedSessions: 1 });
+    expect(session.stderr).toMatch(/revoked session session-1's tokens for ops/);
+    expect((await runTenants(edge, ['state', 'ops'])).json()).toMatchObject({ revokedSessions: 1 });
 
     const exp = Math.floor(Date.now() / 1000) + 3600;
     const token = await runTenants(edge, ['revoke', 'ops', '--jti', 'token-1', '--exp', String(exp)]);
@@ -223,6 +229,7 @@ describe('exit codes', () => {
     ['a status other than hold or active', ['status', 'acme', 'paused']],
     ['--jti without --exp', ['revoke', 'acme', '--jti', 'j']],
     ['--sub with --jti', ['revoke', 'acme', '--sub', 's', '--jti', 'j', '--exp', '1']],
+    ['--sub with --sid', ['revoke', 'acme', '--sub', 's', '--sid', 'x']],
     ['a limit out of range', ['list', '--limit', '0']],
     ['a missing file', ['put', '/nonexistent/tenant.json']],
   ])('exits 2 for %s', async (_, args) => {

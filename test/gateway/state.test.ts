@@ -1,9 +1,10 @@
 // Tenant status, revocation and rate limits in their pipeline slots (SPEC.md "Request outcomes"),
 // against the real TenantState and RateLimiter objects.
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { tenantStateStub } from '../../src/state/tenant-state';
+import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
@@ -31,6 +32,15 @@ const admin = (path: string, body?: unknown) => edge.fetch(new Request(`http://a
   method: body === undefined ? 'GET' : 'POST', headers: ADMIN, body: body === undefined ? undefined : JSON.stringify(body),
 }));
 const errorOf = async (response: Response) => (await response.json() as { error: string; reason?: string });
+/** The tenant's TenantState reads the edge's clock, so "the same second" means the same second. */
+const shareClock = () => runInDurableObject(tenantStateStub(env.TENANT_STATE, id), (instance: TenantState) => { instance.now = () => edge.now; });
+/** 200, or "<status> <reason or error>". */
+const statusOf = async (tokenText: string, path = '/x') => {
+  const response = await edge.request(`https://${host}${path}`, { token: tokenText });
+  if (response.status === 200) return 200;
+  const body = await errorOf(response);
+  return `${response.status} ${body.reason ?? body.error}`;
+};
 
 describe('tenant status', () => {
   it('answers 403 tenant_on_hold on every route, still serves the metadata, and reactivation kills older tokens', async () => {
@@ -117,12 +127,102 @@ describe('revocation', () => {
     flakyEdge.restoreLog();
   });
 
-  it('deleting a tenant wipes its state, so a reused id starts clean', async () => {
-    await put();
-    await admin('/revoke', {});
-    expect((await admin('/state').then((r) => r.json()) as { tokenVersion: number }).tokenVersion).toBe(2);
-    await edge.fetch(new Request(`http://admin.localhost/tenants/${id}`, { method: 'DELETE', headers: ADMIN }));
-    expect(await tenantStateStub(env.TENANT_STATE, id).summary()).toMatchObject({ tokenVersion: 1, revokedBefore: 0, status: 'active' });
+  it('deleting a tenant never brings a revoked token back, though isolates still serve the tenant; a re-create starts clean', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 } });
+    await shareClock();
+    const alice = await token({ sub: 'alice', iat: nowSeconds() - 5 });
+    const bob = await token({ sub: 'bob', iat: nowSeconds() - 5 });
+    await admin('/revoke', { sub: 'alice' });
+    expect(await statusOf(alice)).toBe('401 revoked');
+    expect(await statusOf(bob)).toBe(200); // this isolate now holds the tenant (TENANT_CACHE_SECONDS)
+    expect((await edge.fetch(new Request(`http://admin.localhost/tenants/${id}`, { method: 'DELETE', headers: ADMIN }))).status).toBe(204);
+    // The isolate still serves the deleted tenant from its cache: nothing passes, alice least of all.
+    for (const old of [alice, bob, await token({ sub: 'carol' })]) {
+      const refused = await edge.request(`https://${host}/x`, { token: old });
+      expect(refused.status).toBe(403);
+      expect((await errorOf(refused)).error).toBe('tenant_on_hold');
+    }
+    expect(await tenantStateStub(env.TENANT_STATE, id).summary()).toMatchObject({ status: 'hold', tokenVersion: 2, revokedBefore: nowSeconds() });
+
+    await put({ revocation: { maxStalenessSeconds: 0 } });
+    expect(await tenantStateStub(env.TENANT_STATE, id).summary())
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 });
+    expect(await statusOf(await token({ sub: 'dave' }))).toBe(200);
+  });
+});
+
+describe('revocation in the second it happens', () => {
+  it('revokes a token issued in the same second as a revoke-all, and passes one issued the next second', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 } });
+    await shareClock();
+    edge.advance(1_000 - (edge.now % 1_000) + 200); // 200 ms into a second
+    const sameSecond = await token();
+    expect(await statusOf(sameSecond)).toBe(200);
+    edge.advance(500);
+    expect((await admin('/revoke', {})).status).toBe(200);
+    expect(await statusOf(sameSecond)).toBe('401 revoked');
+    expect(await statusOf(await token())).toBe('401 revoked'); // still the same second: fail closed
+    expect(await statusOf(await token({ iat: undefined }))).toBe('401 revoked');
+    edge.advance(1_000);
+    expect(await statusOf(await token())).toBe(200);
+  });
+
+  it('judges a token carrying the current versionClaim by the version, so a first-party issuer can mint right after a revoke-all', async () => {
+    await put({ revocation: { versionClaim: 'tv', maxStalenessSeconds: 0 } });
+    await shareClock();
+    const revoked = await admin('/revoke', {}).then((r) => r.json()) as { tokenVersion: number; revokedBefore: number };
+    expect(revoked).toMatchObject({ tokenVersion: 2, revokedBefore: nowSeconds() });
+    expect(await statusOf(await token({ tv: 2 }))).toBe(200);
+    expect(await statusOf(await token({ tv: '2', iat: undefined }))).toBe(200);
+    expect(await statusOf(await token({ tv: 1 }))).toBe('401 revoked');
+    expect(await statusOf(await token())).toBe('401 revoked');
+    // The version does not lift a subject revocation in the same second.
+    await admin('/revoke', { sub: 'user-1' });
+    expect(await statusOf(await token({ tv: 2 }))).toBe('401 revoked');
+    expect(await statusOf(await token({ tv: 2, sub: 'user-2' }))).toBe(200);
+  });
+
+  it('revokes a subject\'s and a session\'s tokens issued in the second of their revocation', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 } });
+    await shareClock();
+    const subject = await token({ sub: 'alice' });
+    const session = await token({ sub: 'bob', sid: 'session-1' });
+    await admin('/revoke', { sub: 'alice' });
+    await admin('/revoke', { sid: 'session-1' });
+    expect(await statusOf(subject)).toBe('401 revoked');
+    expect(await statusOf(session)).toBe('401 revoked');
+    expect(await statusOf(await token({ sub: 'alice', iat: undefined }))).toBe('401 revoked');
+    edge.advance(1_000);
+    expect(await statusOf(await token({ sub: 'alice' }))).toBe(200);
+    expect(await statusOf(await token({ sub: 'bob', sid: 'session-1' }))).toBe(200);
+  });
+});
+
+describe('sessions', () => {
+  it('revokes every token of one session through the admin API, and no other session\'s', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 } });
+    const mine = await token({ sub: 'alice', sid: 'sess-a', iat: nowSeconds() - 5 });
+    const sameUserOtherSession = await token({ sub: 'alice', sid: 'sess-b', iat: nowSeconds() - 5 });
+    const noSession = await token({ sub: 'alice', iat: nowSeconds() - 5 });
+    const revoked = await admin('/revoke', { sid: 'sess-a' });
+    expect(revoked.status).toBe(200);
+    expect(await revoked.json()).toMatchObject({ revokedSessions: 1, revokedSubjects: 0 });
+    expect(await statusOf(mine)).toBe('401 revoked');
+    expect(await statusOf(sameUserOtherSession)).toBe(200);
+    expect(await statusOf(noSession)).toBe(200);
+    expect(await admin('/state').then((r) => r.json())).toMatchObject({ revokedSessions: 1 });
+    edge.advance(2_000);
+    expect(await statusOf(await token({ sub: 'alice', sid: 'sess-a' }))).toBe(200);
+  });
+
+  it('sees a session revocation within maxStalenessSeconds', async () => {
+    await put({ revocation: { maxStalenessSeconds: 5 } });
+    const t = await token({ sid: 'sess-z', iat: nowSeconds() - 5 });
+    expect(await statusOf(t)).toBe(200);
+    await admin('/revoke', { sid: 'sess-z' });
+    expect(await statusOf(t)).toBe(200);
+    edge.advance(5_001);
+    expect(await statusOf(t)).toBe('401 revoked');
   });
 });
 

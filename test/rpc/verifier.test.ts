@@ -87,9 +87,12 @@ describe('Verifier.verify over a service binding', () => {
 
 describe('Verifier.tenantState', () => {
   it('gives first-party issuers the tokenVersion, and null for an unknown tenant', async () => {
-    expect(await call('tenantState', id)).toMatchObject({ status: 'active', tokenVersion: 1 });
+    expect(await call('tenantState', id)).toEqual({
+      status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0,
+    });
     await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{}' }));
-    expect(await call('tenantState', id)).toMatchObject({ tokenVersion: 2 });
+    await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{"sid":"s-1"}' }));
+    expect(await call('tenantState', id)).toMatchObject({ tokenVersion: 2, revokedSessions: 1 });
     expect(await call('tenantState', 'no-such-tenant')).toBeNull();
     expect(await call('tenantState', '../x')).toBeNull();
   });

@@ -1,88 +1,228 @@
-// checkRevocation: each rule of SPEC.md "Tenant status and revocation", for tokens issued
-// before and after, and the tenant claim.
+// checkRevocation and settleRevocation: each rule of SPEC.md "Tenant status and revocation", for
+// tokens issued before, during and after the second of a revocation, the version exception, the
+// tenant claim, and the compact lists' horizon. The object's part is played by a map here
+// (tenant-state.test.ts and revocation-exact.test.ts use the real one).
 import { describe, expect, it } from 'vitest';
-import { checkRevocation } from '../../src/state/revocation';
-import type { TenantStateSnapshot } from '../../src/state/tenant-state';
+import { checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';
+import { EMPTY_LIST, encodeRevocationList, hash32, latestRevocation, SHIPPED_PER_LIST } from '../../src/state/revocation-list';
+import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from '../../src/state/tenant-state';
 
 const NOW = 1_900_000_000;
-const clean: TenantStateSnapshot = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} };
-const none = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
-const token = (over: { subject?: string | null; issuedAt?: number | null; claims?: Record<string, unknown> } = {}) =>
+const clean: TenantStateSnapshot = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST };
+const none: RevocationPolicy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
+const token = (over: { subject?: string | null; issuedAt?: number | null; claims?: Record<string, unknown> } = {}): RevocationSubject =>
   ({ subject: 'user-1', issuedAt: NOW, claims: {}, ...over });
-const reasonOf = (outcome: ReturnType<typeof checkRevocation>) =>
+
+type Lists = { subjects?: Record<string, number>; sessions?: Record<string, number>; jtis?: Record<string, number> };
+
+/** A state with lists (value -> time), encoded as the object would, and the object's answers. */
+function stateWith(lists: Lists, scalars: Partial<TenantStateSnapshot> = {}, shipped = SHIPPED_PER_LIST,
+  hash: (value: string) => number = hash32) {
+  const encode = (entries: Record<string, number> = {}) => encodeRevocationList(
+    Object.entries(entries).map(([value, at]): [number, number] => [hash(value), at]).sort((a, b) => b[1] - a[1]).slice(0, shipped + 1), shipped);
+  const snapshot: TenantStateSnapshot = {
+    ...clean, ...scalars, subjects: encode(lists.subjects), sessions: encode(lists.sessions), jtis: encode(lists.jtis),
+  };
+  let asked = 0;
+  const timeOf = (entries: Record<string, number> | undefined, value: string | undefined) =>
+    value !== undefined && entries !== undefined && Object.hasOwn(entries, value) ? entries[value]! : null;
+  const check = (query: RevocationQuery): RevocationTimes => {
+    asked++;
+    return { sub: timeOf(lists.subjects, query.sub), sid: timeOf(lists.sessions, query.sid), jti: timeOf(lists.jtis, query.jti) };
+  };
+  return { snapshot, check, get asked() { return asked; } };
+}
+
+/** The isolate's check, then the object's answer when it asks. */
+function judge(subject: RevocationSubject, state: ReturnType<typeof stateWith> | TenantStateSnapshot, policy = none,
+  hash: (value: string) => number = hash32) {
+  const { snapshot, check } = 'snapshot' in state ? state : { snapshot: state, check: () => { throw new Error('asked a state without lists'); } };
+  const checked = checkRevocation(subject, snapshot, policy, hash);
+  return checked.ok === 'ask' ? settleRevocation(subject, snapshot, check(checked.query)) : checked;
+}
+
+const reasonOf = (outcome: ReturnType<typeof judge>) =>
   outcome.ok ? 'ok' : outcome.denial.error === 'invalid_token' ? outcome.denial.reason : outcome.denial.error;
 
 describe('checkRevocation', () => {
-  it('passes any token against a clean state', () => {
+  it('passes any token against a clean state, without asking', () => {
     expect(checkRevocation(token(), clean, none)).toEqual({ ok: true, value: undefined });
     expect(checkRevocation(token({ subject: null, issuedAt: null }), clean, none).ok).toBe(true);
+    expect(checkRevocation(token({ issuedAt: null, claims: { sid: 's', jti: 'j' } }), clean, none).ok).toBe(true);
   });
 
-  it('revokes tokens issued before revokedBefore, and without iat once it is set', () => {
+  it('revokes tokens issued at or before revokedBefore (the same second included), and without iat once it is set', () => {
     const state = { ...clean, revokedBefore: NOW };
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW - 1 }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ issuedAt: null }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW }), state, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW + 10 }), state, none))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: NOW - 1 }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: NOW }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: NOW + 0.9 }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: null }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: NOW + 1 }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: NOW + 10 }), state))).toBe('ok');
   });
 
-  it('revokes a subject\'s tokens issued before its revocation only', () => {
-    const state = { ...clean, revokedSubjects: { 'user-1': NOW } };
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW - 1 }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ issuedAt: null }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW }), state, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ subject: 'user-2', issuedAt: NOW - 1 }), state, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ subject: null, issuedAt: NOW - 1 }), state, none))).toBe('ok');
+  it('judges a token carrying versionClaim equal to tokenVersion by the version, not by revokedBefore', () => {
+    const state = { ...clean, tokenVersion: 2, revokedBefore: NOW };
+    const policy = { ...none, versionClaim: 'tv' };
+    // A first-party issuer mints right after a revoke-all, in the same second.
+    expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 2 } }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: '2' } }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: null, claims: { tv: 2 } }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 1 } }), state, policy))).toBe('revoked');
+    // Without the claim (or without versionClaim configured), revokedBefore rules.
+    expect(reasonOf(judge(token({ issuedAt: NOW }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 2 } }), state, none))).toBe('revoked');
   });
 
-  it('ignores subjects named like Object.prototype members unless revoked', () => {
-    expect(reasonOf(checkRevocation(token({ subject: 'constructor', issuedAt: null }), clean, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ subject: 'toString' }), clean, none))).toBe('ok');
+  it('does not let the version exception lift a subject, session or jti revocation', () => {
+    const state = stateWith({ subjects: { 'user-1': NOW }, sessions: { 's-1': NOW }, jtis: { 'j-1': NOW + 300 } }, { tokenVersion: 2, revokedBefore: NOW });
+    const policy = { ...none, versionClaim: 'tv' };
+    expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 2 } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ subject: 'u2', issuedAt: NOW, claims: { tv: 2, sid: 's-1' } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ subject: 'u2', issuedAt: NOW, claims: { tv: 2, jti: 'j-1' } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ subject: 'u2', issuedAt: NOW, claims: { tv: 2, sid: 's-2', jti: 'j-2' } }), state, policy))).toBe('ok');
   });
 
-  it('revokes a denied jti whenever it was issued', () => {
-    const state = { ...clean, deniedJtis: { 'j-1': NOW + 600 } };
-    expect(reasonOf(checkRevocation(token({ claims: { jti: 'j-1' } }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ issuedAt: NOW + 100, claims: { jti: 'j-1' } }), state, none))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ claims: { jti: 'j-2' } }), state, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ claims: { jti: 'constructor' } }), state, none))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ claims: { jti: 1 } }), state, none))).toBe('ok');
+  for (const [list, place] of [['subjects', (v: string) => ({ subject: v })], ['sessions', (v: string) => ({ subject: 'other', claims: { sid: v } })]] as const) {
+    it(`revokes a ${list.slice(0, -1)}'s tokens issued at or before its revocation only (the same second included)`, () => {
+      const state = stateWith({ [list]: { 'v-1': NOW } });
+      expect(reasonOf(judge(token({ ...place('v-1'), issuedAt: NOW - 1 }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('v-1'), issuedAt: NOW }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('v-1'), issuedAt: null }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('v-1'), issuedAt: NOW + 1 }), state))).toBe('ok');
+      expect(reasonOf(judge(token({ ...place('v-2'), issuedAt: NOW - 1 }), state))).toBe('ok');
+      // A value matched by neither hash nor horizon never asks the object.
+      expect(state.asked).toBe(3);
+    });
+  }
+
+  it('ignores a token without sub, or with a sid or jti that is not a string, rather than failing', () => {
+    const state = stateWith({ subjects: { 'user-1': NOW }, sessions: { '1': NOW }, jtis: { '1': NOW } });
+    expect(reasonOf(judge(token({ subject: null, issuedAt: NOW - 1 }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ subject: 'u', claims: { sid: 1, jti: 1 } }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ subject: 'u', claims: { sid: ['1'], jti: { a: 1 } } }), state))).toBe('ok');
+  });
+
+  it('ignores values named like Object.prototype members unless revoked', () => {
+    const state = stateWith({ subjects: { 'user-1': NOW } });
+    expect(reasonOf(judge(token({ subject: 'constructor', issuedAt: null }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ subject: 'toString' }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { jti: 'constructor', sid: '__proto__' } }), stateWith({ subjects: {} })))).toBe('ok');
+    expect(reasonOf(judge(token({ subject: '__proto__', issuedAt: NOW - 1 }), stateWith({ subjects: { ['__proto__']: NOW } })))).toBe('revoked');
+  });
+
+  it('revokes a denied jti whenever it was issued, while the whole list ships', () => {
+    const state = stateWith({ jtis: { 'j-1': NOW + 300 } });
+    expect(reasonOf(judge(token({ claims: { jti: 'j-1' } }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: NOW + 1_000, claims: { jti: 'j-1' } }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: null, claims: { jti: 'j-1' } }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ claims: { jti: 'j-2' } }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { jti: 1 } }), state))).toBe('ok');
   });
 
   it('revokes a token whose version claim differs from tokenVersion, and ignores one without it', () => {
     const state = { ...clean, tokenVersion: 3 };
     const policy = { ...none, versionClaim: 'tv' };
-    expect(reasonOf(checkRevocation(token({ claims: { tv: 3 } }), state, policy))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ claims: { tv: '3' } }), state, policy))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ claims: { tv: 2 } }), state, policy))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ claims: { tv: '03' } }), state, policy))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ claims: { tv: null } }), state, policy))).toBe('revoked');
-    expect(reasonOf(checkRevocation(token({ claims: {} }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tv: 3 } }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tv: '3' } }), state, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tv: 2 } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ claims: { tv: '03' } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ claims: { tv: null } }), state, policy))).toBe('revoked');
+    expect(reasonOf(judge(token({ claims: {} }), state, policy))).toBe('ok');
     // Without a configured versionClaim the claim means nothing.
-    expect(reasonOf(checkRevocation(token({ claims: { tv: 2 } }), state, none))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tv: 2 } }), state, none))).toBe('ok');
   });
 
   it('requires the tenant claim to name the tenant when configured (absent is wrong_tenant)', () => {
     const policy = { ...none, tenantClaim: 'tid' };
-    expect(reasonOf(checkRevocation(token({ claims: { tid: 'acme' } }), clean, policy))).toBe('ok');
-    expect(reasonOf(checkRevocation(token({ claims: { tid: 'other' } }), clean, policy))).toBe('wrong_tenant');
-    expect(reasonOf(checkRevocation(token({ claims: {} }), clean, policy))).toBe('wrong_tenant');
-    expect(reasonOf(checkRevocation(token({ claims: { tid: ['acme'] } }), clean, policy))).toBe('wrong_tenant');
-    expect(reasonOf(checkRevocation(token({ claims: {} }), clean, { ...policy, tenantClaim: 'constructor' }))).toBe('wrong_tenant');
-    expect(reasonOf(checkRevocation(token({ claims: { tid: 'other' } }), clean, none))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tid: 'acme' } }), clean, policy))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { tid: 'other' } }), clean, policy))).toBe('wrong_tenant');
+    expect(reasonOf(judge(token({ claims: {} }), clean, policy))).toBe('wrong_tenant');
+    expect(reasonOf(judge(token({ claims: { tid: ['acme'] } }), clean, policy))).toBe('wrong_tenant');
+    expect(reasonOf(judge(token({ claims: {} }), clean, { ...policy, tenantClaim: 'constructor' }))).toBe('wrong_tenant');
+    expect(reasonOf(judge(token({ claims: { tid: 'other' } }), clean, none))).toBe('ok');
+    // Checked before anything else: a revoked token of another tenant is wrong_tenant.
+    expect(reasonOf(judge(token({ claims: { tid: 'other' } }), { ...clean, revokedBefore: NOW }, policy))).toBe('wrong_tenant');
   });
 
   it('gives notes that never hold a claim value', () => {
     const secretish = 'value-that-must-not-be-logged';
-    const state = { ...clean, tokenVersion: 2, deniedJtis: { [secretish]: NOW } };
+    const state = stateWith({ subjects: { [secretish]: NOW }, sessions: { [secretish]: NOW }, jtis: { [secretish]: NOW } }, { tokenVersion: 2 });
     const outcomes = [
-      checkRevocation(token({ claims: { tid: secretish } }), state, { ...none, tenantClaim: 'tid' }),
-      checkRevocation(token({ claims: { jti: secretish } }), state, none),
-      checkRevocation(token({ claims: { tv: secretish } }), state, { ...none, versionClaim: 'tv' }),
+      judge(token({ claims: { tid: secretish } }), state, { ...none, tenantClaim: 'tid' }),
+      judge(token({ subject: secretish }), state),
+      judge(token({ claims: { sid: secretish } }), state),
+      judge(token({ claims: { jti: secretish } }), state),
+      judge(token({ claims: { tv: secretish } }), state, { ...none, versionClaim: 'tv' }),
     ];
     for (const outcome of outcomes) {
       expect(outcome.ok).toBe(false);
       expect(JSON.stringify(outcome)).not.toContain(secretish);
     }
+  });
+});
+
+describe('the compact lists', () => {
+  it('ship the whole list (horizon 0) up to the bound, and past it only the newest seconds, whole', () => {
+    const rows = (times: number[]) => times.map((at, i): [number, number] => [hash32(`v-${i}`), at]);
+    expect(encodeRevocationList(rows([30, 20, 10]), 3).horizon).toBe(0);
+    expect(encodeRevocationList(rows([30, 20, 10]), 3).entries.length).toBe(6);
+    const cut = encodeRevocationList(rows([30, 20, 20, 10]), 3);
+    expect(cut.horizon).toBe(11);
+    expect(cut.entries.length).toBe(6);
+    // The cut falls inside second 20: none of that second ships, so it is never half shipped.
+    const tie = encodeRevocationList(rows([30, 20, 20, 20]), 3);
+    expect(tie.horizon).toBe(21);
+    expect(tie.entries.length).toBe(2);
+    const pairs = encodeRevocationList(rows([30, 20, 10]), 3).entries;
+    for (let i = 2; i < pairs.length; i += 2) expect(pairs[i]!).toBeGreaterThan(pairs[i - 2]!);
+  });
+
+  it('keep one pair per hash, with the newest time among the values that share it', () => {
+    // a and b share hash 1; c has 2.
+    const list = encodeRevocationList([[1, 50], [1, 40], [2, 30]], 5);
+    expect(list.entries).toEqual(new Uint32Array([1, 50, 2, 30]));
+    expect(latestRevocation(list, 1)).toBe(50);
+    expect(latestRevocation(list, 2)).toBe(30);
+    expect(latestRevocation(list, 3)).toBe(-1);
+  });
+
+  it('clear a token issued at or after the horizon that matches no shipped entry, and ask about the rest', () => {
+    // Entries 1..6 revoked at seconds 101..106; 3 shipped (104..106), horizon 104.
+    const subjects = Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`u-${i}`, 100 + i]));
+    const state = stateWith({ subjects }, {}, 3);
+    expect(state.snapshot.subjects.horizon).toBe(104);
+    const ask = (sub: string, issuedAt: number | null) => checkRevocation(token({ subject: sub, issuedAt }), state.snapshot, none).ok;
+    expect(ask('u-9', 104)).toBe(true);      // at the horizon, in no shipped entry: clear, exactly
+    expect(ask('u-2', 104)).toBe(true);      // revoked at 102 < 104: cannot matter
+    expect(ask('u-5', 106)).toBe(true);      // shipped, revoked before the token
+    expect(ask('u-5', 105)).toBe('ask');     // shipped, revoked in the token's second
+    expect(ask('u-9', 103)).toBe('ask');     // before the horizon: an entry not shipped may be it
+    expect(ask('u-9', null)).toBe('ask');
+    expect(reasonOf(judge(token({ subject: 'u-9', issuedAt: 103 }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ subject: 'u-2', issuedAt: 102 }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ subject: 'u-2', issuedAt: 103 }), state))).toBe('ok');
+  });
+
+  it('never refuse on a hash collision: the object answers', () => {
+    const collide = () => 7;
+    const state = stateWith({ subjects: { alice: NOW } }, {}, SHIPPED_PER_LIST, collide);
+    const bob = token({ subject: 'bob', issuedAt: NOW - 5 });
+    expect(checkRevocation(bob, state.snapshot, none, collide).ok).toBe('ask');
+    expect(judge(bob, state, none, collide).ok).toBe(true);
+    expect(judge(token({ subject: 'alice', issuedAt: NOW - 5 }), state, none, collide).ok).toBe(false);
+  });
+
+  it('check a long jti list as "denied at or after iat", and a whole one by membership', () => {
+    const jtis = Object.fromEntries([1, 2, 3, 4].map((i) => [`j-${i}`, 100 + i]));
+    const long = stateWith({ jtis }, {}, 2);
+    expect(long.snapshot.jtis.horizon).toBe(103);
+    expect(reasonOf(judge(token({ issuedAt: 101, claims: { jti: 'j-1' } }), long))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: 102, claims: { jti: 'j-1' } }), long))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: 104, claims: { jti: 'j-4' } }), long))).toBe('revoked');
+    expect(reasonOf(judge(token({ issuedAt: 105, claims: { jti: 'j-4' } }), long))).toBe('ok');
+    const whole = stateWith({ jtis }, {}, 4);
+    expect(whole.snapshot.jtis.horizon).toBe(0);
+    expect(reasonOf(judge(token({ issuedAt: 500, claims: { jti: 'j-1' } }), whole))).toBe('revoked');
   });
 });

@@ -1,11 +1,13 @@
 // The TenantState object inside workerd: transitions and the version bump, each revocation kind,
-// pruning by its alarm, wipe, and the DNS-check count.
-import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+// the compact snapshot and the exact check behind it, pruning by its alarm, the list cap,
+// retire and reset, the schema migration, and the DNS-check count.
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { checkRevocation } from '../../src/state/revocation';
+import { checkRevocation, settleRevocation } from '../../src/state/revocation';
+import { hash32, latestRevocation } from '../../src/state/revocation-list';
 import {
-  JTI_KEPT_PAST_EXP_SECONDS, tenantStateStub, type TenantState,
+  JTI_KEPT_PAST_EXP_SECONDS, JTI_REACH_SECONDS, MAX_LIST_ENTRIES, tenantStateStub, type TenantState, type TenantStateSnapshot,
 } from '../../src/state/tenant-state';
 import { unique } from '../tenants/fixtures';
 
@@ -17,20 +19,39 @@ const DAY = 24 * 60 * 60 * 1000;
 beforeEach(() => { t = 1_900_000_000_000; });
 
 /** A fresh tenant's object, reading the test's clock. */
-async function object() {
-  const stub = tenantStateStub(env.TENANT_STATE, unique('state').id);
+async function object(name = unique('state').id) {
+  const stub = tenantStateStub(env.TENANT_STATE, name);
   await runInDurableObject(stub, (instance: TenantState) => { instance.now = () => t; });
   return stub;
 }
 
-const rows = (stub: DurableObjectStub<TenantState>, table: 'revoked_subjects' | 'denied_jtis') =>
+type Stub = Awaited<ReturnType<typeof object>>;
+
+const rows = (stub: Stub, table: 'revoked_subjects' | 'revoked_sessions' | 'denied_jtis') =>
   runInDurableObject(stub, (_: TenantState, state) => state.storage.sql.exec(`SELECT * FROM ${table}`).toArray());
+
+const EMPTY = { entries: new Uint32Array(0), horizon: 0 };
+const CLEAN_SNAPSHOT = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY };
+const CLEAN_SUMMARY = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
+const policy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
+
+/** The time a snapshot ships for a value (-1: none), whatever else shares its hash. */
+const shipped = (snapshot: TenantStateSnapshot, list: 'subjects' | 'sessions' | 'jtis', value: string) =>
+  latestRevocation(snapshot[list], hash32(value));
+
+/** The whole check as an isolate makes it: the snapshot, then the object when it asks. */
+async function judge(stub: Stub, token: { subject: string | null; issuedAt: number | null; claims: Record<string, unknown> }) {
+  const snapshot = await stub.snapshot();
+  const checked = checkRevocation(token, snapshot, policy);
+  return checked.ok === 'ask' ? settleRevocation(token, snapshot, await stub.check(checked.query)) : checked;
+}
 
 describe('TenantState', () => {
   it('starts active at tokenVersion 1 with nothing revoked', async () => {
     const state = await object();
-    expect(await state.snapshot()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} });
-    expect(await state.summary()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, deniedJtis: 0 });
+    expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
+    expect(await state.summary()).toEqual(CLEAN_SUMMARY);
+    expect(await state.check({ sub: 'u', sid: 's', jti: 'j' })).toEqual({ sub: null, sid: null, jti: null });
   });
 
   it('bumps tokenVersion and sets revokedBefore on every move into or out of active, and not on a repeat', async () => {
@@ -44,57 +65,79 @@ describe('TenantState', () => {
     expect(await state.setStatus('active')).toMatchObject({ tokenVersion: 3 });
   });
 
-  it('revokes every token issued before now with revokeAll, and none issued after', async () => {
+  it('revokes every token issued at or before now with revokeAll, the same second included, and none issued after', async () => {
     const state = await object();
     const before = seconds() - 1;
-    t += 10_000;
+    t += 10_500;
     expect(await state.revokeAll()).toMatchObject({ status: 'active', tokenVersion: 2, revokedBefore: seconds() });
-    const snapshot = await state.snapshot();
-    const policy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
-    expect(checkRevocation({ subject: 'u', issuedAt: before, claims: {} }, snapshot, policy))
+    expect(await judge(state, { subject: 'u', issuedAt: before, claims: {} }))
       .toMatchObject({ ok: false, denial: { error: 'invalid_token', reason: 'revoked' } });
-    expect(checkRevocation({ subject: 'u', issuedAt: seconds(), claims: {} }, snapshot, policy).ok).toBe(true);
+    expect((await judge(state, { subject: 'u', issuedAt: seconds(), claims: {} })).ok).toBe(false);
+    expect((await judge(state, { subject: 'u', issuedAt: seconds() + 1, claims: {} })).ok).toBe(true);
   });
 
-  it('revokes one subject at the time of the call, keeping the later time on a repeat', async () => {
-    const state = await object();
-    const first = seconds();
-    expect(await state.revokeSubject('user-1')).toMatchObject({ tokenVersion: 1, revokedBefore: 0, revokedSubjects: 1 });
-    t += 60_000;
-    await state.revokeSubject('user-1');
-    expect((await state.snapshot()).revokedSubjects).toEqual({ 'user-1': first + 60 });
-    t -= 30_000;
-    await state.revokeSubject('user-1');
-    expect((await state.snapshot()).revokedSubjects).toEqual({ 'user-1': first + 60 });
-  });
+  for (const [kind, list, revoke, place] of [
+    ['subject', 'subjects', (s: Stub, v: string) => s.revokeSubject(v), (v: string) => ({ subject: v, claims: {} })],
+    ['session', 'sessions', (s: Stub, v: string) => s.revokeSession(v), (v: string) => ({ subject: 'u', claims: { sid: v } })],
+  ] as const) {
+    it(`revokes one ${kind} at the time of the call, keeping the later time on a repeat`, async () => {
+      const state = await object();
+      const first = seconds();
+      const summary = (await revoke(state, 'v-1'));
+      expect(summary).toEqual({ ok: true, summary: { ...CLEAN_SUMMARY, [kind === 'subject' ? 'revokedSubjects' : 'revokedSessions']: 1 } });
+      t += 60_000;
+      await revoke(state, 'v-1');
+      expect(shipped(await state.snapshot(), list, 'v-1')).toBe(first + 60);
+      expect(await state.check({ [kind === 'subject' ? 'sub' : 'sid']: 'v-1' })).toMatchObject({ [kind === 'subject' ? 'sub' : 'sid']: first + 60 });
+      t -= 30_000;
+      await revoke(state, 'v-1');
+      expect(shipped(await state.snapshot(), list, 'v-1')).toBe(first + 60);
+      // The same second as the revocation is revoked; the next second is not.
+      expect((await judge(state, { ...place('v-1'), issuedAt: first + 60 })).ok).toBe(false);
+      expect((await judge(state, { ...place('v-1'), issuedAt: first + 61 })).ok).toBe(true);
+      expect((await judge(state, { ...place('v-2'), issuedAt: first })).ok).toBe(true);
+      expect(await state.summary()).toMatchObject({ [kind === 'subject' ? 'revokedSubjects' : 'revokedSessions']: 1 });
+    });
+  }
 
-  it('keeps a subject named like an Object.prototype member as plain data', async () => {
+  it('keeps values named like Object.prototype members as plain data', async () => {
     const state = await object();
     await state.revokeSubject('__proto__');
-    const snapshot = await state.snapshot();
-    expect(Object.hasOwn(snapshot.revokedSubjects, '__proto__')).toBe(true);
-    expect(checkRevocation({ subject: '__proto__', issuedAt: seconds() - 1, claims: {} }, snapshot,
-      { tenantId: 'acme', versionClaim: null, tenantClaim: null }).ok).toBe(false);
-    expect(checkRevocation({ subject: 'constructor', issuedAt: seconds() - 1, claims: {} }, snapshot,
-      { tenantId: 'acme', versionClaim: null, tenantClaim: null }).ok).toBe(true);
+    expect(shipped(await state.snapshot(), 'subjects', '__proto__')).toBe(seconds());
+    expect((await judge(state, { subject: '__proto__', issuedAt: seconds() - 1, claims: {} })).ok).toBe(false);
+    expect((await judge(state, { subject: 'constructor', issuedAt: seconds() - 1, claims: {} })).ok).toBe(true);
+    expect(await state.check({ sub: 'constructor', sid: '__proto__', jti: 'toString' })).toEqual({ sub: null, sid: null, jti: null });
   });
 
-  it('denies a jti until its exp plus the largest clock tolerance, without reading a token already past that', async () => {
+  it('answers check() about strings only: other RPC arguments ask about nothing', async () => {
+    const state = await object();
+    await state.revokeSubject('1');
+    const hostile = { sub: 1, sid: { a: 1 }, jti: ['x'] } as unknown as { sub: string };
+    expect(await state.check(hostile)).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check(null as unknown as { sub: string })).toEqual({ sub: null, sid: null, jti: null });
+  });
+
+  it('denies a jti until its exp plus the largest clock tolerance, without writing a token already past that', async () => {
     const state = await object();
     const exp = seconds() + 600;
-    expect(await state.revokeJti('j-1', exp)).toMatchObject({ deniedJtis: 1 });
-    expect(await state.revokeJti('j-old', seconds() - JTI_KEPT_PAST_EXP_SECONDS)).toMatchObject({ deniedJtis: 1 });
-    expect((await state.snapshot()).deniedJtis).toEqual({ 'j-1': exp });
+    expect(await state.revokeJti('j-1', exp)).toMatchObject({ ok: true, summary: { deniedJtis: 1 } });
+    expect(await state.revokeJti('j-old', seconds() - JTI_KEPT_PAST_EXP_SECONDS)).toMatchObject({ ok: true, summary: { deniedJtis: 1 } });
+    expect((await rows(state, 'denied_jtis')).map((r) => r.jti)).toEqual(['j-1']);
+    // Shipped at its denial time plus the clock tolerance: it covers a token whose issuer's clock runs ahead.
+    expect(shipped(await state.snapshot(), 'jtis', 'j-1')).toBe(seconds() + JTI_REACH_SECONDS);
     t = (exp + JTI_KEPT_PAST_EXP_SECONDS - 1) * 1000;
-    expect((await state.snapshot()).deniedJtis).toEqual({ 'j-1': exp });
+    expect(shipped(await state.snapshot(), 'jtis', 'j-1')).toBeGreaterThan(0);
+    expect((await state.check({ jti: 'j-1' })).jti).not.toBeNull();
     t += 1000;
-    expect((await state.snapshot()).deniedJtis).toEqual({});
+    expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
+    expect(await state.check({ jti: 'j-1' })).toEqual({ sub: null, sid: null, jti: null });
     expect(await state.summary()).toMatchObject({ deniedJtis: 0 });
   });
 
   it('prunes expired entries by its alarm, scheduled for the next expiry', async () => {
     const state = await object();
     await state.revokeSubject('user-1');
+    await state.revokeSession('s-1');
     const exp = seconds() + 60;
     await state.revokeJti('j-1', exp);
     await state.revokeJti('j-2', exp + 3_600);
@@ -104,36 +147,125 @@ describe('TenantState', () => {
     t = alarm!;
     expect(await runDurableObjectAlarm(state)).toBe(true);
     expect((await rows(state, 'denied_jtis')).map((r) => r.jti)).toEqual(['j-2']);
+    expect(await state.summary()).toMatchObject({ revokedSubjects: 1, revokedSessions: 1, deniedJtis: 1 });
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.getAlarm()))
       .toBe((exp + 3_600 + JTI_KEPT_PAST_EXP_SECONDS + 1) * 1000);
 
     t += 31 * DAY;
-    expect((await state.snapshot()).revokedSubjects).toEqual({});
+    expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
     expect(await rows(state, 'revoked_subjects')).toHaveLength(1); // gone from reads before the alarm runs
+    expect(await state.check({ sub: 'user-1', sid: 's-1' })).toEqual({ sub: null, sid: null, jti: null });
     expect(await runDurableObjectAlarm(state)).toBe(true);
     expect(await rows(state, 'revoked_subjects')).toEqual([]);
+    expect(await rows(state, 'revoked_sessions')).toEqual([]);
     expect(await rows(state, 'denied_jtis')).toEqual([]);
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.getAlarm())).toBeNull();
+    // The kept sizes followed the deletes: a new entry counts from one again.
+    expect(await state.revokeSubject('user-2')).toMatchObject({ summary: { revokedSubjects: 1 } });
+    expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.sql.exec('SELECT list, entries FROM list_sizes ORDER BY list').toArray()))
+      .toEqual([{ list: 'jtis', entries: 0 }, { list: 'sessions', entries: 0 }, { list: 'subjects', entries: 1 }]);
   });
 
-  it('keeps a subject for 30 days after its revocation', async () => {
+  it('keeps a subject and a session for 30 days after its revocation', async () => {
     const state = await object();
     await state.revokeSubject('user-1');
+    await state.revokeSession('s-1');
     t += 30 * DAY - 1_000;
-    expect(await state.summary()).toMatchObject({ revokedSubjects: 1 });
+    expect(await state.summary()).toMatchObject({ revokedSubjects: 1, revokedSessions: 1 });
     t += 1_000;
-    expect(await state.summary()).toMatchObject({ revokedSubjects: 0 });
+    expect(await state.summary()).toMatchObject({ revokedSubjects: 0, revokedSessions: 0 });
   });
 
-  it('wipes everything, alarm included, so a reused id starts clean', async () => {
+  it('rebuilds its snapshot after every write, and not for reads in between', async () => {
     const state = await object();
+    const first = await runInDurableObject(state, (instance: TenantState) => instance.snapshot());
+    expect(await runInDurableObject(state, (instance: TenantState) => instance.snapshot())).toBe(first);
+    await state.revokeSubject('user-1');
+    const second = await runInDurableObject(state, (instance: TenantState) => instance.snapshot());
+    expect(second).not.toBe(first);
+    expect(shipped(second, 'subjects', 'user-1')).toBe(seconds());
     await state.setStatus('hold');
+    expect((await state.snapshot()).status).toBe('hold');
+  });
+
+  it('counts re-revoking a value as no new entry, and refuses a new one once a list holds MAX_LIST_ENTRIES', async () => {
+    const state = await object();
+    await state.revokeSubject('user-1');
+    await state.revokeSession('s-1');
+    await state.revokeJti('j-1', seconds() + 60);
+    // The kept size is what the cap reads: set it at the cap rather than writing a million rows.
+    await runInDurableObject(state, (_: TenantState, s) => { s.storage.sql.exec('UPDATE list_sizes SET entries = ?', MAX_LIST_ENTRIES); });
+    expect(await state.revokeSubject('user-2')).toEqual({ ok: false, full: 'subjects' });
+    expect(await state.revokeSession('s-2')).toEqual({ ok: false, full: 'sessions' });
+    expect(await state.revokeJti('j-2', seconds() + 60)).toEqual({ ok: false, full: 'jtis' });
+    expect(await state.check({ sub: 'user-2', sid: 's-2', jti: 'j-2' })).toEqual({ sub: null, sid: null, jti: null });
+    t += 5_000;
+    expect(await state.revokeSubject('user-1')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES } });
+    expect((await state.check({ sub: 'user-1' })).sub).toBe(seconds());
+    expect(await state.revokeSession('s-1')).toMatchObject({ ok: true });
+    expect(await state.revokeJti('j-1', seconds() + 120)).toMatchObject({ ok: true });
+    // Entries past their time make room even before the alarm drops them.
+    await runInDurableObject(state, (_: TenantState, s) => { s.storage.sql.exec("UPDATE list_sizes SET entries = ? WHERE list = 'subjects'", MAX_LIST_ENTRIES - 1); });
+    expect(await state.revokeSubject('user-3')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES } });
+    t += 31 * DAY;
+    // user-1 and user-3 no longer count; user-4 is one more.
+    expect(await state.revokeSubject('user-4')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES - 1 } });
+  });
+
+  it('retires a deleted tenant: hold and every token revoked in one step, lists kept, then reset starts it clean', async () => {
+    const state = await object();
     await state.revokeSubject('user-1');
     await state.revokeJti('j-1', seconds() + 60);
-    await state.wipe();
-    expect(await state.snapshot()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: {}, deniedJtis: {} });
+    t += 2_000;
+    expect(await state.retire()).toEqual({ ...CLEAN_SUMMARY, status: 'hold', tokenVersion: 2, revokedBefore: seconds(), revokedSubjects: 1, deniedJtis: 1 });
+    expect((await state.snapshot()).status).toBe('hold');
+    // A replace only resets a state still retired.
+    expect(await state.reset({ ifRetired: true })).toBe(true);
+    expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
+    expect(await state.summary()).toEqual(CLEAN_SUMMARY);
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.getAlarm())).toBeNull();
-    expect(await state.revokeSubject('user-2')).toMatchObject({ revokedSubjects: 1 });
+    expect(await state.revokeSubject('user-2')).toMatchObject({ summary: { revokedSubjects: 1 } });
+    expect(await state.reset({ ifRetired: true })).toBe(false);
+    expect(await state.summary()).toMatchObject({ revokedSubjects: 1 });
+  });
+
+  it('clears the retired mark on any admin write, so a later replace keeps what the admin did', async () => {
+    for (const write of [(s: Stub) => s.revokeAll(), (s: Stub) => s.revokeSubject('u'), (s: Stub) => s.revokeSession('s'),
+      (s: Stub) => s.revokeJti('j', seconds() + 60), (s: Stub) => s.setStatus('hold'), (s: Stub) => s.setStatus('active')]) {
+      const state = await object();
+      await state.retire();
+      await write(state);
+      expect(await state.reset({ ifRetired: true })).toBe(false);
+      expect(await state.summary()).not.toEqual(CLEAN_SUMMARY);
+    }
+  });
+
+  it('brings an object with the first schema up to date, keeping its entries and counting them', async () => {
+    const name = unique('legacy').id;
+    const stub = tenantStateStub(env.TENANT_STATE, name);
+    const denied = Math.floor(Date.now() / 1000);
+    await runInDurableObject(stub, (_: TenantState, s) => {
+      // Back to the first layout, as an object created before schema versions holds it.
+      s.storage.sql.exec(`DROP TABLE schema_version; DROP TABLE list_sizes; DROP TABLE revoked_sessions; DROP TABLE denied_jtis;
+        DROP TABLE status; DROP TABLE revoked_subjects;
+        CREATE TABLE status (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, token_version INTEGER NOT NULL,
+          revoked_before INTEGER NOT NULL, dns_failures INTEGER NOT NULL);
+        CREATE TABLE revoked_subjects (sub TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);
+        CREATE INDEX revoked_subjects_by_time ON revoked_subjects (revoked_at);
+        CREATE TABLE denied_jtis (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
+        CREATE INDEX denied_jtis_by_exp ON denied_jtis (exp);`);
+      s.storage.sql.exec("INSERT INTO status VALUES (1, 'active', 4, 123, 0)");
+      s.storage.sql.exec("INSERT INTO revoked_subjects VALUES ('old-user', ?)", denied);
+      s.storage.sql.exec("INSERT INTO denied_jtis VALUES ('old-jti', ?)", denied + 3_600);
+    });
+    await evictDurableObject(stub);
+    expect(await stub.summary()).toEqual({ ...CLEAN_SUMMARY, tokenVersion: 4, revokedBefore: 123, revokedSubjects: 1, deniedJtis: 1 });
+    expect((await stub.check({ jti: 'old-jti' })).jti).toBeGreaterThanOrEqual(denied + JTI_REACH_SECONDS);
+    // Their hashes were written in: the snapshot finds them.
+    const snapshot = await stub.snapshot();
+    expect(shipped(snapshot, 'subjects', 'old-user')).toBe(denied);
+    expect(shipped(snapshot, 'jtis', 'old-jti')).toBeGreaterThanOrEqual(denied + JTI_REACH_SECONDS);
+    expect(await stub.revokeSession('s-1')).toMatchObject({ summary: { revokedSessions: 1 } });
   });
 });
 
