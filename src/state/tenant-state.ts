@@ -198,11 +198,22 @@ export class TenantState extends DurableObject<Env> {
     return { sub: timeOf('subjects', asked.sub), sid: timeOf('sessions', asked.sid), jti: timeOf('jtis', asked.jti) };
   }
 
-  /** Every token issued at or before now is dead, from any issuer, with or without a version claim. */
+  /** Every token issued at or before now is dead, from any issuer, with or without a version
+   *  claim. The lists forget what this covers (entries older than revokedBefore can only match
+   *  tokens it kills), so a full list has room again: the 409's advice works. A token carrying
+   *  the new tokenVersion is fresh by construction (minted after this), so nothing comes back. */
   revokeAll(): TenantStateSummary {
     this.#write(() => {
       const row = this.#status();
-      this.#writeStatus({ ...row, ...this.#revocation(row), retired: false });
+      const revocation = this.#revocation(row);
+      this.#writeStatus({ ...row, ...revocation, retired: false });
+      for (const name of LIST_NAMES) {
+        const { table, at } = LISTS[name];
+        const gone = this.#sql<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${at} < ?`, revocation.revokedBefore)[0]?.n ?? 0;
+        if (gone === 0) continue;
+        this.ctx.storage.sql.exec(`DELETE FROM ${table} WHERE ${at} < ?`, revocation.revokedBefore);
+        this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = MAX(0, entries - ?) WHERE list = ?', gone, name);
+      }
     });
     return this.summary();
   }
