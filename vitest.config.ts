@@ -32,6 +32,9 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
+          // Some tests run thousands of decisions against real objects: on a busy two-core machine
+          // they take longer than vitest's 5 s default, and a timeout there says nothing about the code.
+          testTimeout: 30_000,
           exclude: [...configDefaults.exclude, 'test/e2e/**'],
           sequence: { groupOrder: 0 },
         },

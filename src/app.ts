@@ -1,13 +1,20 @@
-// Top-level wiring: the admin API on ADMIN_HOST, the gateway on every other host. The pipeline
-// (and with it every isolate cache) is shared with the RPC door when index.ts passes its own.
+// The Worker as a Hono app: the admin API on ADMIN_HOST, and on every other host the product's
+// own middleware, edgeAuth, in front of a handler that forwards to the tenant's origin. What a
+// user's Hono app gets from edgeAuth and what the gateway does are the same code by construction.
+// The pipeline (and with it every isolate cache) is shared with the RPC door when index.ts
+// passes the isolate's.
 //
-//   const app = createApp({ now: () => t });   // tests inject the clock; index.ts uses the system's
+//   const app = createApp({ now: () => t, random: () => 0.5 });   // tests inject the clock and sampling
 //   await app.fetch(request, env, ctx);
+import { Hono } from 'hono';
 import { createAdminApp } from './admin/app';
 import { systemClock, type Clock } from './clock';
 import type { Env } from './env';
-import { createGateway } from './gateway/gateway';
+import { forwardToOrigin } from './gateway/forward';
 import { createPipeline, type Pipeline } from './gateway/pipeline';
+import { denialResponse } from './gateway/respond';
+import { edgeAuthWith, type EdgeAuthVariables } from './hono/edge-auth';
+import { settingsOf } from './settings';
 import { normalizeRequestHost } from './tenants/hosts';
 
 export interface AppOptions {
@@ -18,19 +25,24 @@ export interface AppOptions {
   pipeline?: Pipeline;
 }
 
-export function createApp(options: AppOptions = {}) {
+export type GatewayApp = Hono<{ Bindings: Env; Variables: EdgeAuthVariables }> & { readonly pipeline: Pipeline };
+
+export function createApp(options: AppOptions = {}): GatewayApp {
   const now = options.now ?? systemClock;
   const pipeline = options.pipeline ?? createPipeline({ now });
-  const gateway = createGateway(pipeline, { random: options.random ?? Math.random });
   const admin = createAdminApp({ now });
-  return {
-    pipeline,
-    fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-      const url = new URL(request.url);
-      if (normalizeRequestHost(url) === (env.ADMIN_HOST || 'admin.localhost')) {
-        return Promise.resolve(admin.fetch(request, env, ctx));
-      }
-      return gateway.fetch(request, env, ctx, url);
-    },
-  };
+  const app = new Hono<{ Bindings: Env; Variables: EdgeAuthVariables }>();
+
+  app.use('*', async (c, next) => {
+    if (normalizeRequestHost(new URL(c.req.url)) !== settingsOf(c.env).adminHost) return next();
+    return admin.fetch(c.req.raw, c.env, c.executionCtx);
+  });
+  app.use('*', edgeAuthWith(pipeline, { tenant: 'kv', random: options.random, handlerStep: 'origin' }));
+  app.all('*', forwardToOrigin);
+  // Reached only by a throw after edgeAuth admitted the request (the forwarding handler): edgeAuth
+  // answers an unreachable origin with 502 upstream_unavailable when it resumes, and logs any other.
+  app.onError((error, c) => denialResponse({ error: 'internal_error' }, {
+    host: normalizeRequestHost(new URL(c.req.url)), requestId: c.get('edgeDecision')?.requestId ?? 'unknown',
+  }));
+  return Object.assign(app, { pipeline });
 }

@@ -1,5 +1,5 @@
-// Worker entry: the fetch handler, the cron's scheduled handler, the Verifier RPC entrypoint and
-// the Durable Object classes wrangler.toml binds.
+// Worker entry: the Hono app's fetch, the cron's scheduled handler, the Verifier RPC entrypoint
+// and the Durable Object classes wrangler.toml binds.
 import { createApp } from './app';
 import { systemClock } from './clock';
 import { runScheduled } from './cron/scheduled';
@@ -16,7 +16,7 @@ export type { VerifyRequest, VerifyResult } from './rpc/verifier';
 const app = createApp({ pipeline: isolatePipeline });
 
 export default {
-  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  fetch: app.fetch,
   // Every 5 minutes (wrangler.toml): DNS drift checks and IssuerKeys pre-warm, a batch a run.
   scheduled: async (_controller, env, _ctx) => { await runScheduled(env, { now: systemClock }); },
 } satisfies ExportedHandler<Env>;

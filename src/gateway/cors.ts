@@ -3,7 +3,6 @@
 // A listed origin is reflected; `"*"` answers `*` itself, never a reflected origin, and takes
 // Access-Control-Allow-Credentials off forwarded responses (a wildcard must not carry credentials).
 //
-//   if (isPreflight(request)) return tenant.cors ? preflightResponse(...) : forward(...)
 //   const cors = corsFor(tenant.cors, request.headers.get('origin'))  // null: add nothing
 import type { CompiledCors } from '../tenants/tenant';
 
@@ -26,11 +25,10 @@ export function corsFor(cors: CompiledCors | null, origin: string | null): CorsA
   return null;
 }
 
-/** 204 for an allowed origin; null when the origin is not allowed (the caller denies it). */
-export function preflightResponse(cors: CompiledCors, origin: string | null, requestId: string): Response | null {
-  const allowed = corsFor(cors, origin);
-  if (allowed === null) return null;
-  const headers = new Headers(allowed.headers);
+/** 204 for a preflight from an allowed origin (corsFor answered it; otherwise the pipeline
+ *  refused it with origin_not_allowed). */
+export function preflightResponse(cors: CompiledCors, allowed: CorsAnswer | null, requestId: string): Response {
+  const headers = new Headers(allowed?.headers ?? undefined);
   headers.set('access-control-allow-methods', cors.allowMethods);
   headers.set('access-control-allow-headers', cors.allowHeaders);
   headers.set('access-control-max-age', String(cors.maxAgeSeconds));

@@ -1,12 +1,13 @@
 // Forwarding to the tenant's origin (SPEC.md "Forwarding"): strips every incoming header the
 // edge owns, in every spelling an origin may read as the same name, adds the verified identity,
-// rewrites to `upstream`, and passes the response through.
+// rewrites to `upstream`, and passes the response through. The gateway's handler after edgeAuth.
 //
-//   const request = originRequest(incoming, url, tenant, identity, requestId);  // identity null: public route
-//   const response = await fetch(request);
+//   app.use('*', edgeAuthWith(pipeline, { tenant: 'kv' }));
+//   app.all('*', forwardToOrigin);       // a failed fetch throws UpstreamUnavailable: edgeAuth answers 502
+import type { Context } from 'hono';
 import { base64url } from 'jose';
+import { UpstreamUnavailable, type EdgeAuthVariables } from '../hono/edge-auth';
 import type { Tenant } from '../tenants/tenant';
-import { isPreflight } from './cors';
 
 /** What the origin learns about a verified caller. */
 export interface Identity {
@@ -20,7 +21,20 @@ export interface Identity {
 
 const MAX_CLAIMS_HEADER = 8 * 1024;
 
-export function originRequest(incoming: Request, url: URL, tenant: Tenant, identity: Identity | null, requestId: string): Request {
+/** The gateway's handler: the request, as the origin may see it, to the origin. */
+export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables }>): Promise<Response> {
+  const { tenant, requestId, preflight } = c.get('edgeDecision');
+  const request = originRequest(c.req.raw, new URL(c.req.url), tenant, c.get('auth'), { requestId, preflight });
+  try {
+    return await fetch(request);
+  } catch (error) {
+    throw new UpstreamUnavailable(error);
+  }
+}
+
+export function originRequest(incoming: Request, url: URL, tenant: Tenant, identity: Identity | null,
+  options: { requestId: string; preflight: boolean }): Request {
+  const { requestId, preflight } = options;
   const headers = new Headers(incoming.headers);
   const spoofed: string[] = [];
   for (const name of headers.keys()) if (isEdgeOwned(name)) spoofed.push(name);
@@ -31,10 +45,9 @@ export function originRequest(incoming: Request, url: URL, tenant: Tenant, ident
   if (identity !== null) setIdentity(headers, tenant, identity);
   if (tenant.stripAuthorization) headers.delete('authorization');
 
-  const target = tenant.upstream === null ? url.href : `${upstreamOrigin(tenant, tenant.upstream)}${url.pathname}${url.search}`;
+  const target = tenant.upstream === null ? url.href : `${tenant.upstream}${url.pathname}${url.search}`;
   // A preflight is forwarded without its body: no browser sends one, and it reached the origin
   // without a token.
-  const preflight = identity === null && isPreflight(incoming);
   if (preflight) headers.delete('content-length');
   return new Request(target, { method: incoming.method, headers, body: preflight ? null : incoming.body, redirect: 'manual' });
 }
@@ -54,16 +67,9 @@ function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void
   }
 }
 
-// Once per compiled tenant and per verified claim set (a token cache hit brings the same one
-// back), not once per request.
-const upstreamOrigins = new WeakMap<Tenant, string>();
+// Once per verified claim set, not once per request: a token cache hit brings the same claims
+// object back, and its encoding with it (a memo of a pure function, keyed weakly).
 const encodedClaims = new WeakMap<object, string>();
-
-function upstreamOrigin(tenant: Tenant, upstream: string): string {
-  let origin = upstreamOrigins.get(tenant);
-  if (origin === undefined) upstreamOrigins.set(tenant, origin = new URL(upstream).origin);
-  return origin;
-}
 
 function claimsHeader(claims: Readonly<Record<string, unknown>>): string {
   let encoded = encodedClaims.get(claims);

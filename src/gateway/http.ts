@@ -1,53 +1,68 @@
-// The HTTP doors' part of the pipeline, shared by the gateway and the Hono middleware: metadata
-// right after the tenant, then status, the CORS preflight, and the shared authorization steps.
-// What is left to the door is what to do with a request that passes: forward it, or run the
-// user's handler.
+// What an HTTP door answers for a decision (SPEC.md "Request outcomes", "CORS", "Rate limits"):
+// the edge's own answers (refusals, the metadata document, a CORS preflight), and the headers
+// every answer to a decided request carries, forwarded ones included: CORS for an allowed origin,
+// the draft-ietf-httpapi-ratelimit-headers-09 pair on limited routes, Server-Timing when asked.
 //
-//   const decided = await decideHttp(pipeline, tenant, request, url, io, d);
-//   if (decided.kind === 'answer') return decided.response;   // metadata, preflight, or an error
-//   forward(decided.identity) / await next()
-import type { Tenant } from '../tenants/tenant';
-import { extractBearer } from '../verify/extract';
-import { corsFor, isPreflight, preflightResponse } from './cors';
-import type { Decision } from './decision';
-import type { Identity } from './forward';
-import { isMetadataPath, metadataResponse } from './metadata';
-import type { Pipeline, PipelineIo } from './pipeline';
+//   if (decided.verdict.kind !== 'passed') return edgeAnswer(decided, host);   // else forward, or run the handler
+//   return passThrough(await next(), decided, settings.debugTiming);
+import type { LimitDecision } from '../state/rate-limits';
+import { preflightResponse } from './cors';
+import { metadataResponse } from './metadata';
+import type { Decided, Verdict } from './pipeline';
+import { denialResponse } from './respond';
 
-export type HttpDecision =
-  | { kind: 'answer'; response: Response }
-  /** identity null: an auth:none route, or a preflight the origin answers. */
-  | { kind: 'pass'; identity: Identity | null; outcome: 'allowed' | 'public' | 'preflight' };
+/** A decision the edge answers itself: refused, the metadata document, or a preflight. */
+export type Answered = Decided & { readonly verdict: Exclude<Verdict, { kind: 'passed' }> };
 
-export async function decideHttp(
-  pipeline: Pipeline, tenant: Tenant, request: Request, url: URL, io: PipelineIo, d: Decision,
-): Promise<HttpDecision> {
-  const resource = tenant.resource ?? `https://${d.host}`;
-  if (isMetadataPath(url.pathname) && (request.method === 'GET' || request.method === 'HEAD')) {
-    return { kind: 'answer', response: d.answer('metadata', metadataResponse(tenant, resource, d.requestId)) };
+/** The edge's own answer to a decision that did not pass, with the decision's headers. */
+export function edgeAnswer(decided: Answered, host: string): Response {
+  const { verdict, log } = decided;
+  switch (verdict.kind) {
+    case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided) });
+    case 'metadata': return metadataResponse(verdict.tenant, verdict.resource, log.requestId);
+    // The pipeline refused an origin cors does not allow, so there is an answer.
+    case 'preflight': return preflightResponse(verdict.tenant.cors!, decided.cors, log.requestId);
   }
+}
 
-  const admission = pipeline.admit(tenant, io, d);
-  const admitted = admission instanceof Promise ? await admission : admission;
-  if (!admitted.ok) return { kind: 'answer', response: d.deny(admitted.denial) };
-
-  const origin = request.headers.get('origin');
-  d.cors = corsFor(tenant.cors, origin);
-  const ip = await pipeline.limitIp(tenant, request.headers.get('cf-connecting-ip'), io, d);
-  if (!ip.ok) return { kind: 'answer', response: d.deny(ip.denial) };
-  if (isPreflight(request)) {
-    if (tenant.cors === null) return { kind: 'pass', identity: null, outcome: 'preflight' };
-    const answer = preflightResponse(tenant.cors, origin, d.requestId);
-    return { kind: 'answer', response: answer ? d.answer('preflight', answer) : d.deny({ error: 'origin_not_allowed' }) };
+/** Passes a response through, adding only the decision's headers; the same response when there
+ *  is nothing to add (a copy costs a header table). */
+export function passThrough(response: Response, decided: Decided, serverTiming: boolean): Response {
+  const extra = decisionHeaders(decided);
+  if ((extra === null && !serverTiming) || response.webSocket) return response;
+  const headers = new Headers(response.headers);
+  // A wildcard must not carry credentials (SPEC.md "CORS").
+  if (decided.cors?.wildcard) headers.delete('access-control-allow-credentials');
+  for (const [name, value] of extra ?? []) {
+    if (name === 'vary') headers.append(name, value);
+    else headers.set(name, value);
   }
+  if (serverTiming) {
+    headers.append('server-timing', Object.entries(decided.log.ms).map(([step, ms]) => `${step};dur=${ms}`).join(', '));
+  }
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
-  const authorized = await pipeline.authorize(tenant, {
-    method: request.method,
-    pathname: url.pathname,
-    credentials: extractBearer(request, url),
-    resource,
-  }, admitted.value, io, d);
-  if (!authorized.ok) return { kind: 'answer', response: d.deny(authorized.denial) };
-  const { identity } = authorized.value;
-  return { kind: 'pass', identity, outcome: identity === null ? 'public' : 'allowed' };
+/** CORS for an allowed origin and RateLimit on limited routes: on every HTTP answer. */
+export function decisionHeaders(decided: Pick<Decided, 'cors' | 'limits'>): Headers | null {
+  const limits = rateLimitHeaders(decided.limits);
+  if (limits.length === 0) return decided.cors?.headers ?? null;
+  const headers = new Headers(decided.cors?.headers ?? undefined);
+  for (const [name, value] of limits) headers.set(name, value);
+  return headers;
+}
+
+/** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-09) for the limits
+ *  evaluated on this request. RateLimit names the policy with the lowest remaining share r/q.
+ *  Decisions made without the limiter (unavailable) know nothing to report and are left out. */
+export function rateLimitHeaders(decisions: readonly LimitDecision[]): [string, string][] {
+  const known = decisions.filter((d) => !d.unavailable);
+  if (known.length === 0) return [];
+  const policy = known.map((d) => `"${d.policy}";q=${d.limit};w=${d.windowSeconds}`).join(', ');
+  let tightest = known[0]!;
+  for (const d of known) if (d.remaining / d.limit < tightest.remaining / tightest.limit) tightest = d;
+  return [
+    ['RateLimit-Policy', policy],
+    ['RateLimit', `"${tightest.policy}";r=${tightest.remaining};t=${tightest.resetSeconds}`],
+  ];
 }

@@ -1,13 +1,20 @@
-// One structured JSON line per decision (SPEC.md "Observability"). Denials always, allowed
+// One structured JSON line per decision (SPEC.md "Observability"): request id, tenant, host,
+// route, outcome, reason, issuer, kid, cache tiers hit and timings. Denials always, allowed
 // decisions sampled at LOG_SAMPLE_RATE. Never a token, never a full claim set.
+//
+//   const log = newDecisionRecord(requestId, host, now());    // the pipeline fills it in
+//   finishDecision(log, { outcome: 'allowed', status: 200 }, { sampleRate, random, now: now() });
+import type { Denial } from '../denial';
 import type { KeyTier } from '../keys/key-source';
+
+export type DecisionOutcome = 'allowed' | 'public' | 'preflight' | 'metadata' | 'denied';
 
 export interface DecisionRecord {
   requestId: string;
   host: string;
   tenant?: string;
   route?: string;
-  outcome: 'allowed' | 'public' | 'preflight' | 'metadata' | 'denied';
+  outcome: DecisionOutcome;
   status?: number;
   error?: string;
   reason?: string;
@@ -19,22 +26,35 @@ export interface DecisionRecord {
   ms: Record<string, number>;
 }
 
-/** Whether this decision's line is written: the sampling comes before the line is built. */
-export function isLogged(record: DecisionRecord, sampleRate: number, random: () => number): boolean {
-  return record.outcome === 'denied' || random() < sampleRate;
+/** When each record's decision started, for its total time (kept out of the line itself). */
+const startedAt = new WeakMap<DecisionRecord, number>();
+
+export function newDecisionRecord(requestId: string, host: string, now: number): DecisionRecord {
+  const record: DecisionRecord = { requestId, host, outcome: 'denied', tiers: {}, ms: {} };
+  startedAt.set(record, now);
+  return record;
 }
 
-export function logDecision(record: DecisionRecord, options: { sampleRate: number; random: () => number }): void {
-  if (!isLogged(record, options.sampleRate, options.random)) return;
-  writeDecision(record);
+/** The end of a decision, whichever door: its outcome, status and (when refused) the denial. */
+export interface DecisionEnd {
+  readonly outcome: DecisionOutcome;
+  readonly status: number;
+  readonly denial?: Denial;
 }
 
-export function writeDecision(record: DecisionRecord): void {
+/** The one place a decision's line is finished and written. Sampling comes before the line is
+ *  built, so an unlogged decision costs one random number. */
+export function finishDecision(record: DecisionRecord, end: DecisionEnd, options: { sampleRate: number; random: () => number; now: number }): void {
+  record.outcome = end.outcome;
+  record.status = end.status;
+  const denial = end.denial;
+  if (denial !== undefined) {
+    record.outcome = 'denied';
+    record.error = denial.error;
+    if (denial.error === 'invalid_token') record.reason = denial.reason;
+    if ('note' in denial && denial.note !== undefined) record.note = denial.note;
+  }
+  if (record.outcome !== 'denied' && !(options.random() < options.sampleRate)) return;
+  record.ms.total = options.now - (startedAt.get(record) ?? options.now);
   console.log(JSON.stringify({ event: 'decision', ...record }));
-}
-
-/** LOG_SAMPLE_RATE as a number in [0, 1]; anything unparsable logs everything. */
-export function sampleRateOf(value: string | undefined): number {
-  const rate = Number(value);
-  return Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1;
 }

@@ -4,8 +4,9 @@ import type { Tenant } from '../tenants/tenant';
 
 const PREFIX = '/.well-known/oauth-protected-resource';
 
-export function isMetadataPath(pathname: string): boolean {
-  return pathname === PREFIX || pathname.startsWith(`${PREFIX}/`);
+/** GET or HEAD of the document, or of a path below it. */
+export function isMetadataRequest(method: string, pathname: string): boolean {
+  return (method === 'GET' || method === 'HEAD') && (pathname === PREFIX || pathname.startsWith(`${PREFIX}/`));
 }
 
 export function metadataResponse(tenant: Tenant, resource: string, requestId: string): Response {

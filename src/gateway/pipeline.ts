@@ -1,30 +1,36 @@
-// The ordered pipeline every door shares (SPEC.md "Request outcomes"): tenant, status, perIp
-// limit, route, credentials, verification, revocation, scopes, perSubject limit. The doors add
-// only what is theirs: the gateway and the Hono middleware answer metadata and CORS preflights
-// between status and perIp, and the gateway forwards; RPC returns a plain result.
+// The ordered pipeline every door shares (SPEC.md "Request outcomes"): one function, `decide`,
+// that reads top to bottom, one step a line and one early return each:
 //
-//   const pipeline = createPipeline({ now });                  // once per isolate: caches live here
-//   const io = ioOf(env, (promise) => ctx.waitUntil(promise));
-//   const state = await pipeline.admit(tenant, io, d);         // 403 tenant_on_hold
-//   const allowed = await pipeline.authorize(tenant, { method, pathname, credentials, clientIp, resource }, state.value, io, d);
-//   if (allowed.ok) allowed.value.identity;                    // null on an auth:none route
+//   tenant, metadata, status, perIp, preflight, route, credentials, verify, revocation, scopes,
+//   perSubject
+//
+// The doors only say how a request reaches it and what to do with the verdict: the HTTP door
+// (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
+// handler; the RPC door returns a plain result. Steps return values; `decide` alone writes the
+// decision's log record, and the door finishes it with one call (log.ts finishDecision).
+//
+//   const pipeline = createPipeline({ now });                        // once per isolate: caches live here
+//   const decided = await pipeline.decide(request, ioOf(env, settings, waitUntil));
+//   decided.verdict.kind;                                            // refused | metadata | preflight | passed
 import type { Clock } from '../clock';
-import { deny, ok, type Denial, type Outcome } from '../denial';
+import { noteOf, ok, type Denial, type Outcome } from '../denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_MATCH, pathRefusal, type RouteMatch } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
+import type { Settings } from '../settings';
 import type { RateLimiter } from '../state/rate-limiter';
-import { clientIpKey, createRateLimits, type LimitDecision, type LimitRequest } from '../state/rate-limits';
+import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } from '../state/rate-limits';
 import { EMPTY_LIST } from '../state/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
 import { createTenantStates, type StateRead } from '../state/tenant-states';
-import { createTenantStore, type ResolvedTenant, type TenantKv } from '../tenants/store';
-import type { Tenant } from '../tenants/tenant';
-import { verifyToken } from '../verify/token';
+import { createTenantStore, type TenantKv, type TenantStore } from '../tenants/store';
+import type { LimitConfig, Tenant } from '../tenants/tenant';
+import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
-import type { Decision } from './decision';
+import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './forward';
+import { newDecisionRecord, type DecisionRecord } from './log';
 
 /** The bindings and request-scoped I/O the steps use. The optional ones may be absent in a
  *  user's own Worker (Hono middleware): no TenantState means no status or revocation, no
@@ -44,74 +50,74 @@ export interface PipelineBindings {
   ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
   TENANT_STATE?: DurableObjectNamespace<TenantState>;
   RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
-  ALLOW_INSECURE_ISSUERS?: string;
 }
 
-export function ioOf(bindings: PipelineBindings, waitUntil: (promise: Promise<unknown>) => void): PipelineIo {
+export function ioOf(bindings: PipelineBindings, settings: Settings, waitUntil: (promise: Promise<unknown>) => void): PipelineIo {
   return {
     issuerKeys: bindings.ISSUER_KEYS,
     tenantState: bindings.TENANT_STATE ?? null,
     rateLimiter: bindings.RATE_LIMITER ?? null,
     cache: typeof caches === 'undefined' ? null : caches.default,
-    allowInsecure: bindings.ALLOW_INSECURE_ISSUERS === 'true',
+    allowInsecure: settings.allowInsecureIssuers,
     waitUntil,
   };
 }
 
-/** What the authorization steps need of one request, whichever door it came through. */
-export interface RequestFacts {
+/** How a door finds the tenant: by host in KV (the gateway, RPC, edgeAuth 'kv'), or its own way
+ *  (edgeAuth with one config or a resolver). */
+export type TenantLookup =
+  | { readonly kv: TenantKv; readonly cacheSeconds: number }
+  | { readonly find: () => Promise<Outcome<Tenant>> };
+
+/** One request as every door describes it. */
+export interface PipelineRequest {
+  /** The normalized request host (tenants/hosts.ts normalizeRequestHost). */
+  readonly host: string;
+  readonly requestId: string;
   readonly method: string;
   /** The WHATWG-normalized path; null (RPC without a path) applies the default policy. */
   readonly pathname: string | null;
   /** The bearer token, null when there is none, or the extractor's refusal. */
   readonly credentials: Outcome<string | null>;
-  /** The effective RFC 8707 resource identifier (the tenant's, or https://<host>). */
-  readonly resource: string;
+  /** CF-Connecting-IP, or the RPC caller's clientIp: the perIp key. */
+  readonly clientIp: string | null;
+  /** What only HTTP doors have: metadata documents and CORS. null for RPC. */
+  readonly http: {
+    readonly origin: string | null;
+    readonly preflight: boolean;
+    /** GET or HEAD of /.well-known/oauth-protected-resource (or a path below it). */
+    readonly metadata: boolean;
+  } | null;
+  readonly tenants: TenantLookup;
 }
 
-export interface Authorized {
-  readonly route: RouteMatch;
-  /** null on an `auth: none` route. */
-  readonly identity: Identity | null;
+export type Verdict =
+  | { readonly kind: 'refused'; readonly denial: Denial }
+  /** The RFC 9728 document for the tenant, under `resource`. */
+  | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string }
+  /** A preflight the edge answers from the tenant's `cors` (204). */
+  | { readonly kind: 'preflight'; readonly tenant: Tenant }
+  /** Admitted: identity null on an `auth: none` route, or for a preflight sent on to the origin. */
+  | { readonly kind: 'passed'; readonly tenant: Tenant; readonly identity: Identity | null; readonly preflight: boolean };
+
+export interface Decided {
+  readonly verdict: Verdict;
+  /** The decision's log record, written by decide() alone; the door finishes it (finishDecision). */
+  readonly log: DecisionRecord;
+  /** CORS for an allowed origin, on every HTTP answer. */
+  readonly cors: CorsAnswer | null;
+  /** The limits this request was counted against, for the RateLimit headers. */
+  readonly limits: readonly LimitDecision[];
 }
 
 export interface Pipeline {
-  /** Synchronous when the isolate's tenant cache answers. */
-  resolveTenant(host: string, kv: TenantKv, cacheSeconds: number, d: Decision): Outcome<ResolvedTenant> | Promise<Outcome<ResolvedTenant>>;
-  /** The status step: the tenant's state, denying `tenant_on_hold`. An unreachable state is not
-   *  a denial here: it closes token routes at the revocation step and leaves auth:none open.
-   *  Synchronous when memory answers, so the hot path awaits nothing it need not. */
-  admit(tenant: Tenant, io: PipelineIo, d: Decision): Outcome<StateRead> | Promise<Outcome<StateRead>>;
-  /** The perIp limit, before anything about the request's credentials (a preflight included). */
-  limitIp(tenant: Tenant, clientIp: string | null, io: PipelineIo, d: Decision): Promise<Outcome<void>>;
-  /** Route, credentials, verification, revocation, scopes, perSubject limit. */
-  authorize(tenant: Tenant, facts: RequestFacts, state: StateRead, io: PipelineIo, d: Decision): Promise<Outcome<Authorized>>;
+  /** One request through every step. Never throws: a bug or a broken binding is `internal_error`. */
+  decide(request: PipelineRequest, io: PipelineIo): Promise<Decided>;
   readonly now: Clock;
   /** The verified-token cache, null when off (its counters are for logs and the bench). */
   readonly tokenCache: TokenCache | null;
-}
-
-/** The state of a tenant whose Worker binds no TenantState object (library use). */
-const UNTRACKED: Outcome<StateRead> = ok({
-  ok: true, tier: 'none',
-  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST } satisfies TenantStateSnapshot,
-});
-
-const PASSED: Outcome<void> = ok(undefined);
-
-/** Records the tenant a request resolved to. */
-function found(resolved: Outcome<ResolvedTenant>, d: Decision): Outcome<ResolvedTenant> {
-  if (resolved.ok) {
-    d.record.tenant = resolved.value.tenant.id;
-    d.record.tiers.tenant = resolved.value.cached ? 'memory' : 'kv';
-  }
-  return resolved;
-}
-
-/** Records a limit decision on the request; a refusal becomes the step's denial. */
-function limited(decision: LimitDecision, d: Decision): Denial | null {
-  d.limits.push(decision);
-  return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+  /** The isolate's tenant cache (its counters and byte sizes are for tests and the bench). */
+  readonly tenants: TenantStore;
 }
 
 export interface PipelineOptions {
@@ -121,6 +127,12 @@ export interface PipelineOptions {
   tokenCache?: TokenCache | false;
 }
 
+/** The state of a tenant whose Worker binds no TenantState object (library use). */
+const UNTRACKED: StateRead = {
+  ok: true, tier: 'none',
+  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST } satisfies TenantStateSnapshot,
+};
+
 export function createPipeline(options: PipelineOptions): Pipeline {
   const now = options.now;
   const tokens = options.tokenCache === false ? null : options.tokenCache ?? createTokenCache({ now });
@@ -129,99 +141,127 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const states = createTenantStates({ now });
   const limits = createRateLimits({ now });
 
-  /** A limit step: counts the request, or denies `rate_limited`. No limiter bound: admitted.
-   *  Synchronous when the isolate's leases decide. */
-  function limit(request: LimitRequest, io: PipelineIo, d: Decision): Denial | null | Promise<Denial | null> {
-    if (io.rateLimiter === null) return null;
-    const decision = limits.admit(request, { rateLimiter: io.rateLimiter });
-    return decision instanceof Promise ? d.timed('limit', decision).then((late) => limited(late, d)) : limited(decision, d);
+  async function decide(request: PipelineRequest, io: PipelineIo): Promise<Decided> {
+    const log = newDecisionRecord(request.requestId, request.host, now());
+    const answer = { cors: null as CorsAnswer | null, limits: [] as LimitDecision[] };
+    let verdict: Verdict;
+    try {
+      verdict = await steps(request, io, log, answer);
+    } catch (error) {
+      // Thrown only by bugs and broken bindings (a KV or object call that fails outright).
+      verdict = refused({ error: 'internal_error', note: noteOf(error) });
+    }
+    return { verdict, log, ...answer };
   }
 
-  /** The state step's outcome: a tenant on hold is refused. */
-  function status(state: StateRead, d: Decision): Outcome<StateRead> {
-    if (!state.ok) return ok(state);
-    d.record.tiers.state = state.tier;
-    return state.snapshot.status === 'hold' ? deny({ error: 'tenant_on_hold' }) : ok(state);
+  /** The steps in the contract's order. Only this function writes the log record. */
+  async function steps(r: PipelineRequest, io: PipelineIo, log: DecisionRecord, answer: { cors: CorsAnswer | null; limits: LimitDecision[] }): Promise<Verdict> {
+    const found = await timed(log, 'tenant', findTenant(r.host, r.tenants));
+    if (!found.ok) return refused(found.denial);
+    const { tenant } = found;
+    log.tenant = tenant.id;
+    if (found.tier !== undefined) log.tiers.tenant = found.tier;
+    answer.cors = r.http && corsFor(tenant.cors, r.http.origin);
+    const resource = tenant.resource ?? `https://${r.host}`;
+
+    if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
+
+    const state = io.tenantState === null ? UNTRACKED : await timed(log, 'state', states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }));
+    if (state.ok) log.tiers.state = state.tier;
+    // An unreachable state is no refusal here: it closes token routes at revocation, leaves auth:none open.
+    if (state.ok && state.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
+
+    const ip = await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, log, answer.limits);
+    if (ip !== null) return refused(ip);
+
+    if (r.http?.preflight) {
+      if (tenant.cors === null) return { kind: 'passed', tenant, identity: null, preflight: true };
+      return answer.cors === null ? refused({ error: 'origin_not_allowed' }) : { kind: 'preflight', tenant };
+    }
+
+    const refusal = r.pathname === null ? null : pathRefusal(r.pathname);
+    if (refusal !== null) return refused({ error: 'invalid_request', description: refusal });
+    const route: RouteMatch = r.pathname === null ? DEFAULT_MATCH : tenant.routes.match(r.method, r.pathname);
+    log.route = route.path;
+    if (route.auth === 'none') return { kind: 'passed', tenant, identity: null, preflight: false };
+
+    if (!r.credentials.ok) return refused(r.credentials.denial);
+    if (r.credentials.value === null) return refused({ error: 'missing_token' });
+
+    const token = await timed(log, 'verify', verified(r.credentials.value, tenant, resource, io, log));
+    if (!token.ok) return refused(token.denial);
+    log.issuer = token.value.issuer.issuer;
+    log.kid = token.value.kid;
+
+    const revoked = await timed(log, 'revocation', states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState));
+    if (!revoked.ok) return refused(revoked.denial);
+
+    if (missingScopes(route, token.value.scopes).length > 0) return refused({ error: 'insufficient_scope', needed: route.scopes });
+
+    // Keyed by what the signature vouches for, never by an unverified claim.
+    const sub = await limit(tenant, 'sub', tenant.rateLimit.perSubject, token.value.subject ?? token.value.clientId, io, log, answer.limits);
+    if (sub !== null) return refused(sub);
+
+    return { kind: 'passed', tenant, identity: identityOf(tenant, token.value), preflight: false };
   }
 
+  /** The tenant step: the isolate's cache or KV for a host, or the door's own way. */
+  async function findTenant(host: string, lookup: TenantLookup): Promise<{ ok: true; tenant: Tenant; tier?: 'memory' | 'kv' } | { ok: false; denial: Denial }> {
+    if ('find' in lookup) {
+      const given = await lookup.find();
+      return given.ok ? { ok: true, tenant: given.value } : given;
+    }
+    const resolved = await tenants.resolve(host, { kv: lookup.kv, cacheSeconds: lookup.cacheSeconds });
+    return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
+  }
+
+  /** A token this isolate verified for the tenant and resource (no signature work), or a fresh
+   *  verification, kept for the next time. */
+  async function verified(credential: string, tenant: Tenant, resource: string, io: PipelineIo, log: DecisionRecord): Promise<Outcome<VerifiedToken>> {
+    const hit = tokens?.get(credential, tenant, resource, keyTiers);
+    if (hit !== undefined) {
+      // Verified earlier under the key set memory holds now.
+      log.tiers.keys = 'memory';
+      log.tiers.token = 'hit';
+      return ok(hit);
+    }
+    const fresh = await verifyToken(credential, { id: tenant.id, issuers: tenant.issuers, resource }, { now, keys: keyTiers.source(io) });
+    if (fresh.ok) {
+      tokens?.set(credential, tenant, resource, fresh.value);
+      log.tiers.keys = fresh.value.keyTier;
+    }
+    return fresh;
+  }
+
+  /** A limit step: counts the request against the key, or denies `rate_limited`. No limit
+   *  configured, no key, or no limiter bound: admitted. */
+  async function limit(tenant: Tenant, policy: LimitPolicy, config: LimitConfig | null, key: string | null, io: PipelineIo,
+    log: DecisionRecord, counted: LimitDecision[]): Promise<Denial | null> {
+    if (config === null || key === null || io.rateLimiter === null) return null;
+    const decision = await timed(log, 'limit', limits.admit({ tenantId: tenant.id, policy, key, ...config }, { rateLimiter: io.rateLimiter }));
+    counted.push(decision);
+    return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+  }
+
+  /** Awaits a step and records how long it took (a step that answered from memory takes 0). */
+  async function timed<T>(log: DecisionRecord, step: string, work: Promise<T>): Promise<T> {
+    const start = now();
+    try {
+      return await work;
+    } finally {
+      log.ms[step] = (log.ms[step] ?? 0) + now() - start;
+    }
+  }
+
+  return { decide, now, tokenCache: tokens, tenants };
+}
+
+const refused = (denial: Denial): Verdict => ({ kind: 'refused', denial });
+
+function identityOf(tenant: Tenant, token: VerifiedToken): Identity {
   return {
-    now,
-    tokenCache: tokens,
-
-    resolveTenant(host, kv, cacheSeconds, d) {
-      const resolved = tenants.resolve(host, { kv, cacheSeconds });
-      return resolved instanceof Promise ? d.timed('tenant', resolved).then((late) => found(late, d)) : found(resolved, d);
-    },
-
-    admit(tenant, io, d) {
-      d.record.tenant = tenant.id;
-      if (io.tenantState === null) return UNTRACKED;
-      const state = states.read(tenant.id, tenant.config.revocation.maxStalenessSeconds,
-        { tenantState: io.tenantState, waitUntil: io.waitUntil });
-      return state instanceof Promise ? d.timed('state', state).then((read) => status(read, d)) : status(state, d);
-    },
-
-    async limitIp(tenant, clientIp, io, d) {
-      const perIp = tenant.config.rateLimit?.perIp;
-      const ipKey = perIp ? clientIpKey(clientIp) : null;
-      if (!perIp || ipKey === null) return PASSED;
-      const ip = limit({ tenantId: tenant.id, policy: 'ip', key: ipKey, ...perIp }, io, d);
-      const refused = ip instanceof Promise ? await ip : ip;
-      return refused ? deny(refused) : PASSED;
-    },
-
-    async authorize(tenant, facts, state, io, d) {
-      const { rateLimit, revocation } = tenant.config;
-
-      const refusal = facts.pathname === null ? null : pathRefusal(facts.pathname);
-      if (refusal !== null) return deny({ error: 'invalid_request', description: refusal });
-      const route = facts.pathname === null ? DEFAULT_MATCH : tenant.routes.match(facts.method, facts.pathname);
-      d.record.route = route.path;
-      if (route.auth === 'none') return ok({ route, identity: null });
-
-      if (!facts.credentials.ok) return facts.credentials;
-      if (facts.credentials.value === null) return deny({ error: 'missing_token' });
-
-      const credential = facts.credentials.value;
-      let token = tokens?.get(credential, tenant, facts.resource, keyTiers);
-      if (token === undefined) {
-        const keys = keyTiers.source(io);
-        const started = now();
-        const verified = await verifyToken(credential, { id: tenant.id, issuers: tenant.issuers, resource: facts.resource }, { now, keys });
-        d.record.ms.verify = now() - started;
-        if (!verified.ok) return verified;
-        token = verified.value;
-        tokens?.set(credential, tenant, facts.resource, token);
-        d.record.tiers.keys = token.keyTier;
-      } else {
-        // Verified earlier under the key set memory holds now.
-        d.record.tiers.keys = 'memory';
-        d.record.tiers.token = 'hit';
-      }
-      d.record.issuer = token.issuer.issuer;
-      d.record.kid = token.kid;
-
-      const checked = states.revocation(token, state, { tenantId: tenant.id, ...revocation }, io.tenantState);
-      const revoked = checked instanceof Promise ? await d.timed('revocation', checked) : checked;
-      if (!revoked.ok) return revoked;
-
-      if (missingScopes(route, token.scopes).length > 0) return deny({ error: 'insufficient_scope', needed: route.scopes });
-
-      // Keyed by what the signature vouches for, never by an unverified claim.
-      const subjectKey = token.subject ?? token.clientId;
-      if (rateLimit?.perSubject && subjectKey !== null) {
-        const subject = limit({ tenantId: tenant.id, policy: 'sub', key: subjectKey, ...rateLimit.perSubject }, io, d);
-        const refused = subject instanceof Promise ? await subject : subject;
-        if (refused) return deny(refused);
-      }
-
-      return ok({
-        route,
-        identity: {
-          tenant: tenant.id, issuer: token.issuer.issuer, subject: token.subject, clientId: token.clientId,
-          scopes: token.scopes, claims: token.claims,
-        },
-      });
-    },
+    tenant: tenant.id, issuer: token.issuer.issuer, subject: token.subject, clientId: token.clientId,
+    scopes: token.scopes, claims: token.claims,
   };
 }
+

@@ -1,6 +1,7 @@
-// The library door (SPEC.md "Other ways in"): a Hono middleware that runs the verifier's pipeline
-// inside the user's own Worker, without forwarding. It answers metadata, preflights and every
-// refusal exactly as the gateway does, and puts the verified identity on the context.
+// The HTTP door (SPEC.md "Other ways in"): a Hono middleware that runs the verifier's pipeline
+// and puts the verified identity on the context. It is what users install in their own Worker,
+// and what the gateway is made of (app.ts: this middleware in front of a forwarding handler), so
+// both answer metadata, preflights and every refusal with the same code.
 //
 //   import { edgeAuth, type EdgeAuthVariables } from 'edge-token-verifier/hono';
 //   const app = new Hono<{ Bindings: Env; Variables: EdgeAuthVariables }>();
@@ -14,31 +15,40 @@
 // with `script_name` so revocations and limits are shared.
 import type { Context, MiddlewareHandler } from 'hono';
 import { systemClock, type Clock } from '../clock';
-import { deny, noteOf, ok, type Outcome } from '../denial';
-import { Decision } from '../gateway/decision';
+import { deny, noteOf, ok, type Denial, type Outcome } from '../denial';
+import { isPreflight } from '../gateway/cors';
 import type { Identity } from '../gateway/forward';
-import { decideHttp } from '../gateway/http';
-import { sampleRateOf } from '../gateway/log';
-import { createPipeline, ioOf, type Pipeline, type PipelineBindings } from '../gateway/pipeline';
+import { edgeAnswer, passThrough, decisionHeaders } from '../gateway/http';
+import { finishDecision, type DecisionOutcome } from '../gateway/log';
+import { isMetadataRequest } from '../gateway/metadata';
+import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
+import { denialResponse } from '../gateway/respond';
+import { settingsOf, type Settings, type SettingsVars } from '../settings';
 import { normalizeRequestHost } from '../tenants/hosts';
-import { tenantCacheSecondsOf } from '../tenants/store';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
+import { extractBearer } from '../verify/extract';
 import type { TokenCache } from '../verify/token-cache';
 
 export type { Identity as AuthIdentity } from '../gateway/forward';
 export type { TenantConfig, TenantConfigInput } from '../tenants/schema';
 export { createTokenCache, type TokenCache } from '../verify/token-cache';
 
-/** What `c.get('auth')` holds: the verified identity, or null on an `auth: none` route. */
-export type EdgeAuthVariables = { auth: Identity | null };
+/** What the middleware decided, for what runs after it (the gateway's forwarding handler). */
+export interface EdgeDecision {
+  readonly requestId: string;
+  readonly tenant: Tenant;
+  /** A CORS preflight of a tenant without `cors`: sent on to the origin without a token. */
+  readonly preflight: boolean;
+}
+
+/** `c.get('auth')`: the verified identity, or null on an `auth: none` route. */
+export type EdgeAuthVariables = { auth: Identity | null; edgeDecision: EdgeDecision };
 
 /** ISSUER_KEYS is required; TENANT_STATE adds status and revocation, RATE_LIMITER limits. */
-export interface EdgeAuthBindings extends PipelineBindings {
+export interface EdgeAuthBindings extends PipelineBindings, SettingsVars {
   /** Only for `tenant: 'kv'`. */
   TENANTS?: KVNamespace;
-  TENANT_CACHE_SECONDS?: string;
-  LOG_SAMPLE_RATE?: string;
 }
 
 type AnyContext = Context<any, string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -67,91 +77,114 @@ export class EdgeAuthConfigError extends Error {
   }
 }
 
+/** Thrown by a handler after edgeAuth when the origin cannot be reached: the middleware answers
+ *  it with the contract's 502 upstream_unavailable (after Hono's onError has run). */
+export class UpstreamUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(noteOf(cause));
+    this.name = 'UpstreamUnavailable';
+  }
+}
+
 export function edgeAuth(options: EdgeAuthOptions): MiddlewareHandler<{ Variables: EdgeAuthVariables }> {
   const now = options.now ?? systemClock;
+  return edgeAuthWith(createPipeline({ now, tokenCache: options.tokenCache }), options);
+}
+
+/** The middleware over a given pipeline: the gateway shares the isolate's with the RPC door.
+ *  `handlerStep` names the time spent after the middleware in the log and Server-Timing. */
+export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { handlerStep?: string }): MiddlewareHandler<{ Variables: EdgeAuthVariables }> {
   const random = options.random ?? Math.random;
-  const pipeline = createPipeline({ now, tokenCache: options.tokenCache });
-  const tenantOf = tenantResolver(options.tenant, pipeline);
+  const handlerStep = options.handlerStep ?? 'handler';
+  const lookup = tenantLookup(options.tenant);
 
   return async (c, next) => {
-    const url = new URL(c.req.url);
-    const d = new Decision({ host: normalizeRequestHost(url), requestId: c.req.header('cf-ray') ?? crypto.randomUUID(), now });
     const bindings: EdgeAuthBindings = options.bindings ? options.bindings(c) : c.env as EdgeAuthBindings;
-    const sampleRate = sampleRateOf(bindings.LOG_SAMPLE_RATE);
-    let identity: Identity | null;
-    let outcome: 'allowed' | 'public' | 'preflight';
-    try {
-      const found = tenantOf(c, bindings, d);
-      const tenant = found instanceof Promise ? await found : found;
-      const decided = tenant.ok
-        ? await decideHttp(pipeline, tenant.value, c.req.raw, url, ioOf(bindings, waitUntilOf(c)), d)
-        : { kind: 'answer' as const, response: d.deny(tenant.denial) };
-      if (decided.kind === 'answer') {
-        d.log(sampleRate, random);
-        return decided.response;
-      }
-      ({ identity, outcome } = decided);
-    } catch (error) {
-      // A bug or a broken binding. The user's own handler is outside: its errors are Hono's onError's.
-      const response = d.deny({ error: 'internal_error', note: noteOf(error) });
-      d.log(1, random);
-      return response;
+    const settings = settingsOf(bindings);
+    const request = c.req.raw;
+    const url = new URL(request.url);
+    const host = normalizeRequestHost(url);
+    const decided = await pipeline.decide({
+      host,
+      requestId: request.headers.get('cf-ray') ?? crypto.randomUUID(),
+      method: request.method,
+      pathname: url.pathname,
+      credentials: extractBearer(request, url),
+      clientIp: request.headers.get('cf-connecting-ip'),
+      http: { origin: request.headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, url.pathname) },
+      tenants: lookup(c, bindings, settings),
+    }, ioOf(bindings, settings, waitUntilOf(c)));
+    const finish = (outcome: DecisionOutcome, status: number, denial?: Denial) =>
+      finishDecision(decided.log, { outcome, status, denial }, { sampleRate: settings.logSampleRate, random, now: pipeline.now() });
+
+    const { verdict } = decided;
+    if (verdict.kind !== 'passed') {
+      const answer = edgeAnswer({ ...decided, verdict }, host);
+      finish(verdict.kind === 'refused' ? 'denied' : verdict.kind, answer.status, verdict.kind === 'refused' ? verdict.denial : undefined);
+      return answer;
     }
-    c.set('auth', identity);
+
+    c.set('auth', verdict.identity);
+    c.set('edgeDecision', { requestId: decided.log.requestId, tenant: verdict.tenant, preflight: verdict.preflight });
+    const started = pipeline.now();
     await next();
-    // Hono's c.res setter copies the old response into a new one: only when headers were added.
-    const answered = d.answer(outcome, c.res);
-    if (answered !== c.res) c.res = answered;
-    d.log(sampleRate, random);
+    decided.log.ms[handlerStep] = pipeline.now() - started;
+
+    const outcome = verdict.preflight ? 'preflight' : verdict.identity === null ? 'public' : 'allowed';
+    if (c.error instanceof UpstreamUnavailable) {
+      const denial: Denial = { error: 'upstream_unavailable', note: c.error.message };
+      replaceResponse(c, denialResponse(denial, { host, requestId: decided.log.requestId, headers: decisionHeaders(decided) }));
+      finish(outcome, c.res.status, denial);
+      return;
+    }
+    const answered = passThrough(c.res, decided, settings.debugTiming);
+    if (answered !== c.res) replaceResponse(c, answered);
+    // A handler's throw is the handler's (its onError answered); the log says so.
+    finish(outcome, c.res.status, c.error === undefined ? undefined : { error: 'internal_error', note: noteOf(c.error) });
   };
 }
 
-/** Synchronous for a single config: nothing to wait for. */
-type TenantOf = (c: AnyContext, bindings: EdgeAuthBindings, d: Decision) => Outcome<Tenant> | Promise<Outcome<Tenant>>;
 
-/** Compiles once what can be compiled once: a single config at creation, a resolver's configs
- *  once per returned object. */
-function tenantResolver(source: EdgeAuthOptions['tenant'], pipeline: Pipeline): TenantOf {
+/** The pipeline's tenant lookup for a request. Compiles once what can be compiled once: a single
+ *  config at creation, a resolver's configs once per returned object. */
+function tenantLookup(source: EdgeAuthOptions['tenant']): (c: AnyContext, bindings: EdgeAuthBindings, settings: Settings) => TenantLookup {
   if (source === 'kv') {
-    return async (_c, bindings, d) => {
-      if (!bindings.TENANTS) throw new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding");
-      const resolved = await pipeline.resolveTenant(d.host, bindings.TENANTS, tenantCacheSecondsOf(bindings.TENANT_CACHE_SECONDS), d);
-      return resolved.ok ? ok(resolved.value.tenant) : resolved;
-    };
+    const unbound: TenantLookup = { find: () => Promise.reject(new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding")) };
+    return (_c, bindings, settings) => (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds } : unbound);
   }
   if (typeof source === 'function') {
     const compiled = new WeakMap<object, Outcome<Tenant>>();
-    const tenantFor = (config: unknown, d: Decision): Outcome<Tenant> => {
+    const tenantFor = (config: unknown): Outcome<Tenant> => {
       if (config === null || config === undefined) return deny({ error: 'unknown_host' });
-      if (typeof config !== 'object') return invalid(d, [{ path: '', message: 'not an object' }]);
+      if (typeof config !== 'object') return invalid([{ path: '', message: 'not an object' }]);
       let tenant = compiled.get(config);
       if (tenant === undefined) {
         const parsed = parseTenantConfig(config);
-        tenant = parsed.ok ? ok(compileTenant(parsed.config)) : invalid(d, parsed.issues);
+        tenant = parsed.ok ? ok(compileTenant(parsed.config)) : invalid(parsed.issues);
         compiled.set(config, tenant);
       }
-      if (tenant.ok) d.record.tenant = tenant.value.id;
       return tenant;
     };
-    return (c, _bindings, d) => {
-      const config: unknown = source(c);
-      // Any thenable, as `await` would take it; a plain config is compiled without a tick.
-      return isThenable(config) ? Promise.resolve(config).then((value) => tenantFor(value, d)) : tenantFor(config, d);
-    };
+    return (c) => ({ find: async () => tenantFor(await source(c)) });
   }
   const parsed = parseTenantConfig(source);
   if (!parsed.ok) throw new EdgeAuthConfigError(parsed.issues);
   const tenant = ok(compileTenant(parsed.config));
-  return () => tenant;
+  const fixed: TenantLookup = { find: async () => tenant };
+  return () => fixed;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function invalid(d: Decision, issues: readonly ConfigIssue[]): Outcome<Tenant> {
-  console.log(JSON.stringify({ event: 'tenant_config_invalid', host: d.host, issues }));
+function invalid(issues: readonly ConfigIssue[]): Outcome<Tenant> {
+  console.log(JSON.stringify({ event: 'tenant_config_invalid', issues }));
   return deny({ error: 'tenant_config_invalid' });
+}
+
+/** Hono's c.res setter copies the old response's headers over the new one's (and the body into
+ *  a new Response): ours already hold every header of the old one and must win, so the old one
+ *  goes first. */
+function replaceResponse(c: AnyContext, response: Response): void {
+  c.res = undefined;
+  c.res = response;
 }
 
 /** ctx.waitUntil, or, under app.request() in tests (no execution context), background work

@@ -21,6 +21,6 @@ export interface KeyLookup {
 
 export interface KeySource {
   /** Keys for a token with this header from this issuer; denies `invalid_token/unknown_kid`
-   *  or `issuer_unavailable` (with retryAfterSeconds). Synchronous when memory answers. */
-  candidates(issuer: IssuerPolicy, header: { alg: Algorithm; kid: string | undefined }): Outcome<KeyLookup> | Promise<Outcome<KeyLookup>>;
+   *  or `issuer_unavailable` (with retryAfterSeconds). No I/O when memory answers. */
+  candidates(issuer: IssuerPolicy, header: { alg: Algorithm; kid: string | undefined }): Promise<Outcome<KeyLookup>>;
 }

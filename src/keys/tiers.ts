@@ -67,7 +67,7 @@ export function createKeyTiers(options: { now: Clock; maxIssuers?: number }): Ke
   };
   return {
     source: (io) => ({
-      candidates: (issuer, header) => answeredFromMemory(state, issuer, header) ?? candidates(state, io, issuer, header),
+      candidates: async (issuer, header) => answeredFromMemory(state, issuer, header) ?? candidates(state, io, issuer, header),
     }),
     currentVersion(keySetId) {
       const held = state.memory.peek(keySetId);

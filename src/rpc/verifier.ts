@@ -7,17 +7,16 @@
 //   const result = await env.VERIFIER.verify({ host: 'api.acme.com', token, method: 'GET', path: '/orders' });
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import { noteOf, ok, type Denial, type Reason } from '../denial';
+import { deny, ok, type Denial, type Reason } from '../denial';
 import type { Env } from '../env';
-import { Decision } from '../gateway/decision';
-import { sampleRateOf } from '../gateway/log';
-import { ioOf, type Pipeline } from '../gateway/pipeline';
+import { finishDecision, type DecisionEnd } from '../gateway/log';
+import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
 import { statusOf } from '../gateway/respond';
+import { settingsOf } from '../settings';
 import { isolatePipeline } from '../isolate';
 import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { normalizeRequestHost } from '../tenants/hosts';
-import { tenantCacheSecondsOf } from '../tenants/store';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */
@@ -42,54 +41,46 @@ export type VerifyResult =
 
 /** One verification through the pipeline: tenant, status, perIp, route, credentials, verify,
  *  revocation, scopes, perSubject. Never throws on hostile input. */
-export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyRequest, env: Env, ctx: ExecutionContext): Promise<VerifyResult> {
+export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyRequest, env: Env, ctx: ExecutionContext,
+  options: { random?: () => number } = {}): Promise<VerifyResult> {
+  const settings = settingsOf(env);
   const parsed = parseRequest(input);
-  const d = new Decision({ host: parsed?.host ?? '', requestId: crypto.randomUUID(), now: pipeline.now });
-  const refuse = (denial: Denial): VerifyResult => {
-    d.refuse(denial);
+  const decided = await pipeline.decide({
+    host: parsed?.host ?? '',
+    requestId: crypto.randomUUID(),
+    method: parsed?.method ?? 'GET',
+    pathname: parsed?.pathname ?? null,
+    credentials: ok(parsed === null || parsed.token === '' ? null : parsed.token),
+    clientIp: parsed?.clientIp ?? null,
+    http: null,
+    // Off-shape arguments are refused at the first step, before anything is read.
+    tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds },
+  }, ioOf(env, settings, (promise) => ctx.waitUntil(promise)));
+  const { verdict } = decided;
+  const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, now: pipeline.now() });
+
+  if (verdict.kind === 'refused') {
+    const { denial } = verdict;
+    finish({ outcome: 'denied', status: statusOf(denial), denial });
     return {
       ok: false, status: statusOf(denial), error: denial.error,
       ...(denial.error === 'invalid_token' ? { reason: denial.reason } : {}),
       ...('retryAfterSeconds' in denial ? { retryAfterSeconds: denial.retryAfterSeconds } : {}),
     };
-  };
-  let result: VerifyResult;
-  try {
-    result = parsed === null
-      ? refuse({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/".' })
-      : await decide(pipeline, parsed, env, ctx, d, refuse);
-  } catch (error) {
-    result = refuse({ error: 'internal_error', note: noteOf(error) });
   }
-  d.log(result.ok ? sampleRateOf(env.LOG_SAMPLE_RATE) : 1, Math.random);
-  return result;
-}
-
-async function decide(pipeline: Pipeline, input: ParsedRequest, env: Env, ctx: ExecutionContext, d: Decision,
-  refuse: (denial: Denial) => VerifyResult): Promise<VerifyResult> {
-  const resolved = await pipeline.resolveTenant(input.host, env.TENANTS, tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS), d);
-  if (!resolved.ok) return refuse(resolved.denial);
-  const { tenant } = resolved.value;
-  const io = ioOf(env, (promise) => ctx.waitUntil(promise));
-  const admitted = await pipeline.admit(tenant, io, d);
-  if (!admitted.ok) return refuse(admitted.denial);
-  const ip = await pipeline.limitIp(tenant, input.clientIp, io, d);
-  if (!ip.ok) return refuse(ip.denial);
-  const authorized = await pipeline.authorize(tenant, {
-    method: input.method,
-    pathname: input.pathname,
-    credentials: ok(input.token === '' ? null : input.token),
-    resource: tenant.resource ?? `https://${input.host}`,
-  }, admitted.value, io, d);
-  if (!authorized.ok) return refuse(authorized.denial);
-  const identity = authorized.value.identity;
-  d.record.outcome = identity === null ? 'public' : 'allowed';
-  if (identity === null) return { ok: true, tenant: tenant.id, subject: null, clientId: null, scopes: [], claims: {} };
+  // RPC has no metadata or preflight: what passes is a decision on the token.
+  const identity = verdict.kind === 'passed' ? verdict.identity : null;
+  finish({ outcome: identity === null ? 'public' : 'allowed', status: 200 });
+  if (identity === null) return { ok: true, tenant: decided.log.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {} };
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
     scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue },
   };
 }
+
+const MALFORMED: TenantLookup = {
+  find: async () => deny({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/".' }),
+};
 
 interface ParsedRequest { host: string; token: string; method: string; pathname: string | null; clientIp: string | null }
 

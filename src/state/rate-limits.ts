@@ -1,13 +1,12 @@
 // Rate limits as the request path sees them (SPEC.md "Rate limits"): the isolate's leases of
-// permits from the RateLimiter objects, the client IP key (IPv6 by its /64), and the
-// draft-ietf-httpapi-ratelimit-headers-09 headers.
+// permits from the RateLimiter objects and the client IP key (IPv6 by its /64). The headers they
+// give an answer are HTTP's (gateway/http.ts).
 //
 //   const limits = createRateLimits({ now });              // once per isolate: leases live here
 //   const key = clientIpKey(request.headers.get('cf-connecting-ip'));   // null: skip the limit
 //   const ip = await limits.admit({ tenantId, policy: 'ip', key, limit: 600, windowSeconds: 60 },
 //     { rateLimiter: env.RATE_LIMITER });
 //   if (!ip.admitted) deny({ error: 'rate_limited', retryAfterSeconds: ip.retryAfterSeconds });
-//   rateLimitHeaders([ip, sub]);   // [['RateLimit-Policy', ...], ['RateLimit', ...]]
 //
 // A request first spends a permit this isolate holds on lease; only without one does it ask the
 // key's object (rate-limiter.ts explains why the bound holds). Each request makes its own call:
@@ -51,8 +50,9 @@ export interface LimitDecision {
 }
 
 export interface RateLimits {
-  /** Synchronous when the isolate's leases or a remembered refusal decide (the hot path). */
-  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): LimitDecision | Promise<LimitDecision>;
+  /** No I/O when the isolate's leases or a remembered refusal decide (the hot path); from check
+   *  to spend the code runs without an await, so concurrent requests never spend one permit twice. */
+  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision>;
   /** Decisions made from the isolate's leases or remembered refusals vs calls to the objects. */
   readonly counters: Readonly<RateLimitCounters>;
 }
@@ -120,7 +120,7 @@ export function createRateLimits(options: { now: Clock; maxKeys?: number; object
     return { ...base, admitted, remaining, resetSeconds: Math.max(0, Math.ceil((state.resetAt - at) / 1000)), retryAfterSeconds: 0 };
   }
 
-  function admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): LimitDecision | Promise<LimitDecision> {
+  async function admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision> {
     const name = rateLimiterName(request);
     const sentAt = now();
     const leaseMs = leaseMsFor(request.windowSeconds);
@@ -244,19 +244,4 @@ function ipv6Groups(text: string): number[] | null {
   if (halves.length === 1) return head.length === 8 ? head : null;
   const missing = 8 - head.length - tail.length;
   return missing >= 1 ? [...head, ...new Array<number>(missing).fill(0), ...tail] : null;
-}
-
-/** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-09) for the limits
- *  evaluated on this request. RateLimit names the policy with the lowest remaining share r/q.
- *  Decisions made without the limiter (unavailable) know nothing to report and are left out. */
-export function rateLimitHeaders(decisions: readonly LimitDecision[]): [string, string][] {
-  const known = decisions.filter((d) => !d.unavailable);
-  if (known.length === 0) return [];
-  const policy = known.map((d) => `"${d.policy}";q=${d.limit};w=${d.windowSeconds}`).join(', ');
-  let tightest = known[0]!;
-  for (const d of known) if (d.remaining / d.limit < tightest.remaining / tightest.limit) tightest = d;
-  return [
-    ['RateLimit-Policy', policy],
-    ['RateLimit', `"${tightest.policy}";r=${tightest.remaining};t=${tightest.resetSeconds}`],
-  ];
 }

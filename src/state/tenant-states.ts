@@ -9,8 +9,7 @@
 //   const states = createTenantStates({ now });                       // once per isolate
 //   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil });
 //   if (read.ok) read.snapshot.status;                               // tier: memory | object | grace
-//   const revoked = states.revocation(token, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
-//   (revoked instanceof Promise ? await revoked : revoked).ok        // a Promise only on "maybe"
+//   const revoked = await states.revocation(token, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
 //
 // No promise is ever shared between requests: a request awaiting another request's I/O can hang
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
@@ -45,12 +44,12 @@ export interface RevocationStep extends RevocationPolicy {
 }
 
 export interface TenantStates {
-  /** Synchronous when memory answers (the hot path: no promise, no await). */
-  read(tenantId: string, maxStalenessSeconds: number, io: StateIo): StateRead | Promise<StateRead>;
+  /** Answered from memory on the hot path (no I/O). */
+  read(tenantId: string, maxStalenessSeconds: number, io: StateIo): Promise<StateRead>;
   /** The revocation step against a read: `revocation_unavailable` for a failed one, else the
-   *  rules. Synchronous when the snapshot decides, or memory holds the exact answers it needs. */
+   *  rules. No I/O when the snapshot decides, or memory holds the exact answers it needs. */
   revocation(token: RevocationSubject, read: StateRead, step: RevocationStep,
-    tenantState: DurableObjectNamespace<TenantState> | null): Outcome<void> | Promise<Outcome<void>>;
+    tenantState: DurableObjectNamespace<TenantState> | null): Promise<Outcome<void>>;
   /** For logs, the benchmark and tests: copies held, and exact answers held. */
   readonly size: number;
   readonly bytes: number;
@@ -168,7 +167,7 @@ export function createTenantStates(options: {
     answers: { get size() { return answers.size; }, get bytes() { return answers.bytes; } },
     counters,
 
-    revocation(token, read, step, tenantState) {
+    async revocation(token, read, step, tenantState) {
       if (!read.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: read.retryAfterSeconds, note: read.note });
       const checked = checkRevocation(token, read.snapshot, step);
       if (checked.ok !== 'ask') return checked;
@@ -180,7 +179,7 @@ export function createTenantStates(options: {
         : askObject(step.tenantId, token, read.snapshot, checked.query, allowanceMs, tenantState);
     },
 
-    read(tenantId, maxStalenessSeconds, io) {
+    async read(tenantId, maxStalenessSeconds, io) {
       const allowanceMs = maxStalenessSeconds * 1000;
       const copy = held.get(tenantId);
       if (copy !== undefined) {

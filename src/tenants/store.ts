@@ -49,8 +49,8 @@ export interface TenantSource {
 
 export interface TenantStore {
   /** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing dot.
-   *  Synchronous when this isolate's cache answers (the hot path). */
-  resolve(host: string, source: TenantSource): Outcome<ResolvedTenant> | Promise<Outcome<ResolvedTenant>>;
+   *  No I/O when this isolate's cache answers (the hot path). */
+  resolve(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>>;
   readonly counters: { readonly hosts: Readonly<CacheCounters>; readonly records: Readonly<CacheCounters>; readonly compiles: number };
   /** Bytes held by host entries and by compiled records (for the bounds' tests and the bench). */
   readonly bytes: { readonly hosts: number; readonly records: number };
@@ -115,7 +115,7 @@ export function createTenantStore(options: {
   }
 
   return {
-    resolve(host, source) {
+    async resolve(host, source) {
       // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
       if (!isDnsName(host)) return UNKNOWN_HOST;
       const cached = hosts.get(host) ?? refusals.get(host);

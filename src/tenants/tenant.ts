@@ -24,17 +24,29 @@ export interface IssuerPolicy {
 
 export interface Tenant {
   readonly id: string;
-  /** The validated config with defaults applied, as stored. */
+  /** The validated config with defaults applied, as stored (the admin API's and the cron's
+   *  view; the request path reads only the compiled members below). */
   readonly config: TenantConfig;
+  /** The hosts and wildcards it is stored under. */
+  readonly hosts: readonly string[];
   readonly issuers: ReadonlyMap<string, IssuerPolicy>;
   readonly routes: RouteTable;
   /** RFC 8707 resource identifier; null means https://<request host>. */
   readonly resource: string | null;
   readonly cors: CompiledCors | null;
+  /** The origin (scheme, host, port) requests are sent to; null: the request's own URL. */
   readonly upstream: string | null;
   readonly claimHeaders: readonly (readonly [claim: string, header: string])[];
   readonly stripAuthorization: boolean;
+  readonly rateLimit: { readonly perIp: LimitConfig | null; readonly perSubject: LimitConfig | null };
+  readonly revocation: {
+    readonly versionClaim: string | null;
+    readonly tenantClaim: string | null;
+    readonly maxStalenessSeconds: number;
+  };
 }
+
+export interface LimitConfig { readonly limit: number; readonly windowSeconds: number }
 
 export interface CompiledCors {
   readonly anyOrigin: boolean;
@@ -66,9 +78,12 @@ export function compileTenant(config: TenantConfig): Tenant {
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
     }])),
     routes: compileRoutes(config.routes),
+    hosts: config.hosts,
     resource: config.resource,
     cors: config.cors && compileCors(config.cors),
-    upstream: config.upstream,
+    upstream: config.upstream === null ? null : new URL(config.upstream).origin,
+    rateLimit: { perIp: config.rateLimit?.perIp ?? null, perSubject: config.rateLimit?.perSubject ?? null },
+    revocation: config.revocation,
     claimHeaders: Object.entries(config.forward.claimHeaders),
     stripAuthorization: config.forward.stripAuthorization,
   };

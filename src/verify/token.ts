@@ -89,8 +89,7 @@ export async function verifyToken(
   if (issuer === undefined) return invalidToken('unknown_issuer');
   if (!issuer.algorithms.has(alg)) return invalidToken('alg_not_allowed', `alg ${alg} not in the issuer's allowlist`);
 
-  const finding = deps.keys.candidates(issuer, { alg, kid });
-  const lookup = finding instanceof Promise ? await finding : finding;
+  const lookup = await deps.keys.candidates(issuer, { alg, kid });
   if (!lookup.ok) return lookup;
   const candidates = lookup.value.keys;
   if (candidates.length === 0) return invalidToken('unknown_kid');

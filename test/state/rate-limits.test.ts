@@ -3,7 +3,8 @@
 // unreachable.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RateLimiter } from '../../src/state/rate-limiter';
-import { clientIpKey, createRateLimits, rateLimitHeaders, type LimitDecision } from '../../src/state/rate-limits';
+import { rateLimitHeaders } from '../../src/gateway/http';
+import { clientIpKey, createRateLimits, type LimitDecision } from '../../src/state/rate-limits';
 
 describe('clientIpKey', () => {
   it('keeps an IPv4 address as is', () => {
