@@ -7,8 +7,8 @@
 //
 // Two figures per row:
 //   CPU µs/req  user + system CPU time of the workerd process (/proc/<pid>/stat, fields 14 and 15)
-//               over the run, divided by the requests answered 2xx: what Workers bills, and nearly
-//               steady when other processes compete for the cores. The targets are ratios of it.
+//               over the run, divided by the requests answered 2xx: what Workers bills, and steadier
+//               than req/s when other processes compete for the cores. The targets are ratios of it.
 //   req/s       requests answered per second of wall time: moves with everything else on the machine.
 // The origin (aux) runs in the same workerd process: the forward-only floor, forward after one
 // verify and the gateway rows include the origin's cost, which is why they are compared with each
@@ -31,7 +31,7 @@
 // random-kid flood, and measures the deploy bundle.
 //
 //   npm run bench                                       # ~5 minutes; writes bench/RESULTS.md
-//   BENCH_SECONDS=8 BENCH_ROUNDS=5 BENCH_CONNECTIONS=16 npm run bench
+//   BENCH_SECONDS=8 BENCH_ROUNDS=7 BENCH_CONNECTIONS=16 npm run bench    # defaults 4, 5, 16
 //   BENCH_ROWS='^(floor|edgeAuth repeated)$' node bench/run.mjs   # rows matching a regex; no RESULTS.md
 //   BENCH_PROFILE='^edgeAuth RS256$' node bench/run.mjs # those rows under V8's CPU profiler: self time by function and module
 //   (also BENCH_WARMUP seconds per row before round 1, default 1; BENCH_POOL distinct tokens per alg)
@@ -73,13 +73,15 @@ const autocannon = /** @type {(options: LoadOptions) => Promise<LoadResult>} */ 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 const build = path.join(here, '.build');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 /** Distinct tokens per alg: more than a run answers at ~12,000 req/s, so a run rarely stops early
- *  (RS256 signing costs ~0.3 ms of this machine's two cores a token). */
-const POOL = Number(process.env.BENCH_POOL ?? Math.max(20_000, 12_000 * SECONDS));
+ *  (RS256 signing costs ~0.3 ms of this machine's two cores a token), and many more than the
+ *  product's token cache remembers (10,000 tokens; its admission table 4,093 fingerprints), so a
+ *  token that comes round again to the same Worker a pool later is a miss. */
+const POOL = Number(process.env.BENCH_POOL ?? Math.max(60_000, 12_000 * SECONDS));
 const ONLY = process.env.BENCH_ROWS ? new RegExp(process.env.BENCH_ROWS) : null;
 const PROFILE = process.env.BENCH_PROFILE ? new RegExp(process.env.BENCH_PROFILE) : null;
 const ISSUER = 'https://issuer.bench.test/';
@@ -318,8 +320,8 @@ async function start(/** @type {string} */ jwks) {
 }
 
 // --- HTTP from Node, for setting up and checking (not for load) ----------------------------
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+// A connection per request: workerd closes idle keep-alive connections, and a pooled one reused
+// as it closes fails with ECONNRESET.
 
 /** @returns {Promise<{ status: number; body: string }>} */
 function request(/** @type {URL} */ base, /** @type {{ host?: string; method?: string; path?: string; token?: string; headers?: Record<string, string>; body?: string }} */ options = {}) {
@@ -327,7 +329,7 @@ function request(/** @type {URL} */ base, /** @type {{ host?: string; method?: s
     /** @type {Record<string, string>} */
     const headers = { host: options.host ?? HOST, ...options.headers };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    const req = http.request({ hostname: base.hostname, port: base.port, path: options.path ?? '/orders', method: options.method ?? 'GET', headers, agent }, (res) => {
+    const req = http.request({ hostname: base.hostname, port: base.port, path: options.path ?? '/orders', method: options.method ?? 'GET', headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => { body += chunk; });
@@ -351,8 +353,8 @@ async function expectStatus(/** @type {URL} */ base, /** @type {Parameters<typeo
 /**
  * Drives one row for `seconds` with autocannon and measures the workerd process's CPU across it.
  * Each connection sends pre-built request buffers (Host, Authorization, keep-alive) taken in turn
- * from the row's traffic, so the Node side does no per-request formatting; a unique traffic's
- * cursor carries over between runs, so its entries come round again only after the whole pool.
+ * from the row's traffic, so the Node side does no per-request formatting; the cursor carries
+ * over between the runs of a Worker, so its entries come round again only after the whole pool.
  */
 async function load(/** @type {Bench} */ bench, /** @type {Row} */ row, /** @type {number} */ seconds) {
   const { buffers, unique, cursor } = await bench.requests(row);
@@ -430,8 +432,9 @@ async function setUp(/** @type {Urls} */ urls, /** @type {TrafficContext} */ con
           Buffer.from(`${head}${Object.entries(set).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`, 'latin1'));
         buffers.set(key, built);
       }
-      let cursor = cursors.get(row.traffic);
-      if (!cursor) cursors.set(row.traffic, cursor = { at: 0 });
+      // One cursor per traffic and Worker: a Worker sees a token again only after the whole pool.
+      let cursor = cursors.get(`${row.traffic} ${row.worker}`);
+      if (!cursor) cursors.set(`${row.traffic} ${row.worker}`, cursor = { at: 0 });
       return { buffers: built, unique: traffic.unique, cursor };
     },
   };
@@ -493,7 +496,6 @@ async function main() {
     writeFileSync(path.join(here, 'RESULTS.md'), report);
     log(`written to bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s`);
   } finally {
-    agent.destroy();
     await mf.dispose();
   }
 }
@@ -688,11 +690,17 @@ function render(r) {
   const ratio = (/** @type {string} */ key, /** @type {string} */ ref, /** @type {(run: Run) => number} */ f) =>
     median((runs[key] ?? []).map((run, i) => f(run) / f(/** @type {Run} */ (runs[ref]?.[i]))));
   const cpu = (/** @type {string} */ key) => of(key, (x) => x.cpuUs);
-  const spread = (/** @type {string} */ key, /** @type {(run: Run) => number} */ f) => {
-    const values = (runs[key] ?? []).map(f);
-    return `±${((50 * (Math.max(...values) - Math.min(...values))) / median(values)).toFixed(0)}%`;
-  };
   const int = (/** @type {number} */ x) => Math.round(x).toLocaleString('en-US');
+  const range = (/** @type {string} */ key, /** @type {(run: Run) => number} */ f, /** @type {(x: number) => string} */ format) => {
+    const values = (runs[key] ?? []).map(f);
+    return `${format(Math.min(...values))}–${format(Math.max(...values))}`;
+  };
+  /** Round-to-round variation of a figure: the median over rows of (median absolute deviation / median). */
+  const variation = (/** @type {(run: Run) => number} */ f) => median(rows.map((row) => {
+    const values = (runs[row.key] ?? []).map(f);
+    const m = median(values);
+    return median(values.map((v) => Math.abs(v - m))) / m;
+  }));
   const all = Object.values(runs).flat();
   const resolution = Math.max(...all.map((run) => (1e6 / TICKS_PER_SECOND) / run.answered));
   const errors = all.reduce((sum, run) => sum + run.errors, 0);
@@ -701,24 +709,29 @@ function render(r) {
   const lines = [];
   lines.push('# Benchmark results', '');
   lines.push(`Date: ${new Date().toISOString()}  `);
-  lines.push(`Machine: ${r.info.cpu}, ${r.info.cores} cores; load average ${r.load[0]} at the start, ${r.load[1]} at the end  `);
+  const busy = Math.max(...[...r.load].map((l) => Number(String(l).split(' ')[0]))) > r.info.cores;
+  lines.push(`Machine: ${r.info.cpu}, ${r.info.cores} cores; load average ${r.load[0]} at the start, ${r.load[1]} at the end`
+    + `${busy ? ' (**a busy machine**: more runnable processes than cores, other work competing with workerd and the load generator)' : ''}  `);
   lines.push(`Versions: node ${r.info.node}, wrangler ${r.info.wrangler}, workerd ${r.info.workerd} (miniflare ${r.info.miniflare}), jose ${r.info.jose}, hono ${r.info.hono}, autocannon ${r.info.autocannon}`, '');
   lines.push(`Run: \`npm run bench\`, ${ROUNDS} alternating rounds of every row, autocannon in the bench's Node process with ${CONNECTIONS} connections for ${SECONDS} s per figure `
     + `(after ${WARMUP} s of warm-up per row), medians over rounds; ratios are per round (the same round's reference), then the median. `
     + `Tokens: ${POOL} distinct per alg (Authorization header: RS256 ${r.tokenBytes.RS256} B, ES256 ${r.tokenBytes.ES256} B), never repeated within a run, or one repeated token. `
     + `LOG_SAMPLE_RATE 0.01. Every Worker, and the origin the forwarding rows reach, in one workerd process (pid ${r.workerd}) on loopback (Miniflare direct sockets).`, '');
   lines.push(`**CPU µs/req** is the workerd process's user + system time (\`/proc/<pid>/stat\`, clock ticks of ${(1000 / TICKS_PER_SECOND).toFixed(0)} ms) over the run divided by the requests answered 200; `
-    + `one tick is at most ${resolution.toFixed(2)} µs per request in any run here. It is what Workers bills and it barely moves when other processes compete for the cores; `
-    + `req/s does. ± is half the range over rounds, as a share of the median. Node µs/req is autocannon's own CPU (the load generator shares the machine).`
+    + `one tick is at most ${resolution.toFixed(2)} µs per request in any run here. It is what Workers bills, and it moves less than req/s when other processes compete for the cores. `
+    + `"rounds" is the lowest and highest round (contention only ever adds CPU: cold caches after a preemption, fewer requests per wake-up when workerd waits for the load generator). `
+    + `Node µs/req is autocannon's own CPU (the load generator shares the machine).`
     + (errors ? ` Socket errors over the whole run: ${errors}.` : '')
     + (early.length ? ` Runs that used up their token pool before ${SECONDS} s (figures cover the requests answered): ${early.join(', ')}.` : ''), '');
   lines.push('**Only the ratios compare across machines.** Absolute µs and req/s are this machine\'s.', '');
 
   lines.push('## Rows', '');
-  lines.push('| Row | CPU µs/req | ± | req/s | ± | Node µs/req |', '|---|---:|---:|---:|---:|---:|');
+  lines.push(`Round to round, a row's CPU per request typically varied by ${(100 * variation((x) => x.cpuUs)).toFixed(1)}% and its req/s by ${(100 * variation((x) => x.rps)).toFixed(1)}% `
+    + '(median over rows of the median absolute deviation over the median).', '');
+  lines.push('| Row | CPU µs/req | rounds | req/s | rounds | Node µs/req |', '|---|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const hit = runs[row.key]?.[0]?.hitShare === undefined ? '' : ` (token cache hits ${(100 * of(row.key, (x) => x.hitShare ?? 0)).toFixed(0)}%)`;
-    lines.push(`| ${row.about}${hit} | ${cpu(row.key).toFixed(1)} | ${spread(row.key, (x) => x.cpuUs)} | ${int(of(row.key, (x) => x.rps))} | ${spread(row.key, (x) => x.rps)} | ${of(row.key, (x) => x.nodeUs).toFixed(1)} |`);
+    lines.push(`| ${row.about}${hit} | ${cpu(row.key).toFixed(1)} | ${range(row.key, (x) => x.cpuUs, (x) => x.toFixed(0))} | ${int(of(row.key, (x) => x.rps))} | ${range(row.key, (x) => x.rps, int)} | ${of(row.key, (x) => x.nodeUs).toFixed(1)} |`);
   }
   lines.push('');
 
@@ -749,9 +762,9 @@ function render(r) {
   lines.push(`| gateway distinct − forward after one verify (target allows ${both((alg) => 0.10 * cpu(`forward+verify ${alg}`))}) | ${both((alg) => cpu(`gateway ${alg}`) - cpu(`forward+verify ${alg}`))} |`);
   lines.push(`| gateway repeated − forward: the gateway on a token cache hit (target allows ${(0.15 * cpu('forward')).toFixed(1)}) | ${(cpu('gateway repeated') - cpu('forward')).toFixed(1)} | |`);
   lines.push('');
-  lines.push(`One RS256 verification is ${(100 * (cpu('forward+verify RS256') - cpu('forward')) / cpu('forward')).toFixed(0)}% of the forward-only floor's CPU `
-    + `(ES256 ${(100 * (cpu('forward+verify ES256') - cpu('forward')) / cpu('forward')).toFixed(0)}%): a gateway verifying distinct tokens costs at least forward after one verify, `
-    + `${(1 / ratio('forward+verify RS256', 'forward', (x) => x.cpuUs)).toFixed(2)}x the forward floor's throughput per core for RS256.`, '');
+  const verifyShare = (/** @type {Alg} */ alg) => ratio(`forward+verify ${alg}`, 'forward', (x) => x.cpuUs);
+  lines.push(`Per round, forward after one verify costs ${verifyShare('RS256').toFixed(2)}x the forward-only floor's CPU for RS256 and ${verifyShare('ES256').toFixed(2)}x for ES256: `
+    + `a gateway verifying distinct tokens serves at most ${(1 / verifyShare('RS256')).toFixed(2)}x (RS256) and ${(1 / verifyShare('ES256')).toFixed(2)}x (ES256) of the forward floor's requests per core.`, '');
 
   lines.push('## Keys under load', '');
   lines.push(`- Cold tenant, 100 concurrent requests through the gateway: answers ${JSON.stringify(r.cold.statuses)}; discovery fetches **${r.cold.discovery}**, JWKS fetches **${r.cold.jwks}**.`);
