@@ -38,7 +38,9 @@
 //
 // Adding a row: one line in rowsOf() below (a Worker of WORKERS, a traffic of TRAFFIC, a host); a
 // new kind of traffic (say DPoP tokens with fresh proofs) is one entry in TRAFFIC: a list of
-// header sets, and whether an entry may repeat. A target is one line in TARGETS.
+// header sets, and whether an entry may repeat. An A/B of one Worker (say a tenant resolver that
+// returns a value against one that returns a promise) is a host variant in that Worker (as
+// bench/workers/edge-auth.ts has) and a row per host. A target is one line in TARGETS.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
