@@ -782,7 +782,13 @@ function render(r) {
   lines.push('## Keys under load', '');
   lines.push(`- Cold tenant, 100 concurrent requests through the gateway: answers ${JSON.stringify(r.cold.statuses)}; discovery fetches **${r.cold.discovery}**, JWKS fetches **${r.cold.jwks}**.`);
   lines.push(`- Random-kid flood, 1000 tokens (50 concurrent) in ${r.flood.seconds.toFixed(1)} s at the warm edgeAuth Worker: answers ${JSON.stringify(r.flood.statuses)}; JWKS refetches **${r.flood.refetches}**.`);
-  lines.push(`- Bundle (wrangler deploy --dry-run --outdir): ${(r.size.raw / 1024).toFixed(1)} KiB, **${(r.size.gzip / 1024).toFixed(1)} KiB gzipped**.`);
+  lines.push(`- Bundle (wrangler deploy --dry-run --outdir): ${(r.size.raw / 1024).toFixed(1)} KiB, **${(r.size.gzip / 1024).toFixed(1)} KiB gzipped**.`, '');
+
+  lines.push('## Every round', '');
+  lines.push('CPU µs per request (req/s) of each run, in the order they ran; a round runs every row once.', '');
+  const roundCount = Math.max(...rows.map((row) => runs[row.key]?.length ?? 0));
+  lines.push(`| Row | ${Array.from({ length: roundCount }, (_, i) => `round ${i + 1}`).join(' | ')} |`, `|---|${'---:|'.repeat(roundCount)}`);
+  for (const row of rows) lines.push(`| ${row.key} | ${(runs[row.key] ?? []).map((run) => `${run.cpuUs.toFixed(1)} (${int(run.rps)})`).join(' | ')} |`);
   lines.push('', `Full run: ${Math.round(r.seconds)} s.`);
   return `${lines.join('\n')}\n`;
 }
