@@ -4,7 +4,9 @@
 //   const tenant = compileTenant(parsed.config);
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
+//   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 import { compileRoutes, type RouteTable } from '../policy/routes';
+import { compileClaimName, type ClaimReader } from '../verify/claim-names';
 import type { Algorithm, CorsConfig, TenantConfig } from './schema';
 
 export interface IssuerPolicy {
@@ -16,7 +18,8 @@ export interface IssuerPolicy {
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number | null;
   readonly requiredType: string | null;
-  readonly scopeClaims: readonly string[];
+  /** Read in order, their scopes united (verify/claims.ts). */
+  readonly scopeClaims: readonly ClaimReader[];
   readonly clientIdClaims: readonly string[];
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
@@ -32,8 +35,10 @@ export interface Tenant {
   readonly resource: string | null;
   readonly cors: CompiledCors | null;
   readonly upstream: string | null;
-  readonly claimHeaders: readonly (readonly [claim: string, header: string])[];
+  readonly claimHeaders: readonly (readonly [claim: ClaimReader, header: string])[];
   readonly stripAuthorization: boolean;
+  /** The revocation claims, compiled; null when not configured. */
+  readonly revocation: { readonly versionClaim: ClaimReader | null; readonly tenantClaim: ClaimReader | null };
 }
 
 export interface CompiledCors {
@@ -61,7 +66,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       clockToleranceSeconds: i.clockToleranceSeconds,
       maxTokenAgeSeconds: i.maxTokenAgeSeconds,
       requiredType: i.requiredType,
-      scopeClaims: i.scopeClaims,
+      scopeClaims: i.scopeClaims.map(compileClaimName),
       clientIdClaims: i.clientIdClaims,
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
     }])),
@@ -69,10 +74,16 @@ export function compileTenant(config: TenantConfig): Tenant {
     resource: config.resource,
     cors: config.cors && compileCors(config.cors),
     upstream: config.upstream,
-    claimHeaders: Object.entries(config.forward.claimHeaders),
+    claimHeaders: Object.entries(config.forward.claimHeaders).map(([claim, header]) => [compileClaimName(claim), header] as const),
     stripAuthorization: config.forward.stripAuthorization,
+    revocation: {
+      versionClaim: readerOf(config.revocation.versionClaim),
+      tenantClaim: readerOf(config.revocation.tenantClaim),
+    },
   };
 }
+
+const readerOf = (name: string | null): ClaimReader | null => (name === null ? null : compileClaimName(name));
 
 function compileCors(cors: CorsConfig): CompiledCors {
   return {

@@ -81,6 +81,45 @@ describe('parseTenantConfig', () => {
   });
 });
 
+describe('claim names: a top-level name, or a JSON Pointer when it starts with "/"', () => {
+  const issuer = (extra: Record<string, unknown>) => ({ issuers: [{ ...base.issuers[0], ...extra }] });
+
+  it('accepts pointers and namespaced names wherever the contract allows them', () => {
+    expect(issuesOf({
+      ...base, ...issuer({ scopeClaims: ['scope', '/realm_access/roles', '/resource_access/acme-api/roles', 'https://acme.com/roles', '/a~1b/~0c'] }),
+      forward: { claimHeaders: { '/org/name': 'x-auth-org', 'https://acme.com/roles': 'x-auth-roles' } },
+      revocation: { versionClaim: '/org/tv', tenantClaim: 'https://acme.com/tenant' },
+    })).toEqual([]);
+  });
+
+  const pointerMessage = 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")';
+  it.each([
+    [issuer({ scopeClaims: ['/a/~2'] }), '/issuers/0/scopeClaims/0'],
+    [issuer({ scopeClaims: ['scope', ''] }), '/issuers/0/scopeClaims/1'],
+    [issuer({ scopeClaims: ['/a~'] }), '/issuers/0/scopeClaims/0'],
+    [{ forward: { claimHeaders: { '/a/~x': 'x-auth-a' } } }, '/forward/claimHeaders/~1a~1~0x'],
+    [{ forward: { claimHeaders: { '': 'x-auth-a' } } }, '/forward/claimHeaders/'],
+    [{ revocation: { versionClaim: '/tv~' } }, '/revocation/versionClaim'],
+    [{ revocation: { tenantClaim: '' } }, '/revocation/tenantClaim'],
+  ])('refuses %o at %s with a clear message', (override, path) => {
+    expect(issuesOf({ ...base, ...override })).toContainEqual({ path, message: pointerMessage });
+  });
+
+  it('refuses a claim header keyed "constructor", "prototype" or "__proto__" (record() would drop it), pointing to the pointer', () => {
+    for (const key of ['constructor', 'prototype', '__proto__']) {
+      const claimHeaders = JSON.parse(`{"${key}": "x-auth-c"}`);
+      expect(issuesOf({ ...base, forward: { claimHeaders } }), key).toEqual([
+        { path: '/forward/claimHeaders', message: `"${key}" is written as the JSON Pointer "/${key}"` },
+      ]);
+    }
+    expect(issuesOf({ ...base, forward: { claimHeaders: { '/constructor': 'x-auth-c' } } })).toEqual([]);
+  });
+
+  it('keeps audienceClaim and clientIdClaims top-level names (a leading "/" is part of the name there)', () => {
+    expect(issuesOf({ ...base, ...issuer({ audienceClaim: '/aud', clientIdClaims: ['/a/~2'] }) })).toEqual([]);
+  });
+});
+
 /** Every field of the schema set, so mutations reach every check. */
 const full = {
   id: 'acme', hosts: ['api.acme.com', '*.acme.dev'],
