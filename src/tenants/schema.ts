@@ -97,12 +97,35 @@ const IssuerSchema = v.strictObject({
   clientIdClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.clientIdClaims]),
 });
 
+/** Bounds of a route's conditions (SPEC.md "Route conditions"). */
+export const CONDITION_BOUNDS = {
+  claims: 20, acceptedValues: 100, valueLength: 256, acrValues: 20, maxAuthAgeSeconds: 31_536_000,
+} as const;
+/** An accepted claim value: a JSON string, number or boolean. */
+const ClaimValue = v.union([
+  v.pipe(v.string(), v.maxLength(CONDITION_BOUNDS.valueLength, `at most ${CONDITION_BOUNDS.valueLength} characters`)),
+  v.pipe(v.number(), v.finite(), notNegativeZero),
+  v.boolean(),
+], `a string (up to ${CONDITION_BOUNDS.valueLength} characters), number or boolean`);
+/** An acr value travels in the RFC 9470 challenge's space-separated `acr_values` quoted string:
+ *  printable ASCII without spaces (`"` and `\` are escaped there). */
+const AcrValue = v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,256}$/, 'an acr value is 1-256 printable ASCII characters without spaces'));
+
 const RouteSchema = v.strictObject({
   path: v.pipe(v.string(), v.regex(/^\/(?:\*|[^?#*]*(?:\/\*)?)$/, 'a path starts with "/" and may end in "/*"'),
     v.check((p) => !/%(?:2f|5c|00)/i.test(p), 'a path may not hold an encoded slash, backslash or NUL')),
   methods: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(Token, 'not an HTTP method'), v.toUpperCase())), v.minLength(1))),
   auth: v.optional(v.picklist(['none', 'required']), 'required'),
   scopes: v.optional(v.array(v.pipe(v.string(), v.check(isScopeToken, 'not a scope token (RFC 6749 §3.3)'))), () => []),
+  // Conditions after scopes (policy/conditions.ts): absent when not configured.
+  claims: v.optional(v.pipe(
+    claimKeyed(v.pipe(v.array(ClaimValue), v.minLength(1, 'at least one accepted value'),
+      v.maxLength(CONDITION_BOUNDS.acceptedValues, `at most ${CONDITION_BOUNDS.acceptedValues} accepted values`))),
+    v.check((claims) => Object.keys(claims).length <= CONDITION_BOUNDS.claims, `at most ${CONDITION_BOUNDS.claims} claims`),
+  )),
+  acr: v.optional(v.pipe(v.array(AcrValue), v.minLength(1, 'at least one acr value'),
+    v.maxLength(CONDITION_BOUNDS.acrValues, `at most ${CONDITION_BOUNDS.acrValues} acr values`))),
+  maxAuthAgeSeconds: v.optional(Seconds(0, CONDITION_BOUNDS.maxAuthAgeSeconds)),
 });
 
 const Origin = v.pipe(v.string(), v.check((s) => s === '*' || originOf(s) === s,
@@ -176,6 +199,11 @@ export const TenantConfigSchema = v.pipe(
     config.routes.forEach((route, i) => {
       if (route.auth === 'none' && route.scopes.length > 0) {
         addIssue({ message: 'a route with auth "none" cannot require scopes', path: pathOf(config, 'routes', i) });
+      }
+      for (const field of ['claims', 'acr', 'maxAuthAgeSeconds'] as const) {
+        if (route.auth === 'none' && route[field] !== undefined) {
+          addIssue({ message: `a route with auth "none" cannot require ${field}`, path: pathOf(config, 'routes', i) });
+        }
       }
       const base = route.path.endsWith('/*') ? route.path.slice(0, -2) || '/' : route.path;
       if (urlOf(base, 'http://h')?.pathname !== base) {
