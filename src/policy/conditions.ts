@@ -94,8 +94,9 @@ const isScalar = (value: unknown): value is ClaimValue =>
   typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
 
 /** The token's `acr` is one the routes accept, and now − `auth_time` is within the smallest
- *  `maxAuthAgeSeconds` (no clock tolerance: the age is the route's own bound). A missing or
- *  non-string `acr`, or a missing or non-finite `auth_time`, does not meet a requirement. */
+ *  `maxAuthAgeSeconds`, in whole seconds as maxTokenAgeSeconds is (verify/times.ts), without the
+ *  clock tolerance: the age is the route's own bound. A missing or non-string `acr`, or a
+ *  missing or non-finite `auth_time`, does not meet a requirement. */
 export function checkStepUp(match: Pick<RouteMatch, 'stepUp'>, payload: Readonly<Record<string, unknown>>, nowMs: number): Outcome<void> {
   const stepUp = match.stepUp;
   if (stepUp === null) return PASSED;
@@ -109,7 +110,7 @@ export function checkStepUp(match: Pick<RouteMatch, 'stepUp'>, payload: Readonly
   if (maxAuthAgeSeconds !== null) {
     const authTime = own(payload, 'auth_time');
     if (typeof authTime !== 'number' || !Number.isFinite(authTime)) unmet = join(unmet, 'no usable auth_time');
-    else if (nowMs - authTime * 1000 > maxAuthAgeSeconds * 1000) unmet = join(unmet, `auth_time older than ${maxAuthAgeSeconds} s`);
+    else if (Math.floor(nowMs / 1000) - authTime > maxAuthAgeSeconds) unmet = join(unmet, `auth_time older than ${maxAuthAgeSeconds} s`);
   }
   if (unmet === null) return PASSED;
   return deny({ error: 'insufficient_user_authentication', acrValues: acr, maxAge: maxAuthAgeSeconds, note: unmet });
