@@ -35,9 +35,11 @@ export function demoResources() {
 }
 
 /**
- * The tenant configs (SPEC.md "Tenant configuration"): each trusts the demo issuer for its own
- * audience, serves /health without a token, wants the `admin` scope under /admin/*, a token
- * everywhere else, and forwards to the echo origin. globex is rate limited so 429 can be shown.
+ * The tenant configs (docs/configuration.md): each trusts the demo issuer for its own audience,
+ * serves /health without a token, wants the `admin` scope under /admin/*, a token everywhere
+ * else, and forwards to the echo origin. globex is rate limited so 429 can be shown; acme's
+ * /account/* asks for a recent multi-factor login (RFC 9470 step-up), which a client
+ * credentials token never has, so it shows the 401 insufficient_user_authentication challenge.
  * @param {{ issuer: string, upstream: string }} stack
  */
 export function demoTenants(stack) {
@@ -57,6 +59,7 @@ export function demoTenants(stack) {
     routes: [
       { path: '/health', auth: 'none' },
       { path: '/admin/*', scopes: ['admin'] },
+      ...(client.tenant === 'acme' ? [{ path: '/account/*', acr: ['urn:acme:mfa'], maxAuthAgeSeconds: 600 }] : []),
       { path: '/*', auth: 'required' },
     ],
     upstream: stack.upstream,

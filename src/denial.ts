@@ -17,9 +17,22 @@ export type Denial =
   | { error: 'invalid_request'; description: string }
   | { error: 'invalid_token'; reason: Reason; note?: string } // note is for the log, never the token
   | { error: 'insufficient_scope'; needed: readonly string[] }
+  | { error: 'access_denied'; note?: string } // the route's claim conditions
+  // RFC 9470 step-up: what the challenge names (acr_values, max_age); null when not required.
+  | { error: 'insufficient_user_authentication'; acrValues: readonly string[] | null; maxAge: number | null; note?: string }
   | { error: 'rate_limited' | 'issuer_unavailable' | 'revocation_unavailable'; retryAfterSeconds: number; note?: string }
   | { error: 'upstream_unavailable'; note?: string }
   | { error: 'internal_error'; note?: string }; // a bug or a broken binding: 500, logged
+
+/** Every Denial error code once: a code added to Denial and missing here (or listed here and not
+ *  in Denial) does not compile. docs/errors.md lists the same set (a test compares them). */
+const ERROR_CODES: { readonly [E in Denial['error']]: true } = {
+  unknown_host: true, tenant_config_invalid: true, tenant_on_hold: true, origin_not_allowed: true, missing_token: true,
+  invalid_request: true, invalid_token: true, insufficient_scope: true, access_denied: true,
+  insufficient_user_authentication: true, rate_limited: true, issuer_unavailable: true, revocation_unavailable: true,
+  upstream_unavailable: true, internal_error: true,
+};
+export const DENIAL_ERRORS = Object.freeze(Object.keys(ERROR_CODES) as Denial['error'][]);
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; denial: Denial };
 

@@ -62,7 +62,7 @@ function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void
   if (claims.length <= MAX_CLAIMS_HEADER) headers.set('x-auth-claims', claims);
   else headers.set('x-auth-claims-omitted', 'too-large');
   for (const [claim, header] of tenant.claimHeaders) {
-    const value = claimHeaderValue(identity.claims[claim]);
+    const value = claimHeaderValue(claim.read(identity.claims));
     if (value !== null) headers.set(header, value);
   }
 }

@@ -2,7 +2,7 @@
 // that reads top to bottom, one step a line and one early return each:
 //
 //   tenant, metadata, status, perIp, preflight, route, credentials, verify, revocation, scopes,
-//   perSubject
+//   claims, step-up, perSubject
 //
 // The doors only say how a request reaches it and what to do with the verdict: the HTTP door
 // (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
@@ -17,6 +17,7 @@ import { noteOf, ok, type Denial, type Outcome } from '../denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_MATCH, pathRefusal, type RouteMatch } from '../policy/routes';
+import { checkClaims, checkStepUp } from '../policy/conditions';
 import { missingScopes } from '../policy/scopes';
 import type { Settings } from '../settings';
 import type { RateLimiter } from '../state/rate-limiter';
@@ -197,6 +198,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (!revoked.ok) return refused(revoked.denial);
 
     if (missingScopes(route, token.value.scopes).length > 0) return refused({ error: 'insufficient_scope', needed: route.scopes });
+
+    // Evaluated per request from the payload (a cached token's auth_time ages like any other).
+    const claims = checkClaims(route, token.value.claims);
+    if (!claims.ok) return refused(claims.denial);
+    const stepUp = checkStepUp(route, token.value.claims, now());
+    if (!stepUp.ok) return refused(stepUp.denial);
 
     // Keyed by what the signature vouches for, never by an unverified claim.
     const sub = await limit(tenant, 'sub', tenant.rateLimit.perSubject, token.value.subject ?? token.value.clientId, io, log, answer.limits);

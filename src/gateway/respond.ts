@@ -1,5 +1,6 @@
 // The one funnel from a Denial to a Response (SPEC.md "Request outcomes"): status, JSON body,
-// x-request-id and the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge.
+// x-request-id and the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge, with the RFC 9470
+// step-up parameters.
 //
 //   return denialResponse({ error: 'missing_token' }, { host, requestId, headers: corsHeaders });
 import type { Denial, Reason } from '../denial';
@@ -31,8 +32,8 @@ const REASON_TEXT: Record<Reason, string> = {
 interface Shape {
   status: number;
   description: string;
-  /** The RFC 6750 error code for the challenge, when the denial is one of its three. */
-  challengeError?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  /** The error code for the challenge: RFC 6750's three and RFC 9470's. */
+  challengeError?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'insufficient_user_authentication';
   retryAfterSeconds?: number;
 }
 
@@ -47,6 +48,10 @@ function shapeOf(denial: Denial): Shape {
     case 'invalid_token': return { status: 401, description: REASON_TEXT[denial.reason], challengeError: 'invalid_token' };
     case 'insufficient_scope':
       return { status: 403, description: 'The token lacks a scope this route requires.', challengeError: 'insufficient_scope' };
+    // Not an error code of RFC 6750 or RFC 9470, so the challenge carries none (SPEC.md).
+    case 'access_denied': return { status: 403, description: 'The token does not meet a claim condition of this route.' };
+    case 'insufficient_user_authentication':
+      return { status: 401, description: stepUpText(denial.acrValues, denial.maxAge), challengeError: 'insufficient_user_authentication' };
     case 'rate_limited':
       return { status: 429, description: 'Too many requests.', retryAfterSeconds: denial.retryAfterSeconds };
     case 'issuer_unavailable':
@@ -57,6 +62,14 @@ function shapeOf(denial: Denial): Shape {
     case 'internal_error': return { status: 500, description: 'Internal error.' };
     default: return assertNever(denial);
   }
+}
+
+/** RFC 9470 §3's two examples; with both requirements, what the route requires (true whichever
+ *  of them the token missed). */
+function stepUpText(acrValues: readonly string[] | null, maxAge: number | null): string {
+  if (maxAge === null) return 'A different authentication level is required.';
+  if (acrValues === null) return 'A more recent authentication is required.';
+  return 'This route requires a listed authentication level and an authentication no older than max_age.';
 }
 
 export function statusOf(denial: Denial): number {
@@ -78,13 +91,19 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
   return new Response(JSON.stringify(body), { status: shape.status, headers });
 }
 
-/** RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter. */
+/** RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter and the RFC 9470 §3
+ *  `acr_values` and `max_age` (quoted, as RFC 9470's example writes it; a recipient reads a
+ *  token or a quoted string alike, RFC 9110 §11.2). */
 function challenge(denial: Denial, shape: Shape, host: string): string {
   const params: [string, string][] = [['realm', host]];
   if (shape.challengeError) {
     params.push(['error', shape.challengeError], ['error_description', shape.description]);
   }
   if (denial.error === 'insufficient_scope') params.push(['scope', denial.needed.join(' ')]);
+  if (denial.error === 'insufficient_user_authentication') {
+    if (denial.acrValues !== null) params.push(['acr_values', denial.acrValues.join(' ')]);
+    if (denial.maxAge !== null) params.push(['max_age', String(denial.maxAge)]);
+  }
   params.push(['resource_metadata', metadataUrl(host)]);
   return `Bearer ${params.map(([name, value]) => `${name}=${quotedString(value)}`).join(', ')}`;
 }

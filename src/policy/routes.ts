@@ -12,21 +12,28 @@
 // trailing slash, and that without each format suffix of its last segment. Each reading reaches
 // its first token route; a public route matches the raw path only, exactly as written, and wins
 // only when no reading reaches a token route listed before it. Otherwise the requirements of
-// every token route reached before it add up, so a decorated path is never less protected.
+// every token route reached before it add up, so a decorated path is never less protected:
+// scopes, claim conditions and step-up alike (conditions.ts says how the latter combine).
 import type { RouteConfig } from '../tenants/schema';
+import { combineConditions, compileClaimConditions, NO_CONDITIONS, type ClaimCondition, type RouteConditions } from './conditions';
 
 export interface Route {
   /** The configured path. */
   readonly path: string;
   readonly auth: 'none' | 'required';
   readonly scopes: readonly string[];
+  /** Claim conditions, in the order written (none: empty). */
+  readonly claims: readonly ClaimCondition[];
+  /** Accepted `acr` values (RFC 9470), in order of preference; null when not required. */
+  readonly acr: readonly string[] | null;
+  readonly maxAuthAgeSeconds: number | null;
   /** Position in the tenant's list. */
   readonly index: number;
 }
 
 /** What applies to one request: a public route, or a token and the requirements of every token
- *  route the path's readings reached. */
-export interface RouteMatch {
+ *  route the path's readings reached (`claims` and `stepUp` combined by conditions.ts). */
+export interface RouteMatch extends RouteConditions {
   readonly auth: 'none' | 'required';
   /** For the decision log: the configured path of the first route that applied; '/*' for the default policy. */
   readonly path: string;
@@ -45,7 +52,7 @@ export interface RouteTable {
 
 /** What applies when no route matches: a token is required, no scopes. */
 export const DEFAULT_MATCH: RouteMatch = Object.freeze({
-  auth: 'required', path: '/*', scopes: Object.freeze([]), routes: Object.freeze([]),
+  auth: 'required', path: '/*', scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS,
 });
 
 /** Why the path is refused outright (400 invalid_request), or null. Origins disagree on what an
@@ -95,15 +102,23 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
       methods = new Set(config.methods.map((m) => m.toUpperCase()));
       if (methods.has('GET')) methods.add('HEAD');
     }
-    const route: Route = Object.freeze({ path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]), index });
+    const route: Route = Object.freeze({
+      path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]),
+      claims: compileClaimConditions(config.claims),
+      acr: config.acr === undefined ? null : Object.freeze([...new Set(config.acr)]),
+      maxAuthAgeSeconds: config.maxAuthAgeSeconds ?? null,
+      index,
+    });
     if (config.auth === 'none') {
-      const matched: RouteMatch = Object.freeze({ auth: 'none', path: config.path, scopes: Object.freeze([]), routes: Object.freeze([]) });
+      const matched: RouteMatch = Object.freeze({ auth: 'none', path: config.path, scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS });
       publicRoutes.push({ index, methods, base: written, prefix, matched });
       return;
     }
     const lenient = lenientForm(written);
     const base = lenient.length > (prefix ? 0 : 1) && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
-    const matched: RouteMatch = Object.freeze({ auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]) });
+    const matched: RouteMatch = Object.freeze({
+      auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]), ...combineConditions([route]),
+    });
     const compiled: CompiledRoute = { index, methods, base, prefix, matched };
     push(tokenByLength, base.length, compiled);
     if (prefix) push(prefixByLength, base.length, compiled);
@@ -192,8 +207,9 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
     },
   };
 
-  /** The requirements of several token routes: every scope of each, in table order. Built once
-   *  per combination and kept (a bounded few: a table has few routes that overlap). */
+  /** The requirements of several token routes: every scope of each, in table order, and their
+   *  conditions combined. Built once per combination and kept (a bounded few: a table has few
+   *  routes that overlap). */
   function combined(reached: CompiledRoute[]): RouteMatch {
     let low = reached[0]!;
     let high = low;
@@ -211,6 +227,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
       path: routes[0]!.path,
       scopes: Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]),
       routes: Object.freeze(routes),
+      ...combineConditions(routes),
     });
     if (combinations.size < MAX_COMBINATIONS) combinations.set(key, matched);
     return matched;

@@ -37,7 +37,11 @@ export type ClaimValue = string | number | boolean | null | object;
 
 export type VerifyResult =
   | { ok: true; tenant: string; subject: string | null; clientId: string | null; scopes: string[]; claims: { [claim: string]: ClaimValue } }
-  | { ok: false; status: number; error: Denial['error']; reason?: Reason; retryAfterSeconds?: number };
+  | {
+    ok: false; status: number; error: Denial['error']; reason?: Reason; retryAfterSeconds?: number;
+    /** insufficient_user_authentication (RFC 9470): the acr values (space-separated) and max age to ask the provider for. */
+    acr_values?: string; max_age?: number;
+  };
 
 /** One verification through the pipeline: tenant, status, perIp, route, credentials, verify,
  *  revocation, scopes, perSubject. Never throws on hostile input. */
@@ -66,6 +70,9 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
       ok: false, status: statusOf(denial), error: denial.error,
       ...(denial.error === 'invalid_token' ? { reason: denial.reason } : {}),
       ...('retryAfterSeconds' in denial ? { retryAfterSeconds: denial.retryAfterSeconds } : {}),
+      // RFC 9470: what the caller sends the user back to the provider with.
+      ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null ? { acr_values: denial.acrValues.join(' ') } : {}),
+      ...(denial.error === 'insufficient_user_authentication' && denial.maxAge !== null ? { max_age: denial.maxAge } : {}),
     };
   }
   // RPC has no metadata or preflight: what passes is a decision on the token.

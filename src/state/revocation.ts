@@ -3,7 +3,7 @@
 // and the jti denylist. Pure: the state is a snapshot read elsewhere, and the object's exact
 // answer, when the snapshot cannot decide, is asked for elsewhere too (tenant-states.ts).
 //
-//   const checked = checkRevocation(token, snapshot, { tenantId: tenant.id, versionClaim: 'tv', tenantClaim: 'tid' });
+//   const checked = checkRevocation(token, snapshot, { tenantId: tenant.id, versionClaim: compileClaimName('tv'), tenantClaim: null });
 //   if (checked.ok !== 'ask') return checked;            // invalid_token: wrong_tenant | revoked, or ok
 //   const times = await stub.check(checked.query);       // only on "maybe"
 //   return settleRevocation(token, snapshot, times);
@@ -16,6 +16,7 @@
 // list too long to ship whole is checked as "denied at or after iat", the denial time reaching
 // JTI_REACH_SECONDS ahead (tenant-state.ts): a denied jti names a token issued before the denial.
 import { invalidToken, ok, type Outcome } from '../denial';
+import type { ClaimReader } from '../verify/claim-names';
 import { hash32, latestRevocation, type RevocationList } from './revocation-list';
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from './tenant-state';
 
@@ -28,8 +29,9 @@ export interface RevocationSubject {
 
 export interface RevocationPolicy {
   readonly tenantId: string;
-  readonly versionClaim: string | null;
-  readonly tenantClaim: string | null;
+  /** Compiled claim names (a top-level name or a JSON Pointer); null when not configured. */
+  readonly versionClaim: ClaimReader | null;
+  readonly tenantClaim: ClaimReader | null;
 }
 
 /** The snapshot could not clear these values: only the object's exact times can. */
@@ -44,16 +46,16 @@ const PASSED: Outcome<void> = ok(undefined);
  *  Notes name the rule that refused, never a claim value. */
 export function checkRevocation(token: RevocationSubject, state: TenantStateSnapshot, policy: RevocationPolicy,
   hash: (value: string) => number = hash32): Outcome<void> | RevocationAsk {
-  if (policy.tenantClaim !== null && claim(token.claims, policy.tenantClaim) !== policy.tenantId) {
-    return invalidToken('wrong_tenant', `the ${policy.tenantClaim} claim does not name the tenant`);
+  if (policy.tenantClaim !== null && policy.tenantClaim.read(token.claims) !== policy.tenantId) {
+    return invalidToken('wrong_tenant', `the ${policy.tenantClaim.name} claim does not name the tenant`);
   }
   let current = false;
   if (policy.versionClaim !== null) {
-    const version = claim(token.claims, policy.versionClaim);
+    const version = policy.versionClaim.read(token.claims);
     if (version !== undefined) {
       // A first-party issuer may write the version as a number or as its decimal string.
       if (version !== state.tokenVersion && version !== String(state.tokenVersion)) {
-        return invalidToken('revoked', `the ${policy.versionClaim} claim differs from tokenVersion`);
+        return invalidToken('revoked', `the ${policy.versionClaim.name} claim differs from tokenVersion`);
       }
       current = true;
     }

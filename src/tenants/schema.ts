@@ -6,6 +6,7 @@
 //   parsed.config.issuers[0].algorithms;    // defaults applied
 import * as v from 'valibot';
 import { isScopeToken } from '../policy/scopes';
+import { isClaimName } from '../verify/claim-names';
 import { normalizeHostPattern } from './hosts';
 
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -51,9 +52,35 @@ const isOrigin = (s: string) => {
   return u === null || ((u.protocol === 'https:' || u.protocol === 'http:') && u.pathname === '/' && !u.search && !u.hash);
 };
 const NonEmpty = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
+/** A top-level claim name only (audienceClaim, clientIdClaims). */
 const ClaimName = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
+/** A top-level claim name, or, starting with "/", an RFC 6901 JSON Pointer into the payload
+ *  (`/realm_access/roles`); `https://acme.com/roles` is a top-level name. Compiled once per
+ *  tenant (verify/claim-names.ts). */
+const ClaimPath = v.pipe(v.string(), v.maxLength(256),
+  v.check(isClaimName, 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")'));
+/** valibot's record() drops the keys "__proto__", "prototype" and "constructor" without an
+ *  issue; a dropped claim condition would open a route, so they are refused instead (a claim of
+ *  that name is still reachable as the pointer "/constructor", read as an own member). */
+const RESERVED_KEYS = ['__proto__', 'prototype', 'constructor'] as const;
+const isObjectLike = (input: unknown) => typeof input === 'object' && input !== null && !Array.isArray(input);
+function claimKeyed<T extends v.GenericSchema>(value: T) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isObjectLike, 'must be an object'),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const input = dataset.value;
+      if (!isObjectLike(input)) return;
+      for (const key of RESERVED_KEYS) {
+        if (Object.hasOwn(input as object, key)) addIssue({ message: `"${key}" is written as the JSON Pointer "/${key}"` });
+      }
+    }),
+    v.record(ClaimPath, value),
+  );
+}
+/** -0 becomes 0, as JSON writes it: a stored config reads back equal. */
+const notNegativeZero = v.transform((n: number) => (n === 0 ? 0 : n));
 const Seconds = (min: number, max: number) =>
-  v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max));
+  v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max), notNegativeZero);
 const Token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token
 
 const IssuerSchema = v.strictObject({
@@ -66,9 +93,23 @@ const IssuerSchema = v.strictObject({
   clockToleranceSeconds: v.optional(Seconds(0, 300), DEFAULTS.clockToleranceSeconds),
   maxTokenAgeSeconds: v.optional(v.nullable(Seconds(1, 31_536_000)), null),
   requiredType: v.optional(v.nullable(NonEmpty), null),
-  scopeClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.scopeClaims]),
+  scopeClaims: v.optional(v.array(ClaimPath), () => [...DEFAULTS.scopeClaims]),
   clientIdClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.clientIdClaims]),
 });
+
+/** Bounds of a route's conditions (SPEC.md "Route conditions"). */
+export const CONDITION_BOUNDS = {
+  claims: 20, acceptedValues: 100, valueLength: 256, acrValues: 20, maxAuthAgeSeconds: 31_536_000,
+} as const;
+/** An accepted claim value: a JSON string, number or boolean. */
+const ClaimValue = v.union([
+  v.pipe(v.string(), v.maxLength(CONDITION_BOUNDS.valueLength, `at most ${CONDITION_BOUNDS.valueLength} characters`)),
+  v.pipe(v.number(), v.finite(), notNegativeZero),
+  v.boolean(),
+], `a string (up to ${CONDITION_BOUNDS.valueLength} characters), number or boolean`);
+/** An acr value travels in the RFC 9470 challenge's space-separated `acr_values` quoted string:
+ *  printable ASCII without spaces (`"` and `\` are escaped there). */
+const AcrValue = v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,256}$/, 'an acr value is 1-256 printable ASCII characters without spaces'));
 
 const RouteSchema = v.strictObject({
   path: v.pipe(v.string(), v.regex(/^\/(?:\*|[^?#*]*(?:\/\*)?)$/, 'a path starts with "/" and may end in "/*"'),
@@ -76,6 +117,15 @@ const RouteSchema = v.strictObject({
   methods: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(Token, 'not an HTTP method'), v.toUpperCase())), v.minLength(1))),
   auth: v.optional(v.picklist(['none', 'required']), 'required'),
   scopes: v.optional(v.array(v.pipe(v.string(), v.check(isScopeToken, 'not a scope token (RFC 6749 §3.3)'))), () => []),
+  // Conditions after scopes (policy/conditions.ts): absent when not configured.
+  claims: v.optional(v.pipe(
+    claimKeyed(v.pipe(v.array(ClaimValue), v.minLength(1, 'at least one accepted value'),
+      v.maxLength(CONDITION_BOUNDS.acceptedValues, `at most ${CONDITION_BOUNDS.acceptedValues} accepted values`))),
+    v.check((claims) => Object.keys(claims).length <= CONDITION_BOUNDS.claims, `at most ${CONDITION_BOUNDS.claims} claims`),
+  )),
+  acr: v.optional(v.pipe(v.array(AcrValue), v.minLength(1, 'at least one acr value'),
+    v.maxLength(CONDITION_BOUNDS.acrValues, `at most ${CONDITION_BOUNDS.acrValues} acr values`))),
+  maxAuthAgeSeconds: v.optional(Seconds(0, CONDITION_BOUNDS.maxAuthAgeSeconds)),
 });
 
 const Origin = v.pipe(v.string(), v.check((s) => s === '*' || originOf(s) === s,
@@ -111,7 +161,7 @@ export const TenantConfigSchema = v.pipe(
     cors: v.optional(v.nullable(CorsSchema), null),
     upstream: v.optional(v.nullable(v.pipe(v.string(), v.url(), v.check(isOrigin, 'an http(s) origin without path or query'))), null),
     forward: v.optional(v.strictObject({
-      claimHeaders: v.optional(v.record(ClaimName, v.pipe(v.string(), v.toLowerCase(),
+      claimHeaders: v.optional(claimKeyed(v.pipe(v.string(), v.toLowerCase(),
         v.regex(/^x-auth-[!#$%&'*+.^_`|~0-9a-z-]+$/, 'a claim header name starts with x-auth-'),
         v.check((h) => !(IDENTITY_HEADERS as readonly string[]).includes(h), 'reserved identity header'))), () => ({})),
       stripAuthorization: v.optional(v.boolean(), false),
@@ -121,8 +171,8 @@ export const TenantConfigSchema = v.pipe(
       perSubject: v.optional(v.nullable(Limit), null),
     })), null),
     revocation: v.optional(v.strictObject({
-      versionClaim: v.optional(v.nullable(ClaimName), null),
-      tenantClaim: v.optional(v.nullable(ClaimName), null),
+      versionClaim: v.optional(v.nullable(ClaimPath), null),
+      tenantClaim: v.optional(v.nullable(ClaimPath), null),
       maxStalenessSeconds: v.optional(Seconds(0, 300), DEFAULTS.maxStalenessSeconds),
     }), () => ({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: DEFAULTS.maxStalenessSeconds })),
     dnsCheck: v.optional(v.nullable(v.strictObject({
@@ -149,6 +199,11 @@ export const TenantConfigSchema = v.pipe(
     config.routes.forEach((route, i) => {
       if (route.auth === 'none' && route.scopes.length > 0) {
         addIssue({ message: 'a route with auth "none" cannot require scopes', path: pathOf(config, 'routes', i) });
+      }
+      for (const field of ['claims', 'acr', 'maxAuthAgeSeconds'] as const) {
+        if (route.auth === 'none' && route[field] !== undefined) {
+          addIssue({ message: `a route with auth "none" cannot require ${field}`, path: pathOf(config, 'routes', i) });
+        }
       }
       const base = route.path.endsWith('/*') ? route.path.slice(0, -2) || '/' : route.path;
       if (urlOf(base, 'http://h')?.pathname !== base) {

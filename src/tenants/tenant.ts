@@ -4,7 +4,9 @@
 //   const tenant = compileTenant(parsed.config);
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
+//   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 import { compileRoutes, type RouteTable } from '../policy/routes';
+import { compileClaimName, type ClaimReader } from '../verify/claim-names';
 import type { Algorithm, CorsConfig, TenantConfig } from './schema';
 
 export interface IssuerPolicy {
@@ -16,7 +18,8 @@ export interface IssuerPolicy {
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number | null;
   readonly requiredType: string | null;
-  readonly scopeClaims: readonly string[];
+  /** Read in order, their scopes united (verify/claims.ts). */
+  readonly scopeClaims: readonly ClaimReader[];
   readonly clientIdClaims: readonly string[];
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
@@ -36,12 +39,13 @@ export interface Tenant {
   readonly cors: CompiledCors | null;
   /** The origin (scheme, host, port) requests are sent to; null: the request's own URL. */
   readonly upstream: string | null;
-  readonly claimHeaders: readonly (readonly [claim: string, header: string])[];
+  readonly claimHeaders: readonly (readonly [claim: ClaimReader, header: string])[];
   readonly stripAuthorization: boolean;
   readonly rateLimit: { readonly perIp: LimitConfig | null; readonly perSubject: LimitConfig | null };
+  /** The revocation settings, claim names compiled (null when not configured). */
   readonly revocation: {
-    readonly versionClaim: string | null;
-    readonly tenantClaim: string | null;
+    readonly versionClaim: ClaimReader | null;
+    readonly tenantClaim: ClaimReader | null;
     readonly maxStalenessSeconds: number;
   };
 }
@@ -73,7 +77,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       clockToleranceSeconds: i.clockToleranceSeconds,
       maxTokenAgeSeconds: i.maxTokenAgeSeconds,
       requiredType: i.requiredType,
-      scopeClaims: i.scopeClaims,
+      scopeClaims: i.scopeClaims.map(compileClaimName),
       clientIdClaims: i.clientIdClaims,
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
     }])),
@@ -83,11 +87,17 @@ export function compileTenant(config: TenantConfig): Tenant {
     cors: config.cors && compileCors(config.cors),
     upstream: config.upstream === null ? null : new URL(config.upstream).origin,
     rateLimit: { perIp: config.rateLimit?.perIp ?? null, perSubject: config.rateLimit?.perSubject ?? null },
-    revocation: config.revocation,
-    claimHeaders: Object.entries(config.forward.claimHeaders),
+    claimHeaders: Object.entries(config.forward.claimHeaders).map(([claim, header]) => [compileClaimName(claim), header] as const),
     stripAuthorization: config.forward.stripAuthorization,
+    revocation: {
+      versionClaim: readerOf(config.revocation.versionClaim),
+      tenantClaim: readerOf(config.revocation.tenantClaim),
+      maxStalenessSeconds: config.revocation.maxStalenessSeconds,
+    },
   };
 }
+
+const readerOf = (name: string | null): ClaimReader | null => (name === null ? null : compileClaimName(name));
 
 function compileCors(cors: CorsConfig): CompiledCors {
   return {

@@ -1,6 +1,7 @@
 // The claim checks jose does not do our way, on a claims set whose signature and times have
 // been verified (SPEC.md "Verification rules"): audience, RFC 8707 `resource`, and what the
 // identity is made of (sub, scopes, client id). A claim of the wrong JSON type is malformed.
+// `scopeClaims` are compiled readers: a top-level name or a JSON Pointer (`/realm_access/roles`).
 //
 //   const identity = readClaims(payload, issuer, tenant.resource);
 //   if (!identity.ok) return identity;                 // wrong_audience, wrong_resource, malformed
@@ -38,8 +39,9 @@ export function readClaims(claims: JWTPayload, issuer: IssuerPolicy, resource: s
   if (claims.sid !== undefined && typeof claims.sid !== 'string') return invalidToken('malformed', 'sid is not a string');
 
   const scopes = new Set<string>();
-  for (const name of issuer.scopeClaims) {
-    const value = claims[name];
+  for (const claim of issuer.scopeClaims) {
+    // A top-level name or a JSON Pointer (`/realm_access/roles`), own members only.
+    const value = claim.read(claims);
     if (value === undefined) continue;
     // A value that is not a scope token (empty, `"`, a backslash, a space inside an array item,
     // anything outside printable ASCII) is dropped: `["read admin"]` is not two scopes.
@@ -48,7 +50,7 @@ export function readClaims(claims: JWTPayload, issuer: IssuerPolicy, resource: s
     } else if (Array.isArray(value) && value.every((scope) => typeof scope === 'string')) {
       for (const scope of value as string[]) if (isScopeToken(scope)) scopes.add(scope);
     } else {
-      return invalidToken('malformed', `${name} is not a string or array of strings`);
+      return invalidToken('malformed', `${claim.name} is not a string or array of strings`);
     }
   }
 

@@ -17,6 +17,17 @@ describe('denialResponse', () => {
       `Bearer realm="api.acme.com", error="invalid_request", error_description="Say \\"why\\".", ${rm}`],
     [{ error: 'insufficient_scope', needed: ['a', 'b'] }, 403,
       `Bearer realm="api.acme.com", error="insufficient_scope", error_description="The token lacks a scope this route requires.", scope="a b", ${rm}`],
+    [{ error: 'access_denied', note: 'for the log' }, 403, `Bearer realm="api.acme.com", ${rm}`],
+    [{ error: 'insufficient_user_authentication', acrValues: ['urn:acme:mfa', 'phrh'], maxAge: 600 }, 401,
+      'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
+      + 'error_description="This route requires a listed authentication level and an authentication no older than max_age.", '
+      + `acr_values="urn:acme:mfa phrh", max_age="600", ${rm}`],
+    [{ error: 'insufficient_user_authentication', acrValues: ['a"b', 'c\\d'], maxAge: null }, 401,
+      'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
+      + `error_description="A different authentication level is required.", acr_values="a\\"b c\\\\d", ${rm}`],
+    [{ error: 'insufficient_user_authentication', acrValues: null, maxAge: 0 }, 401,
+      'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
+      + `error_description="A more recent authentication is required.", max_age="0", ${rm}`],
     [{ error: 'rate_limited', retryAfterSeconds: 2.2 }, 429, null],
     [{ error: 'issuer_unavailable', retryAfterSeconds: 30 }, 503, null],
     [{ error: 'revocation_unavailable', retryAfterSeconds: 5 }, 503, null],
@@ -32,6 +43,14 @@ describe('denialResponse', () => {
     const body = await response.json() as Record<string, string>;
     expect(body.error).toBe(denial.error);
     expect(body.error_description?.length).toBeGreaterThan(0);
+  });
+
+  it('keeps step-up requirements and notes out of the body', async () => {
+    const response = denialResponse({ error: 'insufficient_user_authentication', acrValues: ['gold'], maxAge: 5, note: 'no acr' }, context);
+    expect(await response.json()).toEqual({
+      error: 'insufficient_user_authentication',
+      error_description: 'This route requires a listed authentication level and an authentication no older than max_age.',
+    });
   });
 
   it('gives Retry-After in whole seconds, at least 1', () => {

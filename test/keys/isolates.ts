@@ -15,6 +15,7 @@ import type { KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';
 import type { Algorithm } from '../../src/tenants/schema';
 import { keySetIdOf, type IssuerPolicy } from '../../src/tenants/tenant';
+import { compileClaimName } from '../../src/verify/claim-names';
 
 export function policyFor(
   issuer: { issuer: string } | string, options: { jwksUri?: string | null; algorithms?: Algorithm[] } = {},
@@ -30,7 +31,7 @@ export function policyFor(
     clockToleranceSeconds: 30,
     maxTokenAgeSeconds: null,
     requiredType: null,
-    scopeClaims: ['scope'],
+    scopeClaims: [compileClaimName('scope')],
     clientIdClaims: ['azp'],
     keySetId: keySetIdOf(name, jwksUri),
   };

@@ -7,6 +7,9 @@ import { missingScopes } from '../../src/policy/scopes';
 import type { RouteConfig } from '../../src/tenants/schema';
 
 const route = (path: string, extra: Partial<RouteConfig> = {}): RouteConfig => ({ path, auth: 'required', scopes: [], ...extra });
+/** A compiled route and a match without claim conditions or step-up. */
+const plain = { claims: [], acr: null, maxAuthAgeSeconds: null };
+const unconditional = { claims: [], stepUp: null };
 
 const configs = [
   route('/health', { auth: 'none' }),
@@ -31,8 +34,8 @@ const PUBLIC = expect.objectContaining({ auth: 'none', scopes: [], routes: [] })
 describe('compileRoutes', () => {
   it('takes the first match', () => {
     expect(table.match('POST', '/admin/users')).toEqual({
-      auth: 'required', path: '/admin/*', scopes: ['admin'],
-      routes: [{ path: '/admin/*', auth: 'required', scopes: ['admin'], index: 2 }],
+      auth: 'required', path: '/admin/*', scopes: ['admin'], ...unconditional,
+      routes: [{ path: '/admin/*', auth: 'required', scopes: ['admin'], ...plain, index: 2 }],
     });
     expect(at('GET', '/anything')).toBe(5);
   });
@@ -95,7 +98,7 @@ describe('compileRoutes', () => {
 
   it('falls back to the default policy: token required, no scopes', () => {
     const narrow = compileRoutes([route('/health', { auth: 'none' }), route('/api/*', { scopes: ['api'] })]);
-    expect(narrow.match('GET', '/other')).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [] });
+    expect(narrow.match('GET', '/other')).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [], ...unconditional });
     expect(narrow.match('GET', '/other')).toBe(DEFAULT_MATCH);
     expect(narrow.match('GET', '/health;x')).toBe(DEFAULT_MATCH);
     expect(narrow.match('GET', '/health.json')).toBe(DEFAULT_MATCH);
@@ -160,7 +163,7 @@ describe('trailing slash and format suffix on exact token routes', () => {
 
   it('not longer names or deeper paths', () => {
     for (const path of ['/administrator', '/admin-old', '/admin/x', '/admin/x.json', '/x/admin', '/admin//x', '/admin/.json']) {
-      expect(exact.match('GET', path), path).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [expect.objectContaining({ index: 1 })] });
+      expect(exact.match('GET', path), path).toEqual({ auth: 'required', path: '/*', scopes: [], routes: [expect.objectContaining({ index: 1 })], ...unconditional });
     }
   });
 
@@ -198,10 +201,10 @@ describe('the requirements of every reading add up', () => {
   it('/admin.json reaches both /admin.json and /admin (Rails serves it as /admin)', () => {
     const both = compileRoutes([route('/admin.json', { scopes: ['read'] }), route('/admin', { scopes: ['admin'] })]);
     expect(both.match('GET', '/admin.json')).toEqual({
-      auth: 'required', path: '/admin.json', scopes: ['read', 'admin'],
+      auth: 'required', path: '/admin.json', scopes: ['read', 'admin'], ...unconditional,
       routes: [
-        { path: '/admin.json', auth: 'required', scopes: ['read'], index: 0 },
-        { path: '/admin', auth: 'required', scopes: ['admin'], index: 1 },
+        { path: '/admin.json', auth: 'required', scopes: ['read'], ...plain, index: 0 },
+        { path: '/admin', auth: 'required', scopes: ['admin'], ...plain, index: 1 },
       ],
     });
     expect(both.match('GET', '/admin')).toEqual(token(['admin']));

@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 import { checkRevocation, settleRevocation, type RevocationSubject } from '../../src/state/revocation';
 import { hash32 } from '../../src/state/revocation-list';
 import { JTI_REACH_SECONDS, tenantStateStub, type ListName, type TenantState } from '../../src/state/tenant-state';
+import { compileClaimName } from '../../src/verify/claim-names';
 import { unique } from '../tenants/fixtures';
 
 const T0 = 1_900_000_000;
@@ -96,7 +97,7 @@ it('equals the plain rules for every token: the snapshot, and the object on "may
         const snapshot = instance.snapshot();
         seen.runs++;
         if (snapshot.subjects.horizon + snapshot.sessions.horizon + snapshot.jtis.horizon > 0) seen.horizons++;
-        const policy = { tenantId: 'acme', versionClaim: versionClaim ? 'tv' : null, tenantClaim: null };
+        const policy = { tenantId: 'acme', versionClaim: versionClaim ? compileClaimName('tv') : null, tenantClaim: null };
         for (const token of tokens) {
           const claims: Record<string, unknown> = {};
           if (token.sid !== undefined) claims.sid = token.sid;

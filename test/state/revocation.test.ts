@@ -2,6 +2,7 @@
 // tokens issued before, during and after the second of a revocation, the version exception, the
 // tenant claim, and the compact lists' horizon. The object's part is played by a map here
 // (tenant-state.test.ts and revocation-exact.test.ts use the real one).
+import { compileClaimName } from '../../src/verify/claim-names';
 import { describe, expect, it } from 'vitest';
 import { checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';
 import { EMPTY_LIST, encodeRevocationList, hash32, latestRevocation, SHIPPED_PER_LIST } from '../../src/state/revocation-list';
@@ -63,7 +64,7 @@ describe('checkRevocation', () => {
 
   it('judges a token carrying versionClaim equal to tokenVersion by the version, not by revokedBefore', () => {
     const state = { ...clean, tokenVersion: 2, revokedBefore: NOW };
-    const policy = { ...none, versionClaim: 'tv' };
+    const policy = { ...none, versionClaim: compileClaimName('tv') };
     // A first-party issuer mints right after a revoke-all, in the same second.
     expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 2 } }), state, policy))).toBe('ok');
     expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: '2' } }), state, policy))).toBe('ok');
@@ -76,7 +77,7 @@ describe('checkRevocation', () => {
 
   it('does not let the version exception lift a subject, session or jti revocation', () => {
     const state = stateWith({ subjects: { 'user-1': NOW }, sessions: { 's-1': NOW }, jtis: { 'j-1': NOW + 300 } }, { tokenVersion: 2, revokedBefore: NOW });
-    const policy = { ...none, versionClaim: 'tv' };
+    const policy = { ...none, versionClaim: compileClaimName('tv') };
     expect(reasonOf(judge(token({ issuedAt: NOW, claims: { tv: 2 } }), state, policy))).toBe('revoked');
     expect(reasonOf(judge(token({ subject: 'u2', issuedAt: NOW, claims: { tv: 2, sid: 's-1' } }), state, policy))).toBe('revoked');
     expect(reasonOf(judge(token({ subject: 'u2', issuedAt: NOW, claims: { tv: 2, jti: 'j-1' } }), state, policy))).toBe('revoked');
@@ -122,7 +123,7 @@ describe('checkRevocation', () => {
 
   it('revokes a token whose version claim differs from tokenVersion, and ignores one without it', () => {
     const state = { ...clean, tokenVersion: 3 };
-    const policy = { ...none, versionClaim: 'tv' };
+    const policy = { ...none, versionClaim: compileClaimName('tv') };
     expect(reasonOf(judge(token({ claims: { tv: 3 } }), state, policy))).toBe('ok');
     expect(reasonOf(judge(token({ claims: { tv: '3' } }), state, policy))).toBe('ok');
     expect(reasonOf(judge(token({ claims: { tv: 2 } }), state, policy))).toBe('revoked');
@@ -134,12 +135,12 @@ describe('checkRevocation', () => {
   });
 
   it('requires the tenant claim to name the tenant when configured (absent is wrong_tenant)', () => {
-    const policy = { ...none, tenantClaim: 'tid' };
+    const policy = { ...none, tenantClaim: compileClaimName('tid') };
     expect(reasonOf(judge(token({ claims: { tid: 'acme' } }), clean, policy))).toBe('ok');
     expect(reasonOf(judge(token({ claims: { tid: 'other' } }), clean, policy))).toBe('wrong_tenant');
     expect(reasonOf(judge(token({ claims: {} }), clean, policy))).toBe('wrong_tenant');
     expect(reasonOf(judge(token({ claims: { tid: ['acme'] } }), clean, policy))).toBe('wrong_tenant');
-    expect(reasonOf(judge(token({ claims: {} }), clean, { ...policy, tenantClaim: 'constructor' }))).toBe('wrong_tenant');
+    expect(reasonOf(judge(token({ claims: {} }), clean, { ...policy, tenantClaim: compileClaimName('constructor') }))).toBe('wrong_tenant');
     expect(reasonOf(judge(token({ claims: { tid: 'other' } }), clean, none))).toBe('ok');
     // Checked before anything else: a revoked token of another tenant is wrong_tenant.
     expect(reasonOf(judge(token({ claims: { tid: 'other' } }), { ...clean, revokedBefore: NOW }, policy))).toBe('wrong_tenant');
@@ -149,11 +150,11 @@ describe('checkRevocation', () => {
     const secretish = 'value-that-must-not-be-logged';
     const state = stateWith({ subjects: { [secretish]: NOW }, sessions: { [secretish]: NOW }, jtis: { [secretish]: NOW } }, { tokenVersion: 2 });
     const outcomes = [
-      judge(token({ claims: { tid: secretish } }), state, { ...none, tenantClaim: 'tid' }),
+      judge(token({ claims: { tid: secretish } }), state, { ...none, tenantClaim: compileClaimName('tid') }),
       judge(token({ subject: secretish }), state),
       judge(token({ claims: { sid: secretish } }), state),
       judge(token({ claims: { jti: secretish } }), state),
-      judge(token({ claims: { tv: secretish } }), state, { ...none, versionClaim: 'tv' }),
+      judge(token({ claims: { tv: secretish } }), state, { ...none, versionClaim: compileClaimName('tv') }),
     ];
     for (const outcome of outcomes) {
       expect(outcome.ok).toBe(false);

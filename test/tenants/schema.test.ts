@@ -81,21 +81,150 @@ describe('parseTenantConfig', () => {
   });
 });
 
+describe('claim names: a top-level name, or a JSON Pointer when it starts with "/"', () => {
+  const issuer = (extra: Record<string, unknown>) => ({ issuers: [{ ...base.issuers[0], ...extra }] });
+
+  it('accepts pointers and namespaced names wherever the contract allows them', () => {
+    expect(issuesOf({
+      ...base, ...issuer({ scopeClaims: ['scope', '/realm_access/roles', '/resource_access/acme-api/roles', 'https://acme.com/roles', '/a~1b/~0c'] }),
+      forward: { claimHeaders: { '/org/name': 'x-auth-org', 'https://acme.com/roles': 'x-auth-roles' } },
+      revocation: { versionClaim: '/org/tv', tenantClaim: 'https://acme.com/tenant' },
+    })).toEqual([]);
+  });
+
+  const pointerMessage = 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")';
+  it.each([
+    [issuer({ scopeClaims: ['/a/~2'] }), '/issuers/0/scopeClaims/0'],
+    [issuer({ scopeClaims: ['scope', ''] }), '/issuers/0/scopeClaims/1'],
+    [issuer({ scopeClaims: ['/a~'] }), '/issuers/0/scopeClaims/0'],
+    [{ forward: { claimHeaders: { '/a/~x': 'x-auth-a' } } }, '/forward/claimHeaders/~1a~1~0x'],
+    [{ forward: { claimHeaders: { '': 'x-auth-a' } } }, '/forward/claimHeaders/'],
+    [{ revocation: { versionClaim: '/tv~' } }, '/revocation/versionClaim'],
+    [{ revocation: { tenantClaim: '' } }, '/revocation/tenantClaim'],
+  ])('refuses %o at %s with a clear message', (override, path) => {
+    expect(issuesOf({ ...base, ...override })).toContainEqual({ path, message: pointerMessage });
+  });
+
+  it('refuses a claim header keyed "constructor", "prototype" or "__proto__" (record() would drop it), pointing to the pointer', () => {
+    for (const key of ['constructor', 'prototype', '__proto__']) {
+      const claimHeaders = JSON.parse(`{"${key}": "x-auth-c"}`);
+      expect(issuesOf({ ...base, forward: { claimHeaders } }), key).toEqual([
+        { path: '/forward/claimHeaders', message: `"${key}" is written as the JSON Pointer "/${key}"` },
+      ]);
+    }
+    expect(issuesOf({ ...base, forward: { claimHeaders: { '/constructor': 'x-auth-c' } } })).toEqual([]);
+  });
+
+  it('keeps audienceClaim and clientIdClaims top-level names (a leading "/" is part of the name there)', () => {
+    expect(issuesOf({ ...base, ...issuer({ audienceClaim: '/aud', clientIdClaims: ['/a/~2'] }) })).toEqual([]);
+  });
+});
+
+describe('route conditions: claims, acr, maxAuthAgeSeconds', () => {
+  const withRoute = (route: Record<string, unknown>) => ({ ...base, routes: [{ path: '/account/*', ...route }] });
+  const routeOf = (route: Record<string, unknown>) => {
+    const parsed = parseTenantConfig(withRoute(route));
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    return parsed.config.routes[0]!;
+  };
+
+  it('accepts them and keeps them as written; absent stays absent', () => {
+    const route = {
+      claims: { '/org/role': ['owner', 'admin'], 'https://acme.com/level': [2, 2.5, true, false, ''], email_verified: [true] },
+      acr: ['phr', 'phrh', 'urn:acme:mfa', 'a"b\\c'], maxAuthAgeSeconds: 600,
+    };
+    expect(routeOf(route)).toEqual({ path: '/account/*', auth: 'required', scopes: [], ...route });
+    expect(routeOf({})).toEqual({ path: '/account/*', auth: 'required', scopes: [] });
+  });
+
+  it('accepts the bounds', () => {
+    const claims = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`c${i}`, Array.from({ length: 100 }, (_, j) => `v${j}`)]));
+    expect(issuesOf(withRoute({ claims, acr: Array.from({ length: 20 }, (_, i) => `${i}`), maxAuthAgeSeconds: 31_536_000 }))).toEqual([]);
+    expect(issuesOf(withRoute({ claims: { c: ['x'.repeat(256)] }, acr: ['~'.repeat(256)], maxAuthAgeSeconds: 0 }))).toEqual([]);
+    expect(issuesOf(withRoute({ claims: {} }))).toEqual([]);
+  });
+
+  it('reads -0 as 0, so a stored config reads back equal', () => {
+    expect(Object.is(routeOf({ claims: { n: [-0] }, maxAuthAgeSeconds: -0 }).maxAuthAgeSeconds, 0)).toBe(true);
+    expect(Object.is(routeOf({ claims: { n: [-0] } }).claims!.n![0], 0)).toBe(true);
+  });
+
+  it.each([
+    [{ claims: { role: [] } }, '/routes/0/claims/role', 'at least one accepted value'],
+    [{ claims: { role: Array.from({ length: 101 }, (_, i) => i) } }, '/routes/0/claims/role', 'at most 100 accepted values'],
+    [{ claims: { role: [null] } }, '/routes/0/claims/role/0', 'a string (up to 256 characters), number or boolean'],
+    [{ claims: { role: [{ a: 1 }] } }, '/routes/0/claims/role/0', 'a string (up to 256 characters), number or boolean'],
+    [{ claims: { role: [['admin']] } }, '/routes/0/claims/role/0', 'a string (up to 256 characters), number or boolean'],
+    [{ claims: { role: ['x'.repeat(257)] } }, '/routes/0/claims/role/0', 'at most 256 characters'],
+    [{ claims: { role: 'admin' } }, '/routes/0/claims/role', 'Invalid type: Expected Array but received "admin"'],
+    [{ claims: ['role'] }, '/routes/0/claims', 'must be an object'],
+    [{ claims: null }, '/routes/0/claims', 'must be an object'],
+    [{ claims: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`c${i}`, ['x']])) }, '/routes/0/claims', 'at most 20 claims'],
+    [{ claims: { '/org/~2': ['x'] } }, '/routes/0/claims/~1org~1~02', 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")'],
+    [{ claims: { '': ['x'] } }, '/routes/0/claims/', 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")'],
+    [{ acr: [] }, '/routes/0/acr', 'at least one acr value'],
+    [{ acr: Array.from({ length: 21 }, (_, i) => `${i}`) }, '/routes/0/acr', 'at most 20 acr values'],
+    [{ acr: [''] }, '/routes/0/acr/0', 'an acr value is 1-256 printable ASCII characters without spaces'],
+    [{ acr: ['has space'] }, '/routes/0/acr/0', 'an acr value is 1-256 printable ASCII characters without spaces'],
+    [{ acr: ['tab\t'] }, '/routes/0/acr/0', 'an acr value is 1-256 printable ASCII characters without spaces'],
+    [{ acr: ['niveau-élevé'] }, '/routes/0/acr/0', 'an acr value is 1-256 printable ASCII characters without spaces'],
+    [{ acr: ['x'.repeat(257)] }, '/routes/0/acr/0', 'an acr value is 1-256 printable ASCII characters without spaces'],
+    [{ acr: 'phr' }, '/routes/0/acr', 'Invalid type: Expected Array but received "phr"'],
+    [{ maxAuthAgeSeconds: -1 }, '/routes/0/maxAuthAgeSeconds', 'Invalid value: Expected >=0 but received -1'],
+    [{ maxAuthAgeSeconds: 1.5 }, '/routes/0/maxAuthAgeSeconds', 'must be a whole number'],
+    [{ maxAuthAgeSeconds: 31_536_001 }, '/routes/0/maxAuthAgeSeconds', 'Invalid value: Expected <=31536000 but received 31536001'],
+    [{ maxAuthAgeSeconds: '600' }, '/routes/0/maxAuthAgeSeconds', 'Invalid type: Expected number but received "600"'],
+    [{ maxAuthAgeSeconds: null }, '/routes/0/maxAuthAgeSeconds', 'Invalid type: Expected number but received null'],
+  ])('refuses %o at %s', (route, path, message) => {
+    expect(issuesOf(withRoute(route))).toContainEqual({ path, message });
+  });
+
+  it('refuses a claim condition keyed "constructor", "prototype" or "__proto__" (record() would drop it and open the route)', () => {
+    for (const key of ['constructor', 'prototype', '__proto__']) {
+      const claims = JSON.parse(`{"${key}": ["x"], "role": ["admin"]}`);
+      expect(issuesOf(withRoute({ claims })), key).toEqual([
+        { path: '/routes/0/claims', message: `"${key}" is written as the JSON Pointer "/${key}"` },
+      ]);
+    }
+    expect(issuesOf(withRoute({ claims: { '/constructor': ['x'] } }))).toEqual([]);
+  });
+
+  it('refuses each of them on an auth "none" route', () => {
+    for (const field of [{ claims: { role: ['admin'] } }, { claims: {} }, { acr: ['phr'] }, { maxAuthAgeSeconds: 0 }]) {
+      const name = Object.keys(field)[0];
+      expect(issuesOf({ ...base, routes: [{ path: '/health', auth: 'none', ...field }] }), name).toEqual([
+        { path: '/routes/0', message: `a route with auth "none" cannot require ${name}` },
+      ]);
+    }
+  });
+
+  it('never throws, whatever the conditions hold', () => {
+    for (const claims of [undefined, null, 1, 'x', [], [[]], { a: null }, { a: [NaN] }, { a: [Infinity] }, { a: [{}] }, Object.create(null)]) {
+      expect(() => parseTenantConfig(withRoute({ claims })), typeof claims).not.toThrow();
+    }
+    expect(issuesOf(withRoute({ claims: { a: [NaN] } })).map((i) => i.path)).toEqual(['/routes/0/claims/a/0']);
+    expect(issuesOf(withRoute({ claims: { a: [Infinity] } })).map((i) => i.path)).toEqual(['/routes/0/claims/a/0']);
+  });
+});
+
 /** Every field of the schema set, so mutations reach every check. */
 const full = {
   id: 'acme', hosts: ['api.acme.com', '*.acme.dev'],
   issuers: [{
     issuer: 'https://acme.eu.auth0.com/', jwksUri: 'https://acme.eu.auth0.com/jwks', audiences: ['https://api.acme.com'],
     audienceClaim: 'aud', algorithms: ['RS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, requiredType: 'at+jwt',
-    scopeClaims: ['scope'], clientIdClaims: ['azp'],
+    scopeClaims: ['scope', '/realm_access/roles'], clientIdClaims: ['azp'],
   }],
   resource: 'https://api.acme.com',
-  routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', methods: ['POST'], scopes: ['admin'] }, { path: '/*' }],
+  routes: [{ path: '/health', auth: 'none' }, {
+    path: '/admin/*', methods: ['POST'], scopes: ['admin'],
+    claims: { '/org/role': ['owner', 'admin'], 'https://acme.com/level': [2, true] }, acr: ['phr', 'phrh'], maxAuthAgeSeconds: 600,
+  }, { path: '/*' }],
   cors: { allowOrigins: ['https://app.acme.com', '*'], allowMethods: ['GET'], allowHeaders: ['authorization'], maxAgeSeconds: 60 },
   upstream: 'https://origin.acme.internal',
-  forward: { claimHeaders: { email: 'x-auth-email' }, stripAuthorization: true },
+  forward: { claimHeaders: { email: 'x-auth-email', '/org/name': 'x-auth-org' }, stripAuthorization: true },
   rateLimit: { perIp: { limit: 10, windowSeconds: 60 }, perSubject: { limit: 10, windowSeconds: 60 } },
-  revocation: { versionClaim: 'tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
+  revocation: { versionClaim: '/org/tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
   dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
 };
 
