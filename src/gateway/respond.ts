@@ -92,8 +92,9 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
 }
 
 /** RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter and the RFC 9470 §3
- *  `acr_values` and `max_age` (quoted, as RFC 9470's example writes it; a recipient reads a
- *  token or a quoted string alike, RFC 9110 §11.2). */
+ *  `acr_values` and `max_age`. max_age is a number, sent as a token (`max_age=600`, as the
+ *  contract writes it; RFC 9470's example quotes it, and a recipient reads a token or a quoted
+ *  string alike, RFC 9110 §11.2). */
 function challenge(denial: Denial, shape: Shape, host: string): string {
   const params: [string, string][] = [['realm', host]];
   if (shape.challengeError) {
@@ -105,7 +106,7 @@ function challenge(denial: Denial, shape: Shape, host: string): string {
     if (denial.maxAge !== null) params.push(['max_age', String(denial.maxAge)]);
   }
   params.push(['resource_metadata', metadataUrl(host)]);
-  return `Bearer ${params.map(([name, value]) => `${name}=${quotedString(value)}`).join(', ')}`;
+  return `Bearer ${params.map(([name, value]) => `${name}=${name === 'max_age' ? value : quotedString(value)}`).join(', ')}`;
 }
 
 export const metadataUrl = (host: string): string => `https://${host}/.well-known/oauth-protected-resource`;

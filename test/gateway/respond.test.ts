@@ -21,13 +21,13 @@ describe('denialResponse', () => {
     [{ error: 'insufficient_user_authentication', acrValues: ['urn:acme:mfa', 'phrh'], maxAge: 600 }, 401,
       'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
       + 'error_description="This route requires a listed authentication level and an authentication no older than max_age.", '
-      + `acr_values="urn:acme:mfa phrh", max_age="600", ${rm}`],
+      + `acr_values="urn:acme:mfa phrh", max_age=600, ${rm}`],
     [{ error: 'insufficient_user_authentication', acrValues: ['a"b', 'c\\d'], maxAge: null }, 401,
       'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
       + `error_description="A different authentication level is required.", acr_values="a\\"b c\\\\d", ${rm}`],
     [{ error: 'insufficient_user_authentication', acrValues: null, maxAge: 0 }, 401,
       'Bearer realm="api.acme.com", error="insufficient_user_authentication", '
-      + `error_description="A more recent authentication is required.", max_age="0", ${rm}`],
+      + `error_description="A more recent authentication is required.", max_age=0, ${rm}`],
     [{ error: 'rate_limited', retryAfterSeconds: 2.2 }, 429, null],
     [{ error: 'issuer_unavailable', retryAfterSeconds: 30 }, 503, null],
     [{ error: 'revocation_unavailable', retryAfterSeconds: 5 }, 503, null],

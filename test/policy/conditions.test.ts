@@ -257,13 +257,13 @@ describe('the step-up challenge, from route config to WWW-Authenticate', () => {
     expect(challengeOf({ acr: ['urn:acme:mfa', 'phrh'], maxAuthAgeSeconds: 600 })).toBe(
       '401 Bearer realm="api.acme.com", error="insufficient_user_authentication", '
       + 'error_description="This route requires a listed authentication level and an authentication no older than max_age.", '
-      + `acr_values="urn:acme:mfa phrh", max_age="600", ${rm}`);
+      + `acr_values="urn:acme:mfa phrh", max_age=600, ${rm}`);
     expect(challengeOf({ acr: ['gold'] })).toBe(
       '401 Bearer realm="api.acme.com", error="insufficient_user_authentication", '
       + `error_description="A different authentication level is required.", acr_values="gold", ${rm}`);
     expect(challengeOf({ maxAuthAgeSeconds: 0 })).toBe(
       '401 Bearer realm="api.acme.com", error="insufficient_user_authentication", '
-      + `error_description="A more recent authentication is required.", max_age="0", ${rm}`);
+      + `error_description="A more recent authentication is required.", max_age=0, ${rm}`);
   });
 
   it('escapes " and \\ inside acr values', () => {
