@@ -4,9 +4,15 @@
 export const REASONS = [
   'malformed', 'alg_not_allowed', 'unknown_issuer', 'unknown_kid', 'bad_signature', 'expired',
   'not_yet_valid', 'too_old', 'wrong_audience', 'wrong_resource', 'wrong_type', 'wrong_tenant',
-  'revoked',
+  'revoked', 'pop_required', 'cert_mismatch',
 ] as const;
 export type Reason = (typeof REASONS)[number];
+
+/** The `reason` of an `invalid_dpop_proof` body (SPEC.md "Sender-constrained tokens"). */
+export const DPOP_REASONS = [
+  'dpop_malformed', 'dpop_bad_signature', 'dpop_mismatch', 'dpop_stale', 'dpop_replayed', 'dpop_key_mismatch',
+] as const;
+export type DpopReason = (typeof DPOP_REASONS)[number];
 
 export type Denial =
   | { error: 'unknown_host' }
@@ -17,6 +23,8 @@ export type Denial =
   | { error: 'invalid_request'; description: string }
   | { error: 'invalid_token'; reason: Reason; note?: string } // note is for the log, never the token
   | { error: 'insufficient_scope'; needed: readonly string[] }
+  | { error: 'invalid_dpop_proof'; reason: DpopReason; note?: string } // RFC 9449 §7.1; note as above
+  | { error: 'use_dpop_nonce'; nonce: string } // RFC 9449 §9: the nonce to send in DPoP-Nonce
   | { error: 'rate_limited' | 'issuer_unavailable' | 'revocation_unavailable'; retryAfterSeconds: number; note?: string }
   | { error: 'upstream_unavailable'; note?: string }
   | { error: 'internal_error'; note?: string }; // a bug or a broken binding: 500, logged
@@ -32,3 +40,6 @@ export function noteOf(error: unknown): string {
 
 export const invalidToken = (reason: Reason, note?: string): { ok: false; denial: Denial } =>
   deny(note === undefined ? { error: 'invalid_token', reason } : { error: 'invalid_token', reason, note });
+
+export const invalidProof = (reason: DpopReason, note?: string): { ok: false; denial: Denial } =>
+  deny(note === undefined ? { error: 'invalid_dpop_proof', reason } : { error: 'invalid_dpop_proof', reason, note });

@@ -5,7 +5,7 @@
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
 import { compileRoutes, type RouteTable } from '../policy/routes';
-import type { Algorithm, CorsConfig, TenantConfig } from './schema';
+import { ALGORITHMS, DEFAULTS, type Algorithm, type CorsConfig, type ProofOfPossession, type TenantConfig } from './schema';
 
 export interface IssuerPolicy {
   readonly issuer: string;
@@ -18,6 +18,8 @@ export interface IssuerPolicy {
   readonly requiredType: string | null;
   readonly scopeClaims: readonly string[];
   readonly clientIdClaims: readonly string[];
+  /** The binding this issuer's tokens must carry; bound tokens are held to theirs whatever it says. */
+  readonly proofOfPossession: ProofOfPossession;
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
 }
@@ -34,6 +36,20 @@ export interface Tenant {
   readonly upstream: string | null;
   readonly claimHeaders: readonly (readonly [claim: string, header: string])[];
   readonly stripAuthorization: boolean;
+  /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
+   *  tenant, with or without a `dpop` block. */
+  readonly dpop: DpopPolicy;
+  /** Whether its 401s also challenge with DPoP (RFC 9449 §7.1): a `dpop` block, or an issuer
+   *  whose proofOfPossession is not "optional". */
+  readonly challengesDpop: boolean;
+  /** Every issuer's algorithms, in ALGORITHMS order: `algs` of a DPoP challenge when no issuer is
+   *  known yet, and the metadata's dpop_signing_alg_values_supported. */
+  readonly dpopAlgorithms: readonly Algorithm[];
+}
+
+export interface DpopPolicy {
+  readonly maxAgeSeconds: number;
+  readonly nonce: boolean;
 }
 
 export interface CompiledCors {
@@ -63,6 +79,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       requiredType: i.requiredType,
       scopeClaims: i.scopeClaims,
       clientIdClaims: i.clientIdClaims,
+      proofOfPossession: i.proofOfPossession,
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
     }])),
     routes: compileRoutes(config.routes),
@@ -71,6 +88,9 @@ export function compileTenant(config: TenantConfig): Tenant {
     upstream: config.upstream,
     claimHeaders: Object.entries(config.forward.claimHeaders),
     stripAuthorization: config.forward.stripAuthorization,
+    dpop: config.dpop ?? DEFAULTS.dpop,
+    challengesDpop: config.dpop !== null || config.issuers.some((i) => i.proofOfPossession !== 'optional'),
+    dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
   };
 }
 

@@ -32,6 +32,7 @@ export function policyFor(
     requiredType: null,
     scopeClaims: ['scope'],
     clientIdClaims: ['azp'],
+    proofOfPossession: 'optional',
     keySetId: keySetIdOf(name, jwksUri),
   };
 }
