@@ -35,7 +35,7 @@ export const DEFAULTS = {
 /** The reserved identity headers; configured claim headers may not reuse them. */
 export const IDENTITY_HEADERS = [
   'x-auth-tenant', 'x-auth-subject', 'x-auth-issuer', 'x-auth-scopes', 'x-auth-client-id',
-  'x-auth-claims', 'x-auth-claims-omitted',
+  'x-auth-claims', 'x-auth-claims-omitted', 'x-auth-pop',
 ] as const;
 
 // Every check below is total: valibot runs a pipe's later checks after an earlier one failed,

@@ -76,6 +76,7 @@ describe('parseTenantConfig', () => {
     [{ cors: { allowOrigins: ['app.acme.com'] } }, '/cors/allowOrigins/0'],
     [{ forward: { claimHeaders: { email: 'x-email' } } }, '/forward/claimHeaders/email'],
     [{ forward: { claimHeaders: { email: 'x-auth-subject' } } }, '/forward/claimHeaders/email'],
+    [{ forward: { claimHeaders: { cnf: 'x-auth-pop' } } }, '/forward/claimHeaders/cnf'],
     [{ cors: { allowOrigins: ['https://app.acme.com/'] } }, '/cors/allowOrigins/0'],
     [{ revocation: { maxStalenessSeconds: 301 } }, '/revocation/maxStalenessSeconds'],
     [{ issuers: [{ ...base.issuers[0], proofOfPossession: 'required' }] }, '/issuers/0/proofOfPossession'],
