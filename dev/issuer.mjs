@@ -3,12 +3,17 @@
 // 9068 JWT access tokens by the client credentials grant for each resource (RFC 8707) it is
 // told about, with RS256 and ES256 keys, discovery and a JWKS. Rotation is a new signing key
 // published beside the old ones, without a restart (the provider is rebuilt behind one server).
+// DPoP (RFC 9449) is on: a token request with a DPoP proof gets a token bound to the proof's key
+// (`cnf.jkt`). With `boundResources`, a second issuer on the same server, `<url>/dpop` (its own
+// `iss`, same keys), issues only DPoP-bound tokens: its clients must send a proof.
 //
 //   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
 //     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
 //   issuer.url;                                            // http://127.0.0.1:<port>, also the `iss`
 //   const token = await issuer.token({ clientId: 'acme-service', clientSecret: 's',
 //     resource: 'https://api.acme.test', scope: 'read admin' });
+//   await issuer.token({ ...request, dpop: (htm, htu) => signProof(htm, htu) });   // a DPoP-bound token
+//   boundIssuerOf(issuer.url);                             // <url>/dpop
 //   const kid = await issuer.rotate('RS256');              // new tokens for RS256 resources use it
 //   await issuer.stop();
 //
@@ -34,6 +39,7 @@ import Provider, { errors } from 'oidc-provider';
  * @property {number} [port] 0 (default) picks a free one
  * @property {'127.0.0.1' | 'localhost'} [hostname] how the issuer URL names loopback; default 127.0.0.1
  * @property {ResourceServer[]} resources
+ * @property {ResourceServer[]} [boundResources] served by the issuer at `<url>/dpop`, DPoP-bound tokens only
  * @property {number} [tokenTtlSeconds] default 3600
  * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
  */
@@ -42,13 +48,24 @@ import Provider, { errors } from 'oidc-provider';
  * @typedef {object} Issuer
  * @property {string} url the issuer identifier (`iss`), http://<hostname>:<port>
  * @property {number} port
+ * @property {string | null} boundUrl the DPoP-only issuer (`<url>/dpop`) when boundResources were given
  * @property {(request: TokenRequest) => Promise<string>} token a client credentials grant; the access token
  * @property {(alg: SigningAlg) => Promise<string>} rotate a new signing key for `alg`, first in the JWKS; its kid
  * @property {() => { keys: Record<string, unknown>[] }} publicJwks what /jwks serves
  * @property {() => Promise<void>} stop
  */
 
-/** @typedef {{ clientId: string, clientSecret: string, resource: string, scope?: string }} TokenRequest */
+/**
+ * A client credentials grant; `dpop` signs a DPoP proof for the token request (RFC 9449 §5), so
+ * the token is bound to that key.
+ * @typedef {{ clientId: string, clientSecret: string, resource: string, scope?: string,
+ *   dpop?: (htm: string, htu: string) => Promise<string> }} TokenRequest
+ */
+
+/** Where the DPoP-only issuer lives on the same server: its issuer identifier is `<url>` + this. */
+export const BOUND_ISSUER_PATH = '/dpop';
+/** @param {string} issuerUrl */
+export const boundIssuerOf = (issuerUrl) => `${issuerUrl}${BOUND_ISSUER_PATH}`;
 
 /** @param {IssuerOptions} options @returns {Promise<Issuer>} */
 export async function startIssuer(options) {
@@ -59,13 +76,23 @@ export async function startIssuer(options) {
   }
   if (options.keysFile) await writeKeys(options.keysFile, keys);
 
-  /** @type {((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | null} */
+  /** @typedef {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void} Handler */
+  /** @type {Handler | null} */
   let handle = null;
+  /** @type {Handler | null} */
+  let handleBound = null;
   const server = createServer((request, response) => {
     if (request.url?.startsWith('/dev/rotate') && request.method === 'POST') {
       const alg = new URL(request.url, 'http://issuer').searchParams.get('alg') ?? 'RS256';
       if (alg !== 'RS256' && alg !== 'ES256') return answer(response, 400, { error: 'alg must be RS256 or ES256' });
       rotate(alg).then((kid) => answer(response, 200, { kid, alg }), (error) => answer(response, 500, { error: String(error) }));
+      return;
+    }
+    const url = request.url ?? '/';
+    if (handleBound !== null && (url === BOUND_ISSUER_PATH || url.startsWith(`${BOUND_ISSUER_PATH}/`))) {
+      // Mounted as express mounts it: oidc-provider reads its mount path from originalUrl.
+      Object.assign(request, { originalUrl: url, url: url.slice(BOUND_ISSUER_PATH.length) || '/' });
+      handleBound(request, response);
       return;
     }
     handle?.(request, response);
@@ -84,7 +111,9 @@ export async function startIssuer(options) {
   // The provider signs no cookie this stack uses (no browser flows), but wants the keys set.
   const cookieKeys = [randomBytes(32).toString('base64url')];
   const rebuild = () => {
-    handle = buildProvider(url, keys, cookieKeys, options).callback();
+    handle = buildProvider(url, options.resources, { keys, cookieKeys, options, bound: false }).callback();
+    handleBound = options.boundResources === undefined ? null
+      : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, bound: true }).callback();
   };
   rebuild();
 
@@ -101,6 +130,7 @@ export async function startIssuer(options) {
   return {
     url,
     port,
+    boundUrl: options.boundResources === undefined ? null : boundIssuerOf(url),
     rotate,
     token: (request) => requestToken(url, request),
     publicJwks: () => ({ keys: keys.map(publicPart) }),
@@ -112,24 +142,25 @@ export async function startIssuer(options) {
 }
 
 /**
- * @param {string} url
- * @param {PrivateJwk[]} keys newest first
- * @param {string[]} cookieKeys
- * @param {IssuerOptions} options
+ * @param {string} url the issuer identifier
+ * @param {ResourceServer[]} servers
+ * @param {{ keys: PrivateJwk[], cookieKeys: string[], options: IssuerOptions, bound: boolean }} setup
+ *   keys newest first; bound: every client must send a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens)
  */
-function buildProvider(url, keys, cookieKeys, options) {
+function buildProvider(url, servers, { keys, cookieKeys, options, bound }) {
   const ttl = options.tokenTtlSeconds ?? 3600;
-  const resources = new Map(options.resources.map((server) => [server.resource, server]));
+  const resources = new Map(servers.map((server) => [server.resource, server]));
   /** @type {import('oidc-provider').ClientMetadata[]} */
-  const clients = options.resources.flatMap((server) => server.clients.map((client) => ({
+  const clients = servers.flatMap((server) => server.clients.map((client) => ({
     client_id: client.clientId,
     client_secret: client.clientSecret,
     grant_types: ['client_credentials'],
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_post',
+    ...(bound ? { dpop_bound_access_tokens: true } : {}),
   })));
-  const scopes = [...new Set(options.resources.flatMap((server) => server.scopes))];
+  const scopes = [...new Set(servers.flatMap((server) => server.scopes))];
   /** Signs with the newest key of the resource's alg (the keystore alone would pick any). */
   const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
 
@@ -143,6 +174,8 @@ function buildProvider(url, keys, cookieKeys, options) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // A proof at the token endpoint binds the token to its key (cnf.jkt); no nonces here.
+      dPoP: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
       resourceIndicators: {
@@ -213,7 +246,9 @@ export async function requestToken(issuer, request) {
     resource: request.resource,
     ...(request.scope ? { scope: request.scope } : {}),
   });
-  const response = await fetch(tokenEndpoint, { method: 'POST', body });
+  /** @type {Record<string, string>} */
+  const headers = request.dpop === undefined ? {} : { dpop: await request.dpop('POST', tokenEndpoint) };
+  const response = await fetch(tokenEndpoint, { method: 'POST', body, headers });
   const answered = /** @type {{ access_token?: string, error?: string, error_description?: string }} */ (await response.json());
   if (!response.ok || typeof answered.access_token !== 'string') {
     throw new Error(`token request refused (${response.status}): ${answered.error ?? ''} ${answered.error_description ?? ''}`.trim());

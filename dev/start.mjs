@@ -20,7 +20,7 @@ import { hostRequest } from '../scripts/host-request.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
-import { DEMO_CLIENTS, demoResources, demoTenants } from './tenants.mjs';
+import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants } from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
@@ -52,7 +52,7 @@ async function main() {
   const startedAt = Date.now();
   await assertFree(ports.edge, 'EDGE_PORT', '--edge-port');
   const issuer = await listenOrExplain('issuer', ports.issuer, 'ISSUER_PORT', '--issuer-port',
-    () => startIssuer({ port: ports.issuer, resources: demoResources(), keysFile }));
+    () => startIssuer({ port: ports.issuer, resources: demoResources(), boundResources: demoBoundResources(), keysFile }));
   started.push({ name: 'issuer', stop: issuer.stop });
   const origin = await listenOrExplain('origin', ports.origin, 'ORIGIN_PORT', '--origin-port',
     () => startOrigin({ port: ports.origin }));
@@ -180,6 +180,7 @@ function sleep(ms) {
 function banner(stack) {
   const { acme, globex } = DEMO_CLIENTS;
   const issuerFlag = ports.issuer === 9400 ? '' : ` --issuer ${stack.issuer}`;
+  const edgeFlag = ports.edge === 8787 ? '' : ` --edge ${edgeUrl}`;
   const token = (/** @type {string} */ tenant, /** @type {string} */ scope) => `$(npm run -s token -- --tenant ${tenant} --scope "${scope}"${issuerFlag})`;
   const curl = (/** @type {string} */ host, /** @type {string} */ path, /** @type {string} */ extra = '') =>
     `curl -i -H 'Host: ${host}'${extra} ${edgeUrl}${path}`;
@@ -200,6 +201,8 @@ Try it (in another terminal):
   ${curl(globex.host, '/orders', bearer('TOKEN'))}      # 401 invalid_token, wrong_audience: acme's token at globex
   GLOBEX=${token('globex', 'read')}
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' -H 'Host: ${globex.host}'${bearer('GLOBEX')} ${edgeUrl}/orders; done; echo   # 5 x 200 then 429 (5 per 10 s)
+  npm run -s call -- --tenant acme --dpop GET /payments${issuerFlag}${edgeFlag}            # 200 with a DPoP-bound token and a proof (x-auth-pop: dpop)
+  npm run -s call -- --tenant acme --dpop --replay GET /payments${issuerFlag}${edgeFlag}   # the same proof twice: 200, then 401 invalid_dpop_proof dpop_replayed
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 

@@ -2,9 +2,19 @@
 // The demo tenants of the local stack and their OAuth clients: what `npm start` seeds through the
 // admin API, what the demo issuer issues tokens for, and what `npm run token` asks for.
 //
-//   const issuer = await startIssuer({ resources: demoResources() });
+//   const issuer = await startIssuer({ resources: demoResources(), boundResources: demoBoundResources() });
 //   for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) await put(config);
 //   const { clientId, clientSecret, resource } = DEMO_CLIENTS.acme;
+//   DEMO_DPOP_CLIENTS.acme;          // acme's payments client, at the DPoP-only issuer
+//
+// acme's payments API (/payments/*) wants DPoP-bound tokens, and proof of possession is an
+// issuer's property, not a route's (SPEC.md: `proofOfPossession` on an issuer entry; the issuer is
+// chosen by `iss` alone, and each `iss` is listed once). So acme trusts a second issuer of the
+// demo provider, `<issuer>/dpop`, with `proofOfPossession: "dpop"`; that issuer alone grants the
+// `payments` scope the route needs, and grants it only as DPoP-bound tokens. Bearer tokens of
+// the first issuer keep working everywhere else (the demo commands stay as they were) and get
+// 403 insufficient_scope at /payments; a payments token sent as Bearer is 401 pop_required.
+import { boundIssuerOf } from './issuer.mjs';
 
 /**
  * One demo tenant's client: the client credentials (dev-only secrets) and the API it calls.
@@ -24,9 +34,31 @@ export const DEMO_CLIENTS = {
   },
 };
 
+/**
+ * Demo clients of the DPoP-only issuer (`<issuer>/dpop`), by tenant: the `payments` scope of the
+ * same API, as DPoP-bound tokens (the client must send a proof with its token request).
+ * @type {Readonly<Partial<Record<'acme' | 'globex', DemoClient>>>}
+ */
+export const DEMO_DPOP_CLIENTS = {
+  acme: {
+    tenant: 'acme', host: 'api.acme.test', resource: 'https://api.acme.test', alg: 'ES256',
+    clientId: 'acme-payments', clientSecret: 'acme-payments-demo-secret', scopes: ['read', 'payments'],
+  },
+};
+
 /** The issuer's side of the demo clients: one resource server per tenant API. */
 export function demoResources() {
   return Object.values(DEMO_CLIENTS).map((client) => ({
+    resource: client.resource,
+    scopes: client.scopes,
+    alg: client.alg,
+    clients: [{ clientId: client.clientId, clientSecret: client.clientSecret }],
+  }));
+}
+
+/** The DPoP-only issuer's side (startIssuer's boundResources). */
+export function demoBoundResources() {
+  return Object.values(DEMO_DPOP_CLIENTS).map((client) => ({
     resource: client.resource,
     scopes: client.scopes,
     alg: client.alg,
@@ -43,6 +75,7 @@ export function demoResources() {
  * @param {{ issuer: string, upstream: string }} stack
  */
 export function demoTenants(stack) {
+  const paying = new Set(Object.values(DEMO_DPOP_CLIENTS).map((client) => client?.tenant));
   return Object.values(DEMO_CLIENTS).map((client) => ({
     id: client.tenant,
     hosts: [client.host],
@@ -54,12 +87,19 @@ export function demoTenants(stack) {
       algorithms: ['RS256', 'ES256'],
       // oidc-provider marks its JWT access tokens `typ: at+jwt` (RFC 9068).
       requiredType: 'at+jwt',
-    }],
+    }, ...(!paying.has(client.tenant) ? [] : [{
+      issuer: boundIssuerOf(stack.issuer),
+      audiences: [client.resource],
+      algorithms: ['ES256'],
+      requiredType: 'at+jwt',
+      proofOfPossession: 'dpop',
+    }])],
     resource: client.resource,
     routes: [
       { path: '/health', auth: 'none' },
       { path: '/admin/*', scopes: ['admin'] },
       ...(client.tenant === 'acme' ? [{ path: '/account/*', acr: ['urn:acme:mfa'], maxAuthAgeSeconds: 600 }] : []),
+      ...(!paying.has(client.tenant) ? [] : [{ path: '/payments/*', scopes: ['payments'] }]),
       { path: '/*', auth: 'required' },
     ],
     upstream: stack.upstream,

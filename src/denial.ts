@@ -4,9 +4,15 @@
 export const REASONS = [
   'malformed', 'alg_not_allowed', 'unknown_issuer', 'unknown_kid', 'bad_signature', 'expired',
   'not_yet_valid', 'too_old', 'wrong_audience', 'wrong_resource', 'wrong_type', 'wrong_tenant',
-  'revoked',
+  'revoked', 'pop_required', 'cert_mismatch',
 ] as const;
 export type Reason = (typeof REASONS)[number];
+
+/** The `reason` of an `invalid_dpop_proof` body (SPEC.md "Sender-constrained tokens"). */
+export const DPOP_REASONS = [
+  'dpop_malformed', 'dpop_bad_signature', 'dpop_mismatch', 'dpop_stale', 'dpop_replayed', 'dpop_key_mismatch',
+] as const;
+export type DpopReason = (typeof DPOP_REASONS)[number];
 
 export type Denial =
   | { error: 'unknown_host' }
@@ -20,6 +26,8 @@ export type Denial =
   | { error: 'access_denied'; note?: string } // the route's claim conditions
   // RFC 9470 step-up: what the challenge names (acr_values, max_age); null when not required.
   | { error: 'insufficient_user_authentication'; acrValues: readonly string[] | null; maxAge: number | null; note?: string }
+  | { error: 'invalid_dpop_proof'; reason: DpopReason; note?: string } // RFC 9449 §7.1; note as above
+  | { error: 'use_dpop_nonce'; nonce: string } // RFC 9449 §9: the nonce to send in DPoP-Nonce
   | { error: 'rate_limited' | 'issuer_unavailable' | 'revocation_unavailable'; retryAfterSeconds: number; note?: string }
   | { error: 'upstream_unavailable'; note?: string }
   | { error: 'internal_error'; note?: string }; // a bug or a broken binding: 500, logged
@@ -29,8 +37,8 @@ export type Denial =
 const ERROR_CODES: { readonly [E in Denial['error']]: true } = {
   unknown_host: true, tenant_config_invalid: true, tenant_on_hold: true, origin_not_allowed: true, missing_token: true,
   invalid_request: true, invalid_token: true, insufficient_scope: true, access_denied: true,
-  insufficient_user_authentication: true, rate_limited: true, issuer_unavailable: true, revocation_unavailable: true,
-  upstream_unavailable: true, internal_error: true,
+  insufficient_user_authentication: true, invalid_dpop_proof: true, use_dpop_nonce: true, rate_limited: true,
+  issuer_unavailable: true, revocation_unavailable: true, upstream_unavailable: true, internal_error: true,
 };
 export const DENIAL_ERRORS = Object.freeze(Object.keys(ERROR_CODES) as Denial['error'][]);
 
@@ -45,3 +53,6 @@ export function noteOf(error: unknown): string {
 
 export const invalidToken = (reason: Reason, note?: string): { ok: false; denial: Denial } =>
   deny(note === undefined ? { error: 'invalid_token', reason } : { error: 'invalid_token', reason, note });
+
+export const invalidProof = (reason: DpopReason, note?: string): { ok: false; denial: Denial } =>
+  deny(note === undefined ? { error: 'invalid_dpop_proof', reason } : { error: 'invalid_dpop_proof', reason, note });

@@ -27,6 +27,8 @@ const REASON_TEXT: Record<Reason, string> = {
   wrong_type: 'The token is not of the required type.',
   wrong_tenant: 'The token belongs to another tenant.',
   revoked: 'The token has been revoked.',
+  pop_required: 'The token must be presented with proof of possession of its key.',
+  cert_mismatch: 'The token is bound to a client certificate this request did not present.',
 };
 
 interface Shape {
@@ -52,6 +54,9 @@ function shapeOf(denial: Denial): Shape {
     case 'access_denied': return { status: 403, description: 'The token does not meet a claim condition of this route.' };
     case 'insufficient_user_authentication':
       return { status: 401, description: stepUpText(denial.acrValues, denial.maxAge), challengeError: 'insufficient_user_authentication' };
+    // The DPoP challenge (RFC 9449 §7.1) replaces the Bearer one for these two: still to come.
+    case 'invalid_dpop_proof': return { status: 401, description: 'The DPoP proof is invalid.' };
+    case 'use_dpop_nonce': return { status: 401, description: 'A DPoP nonce issued by this API is required.' };
     case 'rate_limited':
       return { status: 429, description: 'Too many requests.', retryAfterSeconds: denial.retryAfterSeconds };
     case 'issuer_unavailable':
@@ -87,7 +92,7 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
     headers.set('www-authenticate', challenge(denial, shape, context.host));
   }
   const body: Record<string, string> = { error: denial.error, error_description: shape.description };
-  if (denial.error === 'invalid_token') body.reason = denial.reason;
+  if (denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof') body.reason = denial.reason;
   return new Response(JSON.stringify(body), { status: shape.status, headers });
 }
 

@@ -12,6 +12,11 @@ import { normalizeHostPattern } from './hosts';
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
+/** What an issuer's tokens must be bound to (SPEC.md "Sender-constrained tokens"): "optional"
+ *  accepts bearer tokens and holds bound ones to their binding. */
+export const PROOFS_OF_POSSESSION = ['optional', 'dpop', 'mtls', 'dpop-or-mtls'] as const;
+export type ProofOfPossession = (typeof PROOFS_OF_POSSESSION)[number];
+
 export const DEFAULTS = {
   algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'] as Algorithm[],
   audienceClaim: 'aud',
@@ -23,12 +28,15 @@ export const DEFAULTS = {
   corsMaxAgeSeconds: 600,
   maxStalenessSeconds: 5,
   failuresBeforeHold: 3,
+  proofOfPossession: 'optional',
+  /** RFC 9449 proofs: how old a proof's iat may be, and whether the edge issues nonces. */
+  dpop: { maxAgeSeconds: 300, nonce: false },
 } as const;
 
 /** The reserved identity headers; configured claim headers may not reuse them. */
 export const IDENTITY_HEADERS = [
   'x-auth-tenant', 'x-auth-subject', 'x-auth-issuer', 'x-auth-scopes', 'x-auth-client-id',
-  'x-auth-claims', 'x-auth-claims-omitted',
+  'x-auth-claims', 'x-auth-claims-omitted', 'x-auth-pop',
 ] as const;
 
 // Every check below is total: valibot runs a pipe's later checks after an earlier one failed,
@@ -95,6 +103,8 @@ const IssuerSchema = v.strictObject({
   requiredType: v.optional(v.nullable(NonEmpty), null),
   scopeClaims: v.optional(v.array(ClaimPath), () => [...DEFAULTS.scopeClaims]),
   clientIdClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.clientIdClaims]),
+  proofOfPossession: v.optional(v.picklist(PROOFS_OF_POSSESSION, 'one of "optional", "dpop", "mtls", "dpop-or-mtls"'),
+    DEFAULTS.proofOfPossession),
 });
 
 /** Bounds of a route's conditions (SPEC.md "Route conditions"). */
@@ -175,6 +185,10 @@ export const TenantConfigSchema = v.pipe(
       tenantClaim: v.optional(v.nullable(ClaimPath), null),
       maxStalenessSeconds: v.optional(Seconds(0, 300), DEFAULTS.maxStalenessSeconds),
     }), () => ({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: DEFAULTS.maxStalenessSeconds })),
+    dpop: v.optional(v.nullable(v.strictObject({
+      maxAgeSeconds: v.optional(Seconds(10, 3600), DEFAULTS.dpop.maxAgeSeconds),
+      nonce: v.optional(v.boolean(), DEFAULTS.dpop.nonce),
+    })), null),
     dnsCheck: v.optional(v.nullable(v.strictObject({
       type: v.picklist(['CNAME', 'A', 'AAAA']),
       target: NonEmpty,

@@ -7,7 +7,7 @@
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import { compileClaimName, type ClaimReader } from '../verify/claim-names';
-import type { Algorithm, CorsConfig, TenantConfig } from './schema';
+import { ALGORITHMS, DEFAULTS, type Algorithm, type CorsConfig, type ProofOfPossession, type TenantConfig } from './schema';
 
 export interface IssuerPolicy {
   readonly issuer: string;
@@ -21,6 +21,8 @@ export interface IssuerPolicy {
   /** Read in order, their scopes united (verify/claims.ts). */
   readonly scopeClaims: readonly ClaimReader[];
   readonly clientIdClaims: readonly string[];
+  /** The binding this issuer's tokens must carry; bound tokens are held to theirs whatever it says. */
+  readonly proofOfPossession: ProofOfPossession;
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
 }
@@ -48,6 +50,20 @@ export interface Tenant {
     readonly tenantClaim: ClaimReader | null;
     readonly maxStalenessSeconds: number;
   };
+  /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
+   *  tenant, with or without a `dpop` block. */
+  readonly dpop: DpopPolicy;
+  /** Whether its 401s also challenge with DPoP (RFC 9449 §7.1): a `dpop` block, or an issuer
+   *  whose proofOfPossession is not "optional". */
+  readonly challengesDpop: boolean;
+  /** Every issuer's algorithms, in ALGORITHMS order: `algs` of a DPoP challenge when no issuer is
+   *  known yet, and the metadata's dpop_signing_alg_values_supported. */
+  readonly dpopAlgorithms: readonly Algorithm[];
+}
+
+export interface DpopPolicy {
+  readonly maxAgeSeconds: number;
+  readonly nonce: boolean;
 }
 
 export interface LimitConfig { readonly limit: number; readonly windowSeconds: number }
@@ -79,6 +95,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       requiredType: i.requiredType,
       scopeClaims: i.scopeClaims.map(compileClaimName),
       clientIdClaims: i.clientIdClaims,
+      proofOfPossession: i.proofOfPossession,
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
     }])),
     routes: compileRoutes(config.routes),
@@ -94,6 +111,9 @@ export function compileTenant(config: TenantConfig): Tenant {
       tenantClaim: readerOf(config.revocation.tenantClaim),
       maxStalenessSeconds: config.revocation.maxStalenessSeconds,
     },
+    dpop: config.dpop ?? DEFAULTS.dpop,
+    challengesDpop: config.dpop !== null || config.issuers.some((i) => i.proofOfPossession !== 'optional'),
+    dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
   };
 }
 

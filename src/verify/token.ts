@@ -158,7 +158,7 @@ function decodeHeader(segment: string): Readonly<Record<string, unknown>> | null
 }
 
 /** A base64url segment holding a JSON object, or null. */
-function decodeSegment(segment: string): Record<string, unknown> | null {
+export function decodeSegment(segment: string): Record<string, unknown> | null {
   if (!BASE64URL.test(segment)) return null;
   try {
     const value: unknown = JSON.parse(utf8.decode(base64url.decode(segment)));

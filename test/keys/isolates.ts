@@ -33,6 +33,7 @@ export function policyFor(
     requiredType: null,
     scopeClaims: [compileClaimName('scope')],
     clientIdClaims: ['azp'],
+    proofOfPossession: 'optional',
     keySetId: keySetIdOf(name, jwksUri),
   };
 }

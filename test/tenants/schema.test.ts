@@ -16,7 +16,9 @@ describe('parseTenantConfig', () => {
       issuer: 'https://acme.eu.auth0.com/', jwksUri: null, audiences: ['https://api.acme.com'], audienceClaim: 'aud',
       algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'], clockToleranceSeconds: 30, maxTokenAgeSeconds: null,
       requiredType: null, scopeClaims: ['scope', 'scp', 'permissions'], clientIdClaims: ['azp', 'client_id', 'cid', 'appid'],
+      proofOfPossession: 'optional',
     });
+    expect(parsed.config.dpop).toBeNull();
     expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
     expect(parsed.config.forward).toEqual({ claimHeaders: {}, stripAuthorization: false });
   });
@@ -74,8 +76,15 @@ describe('parseTenantConfig', () => {
     [{ cors: { allowOrigins: ['app.acme.com'] } }, '/cors/allowOrigins/0'],
     [{ forward: { claimHeaders: { email: 'x-email' } } }, '/forward/claimHeaders/email'],
     [{ forward: { claimHeaders: { email: 'x-auth-subject' } } }, '/forward/claimHeaders/email'],
+    [{ forward: { claimHeaders: { cnf: 'x-auth-pop' } } }, '/forward/claimHeaders/cnf'],
     [{ cors: { allowOrigins: ['https://app.acme.com/'] } }, '/cors/allowOrigins/0'],
     [{ revocation: { maxStalenessSeconds: 301 } }, '/revocation/maxStalenessSeconds'],
+    [{ issuers: [{ ...base.issuers[0], proofOfPossession: 'required' }] }, '/issuers/0/proofOfPossession'],
+    [{ dpop: { maxAgeSeconds: 9 } }, '/dpop/maxAgeSeconds'],
+    [{ dpop: { maxAgeSeconds: 3601 } }, '/dpop/maxAgeSeconds'],
+    [{ dpop: { maxAgeSeconds: 60.5 } }, '/dpop/maxAgeSeconds'],
+    [{ dpop: { nonce: 'yes' } }, '/dpop/nonce'],
+    [{ dpop: { maxAge: 60 } }, '/dpop/maxAge'],
   ])('refuses %o at %s', (override, path) => {
     expect(issuesOf({ ...base, ...override }).map((issue) => issue.path)).toContain(path);
   });
@@ -207,13 +216,42 @@ describe('route conditions: claims, acr, maxAuthAgeSeconds', () => {
   });
 });
 
+describe('sender-constrained tokens in the config', () => {
+  it('defaults the dpop block and the issuer requirement, and compiles them', () => {
+    const parsed = parseTenantConfig({ ...base, dpop: {} });
+    expect(parsed.ok && parsed.config.dpop).toEqual({ maxAgeSeconds: 300, nonce: false });
+    for (const proofOfPossession of ['optional', 'dpop', 'mtls', 'dpop-or-mtls']) {
+      const one = parseTenantConfig({ ...base, issuers: [{ ...base.issuers[0], proofOfPossession }] });
+      expect(one.ok && one.config.issuers[0]!.proofOfPossession).toBe(proofOfPossession);
+    }
+  });
+
+  it('compiles the policy every tenant gets, with or without a dpop block', () => {
+    const compiled = (input: unknown) => { const r = parseTenantConfig(input); if (!r.ok) throw new Error(JSON.stringify(r.issues)); return compileTenant(r.config); };
+    const plain = compiled(base);
+    expect(plain.dpop).toEqual({ maxAgeSeconds: 300, nonce: false });
+    expect(plain.challengesDpop).toBe(false);
+    expect(plain.issuers.get('https://acme.eu.auth0.com/')!.proofOfPossession).toBe('optional');
+    expect(plain.dpopAlgorithms).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA']);
+
+    expect(compiled({ ...base, dpop: { maxAgeSeconds: 60, nonce: true } })).toMatchObject({ dpop: { maxAgeSeconds: 60, nonce: true }, challengesDpop: true });
+    const mtls = compiled({ ...base, issuers: [
+      { ...base.issuers[0], algorithms: ['ES384'] },
+      { issuer: 'https://other.example/', audiences: ['x'], algorithms: ['ES256', 'RS256'], proofOfPossession: 'mtls' },
+    ] });
+    expect(mtls.challengesDpop).toBe(true);
+    expect(mtls.dpopAlgorithms).toEqual(['RS256', 'ES256', 'ES384']);
+    expect(mtls.issuers.get('https://other.example/')!.proofOfPossession).toBe('mtls');
+  });
+});
+
 /** Every field of the schema set, so mutations reach every check. */
 const full = {
   id: 'acme', hosts: ['api.acme.com', '*.acme.dev'],
   issuers: [{
     issuer: 'https://acme.eu.auth0.com/', jwksUri: 'https://acme.eu.auth0.com/jwks', audiences: ['https://api.acme.com'],
     audienceClaim: 'aud', algorithms: ['RS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, requiredType: 'at+jwt',
-    scopeClaims: ['scope', '/realm_access/roles'], clientIdClaims: ['azp'],
+    scopeClaims: ['scope', '/realm_access/roles'], clientIdClaims: ['azp'], proofOfPossession: 'dpop-or-mtls',
   }],
   resource: 'https://api.acme.com',
   routes: [{ path: '/health', auth: 'none' }, {
@@ -225,6 +263,7 @@ const full = {
   forward: { claimHeaders: { email: 'x-auth-email', '/org/name': 'x-auth-org' }, stripAuthorization: true },
   rateLimit: { perIp: { limit: 10, windowSeconds: 60 }, perSubject: { limit: 10, windowSeconds: 60 } },
   revocation: { versionClaim: '/org/tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
+  dpop: { maxAgeSeconds: 120, nonce: true },
   dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
 };
 

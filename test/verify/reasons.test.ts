@@ -5,7 +5,7 @@
 import { CompactSign, compactVerify, generateKeyPair, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import errors from '../../docs/errors.md?raw';
-import { REASONS } from '../../src/denial';
+import { DPOP_REASONS, REASONS } from '../../src/denial';
 import { reasonOfJoseError } from '../../src/verify/reasons';
 import { forge } from '../security/forge';
 import { makeKey } from '../support/issuer';
@@ -22,6 +22,9 @@ function tableCodes(markdown: string, heading: string): string[] {
 describe('reason codes', () => {
   it('REASONS lists exactly the reason codes of docs/errors.md', () => {
     expect(tableCodes(errors, 'Reason codes').sort()).toEqual([...REASONS].sort());
+  });
+  it('DPOP_REASONS lists exactly the DPoP proof reasons of docs/errors.md', () => {
+    expect(tableCodes(errors, 'DPoP proof reasons').sort()).toEqual([...DPOP_REASONS].sort());
   });
 });
 

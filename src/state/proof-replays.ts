@@ -1,0 +1,92 @@
+// DPoP replay detection as the request path sees it (SPEC.md "Sender-constrained tokens"): a
+// verified proof's jti is claimed at its DpopReplay object, and the answer becomes an Outcome.
+//
+//   const replays = createProofReplays({ now });          // once per isolate
+//   const used = await replays.claim({ tenantId, jkt: proof.jkt, jti: proof.jti, expiresAt: proof.expiresAt },
+//     { dpopReplay: env.DPOP_REPLAY });
+//   if (!used.ok) return used;    // invalid_dpop_proof dpop_replayed, or 503 revocation_unavailable
+//
+// Fail closed. A proof whose jti cannot be recorded (the object unreachable, past the deadline,
+// or full) is refused: accepting it would let the same proof through again in another isolate.
+// The answer is 503 `revocation_unavailable` with Retry-After, not a 401: the proof is fine and a
+// client should retry with a new one, not drop its key; and the replay record is the tenant's
+// revocation state for proofs (a jti spent is a jti revoked), which that error already names.
+//
+// The isolate remembers the jtis it has seen claimed (bounded, until each proof's expiry), so a
+// replay into the same isolate is refused without a call. It never remembers "unused": only the
+// object can say that. Each request makes its own call; no promise is shared between requests.
+//
+// Changing DPOP_REPLAY_SHARDS moves keys to other objects, and a proof recorded on the old one
+// could be used once more on the new one within its window (at most dpop.maxAgeSeconds).
+import { BoundedCache } from '../cache';
+import type { Clock } from '../clock';
+import { deny, invalidProof, noteOf, ok, type Outcome } from '../denial';
+import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
+import { dpopReplayStub, type DpopReplay, type ProofClaim } from './dpop-replay';
+
+/** What a failed-closed answer tells the client to wait when the object did not say. */
+export const REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+export interface ProofReplaysIo {
+  readonly dpopReplay: DurableObjectNamespace<DpopReplay>;
+}
+
+export interface ProofReplays {
+  claim(proof: ProofClaim, io: ProofReplaysIo): Promise<Outcome<void>>;
+  readonly counters: Readonly<ProofReplayCounters>;
+}
+
+export interface ProofReplayCounters {
+  /** Replays refused from this isolate's memory, without a call. */
+  local: number;
+  objectCalls: number;
+  replayed: number;
+  /** Calls that failed, timed out, or found the object full: refused (fail closed). */
+  unavailable: number;
+}
+
+const PASSED: Outcome<void> = ok(undefined);
+
+export function createProofReplays(options: { now: Clock; maxEntries?: number; objectDeadlineMs?: number }): ProofReplays {
+  const now = options.now;
+  const deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
+  // A key is at most 63 + 128 + 256 characters: 10,000 of them stay under 10 MiB.
+  const seen = new BoundedCache<string, true>({ now, maxEntries: options.maxEntries ?? 10_000, maxBytes: 10 * 1024 * 1024 });
+  const counters: ProofReplayCounters = { local: 0, objectCalls: 0, replayed: 0, unavailable: 0 };
+
+  function remember(name: string, proof: ProofClaim): void {
+    const ttlMs = proof.expiresAt * 1000 - now();
+    if (ttlMs > 0) seen.set(name, true, { ttlMs, bytes: name.length * 2 });
+  }
+
+  async function claim(proof: ProofClaim, io: ProofReplaysIo): Promise<Outcome<void>> {
+    const name = `${proof.tenantId}\n${proof.jkt}\n${proof.jti}`;
+    if (seen.get(name) !== undefined) {
+      counters.local++;
+      counters.replayed++;
+      return invalidProof('dpop_replayed', 'seen in this isolate');
+    }
+    counters.objectCalls++;
+    let answer;
+    try {
+      answer = await withDeadline(dpopReplayStub(io.dpopReplay, proof).claim(proof), deadlineMs, 'DpopReplay');
+    } catch (error) {
+      counters.unavailable++;
+      return deny({ error: 'revocation_unavailable', retryAfterSeconds: REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS, note: `DPoP replay check: ${noteOf(error)}` });
+    }
+    switch (answer.verdict) {
+      case 'fresh':
+        remember(name, proof);
+        return PASSED;
+      case 'replayed':
+        remember(name, proof);
+        counters.replayed++;
+        return invalidProof('dpop_replayed');
+      case 'full':
+        counters.unavailable++;
+        return deny({ error: 'revocation_unavailable', retryAfterSeconds: answer.retryAfterSeconds, note: 'DPoP replay check: object full' });
+    }
+  }
+
+  return { claim, counters };
+}

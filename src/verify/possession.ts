@@ -1,0 +1,195 @@
+// Proof of possession for a verified token (SPEC.md "Sender-constrained tokens"; RFC 9449 §7,
+// RFC 8705 §3): whether the request proved it holds the key or certificate the token is bound
+// to, and whether the token's issuer required such a binding. Part of verification: it runs
+// right after verifyToken, on every request, a verified-token cache hit included (the cache may
+// keep the token's verification, never its proof: each proof is new and single-use).
+//
+//   const possession = await checkPossession(verified, {
+//     scheme, accessToken: token, proof: request.headers.get('dpop'), method: request.method,
+//     url: request.url, certificate: certificateOfRequest(request.cf) }, tenant, deps);
+//   if (!possession.ok) return possession;                // invalid_token, invalid_dpop_proof, use_dpop_nonce, 503
+//   possession.value.pop;                                  // 'dpop' | 'mtls' | null: x-auth-pop
+//   possession.value.dpopNonce;                            // DPoP-Nonce for the response, or null
+//
+// decidePossession is the decision, pure, over facts gathered first: the token's `cnf`, the
+// issuer's `proofOfPossession`, the scheme the request used, the DPoP proof's verification and
+// the client certificate. In this order, the first rule that applies decides:
+//
+//   #  scheme  cnf.jkt  cnf.x5t#S256  issuer requires    proof       certificate   outcome
+//   1  Bearer  yes      any           any                -           any           invalid_token pop_required (§7.2: never as Bearer)
+//   2  DPoP    no       any           any                -           any           invalid_token pop_required (§7.1: the DPoP scheme is for DPoP-bound tokens)
+//   3  any     no       any           dpop               -           any           invalid_token pop_required
+//   4  any     any      no            mtls               -           any           invalid_token pop_required
+//   5  any     no       no            dpop-or-mtls       -           any           invalid_token pop_required
+//   6  DPoP    yes      any           any                refused     any           the proof's denial (invalid_dpop_proof, use_dpop_nonce)
+//   7  any     any      yes           any                verified/-  none/other    invalid_token cert_mismatch (held whatever the config)
+//   8  DPoP    yes      no            optional/dpop/d-o-m verified   any           accepted, pop dpop
+//   9  Bearer  no       yes           optional/mtls/d-o-m -          matches       accepted, pop mtls
+//  10  DPoP    yes      yes           mtls               verified    matches       accepted, pop mtls (the one required)
+//  11  DPoP    yes      yes           other              verified    matches       accepted, pop dpop
+//  12  Bearer  no       no            optional           -           any           accepted, pop null (a bearer token)
+//
+// "-": no proof was checked (a proof is checked exactly when the scheme is DPoP and the token
+// has cnf.jkt). The requirement (3-5) comes before the proof and the certificate: a token that can
+// never pass is told so, not sent to fix a proof. A DPoP header on a Bearer request is ignored.
+// Then the proof's jti is claimed once (state/proof-replays.ts): a request refused by any rule
+// never uses up its proof.
+import type { JWTPayload } from 'jose';
+import type { Clock } from '../clock';
+import { deny, invalidToken, ok, type Outcome } from '../denial';
+import type { DpopReplay } from '../state/dpop-replay';
+import type { ProofReplays } from '../state/proof-replays';
+import type { ProofOfPossession } from '../tenants/schema';
+import type { DpopPolicy } from '../tenants/tenant';
+import { checkCertificateBinding } from './certificate';
+import { verifyProof, type ProofInput, type VerifiedProof } from './dpop';
+import type { DpopNonces } from './dpop-nonce';
+import type { VerifiedToken } from './token';
+
+/** The Authorization scheme of the request, read case-insensitively (RFC 9110 §11.1). */
+export type Scheme = 'bearer' | 'dpop';
+export type Pop = 'dpop' | 'mtls';
+
+/** What the token is bound to (RFC 7800 `cnf`): a DPoP key thumbprint, a certificate hash. */
+export interface Confirmation {
+  readonly jkt: string | null;
+  readonly x5t: string | null;
+}
+
+export interface PossessionFacts {
+  readonly confirmation: Confirmation;
+  readonly required: ProofOfPossession;
+  readonly scheme: Scheme;
+  /** The proof's verification; null when none was checked. */
+  readonly proof: Outcome<VerifiedProof> | null;
+  /** base64url SHA-256 of the verified client certificate, or null (certificate.ts). */
+  readonly certificate: string | null;
+}
+
+export interface Possession {
+  /** How the request proved possession: x-auth-pop. Null for a bearer token. */
+  readonly pop: Pop | null;
+  /** The verified proof, whose jti must be claimed once. */
+  readonly proof: VerifiedProof | null;
+}
+
+/** The scheme name of an Authorization header value, or null when it is neither. */
+export function schemeOf(name: string): Scheme | null {
+  const lower = name.toLowerCase();
+  return lower === 'bearer' ? 'bearer' : lower === 'dpop' ? 'dpop' : null;
+}
+
+/** The token's confirmation members (RFC 7800 §3.1, RFC 9449 §6.1, RFC 8705 §3.1). A `cnf` that
+ *  is not an object, or a member that is not a string, is malformed, as any claim of the wrong
+ *  JSON type is. Other confirmation methods (jwk, kid) bind nothing the edge can check, and are
+ *  not read. */
+export function readConfirmation(claims: JWTPayload): Outcome<Confirmation> {
+  const cnf = claims.cnf;
+  if (cnf === undefined) return NOT_BOUND;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return invalidToken('malformed', 'cnf is not an object');
+  const members = cnf as Record<string, unknown>;
+  const jkt = Object.hasOwn(members, 'jkt') ? members.jkt : undefined;
+  const x5t = Object.hasOwn(members, 'x5t#S256') ? members['x5t#S256'] : undefined;
+  if (jkt !== undefined && (typeof jkt !== 'string' || jkt === '')) return invalidToken('malformed', 'cnf.jkt is not a string');
+  if (x5t !== undefined && (typeof x5t !== 'string' || x5t === '')) return invalidToken('malformed', 'cnf["x5t#S256"] is not a string');
+  return ok({ jkt: jkt ?? null, x5t: x5t ?? null });
+}
+
+const NOT_BOUND: Outcome<Confirmation> = ok({ jkt: null, x5t: null });
+
+/** The decision table above, rule by rule. */
+export function decidePossession(facts: PossessionFacts): Outcome<Possession> {
+  const { confirmation: { jkt, x5t }, required, scheme, proof, certificate } = facts;
+  if (scheme === 'bearer' && jkt !== null) return invalidToken('pop_required', 'a DPoP-bound token sent as Bearer');
+  if (scheme === 'dpop' && jkt === null) return invalidToken('pop_required', 'the DPoP scheme with a token that is not DPoP-bound');
+  if (required === 'dpop' && jkt === null) return invalidToken('pop_required', 'the issuer requires DPoP-bound tokens');
+  if (required === 'mtls' && x5t === null) return invalidToken('pop_required', 'the issuer requires certificate-bound tokens');
+  if (required === 'dpop-or-mtls' && jkt === null && x5t === null) return invalidToken('pop_required', 'the issuer requires sender-constrained tokens');
+
+  let verified: VerifiedProof | null = null;
+  if (jkt !== null) {
+    // Here the scheme is DPoP (rules 1 and 2), so the caller had to check the proof.
+    if (proof === null) throw new Error('decidePossession: a DPoP request with a DPoP-bound token and no proof check');
+    if (!proof.ok) return proof;
+    verified = proof.value;
+  }
+  if (x5t !== null) {
+    const bound = checkCertificateBinding(x5t, certificate);
+    if (!bound.ok) return bound;
+  }
+
+  const pop: Pop | null = jkt !== null && x5t !== null ? (required === 'mtls' ? 'mtls' : 'dpop')
+    : jkt !== null ? 'dpop' : x5t !== null ? 'mtls' : null;
+  return ok({ pop, proof: verified });
+}
+
+/** What the request brought besides the token. */
+export interface PossessionRequest {
+  readonly scheme: Scheme;
+  readonly accessToken: string;
+  /** The DPoP header value(s) as received (verifyProof's ProofInput.proof). */
+  readonly proof: ProofInput['proof'];
+  readonly method: string;
+  /** The URL the client addressed: the tenant host, never `upstream`. */
+  readonly url: string;
+  /** certificateOfRequest(request.cf) or certificateOfRpc(clientCertSha256). */
+  readonly certificate: string | null;
+}
+
+export interface PossessionTenant {
+  readonly id: string;
+  readonly dpop: DpopPolicy;
+}
+
+export interface PossessionDeps {
+  readonly now: Clock;
+  /** createProofReplays(), once per isolate. */
+  readonly replays: ProofReplays;
+  /** createDpopNonces(), once per isolate. */
+  readonly nonces: DpopNonces;
+  readonly dpopReplay: DurableObjectNamespace<DpopReplay>;
+  /** The tenant's DPoP nonce secret, from its state snapshot; needed only with dpop.nonce. */
+  readonly nonceSecret: Uint8Array | null;
+}
+
+export interface CheckedPossession extends Possession {
+  /** The DPoP-Nonce header for the response: set for a DPoP request on a tenant with dpop.nonce. */
+  readonly dpopNonce: string | null;
+}
+
+/** Gathers the facts (the proof checked only when one is needed), decides, then claims the
+ *  proof's jti. */
+export async function checkPossession(
+  token: VerifiedToken, request: PossessionRequest, tenant: PossessionTenant, deps: PossessionDeps,
+): Promise<Outcome<CheckedPossession>> {
+  const confirmation = readConfirmation(token.claims);
+  if (!confirmation.ok) return confirmation;
+
+  let nonceCheck = null;
+  if (request.scheme === 'dpop' && tenant.dpop.nonce) {
+    // A broken binding (no tenant state to hold the secret), not the client's fault: 500.
+    if (deps.nonceSecret === null) return deny({ error: 'internal_error', note: 'dpop.nonce without a nonce secret' });
+    nonceCheck = deps.nonces.forTenant(tenant.id, deps.nonceSecret);
+  }
+
+  let proof: Outcome<VerifiedProof> | null = null;
+  if (request.scheme === 'dpop' && confirmation.value.jkt !== null) {
+    proof = await verifyProof(
+      { proof: request.proof, method: request.method, url: request.url, accessToken: request.accessToken, boundJkt: confirmation.value.jkt },
+      { algorithms: token.issuer.algorithms, clockToleranceSeconds: token.issuer.clockToleranceSeconds, maxAgeSeconds: tenant.dpop.maxAgeSeconds, nonce: nonceCheck },
+      { now: deps.now });
+  }
+
+  const decided = decidePossession({
+    confirmation: confirmation.value, required: token.issuer.proofOfPossession, scheme: request.scheme, proof, certificate: request.certificate,
+  });
+  if (!decided.ok) return decided;
+
+  const verified = decided.value.proof;
+  if (verified !== null) {
+    const used = await deps.replays.claim(
+      { tenantId: tenant.id, jkt: verified.jkt, jti: verified.jti, expiresAt: verified.expiresAt }, { dpopReplay: deps.dpopReplay });
+    if (!used.ok) return used;
+  }
+  return ok({ ...decided.value, dpopNonce: nonceCheck === null ? null : await nonceCheck.issue() });
+}

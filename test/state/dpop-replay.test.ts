@@ -1,0 +1,200 @@
+// DPoP replay detection against real DpopReplay objects in workerd: exactly one of 20 concurrent
+// uses of a proof passes, a replay is refused across isolates (two createProofReplays, sharing
+// the objects), rows expire by time (the object's clock, replaced through runInDurableObject),
+// the table is bounded and fails closed when full, and an unreachable object fails closed.
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Outcome } from '../../src/denial';
+import {
+  DPOP_REPLAY_SHARDS, MAX_KEPT_SECONDS, dpopReplayName, dpopReplayStub, type DpopReplay, type ProofClaim,
+} from '../../src/state/dpop-replay';
+import { createProofReplays, REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS } from '../../src/state/proof-replays';
+
+// Ahead of the real clock, so an alarm scheduled from this clock never fires on its own.
+let t: number;
+const now = () => t;
+const seconds = () => Math.floor(t / 1000);
+const io = { dpopReplay: env.DPOP_REPLAY };
+
+beforeEach(() => { t = 1_900_000_000_000; });
+
+let counter = 0;
+/** A proof claim of a tenant and key no other test uses (objects persist across tests). */
+function freshClaim(over: Partial<ProofClaim> = {}): ProofClaim {
+  counter++;
+  return {
+    tenantId: `t-${crypto.randomUUID().slice(0, 8)}`, jkt: `jkt-${counter}-${crypto.randomUUID()}`, jti: `jti-${counter}`,
+    expiresAt: seconds() + 330, ...over,
+  };
+}
+
+/** The claim's object, reading the test's clock (and a row cap, when given). */
+async function objectOf(claim: ProofClaim, options: { maxRows?: number } = {}) {
+  const stub = dpopReplayStub(env.DPOP_REPLAY, claim);
+  await runInDurableObject(stub, (instance: DpopReplay) => {
+    instance.now = now;
+    if (options.maxRows !== undefined) instance.maxRows = options.maxRows;
+  });
+  return stub;
+}
+
+const verdictOf = (outcome: Outcome<void>) =>
+  outcome.ok ? 'ok' : outcome.denial.error === 'invalid_dpop_proof' ? outcome.denial.reason : outcome.denial.error;
+
+describe('DpopReplay', () => {
+  it('accepts a jti once, and again for another key or another tenant', async () => {
+    const claim = freshClaim();
+    const replay = await objectOf(claim);
+    expect(await replay.claim(claim)).toEqual({ verdict: 'fresh', retryAfterSeconds: 0 });
+    expect(await replay.claim(claim)).toEqual({ verdict: 'replayed', retryAfterSeconds: 0 });
+    // Same object, same jti, another key or tenant: another proof.
+    expect((await replay.claim({ ...claim, jkt: `${claim.jkt}-b` })).verdict).toBe('fresh');
+    expect((await replay.claim({ ...claim, tenantId: `${claim.tenantId}-b` })).verdict).toBe('fresh');
+  });
+
+  it('admits exactly one of 20 concurrent claims of one proof', async () => {
+    const claim = freshClaim();
+    const replay = await objectOf(claim);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => replay.claim(claim)));
+    expect(answers.filter((a) => a.verdict === 'fresh')).toHaveLength(1);
+    expect(answers.filter((a) => a.verdict === 'replayed')).toHaveLength(19);
+  });
+
+  it('forgets a jti once its proof has expired, by time and by its alarm', async () => {
+    const claim = freshClaim({ expiresAt: seconds() + 10 });
+    const replay = await objectOf(claim);
+    expect((await replay.claim(claim)).verdict).toBe('fresh');
+    t += 9_999;
+    expect((await replay.claim(claim)).verdict).toBe('replayed');
+    t += 1;
+    // Expired but not swept: the row is there, and counts for nothing.
+    expect(await replay.size()).toBe(1);
+    expect((await replay.claim({ ...claim, expiresAt: seconds() + 10 })).verdict).toBe('fresh');
+    t += 10_000;
+    expect(await runDurableObjectAlarm(replay)).toBe(true);
+    expect(await replay.size()).toBe(0);
+    // Nothing stored: no alarm left behind.
+    expect(await runDurableObjectAlarm(replay)).toBe(false);
+  });
+
+  it('keeps a row at most the longest window there is, and at least a second', async () => {
+    const claim = freshClaim({ expiresAt: seconds() + 1_000_000 });
+    const replay = await objectOf(claim);
+    await replay.claim(claim);
+    await replay.claim({ ...claim, jti: 'already-expired', expiresAt: seconds() - 100 });
+    const rows = await runInDurableObject(replay, (_: DpopReplay, state) =>
+      state.storage.sql.exec<{ jti: string; expires_at: number }>('SELECT jti, expires_at FROM proofs ORDER BY jti').toArray());
+    expect(rows).toEqual([
+      { jti: 'already-expired', expires_at: seconds() + 1 },
+      { jti: claim.jti, expires_at: seconds() + MAX_KEPT_SECONDS },
+    ]);
+  });
+
+  it('refuses to record when full (fail closed), after dropping expired rows, and says for how long', async () => {
+    const claim = freshClaim({ expiresAt: seconds() + 100 });
+    const replay = await objectOf(claim, { maxRows: 3 });
+    for (const jti of ['a', 'b']) expect((await replay.claim({ ...claim, jti, expiresAt: seconds() + 10 })).verdict).toBe('fresh');
+    expect((await replay.claim({ ...claim, jti: 'c' })).verdict).toBe('fresh');
+    expect(await replay.claim({ ...claim, jti: 'd' })).toEqual({ verdict: 'full', retryAfterSeconds: 10 });
+    // A replay of a recorded proof is still refused as such when full.
+    expect((await replay.claim({ ...claim, jti: 'c' })).verdict).toBe('replayed');
+    t += 10_000;
+    // a and b expired: swept at once, room again.
+    expect((await replay.claim({ ...claim, jti: 'd' })).verdict).toBe('fresh');
+    expect(await replay.size()).toBe(2);
+  });
+
+  it('refuses a claim a caller could not have verified (a bug, thrown)', async () => {
+    const claim = freshClaim();
+    const replay = await objectOf(claim);
+    // Called on the instance: a throw across RPC is reported by the test pool as unhandled.
+    await runInDurableObject(replay, async (instance: DpopReplay) => {
+      await expect(instance.claim({ ...claim, jti: 'j'.repeat(257) })).rejects.toThrow(/out of range/);
+      await expect(instance.claim({ ...claim, jti: '' })).rejects.toThrow(/out of range/);
+      await expect(instance.claim({ ...claim, expiresAt: Number.NaN })).rejects.toThrow(/out of range/);
+    });
+    expect(await replay.size()).toBe(0);
+  });
+
+  it('spreads a tenant over its shards by key, and keeps a key on one', () => {
+    const shards = new Set<string>();
+    for (let i = 0; i < 400; i++) shards.add(dpopReplayName({ tenantId: 'acme', jkt: crypto.randomUUID() }));
+    expect(shards.size).toBe(DPOP_REPLAY_SHARDS);
+    expect([...shards].every((name) => /^acme\/dpop\/\d+$/.test(name))).toBe(true);
+    expect(dpopReplayName({ tenantId: 'acme', jkt: 'k' })).toBe(dpopReplayName({ tenantId: 'acme', jkt: 'k' }));
+    expect(dpopReplayName({ tenantId: 'globex', jkt: 'k' })).not.toBe(dpopReplayName({ tenantId: 'acme', jkt: 'k' }));
+  });
+});
+
+describe('createProofReplays', () => {
+  it('passes a fresh proof and refuses its replay in the same isolate without a second call', async () => {
+    const claim = freshClaim();
+    await objectOf(claim);
+    const isolate = createProofReplays({ now });
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('ok');
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('dpop_replayed');
+    expect(isolate.counters).toEqual({ local: 1, objectCalls: 1, replayed: 1, unavailable: 0 });
+  });
+
+  it('refuses a replay in another isolate: the object decides', async () => {
+    const claim = freshClaim();
+    await objectOf(claim);
+    const first = createProofReplays({ now });
+    const second = createProofReplays({ now });
+    expect(verdictOf(await first.claim(claim, io))).toBe('ok');
+    expect(verdictOf(await second.claim(claim, io))).toBe('dpop_replayed');
+    expect(second.counters).toMatchObject({ local: 0, objectCalls: 1, replayed: 1 });
+  });
+
+  it('passes exactly one of 20 concurrent requests with one proof, across two isolates', async () => {
+    const claim = freshClaim();
+    await objectOf(claim);
+    const isolates = [createProofReplays({ now }), createProofReplays({ now })];
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => isolates[i % 2]!.claim(claim, io)));
+    expect(outcomes.map(verdictOf).filter((v) => v === 'ok')).toHaveLength(1);
+    expect(outcomes.map(verdictOf).filter((v) => v === 'dpop_replayed')).toHaveLength(19);
+  });
+
+  it('forgets a proof in memory once it expired, and asks the object again', async () => {
+    const claim = freshClaim({ expiresAt: seconds() + 10 });
+    await objectOf(claim);
+    const isolate = createProofReplays({ now });
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('ok');
+    t += 10_000;
+    // Expired everywhere: the verifier would have refused it as stale before asking; the
+    // object records the new use, and a second one is a replay again.
+    expect(verdictOf(await isolate.claim({ ...claim, expiresAt: seconds() + 10 }, io))).toBe('ok');
+    expect(verdictOf(await isolate.claim({ ...claim, expiresAt: seconds() + 10 }, io))).toBe('dpop_replayed');
+    expect(isolate.counters.objectCalls).toBe(2);
+  });
+
+  it('fails closed with 503 revocation_unavailable when the object cannot be reached or answers late', async () => {
+    const claim = freshClaim();
+    const broken = {
+      idFromName: (name: string) => env.DPOP_REPLAY.idFromName(name),
+      get: () => ({ claim: () => Promise.reject(new Error('network connection lost')) }),
+    } as unknown as DurableObjectNamespace<DpopReplay>;
+    const isolate = createProofReplays({ now });
+    const outcome = await isolate.claim(claim, { dpopReplay: broken });
+    expect(outcome).toMatchObject({ ok: false, denial: { error: 'revocation_unavailable', retryAfterSeconds: REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS } });
+    expect(!outcome.ok && 'note' in outcome.denial && outcome.denial.note).toMatch(/^DPoP replay check: Error: network connection lost/);
+
+    const hung = { ...broken, get: () => ({ claim: () => new Promise(() => {}) }) } as unknown as DurableObjectNamespace<DpopReplay>;
+    const slow = createProofReplays({ now, objectDeadlineMs: 20 });
+    expect(await slow.claim(claim, { dpopReplay: hung })).toMatchObject({ ok: false, denial: { error: 'revocation_unavailable' } });
+    expect(slow.counters.unavailable).toBe(1);
+    // Nothing was remembered: the real object still takes the proof once.
+    await objectOf(claim);
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('ok');
+  });
+
+  it('fails closed when the object is full', async () => {
+    const claim = freshClaim();
+    await objectOf(claim, { maxRows: 1 });
+    const isolate = createProofReplays({ now });
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('ok');
+    const outcome = await isolate.claim({ ...claim, jti: 'another' }, io);
+    expect(outcome).toMatchObject({ ok: false, denial: { error: 'revocation_unavailable', retryAfterSeconds: 330, note: 'DPoP replay check: object full' } });
+  });
+});
