@@ -10,12 +10,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            // src/index.ts and the classes it does not export yet (test/fixtures/main.ts).
-            main: './test/fixtures/main.ts',
             miniflare: {
-              // DPoP replay objects, bound here until src/index.ts exports DpopReplay and
-              // wrangler.toml binds it (a migration adding it to new_sqlite_classes).
-              durableObjects: { DPOP_REPLAY: { className: 'DpopReplay', useSQLite: true } },
               // Every outbound fetch of the Worker under test (issuers, origins) goes to the
               // auxiliary Worker below: test issuers keep their https:// URLs.
               outboundService: 'issuer',

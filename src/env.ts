@@ -1,5 +1,6 @@
 // The Worker's bindings and vars, exactly as wrangler.toml declares them (SPEC.md "Bindings").
 import type { Directory } from './tenants/directory';
+import type { DpopReplay } from './state/dpop-replay';
 import type { IssuerKeys } from './keys/issuer-keys';
 import type { RateLimiter } from './state/rate-limiter';
 import type { TenantState } from './state/tenant-state';
@@ -10,6 +11,7 @@ export interface Env {
   DIRECTORY: DurableObjectNamespace<Directory>;
   TENANT_STATE: DurableObjectNamespace<TenantState>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  DPOP_REPLAY: DurableObjectNamespace<DpopReplay>;
   ADMIN_HOST: string;
   ADMIN_TOKEN?: string;
   TENANT_CACHE_SECONDS: string;

@@ -8,6 +8,7 @@ import { isolatePipeline } from './isolate';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
+export { DpopReplay } from './state/dpop-replay';
 export { RateLimiter } from './state/rate-limiter';
 export { TenantState } from './state/tenant-state';
 export { Verifier } from './rpc/verifier';

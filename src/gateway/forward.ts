@@ -17,6 +17,8 @@ export interface Identity {
   readonly clientId: string | null;
   readonly scopes: ReadonlySet<string>;
   readonly claims: Readonly<Record<string, unknown>>;
+  /** How the request proved possession of a sender-constrained token; null for a bearer token. */
+  readonly pop: 'dpop' | 'mtls' | null;
 }
 
 const MAX_CLAIMS_HEADER = 8 * 1024;
@@ -58,6 +60,7 @@ function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void
   if (identity.subject !== null) headers.set('x-auth-subject', headerValue(identity.subject));
   if (identity.clientId !== null) headers.set('x-auth-client-id', headerValue(identity.clientId));
   headers.set('x-auth-scopes', headerValue([...identity.scopes].join(' ')));
+  if (identity.pop !== null) headers.set('x-auth-pop', identity.pop);
   const claims = claimsHeader(identity.claims);
   if (claims.length <= MAX_CLAIMS_HEADER) headers.set('x-auth-claims', claims);
   else headers.set('x-auth-claims-omitted', 'too-large');

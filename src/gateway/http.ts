@@ -18,7 +18,7 @@ export type Answered = Decided & { readonly verdict: Exclude<Verdict, { kind: 'p
 export function edgeAnswer(decided: Answered, host: string): Response {
   const { verdict, log } = decided;
   switch (verdict.kind) {
-    case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided) });
+    case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
     case 'metadata': return metadataResponse(verdict.tenant, verdict.resource, log.requestId);
     // The pipeline refused an origin cors does not allow, so there is an answer.
     case 'preflight': return preflightResponse(verdict.tenant.cors!, decided.cors, log.requestId);
@@ -43,12 +43,14 @@ export function passThrough(response: Response, decided: Decided, serverTiming: 
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
-/** CORS for an allowed origin and RateLimit on limited routes: on every HTTP answer. */
-export function decisionHeaders(decided: Pick<Decided, 'cors' | 'limits'>): Headers | null {
+/** CORS for an allowed origin, RateLimit on limited routes and DPoP-Nonce on a tenant that
+ *  issues nonces: on every HTTP answer to the request. */
+export function decisionHeaders(decided: Pick<Decided, 'cors' | 'limits' | 'dpopNonce'>): Headers | null {
   const limits = rateLimitHeaders(decided.limits);
-  if (limits.length === 0) return decided.cors?.headers ?? null;
+  if (limits.length === 0 && decided.dpopNonce === null) return decided.cors?.headers ?? null;
   const headers = new Headers(decided.cors?.headers ?? undefined);
   for (const [name, value] of limits) headers.set(name, value);
+  if (decided.dpopNonce !== null) headers.set('dpop-nonce', decided.dpopNonce);
   return headers;
 }
 

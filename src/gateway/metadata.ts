@@ -18,6 +18,11 @@ export function metadataResponse(tenant: Tenant, resource: string, requestId: st
     bearer_methods_supported: ['header'],
     resource_signing_alg_values_supported: [...algorithms],
     scopes_supported: tenant.routes.scopes,
+    // RFC 9728 §2 with RFC 9449 §5.1 and RFC 8705: DPoP-bound tokens are honoured on every tenant.
+    dpop_signing_alg_values_supported: tenant.dpopAlgorithms,
+    ...([...tenant.issuers.values()].every((i) => i.proofOfPossession === 'dpop') ? { dpop_bound_access_tokens_required: true } : {}),
+    ...([...tenant.issuers.values()].some((i) => i.proofOfPossession === 'mtls' || i.proofOfPossession === 'dpop-or-mtls')
+      ? { tls_client_certificate_bound_access_tokens: true } : {}),
   };
   return new Response(JSON.stringify(document), {
     headers: {

@@ -1,8 +1,8 @@
 // The ordered pipeline every door shares (SPEC.md "Request outcomes"): one function, `decide`,
 // that reads top to bottom, one step a line and one early return each:
 //
-//   tenant, metadata, status, perIp, preflight, route, credentials, verify, revocation, scopes,
-//   claims, step-up, perSubject
+//   tenant, metadata, status, perIp, preflight, route, credentials, verify, proof of possession,
+//   revocation, scopes, claims, step-up, perSubject
 //
 // The doors only say how a request reaches it and what to do with the verdict: the HTTP door
 // (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
@@ -29,6 +29,11 @@ import { createTenantStore, type TenantKv, type TenantStore } from '../tenants/s
 import type { LimitConfig, Tenant } from '../tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
+import { createDpopNonces } from '../verify/dpop-nonce';
+import type { Credentials } from '../verify/extract';
+import { checkPossession, type Pop, type Scheme } from '../verify/possession';
+import type { DpopReplay } from '../state/dpop-replay';
+import { createProofReplays } from '../state/proof-replays';
 import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './forward';
 import { newDecisionRecord, type DecisionRecord } from './log';
@@ -40,6 +45,8 @@ export interface PipelineIo {
   readonly issuerKeys: DurableObjectNamespace<IssuerKeys>;
   readonly tenantState: DurableObjectNamespace<TenantState> | null;
   readonly rateLimiter: DurableObjectNamespace<RateLimiter> | null;
+  /** null: no DPoP replay objects bound (a user's own Worker), so DPoP-bound tokens are refused. */
+  readonly dpopReplay: DurableObjectNamespace<DpopReplay> | null;
   readonly cache: Cache | null;
   readonly allowInsecure: boolean;
   waitUntil(promise: Promise<unknown>): void;
@@ -51,6 +58,7 @@ export interface PipelineBindings {
   ISSUER_KEYS: DurableObjectNamespace<IssuerKeys>;
   TENANT_STATE?: DurableObjectNamespace<TenantState>;
   RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+  DPOP_REPLAY?: DurableObjectNamespace<DpopReplay>;
 }
 
 export function ioOf(bindings: PipelineBindings, settings: Settings, waitUntil: (promise: Promise<unknown>) => void): PipelineIo {
@@ -58,6 +66,7 @@ export function ioOf(bindings: PipelineBindings, settings: Settings, waitUntil: 
     issuerKeys: bindings.ISSUER_KEYS,
     tenantState: bindings.TENANT_STATE ?? null,
     rateLimiter: bindings.RATE_LIMITER ?? null,
+    dpopReplay: bindings.DPOP_REPLAY ?? null,
     cache: typeof caches === 'undefined' ? null : caches.default,
     allowInsecure: settings.allowInsecureIssuers,
     waitUntil,
@@ -78,8 +87,14 @@ export interface PipelineRequest {
   readonly method: string;
   /** The WHATWG-normalized path; null (RPC without a path) applies the default policy. */
   readonly pathname: string | null;
-  /** The bearer token, null when there is none, or the extractor's refusal. */
-  readonly credentials: Outcome<string | null>;
+  /** The access token and its scheme, null when there is none, or the extractor's refusal. */
+  readonly credentials: Outcome<Credentials | null>;
+  /** The DPoP header as received (RFC 9449 §4): a proof, several joined by ", ", or null. */
+  readonly proof: string | null;
+  /** The URL the client addressed (the tenant host, never `upstream`): what a proof's htu names. */
+  readonly url: string | null;
+  /** base64url SHA-256 of the client certificate Cloudflare verified (RFC 8705), or null. */
+  readonly certificate: string | null;
   /** CF-Connecting-IP, or the RPC caller's clientIp: the perIp key. */
   readonly clientIp: string | null;
   /** What only HTTP doors have: metadata documents and CORS. null for RPC. */
@@ -109,6 +124,28 @@ export interface Decided {
   readonly cors: CorsAnswer | null;
   /** The limits this request was counted against, for the RateLimit headers. */
   readonly limits: readonly LimitDecision[];
+  /** What a 401's challenges need (RFC 9449 §7.1), null until the tenant is known. */
+  readonly challenge: Challenge | null;
+  /** The DPoP-Nonce every response to a DPoP request carries on a tenant with dpop.nonce. */
+  readonly dpopNonce: string | null;
+}
+
+export interface Challenge {
+  /** Whether 401s add a DPoP challenge beside the Bearer one (the tenant's `challengesDpop`). */
+  readonly dpop: boolean;
+  /** The scheme the request used: its challenge carries the error. */
+  readonly scheme: Scheme;
+  /** `algs` of the DPoP challenge: the token issuer's algorithms, else every issuer's. */
+  readonly algs: readonly string[];
+}
+
+/** What decide() gathers besides the verdict, for the door's answer. */
+interface Gathered {
+  cors: CorsAnswer | null;
+  limits: LimitDecision[];
+  challenge: Challenge | null;
+  /** The tenant's DPoP nonce key, when the request was DPoP and the tenant wants nonces. */
+  nonces: { tenant: string; secret: Uint8Array } | null;
 }
 
 export interface Pipeline {
@@ -131,7 +168,7 @@ export interface PipelineOptions {
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
 const UNTRACKED: StateRead = {
   ok: true, tier: 'none',
-  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST } satisfies TenantStateSnapshot,
+  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, dpopNonceSecret: null } satisfies TenantStateSnapshot,
 };
 
 export function createPipeline(options: PipelineOptions): Pipeline {
@@ -141,34 +178,44 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const keyTiers = createKeyTiers({ now });
   const states = createTenantStates({ now });
   const limits = createRateLimits({ now });
+  const replays = createProofReplays({ now });
+  const nonces = createDpopNonces({ now });
 
   async function decide(request: PipelineRequest, io: PipelineIo): Promise<Decided> {
     const log = newDecisionRecord(request.requestId, request.host, now());
-    const answer = { cors: null as CorsAnswer | null, limits: [] as LimitDecision[] };
+    const gathered: Gathered = { cors: null, limits: [], challenge: null, nonces: null };
     let verdict: Verdict;
+    let dpopNonce: string | null = null;
     try {
-      verdict = await steps(request, io, log, answer);
+      verdict = await steps(request, io, log, gathered);
+      // RFC 9449 §8: every answer to a DPoP request on such a tenant, refusals included.
+      if (gathered.nonces !== null) dpopNonce = await nonces.forTenant(gathered.nonces.tenant, gathered.nonces.secret).issue();
     } catch (error) {
       // Thrown only by bugs and broken bindings (a KV or object call that fails outright).
       verdict = refused({ error: 'internal_error', note: noteOf(error) });
     }
-    return { verdict, log, ...answer };
+    const { cors, limits, challenge } = gathered;
+    return { verdict, log, cors, limits, challenge, dpopNonce };
   }
 
   /** The steps in the contract's order. Only this function writes the log record. */
-  async function steps(r: PipelineRequest, io: PipelineIo, log: DecisionRecord, answer: { cors: CorsAnswer | null; limits: LimitDecision[] }): Promise<Verdict> {
+  async function steps(r: PipelineRequest, io: PipelineIo, log: DecisionRecord, answer: Gathered): Promise<Verdict> {
     const found = await timed(log, 'tenant', findTenant(r.host, r.tenants));
     if (!found.ok) return refused(found.denial);
     const { tenant } = found;
     log.tenant = tenant.id;
     if (found.tier !== undefined) log.tiers.tenant = found.tier;
     answer.cors = r.http && corsFor(tenant.cors, r.http.origin);
+    const scheme = r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer';
+    answer.challenge = { dpop: tenant.challengesDpop, scheme, algs: tenant.dpopAlgorithms };
     const resource = tenant.resource ?? `https://${r.host}`;
 
     if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
 
     const state = io.tenantState === null ? UNTRACKED : await timed(log, 'state', states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }));
     if (state.ok) log.tiers.state = state.tier;
+    const nonceSecret = state.ok ? state.snapshot.dpopNonceSecret : null;
+    if (scheme === 'dpop' && tenant.dpop.nonce && nonceSecret !== null) answer.nonces = { tenant: tenant.id, secret: nonceSecret };
     // An unreachable state is no refusal here: it closes token routes at revocation, leaves auth:none open.
     if (state.ok && state.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
 
@@ -189,10 +236,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (!r.credentials.ok) return refused(r.credentials.denial);
     if (r.credentials.value === null) return refused({ error: 'missing_token' });
 
-    const token = await timed(log, 'verify', verified(r.credentials.value, tenant, resource, io, log));
+    const { token: accessToken } = r.credentials.value;
+    const token = await timed(log, 'verify', verified(accessToken, tenant, resource, io, log));
     if (!token.ok) return refused(token.denial);
     log.issuer = token.value.issuer.issuer;
     log.kid = token.value.kid;
+    answer.challenge = { ...answer.challenge, algs: [...token.value.issuer.algorithms] };
+
+    // Part of verification, on every request (a cached token's proof is new each time): the
+    // binding the token carries, the proof or certificate for it, and the issuer's requirement.
+    if (!state.ok && scheme === 'dpop' && tenant.dpop.nonce) return refused(unavailable(state));
+    const possession = await timed(log, 'pop', checkPossession(token.value,
+      { scheme, accessToken, proof: r.proof, method: r.method, url: r.url ?? '', certificate: r.certificate }, tenant,
+      { now, replays, nonces, dpopReplay: io.dpopReplay, nonceSecret }));
+    if (!possession.ok) return refused(possession.denial);
 
     const revoked = await timed(log, 'revocation', states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState));
     if (!revoked.ok) return refused(revoked.denial);
@@ -209,7 +266,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const sub = await limit(tenant, 'sub', tenant.rateLimit.perSubject, token.value.subject ?? token.value.clientId, io, log, answer.limits);
     if (sub !== null) return refused(sub);
 
-    return { kind: 'passed', tenant, identity: identityOf(tenant, token.value), preflight: false };
+    return { kind: 'passed', tenant, identity: identityOf(tenant, token.value, possession.value.pop), preflight: false };
   }
 
   /** The tenant step: the isolate's cache or KV for a host, or the door's own way. */
@@ -265,10 +322,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
 const refused = (denial: Denial): Verdict => ({ kind: 'refused', denial });
 
-function identityOf(tenant: Tenant, token: VerifiedToken): Identity {
+function identityOf(tenant: Tenant, token: VerifiedToken, pop: Pop | null): Identity {
   return {
     tenant: tenant.id, issuer: token.issuer.issuer, subject: token.subject, clientId: token.clientId,
-    scopes: token.scopes, claims: token.claims,
+    scopes: token.scopes, claims: token.claims, pop,
   };
 }
+
+const unavailable = (state: Extract<StateRead, { ok: false }>): Denial =>
+  ({ error: 'revocation_unavailable', retryAfterSeconds: state.retryAfterSeconds, note: state.note });
 

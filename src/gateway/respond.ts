@@ -1,16 +1,24 @@
 // The one funnel from a Denial to a Response (SPEC.md "Request outcomes"): status, JSON body,
 // x-request-id and the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge, with the RFC 9470
-// step-up parameters.
+// step-up parameters and the RFC 9449 §7.1 DPoP challenge.
 //
-//   return denialResponse({ error: 'missing_token' }, { host, requestId, headers: corsHeaders });
+//   return denialResponse({ error: 'missing_token' }, { host, requestId, headers: corsHeaders, challenge });
 import type { Denial, Reason } from '../denial';
 
 export interface ResponseContext {
   /** The normalized request host: the challenge's realm and the metadata URL's host. */
   readonly host: string;
   readonly requestId: string;
-  /** Extra headers (CORS) for this response. */
+  /** Extra headers (CORS, RateLimit, DPoP-Nonce) for this response. */
   readonly headers?: Headers | null;
+  /** The DPoP side of a 401's challenges, once the tenant is known (gateway/pipeline.ts). */
+  readonly challenge?: {
+    /** Every 401 adds `DPoP algs="…"` beside the Bearer challenge (the tenant uses DPoP). */
+    readonly dpop: boolean;
+    /** The scheme the request used: its challenge carries the error. */
+    readonly scheme: 'bearer' | 'dpop';
+    readonly algs: readonly string[];
+  } | null;
 }
 
 const REASON_TEXT: Record<Reason, string> = {
@@ -89,29 +97,48 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
   headers.set('x-request-id', context.requestId);
   if (shape.retryAfterSeconds !== undefined) headers.set('retry-after', String(Math.max(1, Math.ceil(shape.retryAfterSeconds))));
   if (shape.status === 400 || shape.status === 401 || shape.status === 403) {
-    headers.set('www-authenticate', challenge(denial, shape, context.host));
+    headers.set('www-authenticate', challenges(denial, shape, context));
   }
+  if (denial.error === 'use_dpop_nonce') headers.set('dpop-nonce', denial.nonce);
   const body: Record<string, string> = { error: denial.error, error_description: shape.description };
   if (denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof') body.reason = denial.reason;
   return new Response(JSON.stringify(body), { status: shape.status, headers });
 }
 
-/** RFC 6750 §3 with the RFC 9728 §5.1 `resource_metadata` parameter and the RFC 9470 §3
- *  `acr_values` and `max_age`. max_age is a number, sent as a token (`max_age=600`, as the
- *  contract writes it; RFC 9470's example quotes it, and a recipient reads a token or a quoted
- *  string alike, RFC 9110 §11.2). */
-function challenge(denial: Denial, shape: Shape, host: string): string {
-  const params: [string, string][] = [['realm', host]];
-  if (shape.challengeError) {
-    params.push(['error', shape.challengeError], ['error_description', shape.description]);
+/** The WWW-Authenticate value. A DPoP proof's own refusals challenge with DPoP alone (RFC 9449
+ *  §7.1, §9); every other 401 of a tenant that uses DPoP challenges with both schemes, the error
+ *  in the challenge of the scheme the request used; everything else with Bearer alone. */
+function challenges(denial: Denial, shape: Shape, context: ResponseContext): string {
+  const dpop = context.challenge;
+  const error = errorParams(denial, shape);
+  if (denial.error === 'invalid_dpop_proof' || denial.error === 'use_dpop_nonce') {
+    return challengeOf('DPoP', [['error', denial.error], ['algs', (dpop?.algs ?? []).join(' ')]]);
   }
+  const errorInDpop = dpop?.scheme === 'dpop';
+  const bearer = challengeOf('Bearer', [['realm', context.host], ...(dpop?.dpop && errorInDpop ? [] : error),
+    ['resource_metadata', metadataUrl(context.host)]]);
+  if (shape.status !== 401 || !dpop?.dpop) return bearer;
+  return `${bearer}, ${challengeOf('DPoP', [...(errorInDpop ? error : []), ['algs', dpop.algs.join(' ')]])}`;
+}
+
+/** RFC 6750 §3's error parameters, RFC 6750's scope and RFC 9470 §3's `acr_values` and
+ *  `max_age`: what goes in the challenge of the scheme the request used. */
+function errorParams(denial: Denial, shape: Shape): [string, string][] {
+  const params: [string, string][] = [];
+  if (shape.challengeError) params.push(['error', shape.challengeError], ['error_description', shape.description]);
   if (denial.error === 'insufficient_scope') params.push(['scope', denial.needed.join(' ')]);
   if (denial.error === 'insufficient_user_authentication') {
     if (denial.acrValues !== null) params.push(['acr_values', denial.acrValues.join(' ')]);
     if (denial.maxAge !== null) params.push(['max_age', String(denial.maxAge)]);
   }
-  params.push(['resource_metadata', metadataUrl(host)]);
-  return `Bearer ${params.map(([name, value]) => `${name}=${name === 'max_age' ? value : quotedString(value)}`).join(', ')}`;
+  return params;
+}
+
+/** Parameters as quoted strings, but max_age: a number, sent as a token (`max_age=600`, as the
+ *  contract writes it; RFC 9470's example quotes it, and a recipient reads a token or a quoted
+ *  string alike, RFC 9110 §11.2). */
+function challengeOf(scheme: string, params: readonly [string, string][]): string {
+  return `${scheme} ${params.map(([name, value]) => `${name}=${name === 'max_age' ? value : quotedString(value)}`).join(', ')}`;
 }
 
 export const metadataUrl = (host: string): string => `https://${host}/.well-known/oauth-protected-resource`;

@@ -27,7 +27,8 @@ import { settingsOf, type Settings, type SettingsVars } from '../settings';
 import { normalizeRequestHost } from '../tenants/hosts';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
-import { extractBearer } from '../verify/extract';
+import { certificateOfRequest } from '../verify/certificate';
+import { extractCredentials } from '../verify/extract';
 import type { TokenCache } from '../verify/token-cache';
 
 export type { Identity as AuthIdentity } from '../gateway/forward';
@@ -109,7 +110,10 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
       requestId: request.headers.get('cf-ray') ?? crypto.randomUUID(),
       method: request.method,
       pathname: url.pathname,
-      credentials: extractBearer(request, url),
+      credentials: extractCredentials(request, url),
+      proof: request.headers.get('dpop'),
+      url: request.url,
+      certificate: certificateOfRequest(request.cf),
       clientIp: request.headers.get('cf-connecting-ip'),
       http: { origin: request.headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, url.pathname) },
       tenants: lookup(c, bindings, settings),
@@ -133,7 +137,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
     const outcome = verdict.preflight ? 'preflight' : verdict.identity === null ? 'public' : 'allowed';
     if (c.error instanceof UpstreamUnavailable) {
       const denial: Denial = { error: 'upstream_unavailable', note: c.error.message };
-      replaceResponse(c, denialResponse(denial, { host, requestId: decided.log.requestId, headers: decisionHeaders(decided) }));
+      replaceResponse(c, denialResponse(denial, { host, requestId: decided.log.requestId, headers: decisionHeaders(decided), challenge: decided.challenge }));
       finish(outcome, c.res.status, denial);
       return;
     }

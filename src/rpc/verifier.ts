@@ -7,7 +7,7 @@
 //   const result = await env.VERIFIER.verify({ host: 'api.acme.com', token, method: 'GET', path: '/orders' });
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import { deny, ok, type Denial, type Reason } from '../denial';
+import { deny, ok, type Denial, type DpopReason, type Reason } from '../denial';
 import type { Env } from '../env';
 import { finishDecision, type DecisionEnd } from '../gateway/log';
 import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
@@ -17,6 +17,8 @@ import { isolatePipeline } from '../isolate';
 import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
 import { DIRECTORY_NAME } from '../tenants/kv-keys';
 import { normalizeRequestHost } from '../tenants/hosts';
+import { certificateOfRpc } from '../verify/certificate';
+import { schemeOf, type Scheme } from '../verify/possession';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */
@@ -28,6 +30,15 @@ export interface VerifyRequest {
   readonly path?: string;
   /** The caller's address: the perIp limit applies only when given. */
   readonly clientIp?: string;
+  /** "Bearer" (default) or "DPoP" (case-insensitive): the scheme the token came with. */
+  readonly scheme?: string;
+  /** The DPoP proof (RFC 9449), for scheme "DPoP". */
+  readonly dpop?: string;
+  /** The URL the client addressed, which the proof's htu names; default https://<host><path>. */
+  readonly url?: string;
+  /** The SHA-256 fingerprint of the client certificate the caller verified (64 hex digits, or
+   *  43 base64url characters), for certificate-bound tokens (RFC 8705). */
+  readonly clientCertSha256?: string;
 }
 
 /** A verified claim's value as RPC types can carry it: workers-types drops a result member
@@ -36,9 +47,15 @@ export interface VerifyRequest {
 export type ClaimValue = string | number | boolean | null | object;
 
 export type VerifyResult =
-  | { ok: true; tenant: string; subject: string | null; clientId: string | null; scopes: string[]; claims: { [claim: string]: ClaimValue } }
   | {
-    ok: false; status: number; error: Denial['error']; reason?: Reason; retryAfterSeconds?: number;
+    ok: true; tenant: string; subject: string | null; clientId: string | null; scopes: string[]; claims: { [claim: string]: ClaimValue };
+    /** How the token was sender-constrained (x-auth-pop at the gateway); null for a bearer token. */
+    pop: 'dpop' | 'mtls' | null;
+  }
+  | {
+    ok: false; status: number; error: Denial['error']; reason?: Reason | DpopReason; retryAfterSeconds?: number;
+    /** use_dpop_nonce and every DPoP refusal on a tenant with nonces: the nonce to put in the next proof. */
+    dpop_nonce?: string;
     /** insufficient_user_authentication (RFC 9470): the acr values (space-separated) and max age to ask the provider for. */
     acr_values?: string; max_age?: number;
   };
@@ -54,7 +71,10 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     requestId: crypto.randomUUID(),
     method: parsed?.method ?? 'GET',
     pathname: parsed?.pathname ?? null,
-    credentials: ok(parsed === null || parsed.token === '' ? null : parsed.token),
+    credentials: ok(parsed === null || parsed.token === '' ? null : { scheme: parsed.scheme, token: parsed.token }),
+    proof: parsed?.dpop ?? null,
+    url: parsed?.url ?? null,
+    certificate: parsed?.certificate ?? null,
     clientIp: parsed?.clientIp ?? null,
     http: null,
     // Off-shape arguments are refused at the first step, before anything is read.
@@ -68,7 +88,8 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     finish({ outcome: 'denied', status: statusOf(denial), denial });
     return {
       ok: false, status: statusOf(denial), error: denial.error,
-      ...(denial.error === 'invalid_token' ? { reason: denial.reason } : {}),
+      ...(denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof' ? { reason: denial.reason } : {}),
+      ...(decided.dpopNonce !== null ? { dpop_nonce: decided.dpopNonce } : {}),
       ...('retryAfterSeconds' in denial ? { retryAfterSeconds: denial.retryAfterSeconds } : {}),
       // RFC 9470: what the caller sends the user back to the provider with.
       ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null ? { acr_values: denial.acrValues.join(' ') } : {}),
@@ -78,24 +99,33 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
   // RPC has no metadata or preflight: what passes is a decision on the token.
   const identity = verdict.kind === 'passed' ? verdict.identity : null;
   finish({ outcome: identity === null ? 'public' : 'allowed', status: 200 });
-  if (identity === null) return { ok: true, tenant: decided.log.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {} };
+  if (identity === null) return { ok: true, tenant: decided.log.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
-    scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue },
+    scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue }, pop: identity.pop,
   };
 }
 
 const MALFORMED: TenantLookup = {
-  find: async () => deny({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/".' }),
+  find: async () => deny({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/"; scheme is Bearer or DPoP; clientCertSha256 is a SHA-256 fingerprint.' }),
 };
 
-interface ParsedRequest { host: string; token: string; method: string; pathname: string | null; clientIp: string | null }
+interface ParsedRequest {
+  host: string; token: string; method: string; pathname: string | null; clientIp: string | null;
+  scheme: Scheme; dpop: string | null; url: string; certificate: string | null;
+}
 
 /** RPC arguments are untrusted data: anything off-shape is refused, never thrown on. */
 function parseRequest(input: VerifyRequest): ParsedRequest | null {
   if (typeof input !== 'object' || input === null) return null;
-  const { host, token, method, path, clientIp } = input;
+  const { host, token, method, path, clientIp, dpop, url: addressed, clientCertSha256 } = input;
   if (typeof host !== 'string' || typeof token !== 'string') return null;
+  const scheme = input.scheme === undefined ? 'bearer' : typeof input.scheme === 'string' ? schemeOf(input.scheme) : null;
+  if (scheme === null) return null;
+  if (dpop !== undefined && typeof dpop !== 'string') return null;
+  if (addressed !== undefined && typeof addressed !== 'string') return null;
+  const certificate = clientCertSha256 === undefined ? null : certificateOfRpc(clientCertSha256);
+  if (clientCertSha256 !== undefined && certificate === null) return null;
   if (method !== undefined && (typeof method !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(method))) return null;
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) return null;
   if (clientIp !== undefined && typeof clientIp !== 'string') return null;
@@ -107,6 +137,7 @@ function parseRequest(input: VerifyRequest): ParsedRequest | null {
     return {
       host: normalizeRequestHost(url), token, method: (method ?? 'GET').toUpperCase(),
       pathname: path === undefined ? null : url.pathname, clientIp: clientIp ?? null,
+      scheme, dpop: dpop ?? null, url: addressed ?? url.href, certificate,
     };
   } catch {
     return null;

@@ -37,23 +37,36 @@ const SECOND = `
   INSERT INTO list_sizes (list, entries) SELECT 'jtis', COUNT(*) FROM denied_jtis;
 `;
 
+/** Step 3: the tenant's secrets (the DPoP nonce key), created when first asked for. */
+const THIRD = `
+  CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+`;
+
+const LATEST = 3;
+
 export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: number; hash: (value: string) => number }): void {
   const sql = storage.sql;
   storage.transactionSync(() => {
     sql.exec('CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)');
     const version = sql.exec<{ version: number }>('SELECT version FROM schema_version WHERE id = 1').toArray()[0]?.version ?? 0;
-    if (version >= 2) return;
+    if (version >= LATEST) return;
     if (version < 1) sql.exec(FIRST);
-    sql.exec(SECOND);
-    // A jti denied before denial times were kept: as if denied now, which covers every token
-    // that existed when it was denied.
-    sql.exec('UPDATE denied_jtis SET denied_at = ?', options.jtiDeniedAt);
-    // Entries written before hashes were kept (lists the first layout could still serve: small).
-    for (const [table, key] of [['revoked_subjects', 'sub'], ['denied_jtis', 'jti']] as const) {
-      for (const [rowid, value] of [...sql.exec(`SELECT rowid, ${key} FROM ${table}`).raw()]) {
-        sql.exec(`UPDATE ${table} SET hash = ? WHERE rowid = ?`, options.hash(value as string) >>> 0, rowid);
-      }
-    }
-    sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, 2)');
+    if (version < 2) second(sql, options);
+    if (version < 3) sql.exec(THIRD);
+    sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, ?)', LATEST);
   });
+}
+
+/** Step 2's data: denial times and hashes for entries written before they were kept. */
+function second(sql: SqlStorage, options: { jtiDeniedAt: number; hash: (value: string) => number }): void {
+  sql.exec(SECOND);
+  // A jti denied before denial times were kept: as if denied now, which covers every token
+  // that existed when it was denied.
+  sql.exec('UPDATE denied_jtis SET denied_at = ?', options.jtiDeniedAt);
+  // Entries written before hashes were kept (lists the first layout could still serve: small).
+  for (const [table, key] of [['revoked_subjects', 'sub'], ['denied_jtis', 'jti']] as const) {
+    for (const [rowid, value] of [...sql.exec(`SELECT rowid, ${key} FROM ${table}`).raw()]) {
+      sql.exec(`UPDATE ${table} SET hash = ? WHERE rowid = ?`, options.hash(value as string) >>> 0, rowid);
+    }
+  }
 }

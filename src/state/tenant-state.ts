@@ -37,6 +37,10 @@ export interface TenantStateSnapshot {
   readonly sessions: RevocationList;
   /** jti -> when it was denied, plus MAX_CLOCK_TOLERANCE_SECONDS (see JTI_REACH_SECONDS). */
   readonly jtis: RevocationList;
+  /** The key of the tenant's stateless DPoP nonces (verify/dpop-nonce.ts): random, made on first
+   *  read, shipped with the state every isolate already caches, so checking a nonce reads nothing.
+   *  A re-created tenant (reset) gets a new one. Null where no TenantState is bound. */
+  readonly dpopNonceSecret: Uint8Array | null;
 }
 
 /** The admin API's view (SPEC.md GET /tenants/:id/state). */
@@ -107,7 +111,7 @@ export function tenantStateStub(namespace: DurableObjectNamespace<TenantState>, 
 /** The encoded size of a snapshot, as an isolate's cache counts it: the lists' bytes and the
  *  scalars with their names. */
 export function snapshotBytes(snapshot: TenantStateSnapshot): number {
-  return listBytes(snapshot.subjects) + listBytes(snapshot.sessions) + listBytes(snapshot.jtis) + 160;
+  return listBytes(snapshot.subjects) + listBytes(snapshot.sessions) + listBytes(snapshot.jtis) + 32 + 160;
 }
 
 interface StatusRow {
@@ -168,6 +172,7 @@ export class TenantState extends DurableObject<Env> {
     const snapshot: TenantStateSnapshot = {
       status: row.status, tokenVersion: row.tokenVersion, revokedBefore: row.revokedBefore,
       subjects: encode('subjects'), sessions: encode('sessions'), jtis: encode('jtis'),
+      dpopNonceSecret: this.#secret('dpop-nonce'),
     };
     this.#built = { snapshot, until };
     return snapshot;
@@ -326,6 +331,13 @@ export class TenantState extends DurableObject<Env> {
     if (full) return { ok: false, full: name };
     await this.#scheduleExpiry();
     return { ok: true, summary: this.summary() };
+  }
+
+  /** A named random secret of 32 bytes, made the first time it is asked for. */
+  #secret(name: string): Uint8Array {
+    this.ctx.storage.sql.exec('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)', name, crypto.getRandomValues(new Uint8Array(32)));
+    const value = this.ctx.storage.sql.exec<{ value: ArrayBuffer }>('SELECT value FROM secrets WHERE name = ?', name).one().value;
+    return new Uint8Array(value);
   }
 
   /** A write, in one transaction, after which the built snapshot is stale. */

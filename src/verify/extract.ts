@@ -1,25 +1,34 @@
-// Finding the bearer token of a request (RFC 6750 §2.1): the Authorization header only.
-// A token in the `access_token` query parameter alone is ignored (bearer_methods_supported is
-// ["header"]); both at once is a client sending two credentials (RFC 6750 §2).
+// Finding the access token of a request: the Authorization header only, as `Bearer <token>`
+// (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1), the scheme case-insensitive. A token in the
+// `access_token` query parameter alone is ignored (bearer_methods_supported is ["header"]); both
+// at once is a client sending two credentials (RFC 6750 §2).
 //
-//   const credentials = extractBearer(request, url);
+//   const credentials = extractCredentials(request, url);
 //   if (!credentials.ok) return deny(credentials.denial);       // invalid_request, or malformed
 //   if (credentials.value === null) return deny({ error: 'missing_token' });
+//   credentials.value.scheme;                                   // 'bearer' | 'dpop'
 import { deny, invalidToken, ok, type Outcome } from '../denial';
+import { schemeOf, type Scheme } from './possession';
 import { MAX_CREDENTIAL_BYTES } from './token';
 
-// RFC 6750 §2.1 b64token.
+/** An access token and the scheme it came with. */
+export interface Credentials {
+  readonly scheme: Scheme;
+  readonly token: string;
+}
+
+// RFC 6750 §2.1 b64token (RFC 9449 §7.1 uses the same syntax for DPoP).
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BEARER_B64TOKEN = /^Bearer [A-Za-z0-9\-._~+/]+=*$/;
 
-export function extractBearer(request: Request, url: URL): Outcome<string | null> {
+export function extractCredentials(request: Request, url: URL): Outcome<Credentials | null> {
   const header = request.headers.get('authorization');
-  if (header === null) return ok(null);
+  if (header === null) return NONE;
   // The common shape, "Bearer <b64token>", in one check; anything else takes the long way for
   // its exact refusal. The token syntax excludes ",", so a repeated header never passes here.
   if (header.length <= MAX_CREDENTIAL_BYTES && header.startsWith('Bearer ') && BEARER_B64TOKEN.test(header)
     && (url.search === '' || !url.searchParams.has('access_token'))) {
-    return ok(header.slice(7));
+    return ok({ scheme: 'bearer', token: header.slice(7) });
   }
   // Before any parsing. Over the limit in UTF-16 units is over it in bytes too; a shorter value
   // with non-ASCII characters fails the b64token syntax below anyway.
@@ -28,15 +37,16 @@ export function extractBearer(request: Request, url: URL): Outcome<string | null
   // Workers join repeated headers with ", "; a b64token never holds a comma.
   if (header.includes(',')) return invalidRequest('The Authorization header is given more than once.');
   const space = header.indexOf(' ');
-  const scheme = space < 0 ? header : header.slice(0, space);
-  if (scheme.toLowerCase() !== 'bearer') return invalidRequest('The Authorization scheme is not Bearer.');
+  const scheme = schemeOf(space < 0 ? header : header.slice(0, space));
+  if (scheme === null) return invalidRequest('The Authorization scheme is not Bearer or DPoP.');
   const token = space < 0 ? '' : header.slice(space + 1).trimStart();
-  if (token === '') return invalidRequest('The bearer token is empty.');
-  if (!B64TOKEN.test(token)) return invalidRequest('The bearer token is not a b64token (RFC 6750 §2.1).');
+  if (token === '') return invalidRequest('The access token is empty.');
+  if (!B64TOKEN.test(token)) return invalidRequest('The access token is not a b64token (RFC 6750 §2.1).');
   if (url.search !== '' && url.searchParams.has('access_token')) {
     return invalidRequest('The token is given both in the Authorization header and in the access_token query parameter.');
   }
-  return ok(token);
+  return ok({ scheme, token });
 }
 
+const NONE: Outcome<Credentials | null> = ok(null);
 const invalidRequest = (description: string) => deny({ error: 'invalid_request', description });

@@ -147,7 +147,9 @@ export interface PossessionDeps {
   readonly replays: ProofReplays;
   /** createDpopNonces(), once per isolate. */
   readonly nonces: DpopNonces;
-  readonly dpopReplay: DurableObjectNamespace<DpopReplay>;
+  /** null where DPOP_REPLAY is not bound (a user's own Worker): a proof cannot be claimed once,
+   *  so a DPoP-bound token is refused as a broken binding (500), never accepted unchecked. */
+  readonly dpopReplay: DurableObjectNamespace<DpopReplay> | null;
   /** The tenant's DPoP nonce secret, from its state snapshot; needed only with dpop.nonce. */
   readonly nonceSecret: Uint8Array | null;
 }
@@ -187,6 +189,7 @@ export async function checkPossession(
 
   const verified = decided.value.proof;
   if (verified !== null) {
+    if (deps.dpopReplay === null) return deny({ error: 'internal_error', note: 'DPOP_REPLAY is not bound: a DPoP proof cannot be checked for replay' });
     const used = await deps.replays.claim(
       { tenantId: tenant.id, jkt: verified.jkt, jti: verified.jti, expiresAt: verified.expiresAt }, { dpopReplay: deps.dpopReplay });
     if (!used.ok) return used;

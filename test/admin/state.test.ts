@@ -236,7 +236,7 @@ describe('DELETE /tenants/:id', () => {
     expect((await call('PUT', `/tenants/${id}`, { body: config(id, [`api.${domain}`]) })).status).toBe(201);
     expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(INITIAL);
     expect(await tenantStateStub(env.TENANT_STATE, id).snapshot())
-      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY });
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, dpopNonceSecret: expect.any(Uint8Array) });
   });
 
   it('still answers 404 for an unknown tenant, retiring whatever state its id had', async () => {

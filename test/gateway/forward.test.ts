@@ -15,7 +15,7 @@ describe('originRequest: configured claim headers', () => {
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
   const tenant = compileTenant(parsed.config);
   const identity = (claims: Record<string, unknown>): Identity => ({
-    tenant: 'acme', issuer: 'https://acme.eu.auth0.com/', subject: 'u1', clientId: null, scopes: new Set(), claims,
+    tenant: 'acme', issuer: 'https://acme.eu.auth0.com/', subject: 'u1', clientId: null, scopes: new Set(), claims, pop: null,
   });
   const forwarded = (claims: Record<string, unknown>) => {
     const url = new URL('https://api.acme.com/orders');

@@ -235,6 +235,7 @@ describe('metadata and CORS', () => {
         bearer_methods_supported: ['header'],
         resource_signing_alg_values_supported: ['RS256', 'ES256', 'PS256', 'EdDSA'],
         scopes_supported: ['admin'],
+        dpop_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       });
     }
   });

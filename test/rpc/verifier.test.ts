@@ -40,7 +40,7 @@ describe('Verifier.verify over a service binding', () => {
     const result = await verify({ host, token: await token(), method: 'GET', path: '/orders' });
     expect(result).toEqual({
       ok: true, tenant: id, subject: 'user-1', clientId: 'app-1', scopes: ['read'],
-      claims: expect.objectContaining({ sub: 'user-1', iss: issuer.issuer }),
+      claims: expect.objectContaining({ sub: 'user-1', iss: issuer.issuer }), pop: null,
     });
   });
 

@@ -508,11 +508,19 @@ describe('credentials in two places at once (RFC 6750 §2: one method per reques
 });
 
 describe('scheme and header syntax', () => {
-  it('a scheme other than Bearer, or no token', async () => {
+  it('a scheme other than Bearer or DPoP, or no token', async () => {
     const token = await good();
-    for (const value of [`Basic ${btoa('a:b')}`, `Token ${token}`, 'Bearer', 'Bearer ', `Bearer${token}`, `DPoP ${token}`]) {
+    for (const value of [`Basic ${btoa('a:b')}`, `Token ${token}`, 'Bearer', 'Bearer ', `Bearer${token}`, `DPoPx ${token}`, 'DPoP ']) {
       await expectDenial(await edge.fetch(new Request(`https://${host}/orders`, { headers: { authorization: value } })),
         { status: 400, error: 'invalid_request' }, { token, logs: edge.logs });
+    }
+  });
+
+  it('a bearer token sent with the DPoP scheme is not DPoP-bound (RFC 9449 §7.1)', async () => {
+    const token = await good();
+    for (const scheme of ['DPoP', 'dpop', 'DPOP']) {
+      await expectDenial(await edge.fetch(new Request(`https://${host}/orders`, { headers: { authorization: `${scheme} ${token}` } })),
+        { status: 401, reason: 'pop_required' }, { token, logs: edge.logs });
     }
   });
 

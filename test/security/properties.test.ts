@@ -12,7 +12,7 @@ import { hostLookupOrder, normalizeHostPattern, normalizeRequestHost } from '../
 import { ALGORITHMS, parseTenantConfig, type RouteConfig } from '../../src/tenants/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { readClaims } from '../../src/verify/claims';
-import { extractBearer } from '../../src/verify/extract';
+import { extractCredentials } from '../../src/verify/extract';
 import { verifyToken } from '../../src/verify/token';
 import { makeKey } from '../support/issuer';
 
@@ -103,7 +103,7 @@ describe('Authorization header parsing', () => {
     }
   }
 
-  it('never throws, and admits only "Bearer" (any case) and one RFC 6750 b64token', () => {
+  it('never throws, and admits only "Bearer" or "DPoP" (any case) and one RFC 6750 b64token', () => {
     const header = fc.oneof(
       fc.string(), fc.string({ unit: 'binary-ascii' }),
       fc.tuple(fc.mixedCase(fc.constant('bearer')), fc.stringMatching(/^[ \t]{0,3}$/), fc.string()).map(([s, w, t]) => `${s}${w}${t}`),
@@ -113,15 +113,15 @@ describe('Authorization header parsing', () => {
       const request = requestWith(value);
       if (request === null) return;
       const sent = request.headers.get('authorization')!;
-      const result = extractBearer(request, url);
+      const result = extractCredentials(request, url);
       if (!result.ok) {
         expect(['invalid_request', 'invalid_token']).toContain(result.denial.error);
         return;
       }
       expect(result.value).not.toBeNull();
-      const token = result.value!;
-      expect(sent.slice(0, 6).toLowerCase()).toBe('bearer');
-      expect(sent).toMatch(/^bearer +/i);
+      const { scheme, token } = result.value!;
+      expect(sent.slice(0, scheme.length).toLowerCase()).toBe(scheme);
+      expect(sent).toMatch(/^(bearer|dpop) +/i);
       expect(token).toMatch(B64TOKEN);
       expect(sent.trimEnd().endsWith(token)).toBe(true);
     }), RUNS);
@@ -129,14 +129,14 @@ describe('Authorization header parsing', () => {
 
   it('admits every well-formed Bearer credential', () => {
     fc.assert(fc.property(fc.mixedCase(fc.constant('bearer')), fc.integer({ min: 1, max: 3 }), b64token, (scheme, spaces, token) => {
-      const result = extractBearer(requestWith(`${scheme}${' '.repeat(spaces)}${token}`)!, url);
-      expect(result).toEqual(ok(token));
+      const result = extractCredentials(requestWith(`${scheme}${' '.repeat(spaces)}${token}`)!, url);
+      expect(result).toEqual(ok({ scheme: 'bearer', token }));
     }), RUNS);
   });
 
   it('refuses anything with a comma, and two tokens', () => {
     fc.assert(fc.property(b64token, b64token, fc.constantFrom(', ', ',', ' ', ' Bearer ', ', Bearer '), (a, b, glue) => {
-      const result = extractBearer(requestWith(`Bearer ${a}${glue}${b}`)!, url);
+      const result = extractCredentials(requestWith(`Bearer ${a}${glue}${b}`)!, url);
       expect(result.ok).toBe(false);
       if (!result.ok) expect(result.denial.error).toBe('invalid_request');
     }), RUNS);
@@ -145,7 +145,7 @@ describe('Authorization header parsing', () => {
   it('refuses a header token together with an access_token query parameter', () => {
     fc.assert(fc.property(b64token, fc.string(), (token, query) => {
       const withQuery = new URL(`https://api.test/x?access_token=${encodeURIComponent(query)}`);
-      const result = extractBearer(requestWith(`Bearer ${token}`)!, withQuery);
+      const result = extractCredentials(requestWith(`Bearer ${token}`)!, withQuery);
       expect(result.ok).toBe(false);
     }), RUNS);
   });

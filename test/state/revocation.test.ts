@@ -9,7 +9,7 @@ import { EMPTY_LIST, encodeRevocationList, hash32, latestRevocation, SHIPPED_PER
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from '../../src/state/tenant-state';
 
 const NOW = 1_900_000_000;
-const clean: TenantStateSnapshot = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST };
+const clean: TenantStateSnapshot = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, dpopNonceSecret: null };
 const none: RevocationPolicy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 const token = (over: { subject?: string | null; issuedAt?: number | null; claims?: Record<string, unknown> } = {}): RevocationSubject =>
   ({ subject: 'user-1', issuedAt: NOW, claims: {}, ...over });

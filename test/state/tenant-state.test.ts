@@ -31,7 +31,9 @@ const rows = (stub: Stub, table: 'revoked_subjects' | 'revoked_sessions' | 'deni
   runInDurableObject(stub, (_: TenantState, state) => state.storage.sql.exec(`SELECT * FROM ${table}`).toArray());
 
 const EMPTY = { entries: new Uint32Array(0), horizon: 0 };
-const CLEAN_SNAPSHOT = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY };
+const CLEAN_SNAPSHOT = {
+  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, dpopNonceSecret: expect.any(Uint8Array),
+};
 const CLEAN_SUMMARY = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
 const policy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 
@@ -309,5 +311,20 @@ describe('TenantState.recordDnsCheck', () => {
     await state.recordDnsCheck('mismatch', enforce);
     expect(await state.setStatus('active')).toMatchObject({ status: 'active', tokenVersion: 3 });
     expect(await state.recordDnsCheck('mismatch', enforce)).toEqual({ failures: 1, held: false, status: 'active' });
+  });
+});
+
+describe('the DPoP nonce secret', () => {
+  it('is 32 random bytes, the same on every read, and new after a reset (a re-created tenant)', async () => {
+    const state = tenantStateStub(env.TENANT_STATE, unique('secret').id);
+    const first = (await state.snapshot()).dpopNonceSecret!;
+    expect(first).toHaveLength(32);
+    expect((await state.snapshot()).dpopNonceSecret).toEqual(first);
+    await state.revokeSubject('u1');
+    expect((await state.snapshot()).dpopNonceSecret).toEqual(first);
+    const other = (await tenantStateStub(env.TENANT_STATE, unique('secret').id).snapshot()).dpopNonceSecret;
+    expect(other).not.toEqual(first);
+    await state.reset();
+    expect((await state.snapshot()).dpopNonceSecret).not.toEqual(first);
   });
 });

@@ -1,25 +1,25 @@
-// extractBearer: the Authorization header only, RFC 6750 §2.1 syntax, and the 16 KiB bound.
+// extractCredentials: the Authorization header only, Bearer or DPoP, RFC 6750 §2.1 syntax, and the 16 KiB bound.
 import { describe, expect, it } from 'vitest';
-import { extractBearer } from '../../src/verify/extract';
+import { extractCredentials } from '../../src/verify/extract';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl';
 
 function extract(headers: HeadersInit, path = '/api/x') {
   const request = new Request(`https://api.acme.com${path}`, { headers });
-  return extractBearer(request, new URL(request.url));
+  return extractCredentials(request, new URL(request.url));
 }
 
 const invalidRequest = { ok: false, denial: { error: 'invalid_request' } };
 
-describe('extractBearer', () => {
+describe('extractCredentials', () => {
   it('finds the token of a Bearer header, whatever the scheme case', () => {
-    expect(extract({ authorization: `Bearer ${TOKEN}` })).toEqual({ ok: true, value: TOKEN });
-    expect(extract({ authorization: `bearer ${TOKEN}` })).toEqual({ ok: true, value: TOKEN });
-    expect(extract({ authorization: `BEARER  ${TOKEN}` })).toEqual({ ok: true, value: TOKEN });
+    expect(extract({ authorization: `Bearer ${TOKEN}` })).toEqual({ ok: true, value: { scheme: 'bearer', token: TOKEN } });
+    expect(extract({ authorization: `bearer ${TOKEN}` })).toEqual({ ok: true, value: { scheme: 'bearer', token: TOKEN } });
+    expect(extract({ authorization: `BEARER  ${TOKEN}` })).toEqual({ ok: true, value: { scheme: 'bearer', token: TOKEN } });
   });
 
   it('accepts every b64token character and trailing =', () => {
-    expect(extract({ authorization: 'Bearer aZ09-._~+/==' })).toEqual({ ok: true, value: 'aZ09-._~+/==' });
+    expect(extract({ authorization: 'Bearer aZ09-._~+/==' })).toEqual({ ok: true, value: { scheme: 'bearer', token: 'aZ09-._~+/==' } });
   });
 
   it('says "no credentials" without the header', () => {
@@ -35,13 +35,17 @@ describe('extractBearer', () => {
   });
 
   it('does not mind other query parameters', () => {
-    expect(extract({ authorization: `Bearer ${TOKEN}` }, '/api/x?token=1&access_token_hint=2')).toEqual({ ok: true, value: TOKEN });
+    expect(extract({ authorization: `Bearer ${TOKEN}` }, '/api/x?token=1&access_token_hint=2')).toEqual({ ok: true, value: { scheme: 'bearer', token: TOKEN } });
   });
 
   it('refuses another scheme', () => {
     expect(extract({ authorization: 'Basic dXNlcjpwYXNz' })).toMatchObject(invalidRequest);
-    expect(extract({ authorization: `DPoP ${TOKEN}` })).toMatchObject(invalidRequest);
+    expect(extract({ authorization: `DPoPs ${TOKEN}` })).toMatchObject(invalidRequest);
     expect(extract({ authorization: TOKEN })).toMatchObject(invalidRequest);
+  });
+
+  it('finds a DPoP token (RFC 9449 §7.1), whatever the scheme case', () => {
+    for (const scheme of ['DPoP', 'dpop', 'DPOP']) expect(extract({ authorization: `${scheme} ${TOKEN}` })).toEqual({ ok: true, value: { scheme: 'dpop', token: TOKEN } });
   });
 
   it('refuses an empty token', () => {
