@@ -3,6 +3,12 @@
 // 9068 JWT access tokens by the client credentials grant for each resource (RFC 8707) it is
 // told about, with RS256 and ES256 keys, discovery and a JWKS. Rotation is a new signing key
 // published beside the old ones, without a restart (the provider is rebuilt behind one server).
+// Web clients (optional) log users in by the authorization code flow with PKCE through the
+// provider's development interactions (any login, any password; dev/session.mjs scripts them),
+// get access tokens for their resource carrying the session's `sid`, and are sent OpenID Connect
+// Back-Channel Logout tokens when the session ends. The provider's own requests (those logout
+// tokens) resolve `*.test` host names to 127.0.0.1, so they reach `wrangler dev` with the
+// tenant's Host.
 //
 //   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
 //     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
@@ -12,8 +18,10 @@
 //   const kid = await issuer.rotate('RS256');              // new tokens for RS256 resources use it
 //   await issuer.stop();
 //
-// Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`).
+// Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`),
+// and `GET /dev/backchannel` lists the last back-channel logout deliveries (newest first).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import * as dns from 'node:dns';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { dirname } from 'node:path';
@@ -28,6 +36,16 @@ import Provider, { errors } from 'oidc-provider';
  * @typedef {{ resource: string, scopes: string[], alg: SigningAlg, clients: DemoClient[] }} ResourceServer
  */
 /** @typedef {import('node:crypto').JsonWebKey & { kid: string, alg: SigningAlg, use: 'sig' }} PrivateJwk */
+/**
+ * A browser-style client (public, PKCE): users log in through the dev interactions, its access
+ * tokens are for `resource` (with that resource's scopes) and carry `sid`, and the provider posts
+ * a logout token to `backchannelLogoutUri` when the user's session ends.
+ * @typedef {{ clientId: string, redirectUri: string, resource: string, backchannelLogoutUri: string }} WebClient
+ */
+/**
+ * One back-channel logout the provider made: to whom, for which session, and how it went.
+ * @typedef {{ at: string, clientId: string, uri: string, sid: string | undefined, ok: boolean, error?: string }} BackchannelDelivery
+ */
 
 /**
  * @typedef {object} IssuerOptions
@@ -36,6 +54,7 @@ import Provider, { errors } from 'oidc-provider';
  * @property {ResourceServer[]} resources
  * @property {number} [tokenTtlSeconds] default 3600
  * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
+ * @property {WebClient[]} [webClients] clients that log users in (dev interactions on); default none
  */
 
 /**
@@ -45,6 +64,7 @@ import Provider, { errors } from 'oidc-provider';
  * @property {(request: TokenRequest) => Promise<string>} token a client credentials grant; the access token
  * @property {(alg: SigningAlg) => Promise<string>} rotate a new signing key for `alg`, first in the JWKS; its kid
  * @property {() => { keys: Record<string, unknown>[] }} publicJwks what /jwks serves
+ * @property {() => BackchannelDelivery[]} backchannelDeliveries the last back-channel logouts, newest first
  * @property {() => Promise<void>} stop
  */
 
@@ -61,7 +81,10 @@ export async function startIssuer(options) {
 
   /** @type {((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | null} */
   let handle = null;
+  /** @type {BackchannelDelivery[]} */
+  const deliveries = [];
   const server = createServer((request, response) => {
+    if (request.url === '/dev/backchannel' && request.method === 'GET') return answer(response, 200, { deliveries });
     if (request.url?.startsWith('/dev/rotate') && request.method === 'POST') {
       const alg = new URL(request.url, 'http://issuer').searchParams.get('alg') ?? 'RS256';
       if (alg !== 'RS256' && alg !== 'ES256') return answer(response, 400, { error: 'alg must be RS256 or ES256' });
@@ -81,10 +104,15 @@ export async function startIssuer(options) {
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const url = `http://${hostname}:${port}`;
 
-  // The provider signs no cookie this stack uses (no browser flows), but wants the keys set.
+  // Signs the interaction and session cookies of the web clients' logins.
   const cookieKeys = [randomBytes(32).toString('base64url')];
+  /** @param {Omit<BackchannelDelivery, 'at'>} delivery */
+  const delivered = (delivery) => {
+    deliveries.unshift({ at: new Date().toISOString(), ...delivery });
+    deliveries.splice(20);
+  };
   const rebuild = () => {
-    handle = buildProvider(url, keys, cookieKeys, options).callback();
+    handle = buildProvider(url, keys, cookieKeys, options, delivered).callback();
   };
   rebuild();
 
@@ -104,6 +132,7 @@ export async function startIssuer(options) {
     rotate,
     token: (request) => requestToken(url, request),
     publicJwks: () => ({ keys: keys.map(publicPart) }),
+    backchannelDeliveries: () => [...deliveries],
     stop: () => new Promise((stopped) => {
       server.close(() => stopped(undefined));
       server.closeAllConnections();
@@ -116,32 +145,57 @@ export async function startIssuer(options) {
  * @param {PrivateJwk[]} keys newest first
  * @param {string[]} cookieKeys
  * @param {IssuerOptions} options
+ * @param {(delivery: Omit<BackchannelDelivery, 'at'>) => void} delivered
  */
-function buildProvider(url, keys, cookieKeys, options) {
+function buildProvider(url, keys, cookieKeys, options, delivered) {
   const ttl = options.tokenTtlSeconds ?? 3600;
   const resources = new Map(options.resources.map((server) => [server.resource, server]));
-  /** @type {import('oidc-provider').ClientMetadata[]} */
-  const clients = options.resources.flatMap((server) => server.clients.map((client) => ({
+  const webClients = options.webClients ?? [];
+  /** @typedef {import('oidc-provider').ClientMetadata} ClientMetadata */
+  /** @type {ClientMetadata[]} */
+  const clients = [...options.resources.flatMap((server) => server.clients.map((client) => /** @type {ClientMetadata} */ ({
     client_id: client.clientId,
     client_secret: client.clientSecret,
     grant_types: ['client_credentials'],
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_post',
-  })));
+  }))), ...webClients.map((client) => /** @type {ClientMetadata} */ ({
+    client_id: client.clientId,
+    // A public client: PKCE instead of a secret (oidc-provider requires PKCE for these).
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [client.redirectUri],
+    backchannel_logout_uri: client.backchannelLogoutUri,
+    // The logout token then carries the session's sid, which the access tokens carry too.
+    backchannel_logout_session_required: true,
+  }))];
+  /** May this client ask for tokens for this resource? */
+  const mayAsk = (/** @type {string} */ clientId, /** @type {ResourceServer} */ server) =>
+    server.clients.some((c) => c.clientId === clientId) || webClients.some((c) => c.clientId === clientId && c.resource === server.resource);
   const scopes = [...new Set(options.resources.flatMap((server) => server.scopes))];
   /** Signs with the newest key of the resource's alg (the keystore alone would pick any). */
   const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
 
-  return new Provider(url, {
+  const provider = new Provider(url, {
     adapter: MemoryAdapter,
     cookies: { keys: cookieKeys },
     clients,
     jwks: { keys: /** @type {any} */ (keys) },
     scopes,
-    ttl: { ClientCredentials: ttl, AccessToken: ttl },
+    // Every artifact's lifetime set here, so the provider does not warn about its defaults.
+    ttl: { ClientCredentials: ttl, AccessToken: ttl, AuthorizationCode: 60, IdToken: ttl, Interaction: 600, Grant: 86_400, Session: 86_400 },
+    // Any login is an account whose sub is the login (the dev interactions take any password).
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+    // RFC 9068 leaves `sid` out of JWT access tokens; the edge revokes sessions by it.
+    extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && typeof token.sid === 'string' ? { sid: token.sid } : undefined),
+    // The provider's own requests (back-channel logout) to *.test names go to loopback.
+    httpOptions: () => ({ dnsLookup: /** @type {any} */ (loopbackLookup) }),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: webClients.length > 0 },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -149,7 +203,7 @@ function buildProvider(url, keys, cookieKeys, options) {
         enabled: true,
         getResourceServerInfo: (_ctx, resourceIndicator, client) => {
           const server = resources.get(resourceIndicator);
-          if (server === undefined || !server.clients.some((c) => c.clientId === client.clientId)) {
+          if (server === undefined || !mayAsk(client.clientId, server)) {
             throw new errors.InvalidTarget(`${client.clientId} may not ask for ${resourceIndicator}`);
           }
           return {
@@ -163,11 +217,40 @@ function buildProvider(url, keys, cookieKeys, options) {
       },
     },
   });
+  provider.on('backchannel.success', (_ctx, client, _accountId, sid) => {
+    delivered({ clientId: client.clientId, uri: String(client.backchannelLogoutUri), sid, ok: true });
+  });
+  provider.on('backchannel.error', (_ctx, error, client, _accountId, sid) => {
+    delivered({ clientId: client.clientId, uri: String(client.backchannelLogoutUri), sid, ok: false, error: String(error?.message ?? error) });
+  });
+  return provider;
 }
 
 /**
- * The provider's storage for what it keeps (nothing, for JWT client credentials tokens): a Map,
- * which is all a demo needs, named so oidc-provider stops warning about its own fallback.
+ * RP-initiated logout's confirmation page: the provider's form and one button (dev/session.mjs
+ * submits it as a browser would).
+ * @param {import('oidc-provider').KoaContextWithOIDC} ctx @param {string} form
+ */
+function logoutSource(ctx, form) {
+  ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sign out</title></head><body>
+${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out of the demo provider</button></body></html>`;
+}
+
+/**
+ * dns.lookup, except that names under .test (the demo tenants' hosts) are 127.0.0.1: the
+ * provider's back-channel logout then reaches the local edge, with the tenant's name as Host.
+ * @param {string} hostname @param {any} options @param {(...args: any[]) => void} callback
+ */
+function loopbackLookup(hostname, options, callback) {
+  if (!hostname.endsWith('.test')) return dns.lookup(hostname, options, callback);
+  if (options?.all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  return callback(null, '127.0.0.1', 4);
+}
+
+/**
+ * The provider's storage for what it keeps (sessions, interactions, grants and codes of the web
+ * clients' logins; nothing for JWT client credentials tokens): a Map, which is all a demo needs,
+ * named so oidc-provider stops warning about its own fallback.
  */
 class MemoryAdapter {
   /** @type {Map<string, { payload: Record<string, unknown>, expiresAt: number }>} */
@@ -186,7 +269,13 @@ class MemoryAdapter {
     return item !== undefined && item.expiresAt > Date.now() ? item.payload : undefined;
   }
   async findByUserCode() { return undefined; }
-  async findByUid() { return undefined; }
+  /** Sessions are looked up by uid too (a code bound to its session, at the token endpoint). @param {string} uid */
+  async findByUid(uid) {
+    for (const [key, item] of MemoryAdapter.#items) {
+      if (key.startsWith(`${this.name}:`) && item.payload.uid === uid && item.expiresAt > Date.now()) return item.payload;
+    }
+    return undefined;
+  }
   /** @param {string} id */
   async consume(id) {
     const item = MemoryAdapter.#items.get(this.#key(id));
