@@ -24,7 +24,7 @@ export const refuse = (err: SetErrorCode, description: string, reason?: Reason, 
   ({ ok: false, refusal: { answer: refused(err, description), ...(reason ? { reason } : {}), ...(note ? { note } : {}) } });
 
 /** RFC 8935 §2.4 for each reason a verification can give (documented in docs/events.md). */
-const SET_CODES: Record<Reason, SetErrorCode> = {
+export const SET_CODES: Record<Reason, SetErrorCode> = {
   malformed: 'invalid_request',
   alg_not_allowed: 'invalid_key',
   unknown_issuer: 'invalid_issuer',
