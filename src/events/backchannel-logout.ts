@@ -28,6 +28,7 @@ export const BACKCHANNEL_LOGOUT_PATH = '/_edge/backchannel-logout';
 export const MAX_LOGOUT_BODY_BYTES = 20 * 1024;
 /** OIDC Back-Channel Logout leaves the window to the receiver; the contract says 5 minutes. */
 export const MAX_LOGOUT_TOKEN_AGE_SECONDS = 300;
+const LOGOUT_TOKEN_LIMIT = { maxBytes: MAX_CREDENTIAL_BYTES };
 
 /** What the endpoint needs of a tenant. */
 export type LogoutTenant = Pick<Tenant, 'id' | 'issuers' | 'events'>;
@@ -84,7 +85,7 @@ export async function readLogoutToken(request: Request): Promise<EventOutcome<st
 export async function verifyLogoutToken(token: string, tenant: LogoutTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<LogoutEvent>> {
   const audiences = tenant.events?.backchannelLogout?.audiences;
   if (audiences === undefined) return refuse('invalid_request', 'back-channel logout is not configured for this tenant');
-  const signed = await verifyJws(token, (iss) => tenant.issuers.get(iss), deps, { maxBytes: MAX_CREDENTIAL_BYTES });
+  const signed = await verifyJws(token, tenant.issuers, deps, LOGOUT_TOKEN_LIMIT);
   if (!signed.ok) return { ok: false, refusal: refusalOfDenial(signed.denial, "iss names none of the tenant's issuers") };
   const { signer: issuer, header, payload } = signed.value;
 

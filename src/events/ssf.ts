@@ -32,6 +32,8 @@ export const SSF_PATH = '/_edge/ssf';
 export const MAX_SET_BYTES = 64 * 1024;
 /** The oldest SET accepted: older ones could be replays the jti memory no longer knows. */
 export const MAX_SET_AGE_SECONDS = 7 * 24 * 60 * 60;
+const SET_LIMIT = { maxBytes: MAX_SET_BYTES };
+const NO_TRANSMITTERS: ReadonlyMap<string, TransmitterPolicy> = new Map();
 
 /** What the endpoint needs of a tenant. */
 export type SetTenant = Pick<Tenant, 'id' | 'issuers' | 'events'>;
@@ -82,8 +84,7 @@ export async function readSet(request: Request): Promise<EventOutcome<string>> {
  *  aud, iat / nbf / exp, jti, events (1 to 100 objects), each event's effect (values over 256
  *  characters refuse the whole SET). */
 export async function verifySet(token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<VerifiedSet>> {
-  const transmitters = tenant.events?.transmitters;
-  const signed = await verifyJws(token, (iss) => transmitters?.get(iss), deps, { maxBytes: MAX_SET_BYTES });
+  const signed = await verifyJws(token, tenant.events?.transmitters ?? NO_TRANSMITTERS, deps, SET_LIMIT);
   if (!signed.ok) return { ok: false, refusal: refusalOfDenial(signed.denial, 'iss names no SSF transmitter of this tenant') };
   const { signer: transmitter, header, payload } = signed.value;
 

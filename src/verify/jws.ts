@@ -6,7 +6,7 @@
 // claim other than `iss` is judged here; the callers apply their own claim rules to the payload
 // parsed here once. Every refusal is an invalid_token reason (or the key tiers' own denial).
 //
-//   const signed = await verifyJws(token, (iss) => tenant.issuers.get(iss), { keys }, { maxBytes: 16_384 });
+//   const signed = await verifyJws(token, tenant.issuers, { keys }, { maxBytes: 16_384 });
 //   if (!signed.ok) return signed;                   // malformed, unknown_issuer, bad_signature, ...
 //   signed.value.signer; signed.value.header; signed.value.payload;
 import { base64url, compactVerify } from 'jose';
@@ -45,8 +45,13 @@ const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithm
 /** A token without kid is tried against at most this many keys (SPEC.md "Verification rules"). */
 const MAX_KIDLESS_KEYS = 3;
 
+/** The signers a token may come from, by exact `iss` (a tenant's issuers, its transmitters). */
+export interface Signers<S extends JwsSigner> {
+  get(iss: string): S | undefined;
+}
+
 export async function verifyJws<S extends JwsSigner>(
-  token: string, signerOf: (iss: string) => S | undefined, deps: { keys: KeySource }, options: { maxBytes: number },
+  token: string, signers: Signers<S>, deps: { keys: KeySource }, options: { maxBytes: number },
 ): Promise<Outcome<SignedJwt<S>>> {
   // Length first: a UTF-16 length over the limit is a byte length over it too.
   if (token.length > options.maxBytes) return invalidToken('malformed', `credentials over ${options.maxBytes / 1024} KiB`);
@@ -75,7 +80,7 @@ export async function verifyJws<S extends JwsSigner>(
   const iss = payload.iss;
   if (iss === undefined) return invalidToken('unknown_issuer', 'no iss claim');
   if (typeof iss !== 'string') return invalidToken('malformed', 'iss is not a string');
-  const signer = signerOf(iss);
+  const signer = signers.get(iss);
   if (signer === undefined) return invalidToken('unknown_issuer');
   if (!signer.algorithms.has(alg)) return invalidToken('alg_not_allowed', `alg ${alg} not in the issuer's allowlist`);
 

@@ -49,7 +49,7 @@ export interface VerifyingTenant {
 export async function verifyToken(
   token: string, tenant: VerifyingTenant, deps: { now: Clock; keys: KeySource },
 ): Promise<Outcome<VerifiedToken>> {
-  const signed = await verifyJws(token, (iss) => tenant.issuers.get(iss), deps, VERIFY_OPTIONS);
+  const signed = await verifyJws(token, tenant.issuers, deps, VERIFY_OPTIONS);
   if (!signed.ok) return signed;
   const { signer: issuer, header, payload } = signed.value;
 
