@@ -9,7 +9,7 @@ import { noteOf } from '../denial';
 import type { KeySource } from '../keys/key-source';
 import { ACCEPTED, type EventAnswer } from './answer';
 import { forLog, writeAuditLine, type AuditLine, type EventChannel } from './audit';
-import type { RevocationEffect, RevocationSink } from './sink';
+import type { BatchResult, RevocationEffect, RevocationSink } from './sink';
 import type { EventRefusal } from './token-rules';
 
 /** What an event endpoint needs besides the request and the tenant. */
@@ -51,7 +51,7 @@ export async function applyEvents(
   let replayed = false;
   // Nothing to revoke: nothing to remember either, since a replay would change nothing again.
   if (effects.length > 0) {
-    let outcome;
+    let outcome: BatchResult;
     try {
       outcome = await deps.sink.applyEvents({ ...message, effects });
     } catch (error) {

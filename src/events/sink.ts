@@ -3,8 +3,10 @@
 // (issuer, jti). INTERFACE: implemented by TenantState.applyEvents (state/event-ledger.ts holds
 // the storage side), and by fakes in tests.
 //
+//   const sink = revocationSinkOf(tenantStateStub(env.TENANT_STATE, tenant.id));   // under the 2 s object deadline
 //   const result = await sink.applyEvents({ issuer, jti, rememberUntil, effects: [{ kind: 'session', value: sid }] });
 //   result.outcome;   // 'applied' | 'replayed' (nothing changed again) | 'list_full' (nothing changed)
+import { OBJECT_DEADLINE_MS, withDeadline } from '../state/deadline';
 
 /** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
  *  `sid` (every token of the session issued up to now). */
@@ -47,4 +49,13 @@ export const JTI_MEMORY_SECONDS = 7 * 24 * 60 * 60;
  *  still be accepted (its iat plus the accepted age plus the clock tolerance). */
 export function rememberUntil(nowSeconds: number, issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
   return Math.max(nowSeconds + JTI_MEMORY_SECONDS, issuedAt + maxAgeSeconds + toleranceSeconds + 1);
+}
+
+/** The sink of an object that applies event batches (TenantState's stub), under the deadline of
+ *  every Durable Object call on the request path: past it the call fails, the endpoint answers
+ *  503, and the sender retries. */
+export function revocationSinkOf(
+  state: { applyEvents(batch: EventBatch): Promise<BatchResult> }, deadlineMs: number = OBJECT_DEADLINE_MS,
+): RevocationSink {
+  return { applyEvents: (batch) => withDeadline(state.applyEvents(batch), deadlineMs, 'TenantState') };
 }

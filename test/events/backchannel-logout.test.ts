@@ -1,12 +1,13 @@
 // POST /_edge/backchannel-logout as a unit: real logout tokens signed by a test issuer, real key
 // tiers over the auxiliary issuer Worker, a clock moved by assignment, a fake sink with the
 // capability's semantics. Each validation rule has a token that fails it alone.
+import type { DurableObject } from 'cloudflare:workers';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditLine } from '../../src/events/audit';
 import { BACKCHANNEL_LOGOUT_PATH, MAX_LOGOUT_BODY_BYTES, handleBackchannelLogout } from '../../src/events/backchannel-logout';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/events/event-types';
 import type { EventDeps } from '../../src/events/apply';
-import { JTI_MEMORY_SECONDS } from '../../src/events/sink';
+import { JTI_MEMORY_SECONDS, revocationSinkOf, type BatchResult, type EventBatch, type RevocationSink } from '../../src/events/sink';
 import type { Tenant } from '../../src/tenants/tenant';
 import { TestIssuer, makeKey, type TestKey } from '../support/issuer';
 import { isolate, policyFor, useClock } from '../keys/isolates';
@@ -271,5 +272,29 @@ describe('failures the provider should retry', () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: 'revocation_list_full' });
     expect(lines[0]).toMatchObject({ event: 'revocation_event_refused', error: 'revocation_list_full' });
+  });
+});
+
+/** Type-level: a Durable Object stub whose class has applyEvents is a sink (TenantState in phase 2). */
+function stubIsASink(stub: DurableObjectStub<StateWithEvents>): RevocationSink {
+  return revocationSinkOf(stub);
+}
+void stubIsASink;
+declare class StateWithEvents extends DurableObject {
+  applyEvents(batch: EventBatch): Promise<BatchResult>;
+}
+
+describe('revocationSinkOf', () => {
+  it('passes a batch to the object and fails past the deadline, so the endpoint answers 503', async () => {
+    const batches: unknown[] = [];
+    const answering = revocationSinkOf({ applyEvents: async (b) => { batches.push(b); return { outcome: 'applied' }; } });
+    const message = { issuer: issuer.issuer, jti: 'j', rememberUntil: 2_000_000_000, effects: [] };
+    expect(await answering.applyEvents(message)).toEqual({ outcome: 'applied' });
+    expect(batches).toEqual([message]);
+    const hung = revocationSinkOf({ applyEvents: () => new Promise(() => {}) }, 20);
+    deps = { ...deps, sink: hung };
+    const response = await post(form(await logoutToken()));
+    expect(response.status).toBe(503);
+    expect(lines[0]).toMatchObject({ error: 'revocation_unavailable', note: expect.stringMatching(/TenantState did not answer within 20 ms/) });
   });
 });
