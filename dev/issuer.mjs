@@ -6,6 +6,12 @@
 // DPoP (RFC 9449) is on: a token request with a DPoP proof gets a token bound to the proof's key
 // (`cnf.jkt`). With `boundResources`, a second issuer on the same server, `<url>/dpop` (its own
 // `iss`, same keys), issues only DPoP-bound tokens: its clients must send a proof.
+// Web clients (optional) log users in by the authorization code flow with PKCE through the
+// provider's development interactions (any login, any password; dev/session.mjs scripts them),
+// get access tokens for their resource carrying the session's `sid`, and are sent OpenID Connect
+// Back-Channel Logout tokens when the session ends. The provider's own requests (those logout
+// tokens) resolve `*.test` host names to 127.0.0.1, so they reach `wrangler dev` with the
+// tenant's Host.
 //
 //   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
 //     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
@@ -17,8 +23,10 @@
 //   const kid = await issuer.rotate('RS256');              // new tokens for RS256 resources use it
 //   await issuer.stop();
 //
-// Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`).
+// Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`),
+// and `GET /dev/backchannel` lists the last back-channel logout deliveries (newest first).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import * as dns from 'node:dns';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { dirname } from 'node:path';
@@ -33,25 +41,37 @@ import Provider, { errors } from 'oidc-provider';
  * @typedef {{ resource: string, scopes: string[], alg: SigningAlg, clients: DemoClient[] }} ResourceServer
  */
 /** @typedef {import('node:crypto').JsonWebKey & { kid: string, alg: SigningAlg, use: 'sig' }} PrivateJwk */
+/**
+ * A browser-style client (public, PKCE): users log in through the dev interactions, its access
+ * tokens are for `resource` (with that resource's scopes) and carry `sid`, and the provider posts
+ * a logout token to `backchannelLogoutUri` when the user's session ends.
+ * @typedef {{ clientId: string, redirectUri: string, resource: string, backchannelLogoutUri: string }} WebClient
+ */
+/**
+ * One back-channel logout the provider made: to whom, for which session, and how it went.
+ * @typedef {{ at: string, clientId: string, uri: string, sid: string | undefined, ok: boolean, error?: string }} BackchannelDelivery
+ */
 
 /**
  * @typedef {object} IssuerOptions
  * @property {number} [port] 0 (default) picks a free one
  * @property {'127.0.0.1' | 'localhost'} [hostname] how the issuer URL names loopback; default 127.0.0.1
  * @property {ResourceServer[]} resources
- * @property {ResourceServer[]} [boundResources] served by the issuer at `<url>/dpop`, DPoP-bound tokens only
  * @property {number} [tokenTtlSeconds] default 3600
  * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
+ * @property {ResourceServer[]} [boundResources] served by the issuer at `<url>/dpop`, DPoP-bound tokens only
+ * @property {WebClient[]} [webClients] clients that log users in (dev interactions on); default none
  */
 
 /**
  * @typedef {object} Issuer
  * @property {string} url the issuer identifier (`iss`), http://<hostname>:<port>
  * @property {number} port
- * @property {string | null} boundUrl the DPoP-only issuer (`<url>/dpop`) when boundResources were given
  * @property {(request: TokenRequest) => Promise<string>} token a client credentials grant; the access token
  * @property {(alg: SigningAlg) => Promise<string>} rotate a new signing key for `alg`, first in the JWKS; its kid
  * @property {() => { keys: Record<string, unknown>[] }} publicJwks what /jwks serves
+ * @property {string | null} boundUrl the DPoP-only issuer (`<url>/dpop`) when boundResources were given
+ * @property {() => BackchannelDelivery[]} backchannelDeliveries the last back-channel logouts, newest first
  * @property {() => Promise<void>} stop
  */
 
@@ -81,7 +101,10 @@ export async function startIssuer(options) {
   let handle = null;
   /** @type {Handler | null} */
   let handleBound = null;
+  /** @type {BackchannelDelivery[]} */
+  const deliveries = [];
   const server = createServer((request, response) => {
+    if (request.url === '/dev/backchannel' && request.method === 'GET') return answer(response, 200, { deliveries });
     if (request.url?.startsWith('/dev/rotate') && request.method === 'POST') {
       const alg = new URL(request.url, 'http://issuer').searchParams.get('alg') ?? 'RS256';
       if (alg !== 'RS256' && alg !== 'ES256') return answer(response, 400, { error: 'alg must be RS256 or ES256' });
@@ -108,12 +131,17 @@ export async function startIssuer(options) {
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const url = `http://${hostname}:${port}`;
 
-  // The provider signs no cookie this stack uses (no browser flows), but wants the keys set.
+  // Signs the interaction and session cookies of the web clients' logins.
   const cookieKeys = [randomBytes(32).toString('base64url')];
+  /** @param {Omit<BackchannelDelivery, 'at'>} delivery */
+  const delivered = (delivery) => {
+    deliveries.unshift({ at: new Date().toISOString(), ...delivery });
+    deliveries.splice(20);
+  };
   const rebuild = () => {
-    handle = buildProvider(url, options.resources, { keys, cookieKeys, options, bound: false }).callback();
+    handle = buildProvider(url, options.resources, { keys, cookieKeys, options, delivered, bound: false }).callback();
     handleBound = options.boundResources === undefined ? null
-      : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, bound: true }).callback();
+      : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, delivered, bound: true }).callback();
   };
   rebuild();
 
@@ -130,10 +158,11 @@ export async function startIssuer(options) {
   return {
     url,
     port,
-    boundUrl: options.boundResources === undefined ? null : boundIssuerOf(url),
     rotate,
     token: (request) => requestToken(url, request),
     publicJwks: () => ({ keys: keys.map(publicPart) }),
+    boundUrl: options.boundResources === undefined ? null : boundIssuerOf(url),
+    backchannelDeliveries: () => [...deliveries],
     stop: () => new Promise((stopped) => {
       server.close(() => stopped(undefined));
       server.closeAllConnections();
@@ -144,14 +173,18 @@ export async function startIssuer(options) {
 /**
  * @param {string} url the issuer identifier
  * @param {ResourceServer[]} servers
- * @param {{ keys: PrivateJwk[], cookieKeys: string[], options: IssuerOptions, bound: boolean }} setup
+ * @param {{ keys: PrivateJwk[], cookieKeys: string[], options: IssuerOptions, bound: boolean,
+ *   delivered: (delivery: Omit<BackchannelDelivery, 'at'>) => void }} setup
  *   keys newest first; bound: every client must send a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens)
+ *   and it has no web clients
  */
-function buildProvider(url, servers, { keys, cookieKeys, options, bound }) {
+function buildProvider(url, servers, { keys, cookieKeys, options, bound, delivered }) {
   const ttl = options.tokenTtlSeconds ?? 3600;
   const resources = new Map(servers.map((server) => [server.resource, server]));
-  /** @type {import('oidc-provider').ClientMetadata[]} */
-  const clients = servers.flatMap((server) => server.clients.map((client) => ({
+  const webClients = bound ? [] : options.webClients ?? [];
+  /** @typedef {import('oidc-provider').ClientMetadata} ClientMetadata */
+  /** @type {ClientMetadata[]} */
+  const clients = [...servers.flatMap((server) => server.clients.map((client) => /** @type {ClientMetadata} */ ({
     client_id: client.clientId,
     client_secret: client.clientSecret,
     grant_types: ['client_credentials'],
@@ -159,30 +192,52 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound }) {
     response_types: [],
     token_endpoint_auth_method: 'client_secret_post',
     ...(bound ? { dpop_bound_access_tokens: true } : {}),
-  })));
+  }))), ...webClients.map((client) => /** @type {ClientMetadata} */ ({
+    client_id: client.clientId,
+    // A public client: PKCE instead of a secret (oidc-provider requires PKCE for these).
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [client.redirectUri],
+    backchannel_logout_uri: client.backchannelLogoutUri,
+    // The logout token then carries the session's sid, which the access tokens carry too.
+    backchannel_logout_session_required: true,
+  }))];
+  /** May this client ask for tokens for this resource? */
+  const mayAsk = (/** @type {string} */ clientId, /** @type {ResourceServer} */ server) =>
+    server.clients.some((c) => c.clientId === clientId) || webClients.some((c) => c.clientId === clientId && c.resource === server.resource);
   const scopes = [...new Set(servers.flatMap((server) => server.scopes))];
   /** Signs with the newest key of the resource's alg (the keystore alone would pick any). */
   const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
 
-  return new Provider(url, {
+  const provider = new Provider(url, {
     adapter: MemoryAdapter,
     cookies: { keys: cookieKeys },
     clients,
     jwks: { keys: /** @type {any} */ (keys) },
     scopes,
-    ttl: { ClientCredentials: ttl, AccessToken: ttl },
+    // Every artifact's lifetime set here, so the provider does not warn about its defaults.
+    ttl: { ClientCredentials: ttl, AccessToken: ttl, AuthorizationCode: 60, IdToken: ttl, Interaction: 600, Grant: 86_400, Session: 86_400 },
+    // Any login is an account whose sub is the login (the dev interactions take any password).
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+    // RFC 9068 leaves `sid` out of JWT access tokens; the edge revokes sessions by it.
+    extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && typeof token.sid === 'string' ? { sid: token.sid } : undefined),
+    // The provider's own requests (back-channel logout) to *.test names go to loopback.
+    httpOptions: () => ({ dnsLookup: /** @type {any} */ (loopbackLookup) }),
     features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
+      devInteractions: { enabled: webClients.length > 0 },
+      backchannelLogout: { enabled: true },
       // A proof at the token endpoint binds the token to its key (cnf.jkt); no nonces here.
       dPoP: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource },
+      clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
       resourceIndicators: {
         enabled: true,
         getResourceServerInfo: (_ctx, resourceIndicator, client) => {
           const server = resources.get(resourceIndicator);
-          if (server === undefined || !server.clients.some((c) => c.clientId === client.clientId)) {
+          if (server === undefined || !mayAsk(client.clientId, server)) {
             throw new errors.InvalidTarget(`${client.clientId} may not ask for ${resourceIndicator}`);
           }
           return {
@@ -196,11 +251,40 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound }) {
       },
     },
   });
+  provider.on('backchannel.success', (_ctx, client, _accountId, sid) => {
+    delivered({ clientId: client.clientId, uri: String(client.backchannelLogoutUri), sid, ok: true });
+  });
+  provider.on('backchannel.error', (_ctx, error, client, _accountId, sid) => {
+    delivered({ clientId: client.clientId, uri: String(client.backchannelLogoutUri), sid, ok: false, error: String(error?.message ?? error) });
+  });
+  return provider;
 }
 
 /**
- * The provider's storage for what it keeps (nothing, for JWT client credentials tokens): a Map,
- * which is all a demo needs, named so oidc-provider stops warning about its own fallback.
+ * RP-initiated logout's confirmation page: the provider's form and one button (dev/session.mjs
+ * submits it as a browser would).
+ * @param {import('oidc-provider').KoaContextWithOIDC} ctx @param {string} form
+ */
+function logoutSource(ctx, form) {
+  ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sign out</title></head><body>
+${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out of the demo provider</button></body></html>`;
+}
+
+/**
+ * dns.lookup, except that names under .test (the demo tenants' hosts) are 127.0.0.1: the
+ * provider's back-channel logout then reaches the local edge, with the tenant's name as Host.
+ * @param {string} hostname @param {any} options @param {(...args: any[]) => void} callback
+ */
+function loopbackLookup(hostname, options, callback) {
+  if (!hostname.endsWith('.test')) return dns.lookup(hostname, options, callback);
+  if (options?.all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  return callback(null, '127.0.0.1', 4);
+}
+
+/**
+ * The provider's storage for what it keeps (sessions, interactions, grants and codes of the web
+ * clients' logins; nothing for JWT client credentials tokens): a Map, which is all a demo needs,
+ * named so oidc-provider stops warning about its own fallback.
  */
 class MemoryAdapter {
   /** @type {Map<string, { payload: Record<string, unknown>, expiresAt: number }>} */
@@ -219,7 +303,13 @@ class MemoryAdapter {
     return item !== undefined && item.expiresAt > Date.now() ? item.payload : undefined;
   }
   async findByUserCode() { return undefined; }
-  async findByUid() { return undefined; }
+  /** Sessions are looked up by uid too (a code bound to its session, at the token endpoint). @param {string} uid */
+  async findByUid(uid) {
+    for (const [key, item] of MemoryAdapter.#items) {
+      if (key.startsWith(`${this.name}:`) && item.payload.uid === uid && item.expiresAt > Date.now()) return item.payload;
+    }
+    return undefined;
+  }
   /** @param {string} id */
   async consume(id) {
     const item = MemoryAdapter.#items.get(this.#key(id));

@@ -20,7 +20,7 @@ import { hostRequest } from '../scripts/host-request.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
-import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants } from './tenants.mjs';
+import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
@@ -52,7 +52,7 @@ async function main() {
   const startedAt = Date.now();
   await assertFree(ports.edge, 'EDGE_PORT', '--edge-port');
   const issuer = await listenOrExplain('issuer', ports.issuer, 'ISSUER_PORT', '--issuer-port',
-    () => startIssuer({ port: ports.issuer, resources: demoResources(), boundResources: demoBoundResources(), keysFile }));
+    () => startIssuer({ port: ports.issuer, resources: demoResources(), boundResources: demoBoundResources(), webClients: demoWebClients({ edgePort: ports.edge }), keysFile }));
   started.push({ name: 'issuer', stop: issuer.stop });
   const origin = await listenOrExplain('origin', ports.origin, 'ORIGIN_PORT', '--origin-port',
     () => startOrigin({ port: ports.origin }));

@@ -5,6 +5,8 @@
 //   const issuer = await startIssuer({ resources: demoResources(), boundResources: demoBoundResources() });
 //   for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) await put(config);
 //   const { clientId, clientSecret, resource } = DEMO_CLIENTS.acme;
+//   const issuer = await startIssuer({ resources: demoResources(), webClients: demoWebClients({ edgePort: 8787 }) });
+//   DEMO_WEB_CLIENT.clientId;   // acme's web app: users log in (dev/session.mjs), logouts reach the edge
 //   DEMO_DPOP_CLIENTS.acme;          // acme's payments client, at the DPoP-only issuer
 //
 // acme's payments API (/payments/*) wants DPoP-bound tokens, and proof of possession is an
@@ -33,6 +35,31 @@ export const DEMO_CLIENTS = {
     clientId: 'globex-service', clientSecret: 'globex-demo-secret', scopes: ['read', 'write', 'admin'],
   },
 };
+
+/**
+ * acme's web app: a public client whose users log in by the authorization code flow with PKCE
+ * (dev/session.mjs), whose access tokens are for acme's API and carry the session's `sid`, and
+ * whose back-channel logout URI is acme's edge endpoint, so ending a session revokes its tokens.
+ * The redirect URI is never visited: dev/session.mjs reads the code from the redirect itself.
+ */
+export const DEMO_WEB_CLIENT = {
+  tenant: 'acme', host: 'api.acme.test', resource: 'https://api.acme.test', clientId: 'acme-web',
+  redirectUri: 'https://app.acme.test/callback', scopes: ['read', 'write'],
+};
+
+/**
+ * The issuer's side of the web client: its logout tokens go to the edge on this port, as
+ * http://api.acme.test:<port>/_edge/backchannel-logout (the issuer resolves *.test to 127.0.0.1).
+ * @param {{ edgePort: number }} stack
+ */
+export function demoWebClients(stack) {
+  return [{
+    clientId: DEMO_WEB_CLIENT.clientId,
+    redirectUri: DEMO_WEB_CLIENT.redirectUri,
+    resource: DEMO_WEB_CLIENT.resource,
+    backchannelLogoutUri: `http://${DEMO_WEB_CLIENT.host}:${stack.edgePort}/_edge/backchannel-logout`,
+  }];
+}
 
 /**
  * Demo clients of the DPoP-only issuer (`<issuer>/dpop`), by tenant: the `payments` scope of the
@@ -71,7 +98,8 @@ export function demoBoundResources() {
  * serves /health without a token, wants the `admin` scope under /admin/*, a token everywhere
  * else, and forwards to the echo origin. globex is rate limited so 429 can be shown; acme's
  * /account/* asks for a recent multi-factor login (RFC 9470 step-up), which a client
- * credentials token never has, so it shows the 401 insufficient_user_authentication challenge.
+ * credentials token never has, so it shows the 401 insufficient_user_authentication challenge;
+ * acme also takes back-channel logouts for its web app.
  * @param {{ issuer: string, upstream: string }} stack
  */
 export function demoTenants(stack) {
@@ -106,5 +134,7 @@ export function demoTenants(stack) {
     // The origin trusts the x-auth-* headers; the echo is easier to read without the token.
     forward: { claimHeaders: {}, stripAuthorization: true },
     ...(client.tenant === 'globex' ? { rateLimit: { perSubject: { limit: 5, windowSeconds: 10 } } } : {}),
+    // acme's web app's sessions end at the provider, which tells the edge (OIDC Back-Channel Logout).
+    ...(client.tenant === DEMO_WEB_CLIENT.tenant ? { events: { backchannelLogout: { audiences: [DEMO_WEB_CLIENT.clientId] } } } : {}),
   }));
 }

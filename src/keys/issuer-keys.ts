@@ -1,5 +1,5 @@
-// The IssuerKeys Durable Object: one per key set (issuer, or issuer + configured JWKS URI),
-// global. It owns the network fetch of discovery and JWKS, so concurrent cold isolates share one
+// The IssuerKeys Durable Object: one per key set (issuer, or issuer + configured JWKS URI, or
+// SSF transmitter), global. It owns the network fetch of discovery and JWKS, so concurrent cold isolates share one
 // fetch, and it keeps the last good key set in its storage (SPEC.md "Keys: discovery and JWKS").
 //
 //   const answer = await issuerKeysStub(env.ISSUER_KEYS, issuer.keySetId)
@@ -15,6 +15,7 @@ import type { Env } from '../env';
 import { discoverJwksUri } from './discovery';
 import { FETCH_TIMEOUT_MS, fetchIssuerJson, type FetchRules } from './issuer-fetch';
 import { jwksLifetimeSeconds, parseJwks, type PublicJwk } from './jwks';
+import type { KeyDiscovery } from './key-source';
 
 /** A forced refresh (kid miss) refetches only keys at least this old. */
 export const REFRESH_COOLDOWN_MS = 30_000;
@@ -31,6 +32,9 @@ export interface KeySetRequest {
   readonly issuer: string;
   /** The configured JWKS URI; null means discovery. */
   readonly jwksUri: string | null;
+  /** Which discovery document names the JWKS URI when none is configured; absent means 'oidc'
+   *  (callers from before SSF transmitters, such as the scheduled pre-warm). */
+  readonly discovery?: KeyDiscovery;
   /** A kid miss: fetch again unless the held keys are younger than REFRESH_COOLDOWN_MS. */
   readonly refresh: boolean;
   /** The caller's ALLOW_INSECURE_ISSUERS: http is then allowed, on loopback only. */
@@ -40,6 +44,7 @@ export interface KeySetRequest {
 export interface PrewarmRequest {
   readonly issuer: string;
   readonly jwksUri: string | null;
+  readonly discovery?: KeyDiscovery;
   readonly allowInsecure: boolean;
   /** Refetch when the held set expires sooner than this (ms from now). */
   readonly withinMs: number;
@@ -61,6 +66,8 @@ export type KeySetAnswer =
 interface StoredKeySet extends KeySet {
   readonly issuer: string;
   readonly configuredJwksUri: string | null;
+  /** Absent in sets stored before SSF transmitters: 'oidc'. */
+  readonly discovery?: KeyDiscovery;
   readonly jwksUri: string;
   /** When jwksUri was discovered; null when it was configured. */
   readonly discoveredAt: number | null;
@@ -117,6 +124,7 @@ export class IssuerKeys extends DurableObject<Env> {
   #held(request: KeySetRequest): StoredKeySet | null {
     const stored = this.#stored;
     if (stored === null || stored.issuer !== request.issuer || stored.configuredJwksUri !== request.jwksUri) return null;
+    if ((stored.discovery ?? 'oidc') !== (request.discovery ?? 'oidc')) return null;
     return stored;
   }
 
@@ -152,6 +160,7 @@ export class IssuerKeys extends DurableObject<Env> {
     const stored: StoredKeySet = {
       issuer: request.issuer,
       configuredJwksUri: request.jwksUri,
+      discovery: request.discovery ?? 'oidc',
       jwksUri: location.jwksUri,
       discoveredAt: location.discoveredAt,
       keys: parsed.keys,
@@ -174,7 +183,7 @@ async function locate(
   request: KeySetRequest, rules: FetchRules, now: Clock,
 ): Promise<{ ok: true; jwksUri: string; discoveredAt: number | null } | { ok: false; note: string }> {
   if (request.jwksUri !== null) return { ok: true, jwksUri: request.jwksUri, discoveredAt: null };
-  const found = await discoverJwksUri(request.issuer, rules);
+  const found = await discoverJwksUri(request.issuer, rules, request.discovery ?? 'oidc');
   return found.ok ? { ok: true, jwksUri: found.jwksUri, discoveredAt: now() } : found;
 }
 

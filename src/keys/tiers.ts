@@ -1,6 +1,8 @@
 // The isolate's side of the key tiers (SPEC.md "Keys: discovery and JWKS"): memory (key sets
 // and their imported CryptoKeys) -> Cache API (per location) -> the IssuerKeys object, which
 // alone touches the network. Implements KeySource; nothing is shared across requests but data.
+// A key set belongs to an issuer of access and logout tokens or to an SSF transmitter
+// (KeySetPolicy): both get the same tiers, lifetimes, kid-miss cooldown and stale-if-error.
 //
 //   const tiers = createKeyTiers({ now: systemClock });            // once per isolate
 //   const keys = tiers.source({                                     // per request: its I/O
@@ -14,12 +16,11 @@ import { BoundedCache, type CacheCounters } from '../cache';
 import type { Clock } from '../clock';
 import { deny, invalidToken, ok, type Denial, type Outcome } from '../denial';
 import type { Algorithm } from '../tenants/schema';
-import type { IssuerPolicy } from '../tenants/tenant';
 import {
   FAILURE_HOLD_MS, REFRESH_COOLDOWN_MS, STALE_IF_ERROR_MS, issuerKeysStub,
   type IssuerKeys, type KeySet, type KeySetAnswer,
 } from './issuer-keys';
-import type { KeyCandidate, KeyLookup, KeySource, KeyTier } from './key-source';
+import type { KeyCandidate, KeyLookup, KeySetPolicy, KeySource, KeyTier } from './key-source';
 import { selectKeys } from './selection';
 
 export const DEFAULT_MAX_ISSUERS = 1_000;
@@ -90,14 +91,14 @@ const lookupName = (header: { alg: Algorithm; kid: string | undefined }): string
 /** The hot path: the same lookup answered before from the key set memory holds now, without an
  *  await or an allocation. */
 function answeredFromMemory(
-  state: TierState, issuer: IssuerPolicy, header: { alg: Algorithm; kid: string | undefined },
+  state: TierState, issuer: KeySetPolicy, header: { alg: Algorithm; kid: string | undefined },
 ): Outcome<KeyLookup> | undefined {
   const held = state.memory.get(issuer.keySetId);
   return held?.kind === 'keys' ? held.set.answered.get(lookupName(header)) : undefined;
 }
 
 async function candidates(
-  state: TierState, io: KeyTierIo, issuer: IssuerPolicy, header: { alg: Algorithm; kid: string | undefined },
+  state: TierState, io: KeyTierIo, issuer: KeySetPolicy, header: { alg: Algorithm; kid: string | undefined },
 ): Promise<Outcome<KeyLookup>> {
   let found = await keySetFor(state, io, issuer);
   if (!found.ok) return found;
@@ -131,7 +132,7 @@ async function candidates(
 }
 
 /** Memory, then the Cache API, then the object; stale memory when all of them fail. */
-async function keySetFor(state: TierState, io: KeyTierIo, issuer: IssuerPolicy): Promise<Found> {
+async function keySetFor(state: TierState, io: KeyTierIo, issuer: KeySetPolicy): Promise<Found> {
   const id = issuer.keySetId;
   const held = state.memory.get(id);
   if (held?.kind === 'keys') return ok({ set: held.set, tier: 'memory' });
@@ -162,12 +163,12 @@ async function keySetFor(state: TierState, io: KeyTierIo, issuer: IssuerPolicy):
 
 /** Asks the object; a good answer lands in memory and, while fresh, in the Cache API. */
 async function fromObject(
-  state: TierState, io: KeyTierIo, issuer: IssuerPolicy, refresh: boolean, stale: HeldKeySet | null,
+  state: TierState, io: KeyTierIo, issuer: KeySetPolicy, refresh: boolean, stale: HeldKeySet | null,
 ): Promise<Found> {
   let answer: KeySetAnswer;
   try {
     answer = await issuerKeysStub(io.issuerKeys, issuer.keySetId)
-      .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, refresh, allowInsecure: io.allowInsecure });
+      .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, discovery: issuer.discovery, refresh, allowInsecure: io.allowInsecure });
   } catch {
     // An unreachable object is not a bug of ours: the same as an issuer that failed.
     answer = { ok: false, retryAfterSeconds: FAILURE_HOLD_MS / 1000, note: 'issuer keys object unreachable' };

@@ -148,6 +148,25 @@ const CorsSchema = v.strictObject({
   maxAgeSeconds: v.optional(Seconds(0, 86_400), DEFAULTS.corsMaxAgeSeconds),
 });
 
+/** An SSF transmitter's issuer: an issuer URL without query or fragment (SSF 1.0 §7.1). */
+const TransmitterIssuer = v.pipe(
+  IssuerUrl,
+  v.check((s) => { const u = urlOf(s); return u === null || (u.search === '' && u.hash === ''); },
+    'a transmitter issuer has no query or fragment'),
+);
+
+/** Revocation events (SPEC.md "Revocation events"): who may send them, and to which audience. */
+const EventsSchema = v.strictObject({
+  backchannelLogout: v.optional(v.nullable(v.strictObject({
+    audiences: v.pipe(v.array(NonEmpty), v.minLength(1, 'at least one audience is required'), v.maxLength(20)),
+  })), null),
+  ssf: v.optional(v.pipe(v.array(v.strictObject({
+    issuer: TransmitterIssuer,
+    audience: NonEmpty,
+    jwksUri: v.optional(v.nullable(IssuerUrl), null),
+  })), v.maxLength(20)), () => []),
+});
+
 const Limit = v.strictObject({ limit: Seconds(1, 1_000_000), windowSeconds: Seconds(1, 86_400) });
 
 const HostSchema = v.pipe(
@@ -189,6 +208,7 @@ export const TenantConfigSchema = v.pipe(
       maxAgeSeconds: v.optional(Seconds(10, 3600), DEFAULTS.dpop.maxAgeSeconds),
       nonce: v.optional(v.boolean(), DEFAULTS.dpop.nonce),
     })), null),
+    events: v.optional(v.nullable(EventsSchema), null),
     dnsCheck: v.optional(v.nullable(v.strictObject({
       type: v.picklist(['CNAME', 'A', 'AAAA']),
       target: NonEmpty,
@@ -209,6 +229,11 @@ export const TenantConfigSchema = v.pipe(
     config.issuers.forEach((issuer, i) => {
       if (seenIssuers.has(issuer.issuer)) addIssue({ message: 'issuer listed twice', path: pathOf(config, 'issuers', i) });
       seenIssuers.add(issuer.issuer);
+    });
+    const seenTransmitters = new Set<string>();
+    config.events?.ssf.forEach((transmitter, i) => {
+      if (seenTransmitters.has(transmitter.issuer)) addIssue({ message: 'transmitter listed twice', path: transmitterPath(config, i) });
+      seenTransmitters.add(transmitter.issuer);
     });
     config.routes.forEach((route, i) => {
       if (route.auth === 'none' && route.scopes.length > 0) {
@@ -238,6 +263,7 @@ export type TenantConfigInput = v.InferInput<typeof TenantConfigSchema>;
 export type IssuerConfig = TenantConfig['issuers'][number];
 export type RouteConfig = TenantConfig['routes'][number];
 export type CorsConfig = NonNullable<TenantConfig['cors']>;
+export type EventsConfig = NonNullable<TenantConfig['events']>;
 
 export interface ConfigIssue { path: string; message: string }
 export type ParsedConfig = { ok: true; config: TenantConfig } | { ok: false; issues: ConfigIssue[] };
@@ -260,5 +286,15 @@ function pathOf<F extends 'hosts' | 'issuers' | 'routes'>(config: TenantConfig, 
   return [
     { type: 'object', origin: 'value', input: config, key: field, value: array },
     { type: 'array', origin: 'value', input: array, key: index, value: array[index] },
+  ];
+}
+
+/** The issue path of `config.events.ssf[index]`. */
+function transmitterPath(config: TenantConfig, index: number): [v.ObjectPathItem, v.ObjectPathItem, v.ArrayPathItem] {
+  const events = config.events!;
+  return [
+    { type: 'object', origin: 'value', input: config, key: 'events', value: events },
+    { type: 'object', origin: 'value', input: events, key: 'ssf', value: events.ssf },
+    { type: 'array', origin: 'value', input: events.ssf, key: index, value: events.ssf[index] },
   ];
 }

@@ -5,13 +5,15 @@
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
+import type { KeyDiscovery, KeySetPolicy } from '../keys/key-source';
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import { compileClaimName, type ClaimReader } from '../verify/claim-names';
-import { ALGORITHMS, DEFAULTS, type Algorithm, type CorsConfig, type ProofOfPossession, type TenantConfig } from './schema';
+import { ALGORITHMS, DEFAULTS, type Algorithm, type CorsConfig, type EventsConfig, type ProofOfPossession, type TenantConfig } from './schema';
 
-export interface IssuerPolicy {
+export interface IssuerPolicy extends KeySetPolicy {
   readonly issuer: string;
   readonly jwksUri: string | null;
+  readonly discovery: 'oidc';
   readonly audiences: ReadonlySet<string>;
   readonly audienceClaim: string;
   readonly algorithms: ReadonlySet<Algorithm>;
@@ -25,6 +27,28 @@ export interface IssuerPolicy {
   readonly proofOfPossession: ProofOfPossession;
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
+}
+
+/** An SSF transmitter (SPEC.md "Revocation events"): its SETs are verified with its own key set,
+ *  found through its ssf-configuration unless jwksUri is set, under the same key tiers as issuers. */
+export interface TransmitterPolicy extends KeySetPolicy {
+  readonly issuer: string;
+  readonly jwksUri: string | null;
+  readonly discovery: 'ssf';
+  readonly keySetId: string;
+  /** The `aud` a SET must contain. */
+  readonly audience: string;
+  /** Every asymmetric algorithm (never none or HMAC). */
+  readonly algorithms: ReadonlySet<Algorithm>;
+  readonly clockToleranceSeconds: number;
+}
+
+/** The tenant's `events` block, compiled: null parts accept nothing. */
+export interface CompiledEvents {
+  /** The `aud` values a logout token may carry (one must be present); null: none accepted. */
+  readonly backchannelLogout: { readonly audiences: ReadonlySet<string> } | null;
+  /** By issuer (`iss` chooses the transmitter, nothing else does). */
+  readonly transmitters: ReadonlyMap<string, TransmitterPolicy>;
 }
 
 export interface Tenant {
@@ -59,6 +83,8 @@ export interface Tenant {
   /** Every issuer's algorithms, in ALGORITHMS order: `algs` of a DPoP challenge when no issuer is
    *  known yet, and the metadata's dpop_signing_alg_values_supported. */
   readonly dpopAlgorithms: readonly Algorithm[];
+  /** null: no `events` block, so the event paths are ordinary routes. */
+  readonly events: CompiledEvents | null;
 }
 
 export interface DpopPolicy {
@@ -76,9 +102,13 @@ export interface CompiledCors {
   readonly maxAgeSeconds: number;
 }
 
-/** The key-set name for an issuer: one per (issuer, explicit JWKS URI) pair. */
-export const keySetIdOf = (issuer: string, jwksUri: string | null): string =>
-  jwksUri === null ? issuer : `${issuer} ${jwksUri}`;
+/** The key-set name: one per (issuer, explicit JWKS URI) pair; a transmitter that discovers its
+ *  keys gets a name of its own ("ssf " cannot start a URL), since its discovery document may name
+ *  another JWKS than the same URL's OpenID configuration does. */
+export const keySetIdOf = (issuer: string, jwksUri: string | null, discovery: KeyDiscovery = 'oidc'): string =>
+  jwksUri !== null ? `${issuer} ${jwksUri}` : discovery === 'ssf' ? `ssf ${issuer}` : issuer;
+
+const TRANSMITTER_ALGORITHMS: ReadonlySet<Algorithm> = new Set(ALGORITHMS);
 
 export function compileTenant(config: TenantConfig): Tenant {
   return {
@@ -87,6 +117,7 @@ export function compileTenant(config: TenantConfig): Tenant {
     issuers: new Map(config.issuers.map((i) => [i.issuer, {
       issuer: i.issuer,
       jwksUri: i.jwksUri,
+      discovery: 'oidc' as const,
       audiences: new Set(i.audiences),
       audienceClaim: i.audienceClaim,
       algorithms: new Set(i.algorithms),
@@ -114,6 +145,22 @@ export function compileTenant(config: TenantConfig): Tenant {
     dpop: config.dpop ?? DEFAULTS.dpop,
     challengesDpop: config.dpop !== null || config.issuers.some((i) => i.proofOfPossession !== 'optional'),
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
+    events: config.events && compileEvents(config.events),
+  };
+}
+
+function compileEvents(events: EventsConfig): CompiledEvents {
+  return {
+    backchannelLogout: events.backchannelLogout && { audiences: new Set(events.backchannelLogout.audiences) },
+    transmitters: new Map(events.ssf.map((t) => [t.issuer, {
+      issuer: t.issuer,
+      jwksUri: t.jwksUri,
+      discovery: 'ssf' as const,
+      keySetId: keySetIdOf(t.issuer, t.jwksUri, 'ssf'),
+      audience: t.audience,
+      algorithms: TRANSMITTER_ALGORITHMS,
+      clockToleranceSeconds: DEFAULTS.clockToleranceSeconds,
+    }])),
   };
 }
 

@@ -28,7 +28,7 @@ import { ALGORITHMS, type Algorithm } from '../tenants/schema';
 import { htuMatches } from './htu';
 import type { NonceCheck } from './dpop-nonce';
 import { proofReasonOfJoseError, proofReasonOfKeyImport } from './reasons';
-import { decodeSegment } from './token';
+import { decodeSegment } from './jws';
 
 /** A longer DPoP header is malformed without being parsed: a proof with a 4096-bit RSA jwk is
  *  under 2 KiB. */

@@ -1,6 +1,6 @@
 // The guarded fetch and discovery against the auxiliary issuer Worker.
 import { describe, expect, it } from 'vitest';
-import { discoverJwksUri, oauthMetadataUrl, oidcDiscoveryUrl } from '../../src/keys/discovery';
+import { discoverJwksUri, oauthMetadataUrl, oidcDiscoveryUrl, riscConfigurationUrl, ssfConfigurationUrl } from '../../src/keys/discovery';
 import { fetchIssuerJson, issuerUrl } from '../../src/keys/issuer-fetch';
 import { TestIssuer, hitsOn, register } from '../support/issuer';
 
@@ -83,11 +83,16 @@ describe('fetchIssuerJson', () => {
 });
 
 describe('discoverJwksUri', () => {
-  it('builds both well-known URLs from the issuer', () => {
+  it('builds the well-known URLs from the issuer (appended for OIDC, inserted before the path for RFC 8414, SSF and RISC)', () => {
     expect(oidcDiscoveryUrl('https://a.test/')).toBe('https://a.test/.well-known/openid-configuration');
     expect(oidcDiscoveryUrl('https://a.test/tenant/x')).toBe('https://a.test/tenant/x/.well-known/openid-configuration');
     expect(oauthMetadataUrl('https://a.test/')).toBe('https://a.test/.well-known/oauth-authorization-server');
     expect(oauthMetadataUrl('https://a.test/tenant/x/')).toBe('https://a.test/.well-known/oauth-authorization-server/tenant/x');
+    expect(ssfConfigurationUrl('https://tr.example.com')).toBe('https://tr.example.com/.well-known/ssf-configuration');
+    expect(ssfConfigurationUrl('https://tr.example.com/issuer1')).toBe('https://tr.example.com/.well-known/ssf-configuration/issuer1');
+    expect(ssfConfigurationUrl('https://tr.example.com/issuer1/')).toBe('https://tr.example.com/.well-known/ssf-configuration/issuer1');
+    expect(riscConfigurationUrl('https://accounts.google.com/')).toBe('https://accounts.google.com/.well-known/risc-configuration');
+    expect(ssfConfigurationUrl('not a url')).toBeNull();
   });
 
   it('reads jwks_uri from OpenID Connect discovery', async () => {

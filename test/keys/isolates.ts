@@ -11,10 +11,11 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import type { Clock } from '../../src/clock';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
-import type { KeySource } from '../../src/keys/key-source';
+import type { KeySetPolicy, KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';
 import type { Algorithm } from '../../src/tenants/schema';
-import { keySetIdOf, type IssuerPolicy } from '../../src/tenants/tenant';
+import { ALGORITHMS } from '../../src/tenants/schema';
+import { keySetIdOf, type IssuerPolicy, type TransmitterPolicy } from '../../src/tenants/tenant';
 import { compileClaimName } from '../../src/verify/claim-names';
 
 export function policyFor(
@@ -25,6 +26,7 @@ export function policyFor(
   return {
     issuer: name,
     jwksUri,
+    discovery: 'oidc',
     audiences: new Set(['https://api.test']),
     audienceClaim: 'aud',
     algorithms: new Set(options.algorithms ?? ['RS256', 'ES256', 'PS256', 'EdDSA']),
@@ -38,10 +40,22 @@ export function policyFor(
   };
 }
 
-export const objectOf = (policy: IssuerPolicy) => issuerKeysStub(env.ISSUER_KEYS, policy.keySetId);
+/** An SSF transmitter as compileTenant makes it: keys from its ssf-configuration unless jwksUri. */
+export function transmitterPolicyFor(
+  issuer: { issuer: string } | string, options: { jwksUri?: string | null; audience?: string } = {},
+): TransmitterPolicy {
+  const name = typeof issuer === 'string' ? issuer : issuer.issuer;
+  const jwksUri = options.jwksUri ?? null;
+  return {
+    issuer: name, jwksUri, discovery: 'ssf', keySetId: keySetIdOf(name, jwksUri, 'ssf'),
+    audience: options.audience ?? 'https://api.test/ssf', algorithms: new Set(ALGORITHMS), clockToleranceSeconds: 30,
+  };
+}
+
+export const objectOf = (policy: KeySetPolicy) => issuerKeysStub(env.ISSUER_KEYS, policy.keySetId);
 
 /** Gives the policy's IssuerKeys object the test clock (and optionally a short fetch timeout). */
-export async function useClock(policy: IssuerPolicy, now: Clock, fetchTimeoutMs?: number): Promise<void> {
+export async function useClock(policy: KeySetPolicy, now: Clock, fetchTimeoutMs?: number): Promise<void> {
   await runInDurableObject(objectOf(policy), (instance: IssuerKeys) => {
     instance.now = now;
     if (fetchTimeoutMs !== undefined) instance.fetchTimeoutMs = fetchTimeoutMs;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/denial';
 import type { KeyLookup } from '../../src/keys/key-source';
 import { TestIssuer, hitsOn, makeKey, register } from '../support/issuer';
-import { isolate, objectOf, policyFor, useClock, weakRsaJwk } from './isolates';
+import { isolate, objectOf, policyFor, transmitterPolicyFor, useClock, weakRsaJwk } from './isolates';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const HOUR = 3_600_000;
@@ -334,5 +334,75 @@ describe('key tiers: failures', () => {
     const remote = await serveAt('http://plain.issuer.test');
     expect(await isolate(remote.now, { allowInsecure: true }).keys.candidates(remote.policy, header)).toMatchObject({ ok: false, denial: { error: 'issuer_unavailable' } });
     expect(await hitsOn({ url: `${remote.name}${DISCOVERY}` })).toBe(0);
+  });
+});
+
+describe('key tiers: SSF transmitters', () => {
+  /** A transmitter on its own host with a path in its issuer, publishing its ssf-configuration. */
+  async function transmitter(options: { publish?: boolean } = {}) {
+    const issuer = await TestIssuer.create({ path: '/tenants/t1', publish: false });
+    if (options.publish !== false) await issuer.publishSsf();
+    const clock = { t: Date.now() };
+    const now = () => clock.t;
+    const policy = transmitterPolicyFor(issuer);
+    await useClock(policy, now);
+    return { issuer, clock, now, policy, header: { alg: 'RS256' as const, kid: issuer.keys[0]!.kid } };
+  }
+  const SSF_AT = '/.well-known/ssf-configuration/tenants/t1';
+
+  it('finds the JWKS through /.well-known/ssf-configuration inserted before the issuer path (RFC 8414 placement)', async () => {
+    const { issuer, now, policy, header } = await transmitter();
+    expect(issuer.ssfConfigurationUrl).toBe(`${issuer.origin}${SSF_AT}`);
+    const found = lookup(await isolate(now).keys.candidates(policy, header));
+    expect(found.tier).toBe('network');
+    expect(found.keys.map((k) => k.kid)).toEqual([header.kid]);
+    expect(await issuer.hits(SSF_AT)).toBe(1);
+    expect(await issuer.hits(`/tenants/t1${DISCOVERY}`)).toBe(0);
+    expect(await issuer.hits('/.well-known/oauth-authorization-server/tenants/t1')).toBe(0);
+    expect(await issuer.hits('/jwks')).toBe(1);
+  });
+
+  it('falls back to the older RISC location after a 404', async () => {
+    const { issuer, now, policy, header } = await transmitter({ publish: false });
+    await issuer.serve('/.well-known/risc-configuration/tenants/t1', { body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri } });
+    await issuer.publishJwks();
+    expect(lookup(await isolate(now).keys.candidates(policy, header)).tier).toBe('network');
+    expect(await issuer.hits(SSF_AT)).toBe(1);
+    expect(await issuer.hits('/.well-known/risc-configuration/tenants/t1')).toBe(1);
+  });
+
+  it('treats a configuration naming another issuer as unavailable', async () => {
+    const { issuer, now, policy, header } = await transmitter({ publish: false });
+    await issuer.publishSsf({ documentIssuer: 'https://evil.issuer.test/tenants/t1' });
+    expect(await isolate(now).keys.candidates(policy, header)).toMatchObject({ ok: false, denial: { error: 'issuer_unavailable' } });
+    expect(await issuer.hits('/jwks')).toBe(0);
+  });
+
+  it('keeps a transmitter\'s key set apart from an issuer\'s at the same URL', async () => {
+    const { issuer, now, policy, header } = await transmitter();
+    // The same URL as an OpenID issuer publishes another JWKS: each key set keeps its own.
+    const other = await makeKey('RS256');
+    await issuer.serve(`/tenants/t1${DISCOVERY}`, { body: { issuer: issuer.issuer, jwks_uri: `${issuer.origin}/oidc-jwks` } });
+    await issuer.serve('/oidc-jwks', { body: { keys: [other.publicJwk] } });
+    const asIssuer = policyFor(issuer);
+    await useClock(asIssuer, now);
+    const edge = isolate(now);
+    expect(lookup(await edge.keys.candidates(policy, header)).keys).toHaveLength(1);
+    expect(lookup(await edge.keys.candidates(asIssuer, { alg: 'RS256', kid: other.kid })).keys).toHaveLength(1);
+    expect(await edge.keys.candidates(asIssuer, header)).toMatchObject({ ok: false, denial: { reason: 'unknown_kid' } });
+    expect(await edge.keys.candidates(policy, { alg: 'RS256', kid: other.kid })).toMatchObject({ ok: false, denial: { reason: 'unknown_kid' } });
+  });
+
+  it('holds a transmitter to the kid-miss cooldown: one refetch per 30 s under a random-kid flood', async () => {
+    const { issuer, clock, now, policy, header } = await transmitter();
+    const edge = isolate(now);
+    await edge.keys.candidates(policy, header);
+    clock.t += 31_000;
+    for (let i = 0; i < 50; i++) {
+      expect(await edge.keys.candidates(policy, { alg: 'RS256', kid: `random-${i}` })).toMatchObject({ ok: false, denial: { reason: 'unknown_kid' } });
+    }
+    expect(await issuer.hits('/jwks')).toBe(2);
+    expect(await issuer.hits(SSF_AT)).toBe(1); // the discovered jwks_uri is reused
+    expect(edge.objectCalls).toBe(2);
   });
 });

@@ -59,6 +59,21 @@ export class TestIssuer {
     return `${this.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
   }
 
+  /** Where an SSF receiver finds this issuer as a transmitter: `/.well-known/ssf-configuration`
+   *  after the host, then the issuer's path (SSF 1.0 §7.2, RFC 8414 placement). */
+  get ssfConfigurationUrl(): string {
+    return `${this.origin}/.well-known/ssf-configuration${new URL(this.issuer).pathname.replace(/\/$/, '')}`;
+  }
+
+  /** Registers the SSF transmitter configuration (naming this issuer and its JWKS) and the JWKS. */
+  async publishSsf(options: { cacheControl?: string; documentIssuer?: string; jwksUri?: string } = {}): Promise<void> {
+    await register(this.ssfConfigurationUrl, { body: {
+      spec_version: '1_0', issuer: options.documentIssuer ?? this.issuer, jwks_uri: options.jwksUri ?? this.jwksUri,
+      delivery_methods_supported: ['urn:ietf:rfc:8935'],
+    } });
+    await this.publishJwks(options);
+  }
+
   /** Registers the discovery document and the JWKS (with the current keys). */
   async publish(options: { cacheControl?: string; documentIssuer?: string } = {}): Promise<void> {
     await register(this.discoveryUrl, { body: { issuer: options.documentIssuer ?? this.issuer, jwks_uri: this.jwksUri } });

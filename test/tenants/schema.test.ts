@@ -21,6 +21,40 @@ describe('parseTenantConfig', () => {
     expect(parsed.config.dpop).toBeNull();
     expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
     expect(parsed.config.forward).toEqual({ claimHeaders: {}, stripAuthorization: false });
+    expect(parsed.config.events).toBeNull();
+    expect(compileTenant(parsed.config).events).toBeNull();
+  });
+
+  it('compiles the events block: logout audiences, and transmitters keyed by issuer with key sets of their own', () => {
+    const parsed = parseTenantConfig({ ...base, events: {
+      backchannelLogout: { audiences: ['acme-web'] },
+      ssf: [
+        { issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf' },
+        { issuer: 'https://acme.eu.auth0.com/', audience: 'x', jwksUri: 'https://acme.eu.auth0.com/ssf-jwks' },
+      ],
+    } });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    expect(parsed.config.events).toEqual({
+      backchannelLogout: { audiences: ['acme-web'] },
+      ssf: [
+        { issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: null },
+        { issuer: 'https://acme.eu.auth0.com/', audience: 'x', jwksUri: 'https://acme.eu.auth0.com/ssf-jwks' },
+      ],
+    });
+    const events = compileTenant(parsed.config).events!;
+    expect(events.backchannelLogout?.audiences).toEqual(new Set(['acme-web']));
+    const discovered = events.transmitters.get('https://tr.example/t1')!;
+    expect(discovered).toMatchObject({ discovery: 'ssf', jwksUri: null, keySetId: 'ssf https://tr.example/t1', clockToleranceSeconds: 30 });
+    expect([...discovered.algorithms].sort()).toEqual(['ES256', 'ES384', 'ES512', 'EdDSA', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512']);
+    // The same URL as an issuer (OIDC discovery) and as a transmitter (SSF discovery): two key sets.
+    const issuer = base.issuers[0]!.issuer;
+    const both = parseTenantConfig({ ...base, events: { ssf: [{ issuer, audience: 'a' }] } });
+    if (!both.ok) throw new Error(JSON.stringify(both.issues));
+    const tenant = compileTenant(both.config);
+    expect(tenant.events!.transmitters.get(issuer)!.keySetId).not.toBe(tenant.issuers.get(issuer)!.keySetId);
+    expect(events.transmitters.get('https://acme.eu.auth0.com/')!.keySetId).toBe('https://acme.eu.auth0.com/ https://acme.eu.auth0.com/ssf-jwks');
+    expect(issuesOf({ ...base, events: {} })).toEqual([]);
+    expect(issuesOf({ ...base, events: null })).toEqual([]);
   });
 
   it('accepts the spec example routes, "/*" and "/" among them', () => {
@@ -85,6 +119,16 @@ describe('parseTenantConfig', () => {
     [{ dpop: { maxAgeSeconds: 60.5 } }, '/dpop/maxAgeSeconds'],
     [{ dpop: { nonce: 'yes' } }, '/dpop/nonce'],
     [{ dpop: { maxAge: 60 } }, '/dpop/maxAge'],
+    [{ events: { backchannelLogout: { audiences: [] } } }, '/events/backchannelLogout/audiences'],
+    [{ events: { backchannelLogout: { audiences: [''] } } }, '/events/backchannelLogout/audiences/0'],
+    [{ events: { backchannelLogout: { audience: 'typo' } } }, '/events/backchannelLogout/audience'],
+    [{ events: { ssf: [{ issuer: 'http://tr.example', audience: 'a' }] } }, '/events/ssf/0/issuer'],
+    [{ events: { ssf: [{ issuer: 'not a url', audience: 'a' }] } }, '/events/ssf/0/issuer'],
+    [{ events: { ssf: [{ issuer: 'https://tr.example/?t=1', audience: 'a' }] } }, '/events/ssf/0/issuer'],
+    [{ events: { ssf: [{ issuer: 'https://tr.example', audience: '' }] } }, '/events/ssf/0/audience'],
+    [{ events: { ssf: [{ issuer: 'https://tr.example', audience: 'a', jwksUri: 'jwks.json' }] } }, '/events/ssf/0/jwksUri'],
+    [{ events: { ssf: [{ issuer: 'https://tr.example', audience: 'a' }, { issuer: 'https://tr.example', audience: 'b' }] } }, '/events/ssf/1'],
+    [{ events: { webhooks: [] } }, '/events/webhooks'],
   ])('refuses %o at %s', (override, path) => {
     expect(issuesOf({ ...base, ...override }).map((issue) => issue.path)).toContain(path);
   });
@@ -265,6 +309,10 @@ const full = {
   revocation: { versionClaim: '/org/tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
   dpop: { maxAgeSeconds: 120, nonce: true },
   dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
+  events: {
+    backchannelLogout: { audiences: ['acme-web'] },
+    ssf: [{ issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: 'https://tr.example/jwks' }],
+  },
 };
 
 /** Every path to a value inside `value`, as keys. */

@@ -1,0 +1,61 @@
+// The seam between the event endpoints and the tenant state (SPEC.md "Revocation events"): what
+// one logout token or SET asks the state to do, in one storage transaction, exactly once per
+// (issuer, jti). INTERFACE: implemented by TenantState.applyEvents (state/event-ledger.ts holds
+// the storage side), and by fakes in tests.
+//
+//   const sink = revocationSinkOf(tenantStateStub(env.TENANT_STATE, tenant.id));   // under the 2 s object deadline
+//   const result = await sink.applyEvents({ issuer, jti, rememberUntil, effects: [{ kind: 'session', value: sid }] });
+//   result.outcome;   // 'applied' | 'replayed' (nothing changed again) | 'list_full' (nothing changed)
+import { OBJECT_DEADLINE_MS, withDeadline } from '../state/deadline';
+
+/** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
+ *  `sid` (every token of the session issued up to now). */
+export interface RevocationEffect {
+  readonly kind: 'subject' | 'session';
+  /** 1 to MAX_EVENT_VALUE_LENGTH characters. */
+  readonly value: string;
+}
+
+export interface EventBatch {
+  /** The `iss` of the logout token or SET: a jti is unique per issuer (RFC 7519 §4.1.7). */
+  readonly issuer: string;
+  /** 1 to MAX_EVENT_VALUE_LENGTH characters. */
+  readonly jti: string;
+  /** Epoch seconds: the (issuer, jti) pair is remembered until then, so a replay changes nothing. */
+  readonly rememberUntil: number;
+  /** Distinct, at most MAX_EVENTS_PER_SET; may be empty (the jti is still remembered). */
+  readonly effects: readonly RevocationEffect[];
+}
+
+export type BatchResult =
+  | { readonly outcome: 'applied' | 'replayed' }
+  /** A list is at its cap: nothing was written, the jti is not remembered (a retry may succeed). */
+  | { readonly outcome: 'list_full'; readonly list: 'subjects' | 'sessions' | 'event_jtis' };
+
+export interface RevocationSink {
+  /** Remembers the jti and writes every effect in one transaction, or (replay) does nothing. */
+  applyEvents(batch: EventBatch): Promise<BatchResult>;
+}
+
+/** The longest `sub`, `sid` or `jti` an event may carry, as for the admin API (SPEC.md "Tenant
+ *  status and revocation"): longer values are refused with the whole event (400). */
+export const MAX_EVENT_VALUE_LENGTH = 256;
+/** The most events one SET may carry; more is refused (400 invalid_request) before any is read. */
+export const MAX_EVENTS_PER_SET = 100;
+/** A jti is remembered at least this long after it was processed. */
+export const JTI_MEMORY_SECONDS = 7 * 24 * 60 * 60;
+
+/** Until when to remember a jti: a week, and at least past the last moment the same token could
+ *  still be accepted (its iat plus the accepted age plus the clock tolerance). */
+export function rememberUntil(nowSeconds: number, issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
+  return Math.max(nowSeconds + JTI_MEMORY_SECONDS, issuedAt + maxAgeSeconds + toleranceSeconds + 1);
+}
+
+/** The sink of an object that applies event batches (TenantState's stub), under the deadline of
+ *  every Durable Object call on the request path: past it the call fails, the endpoint answers
+ *  503, and the sender retries. */
+export function revocationSinkOf(
+  state: { applyEvents(batch: EventBatch): Promise<BatchResult> }, deadlineMs: number = OBJECT_DEADLINE_MS,
+): RevocationSink {
+  return { applyEvents: (batch) => withDeadline(state.applyEvents(batch), deadlineMs, 'TenantState') };
+}

@@ -1,0 +1,127 @@
+// POST /_edge/ssf (RFC 8935 push delivery of a Security Event Token, RFC 8417, as profiled by
+// OpenID Shared Signals 1.0, CAEP 1.0 and RISC 1.0; SPEC.md "Revocation events"): the body is
+// the SET, `Content-Type: application/secevent+jwt`, at most 64 KiB (checked before parsing). The
+// SET is verified with its transmitter's keys (verify/jws.ts: the transmitter by `iss`, an
+// asymmetric alg, keys through the key tiers, found by the transmitter's ssf-configuration unless
+// `jwksUri` is set); then `aud` must hold the transmitter's `audience`, `iat` must be present
+// and at most 7 days old (so a replay outlives no jti memory), `exp` when present not passed,
+// `jti` present, `events` an object of 1 to 100 events. Each event's effect comes from
+// event-types.ts; all of a SET's revocations are one sink call (one state transaction). 202
+// Accepted; a refused SET 400 {"err", "description"} (RFC 8935 §2.3), nothing changed; a
+// replayed jti 202 again, nothing changed again.
+//
+// RFC 8935 §2.4 codes: invalid_request (not a SET this edge can read: body, content type, claim
+// types, times, jti, events, typ, values over 256 characters), invalid_issuer (iss names no
+// transmitter of the tenant), invalid_audience (aud lacks the transmitter's audience),
+// invalid_key (alg not asymmetric, or no key of the transmitter fits the kid),
+// authentication_failed (the signature does not verify).
+//
+//   if (tenant.events !== null && url.pathname === SSF_PATH)
+//     return handleSsfPush(request, tenant, { now, keys, sink, audit });
+import { readBody, utf8 } from '../body';
+import type { Tenant, TransmitterPolicy } from '../tenants/tenant';
+import { verifyJws } from '../verify/jws';
+import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
+import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
+import { readEvent } from './event-types';
+import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH, rememberUntil } from './sink';
+import { audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
+
+export const SSF_PATH = '/_edge/ssf';
+/** The SET body cap (and so the SET's), checked before anything is parsed. */
+export const MAX_SET_BYTES = 64 * 1024;
+/** The oldest SET accepted: older ones could be replays the jti memory no longer knows. */
+export const MAX_SET_AGE_SECONDS = 7 * 24 * 60 * 60;
+const SET_LIMIT = { maxBytes: MAX_SET_BYTES };
+const NO_TRANSMITTERS: ReadonlyMap<string, TransmitterPolicy> = new Map();
+
+/** What the endpoint needs of a tenant. */
+export type SetTenant = Pick<Tenant, 'id' | 'issuers' | 'events'>;
+
+/** A verified SET and what each of its events does. */
+export interface VerifiedSet {
+  readonly transmitter: TransmitterPolicy;
+  readonly jti: string;
+  readonly issuedAt: number;
+  readonly events: readonly ProcessedEvent[];
+}
+
+export async function handleSsfPush(request: Request, tenant: SetTenant, deps: EventDeps): Promise<Response> {
+  return ssfResponse(await receiveSet(request, tenant, deps));
+}
+
+async function receiveSet(request: Request, tenant: SetTenant, deps: EventDeps): Promise<EventAnswer> {
+  if (request.method !== 'POST') return refuseRequest(tenant, 'ssf', { answer: METHOD_NOT_ALLOWED }, deps);
+  const token = await readSet(request);
+  if (!token.ok) return refuseRequest(tenant, 'ssf', token.refusal, deps);
+  const verified = await verifySet(token.value, tenant, deps);
+  if (!verified.ok) return refuseRequest(tenant, 'ssf', verified.refusal, deps);
+  const set = verified.value;
+  const nowSeconds = Math.floor(deps.now() / 1000);
+  return applyEvents(tenant, 'ssf', {
+    issuer: set.transmitter.issuer,
+    jti: set.jti,
+    rememberUntil: rememberUntil(nowSeconds, set.issuedAt, MAX_SET_AGE_SECONDS, set.transmitter.clockToleranceSeconds),
+  }, set.events, deps);
+}
+
+/** The SET of an application/secevent+jwt body (RFC 8935 §2), read under the cap. */
+export async function readSet(request: Request): Promise<EventOutcome<string>> {
+  if (mediaTypeOf(request.headers.get('content-type')) !== 'application/secevent+jwt') {
+    return refuse('invalid_request', 'the body must be application/secevent+jwt');
+  }
+  const read = await readBody(request, { maxBytes: MAX_SET_BYTES });
+  if (!read.ok) return refuse('invalid_request', read.failure === 'too_large' ? `the body is over ${MAX_SET_BYTES} bytes` : 'the body could not be read');
+  const text = utf8(read.bytes);
+  if (text === null) return refuse('invalid_request', 'the body is not UTF-8');
+  // A trailing newline (curl --data-binary @file) is not part of the SET.
+  const set = text.trim();
+  if (set === '') return refuse('invalid_request', 'the body is empty');
+  return { ok: true, value: set };
+}
+
+/** RFC 8417 / SSF validation and the event table, in this order: the JWS (verify/jws.ts), typ,
+ *  aud, iat / nbf / exp, jti, events (1 to 100 objects), each event's effect (values over 256
+ *  characters refuse the whole SET). */
+export async function verifySet(token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<VerifiedSet>> {
+  const signed = await verifyJws(token, tenant.events?.transmitters ?? NO_TRANSMITTERS, deps, SET_LIMIT);
+  if (!signed.ok) return { ok: false, refusal: refusalOfDenial(signed.denial, 'iss names no SSF transmitter of this tenant') };
+  const { signer: transmitter, header, payload } = signed.value;
+
+  // SSF 1.0 §4.1.1 requires explicit typing; a SET without typ is still read (RFC 8417 §2.3 only recommends it).
+  const typ = typeRefusal(header, 'secevent+jwt');
+  if (typ !== null) return refuse('invalid_request', typ, 'wrong_type');
+  const audience = audienceHolds(own(payload, 'aud'), (aud) => aud === transmitter.audience);
+  if (audience === null) return refuse('invalid_audience', 'aud is missing or not a string or array of strings', 'wrong_audience');
+  if (!audience) return refuse('invalid_audience', "aud does not hold this receiver's audience", 'wrong_audience');
+  const times = readEventTimes(payload, {
+    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: MAX_SET_AGE_SECONDS,
+  });
+  if (!times.ok) return times;
+  const jti = readJti(payload);
+  if (!jti.ok) return jti;
+
+  const events = own(payload, 'events');
+  if (!isObject(events)) return refuse('invalid_request', 'events is missing or not an object', 'malformed');
+  const types = Object.keys(events);
+  if (types.length === 0) return refuse('invalid_request', 'events is empty', 'malformed');
+  if (types.length > MAX_EVENTS_PER_SET) return refuse('invalid_request', `more than ${MAX_EVENTS_PER_SET} events in one SET`, 'malformed');
+  const setSubject = own(payload, 'sub_id');
+  const processed: ProcessedEvent[] = [];
+  for (const type of types) {
+    const event = events[type];
+    if (!isObject(event)) return refuse('invalid_request', 'an event payload is not an object', 'malformed');
+    const reading = readEvent(type, event, setSubject, tenant.issuers);
+    if (reading.effect !== null && reading.effect.value.length > MAX_EVENT_VALUE_LENGTH) {
+      return refuse('invalid_request', `a subject identifier is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+    }
+    processed.push({
+      eventType: type,
+      subject: reading.subject.session !== null ? 'sid' : reading.subject.user !== null ? 'sub' : 'none',
+      subjectFormat: reading.subject.format,
+      effect: reading.effect,
+      ...(reading.note === undefined ? {} : { note: reading.note }),
+    });
+  }
+  return { ok: true, value: { transmitter, jti: jti.value, issuedAt: times.value, events: processed } };
+}

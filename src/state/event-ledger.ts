@@ -1,0 +1,112 @@
+// The storage side of revocation events inside the TenantState object (SPEC.md "Revocation
+// events"): which (issuer, jti) pairs were processed and until when they are remembered, and one
+// storage transaction that either applies all of an event's revocations and remembers its jti,
+// or (a replay) does nothing. Free of the Durable Object class: TenantState passes its storage and
+// its own writers for revoked subjects and sessions (which own their tables and caps), so the
+// same code is tested here against a real object's SQLite.
+//
+//   // TenantState
+//   constructor: ctx.storage.sql.exec(SCHEMA + EVENT_LEDGER_SCHEMA);
+//   async applyEvents(batch: EventBatch): Promise<BatchResult> {
+//     const result = applyEventBatch(this.ctx.storage, batch, this.#seconds(), (effect, at) =>
+//       effect.kind === 'subject' ? this.#writeSubject(effect.value, at) : this.#writeSession(effect.value, at));
+//     if (result.outcome === 'applied') await this.#scheduleExpiry();   // nextEventJtiExpiry() is one of the dues
+//     return result;
+//   }
+//   alarm(): forgetEventJtis(this.ctx.storage.sql, now) in its transaction.
+import {
+  MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH, type BatchResult, type EventBatch, type RevocationEffect,
+} from '../events/sink';
+
+/** Executed with the object's own schema: idempotent. */
+export const EVENT_LEDGER_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS event_jtis (
+    iss TEXT NOT NULL, jti TEXT NOT NULL, remember_until INTEGER NOT NULL, PRIMARY KEY (iss, jti)) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS event_jtis_by_expiry ON event_jtis (remember_until);
+  CREATE TABLE IF NOT EXISTS event_jtis_count (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+`;
+
+/** Like every revocation list (SPEC.md): at most this many remembered jtis per tenant. */
+export const MAX_EVENT_JTIS = 1_000_000;
+/** The longest issuer stored; a tenant's issuers and transmitters are URLs far below it. */
+const MAX_ISSUER_LENGTH = 2048;
+
+/** Writes one revocation at `at` (epoch seconds) inside the caller's transaction, as the admin
+ *  API's revokeSubject / revokeSession do (a later time wins); 'list_full' when its list is at its
+ *  cap, which rolls the whole batch back. */
+export type EffectWriter = (effect: RevocationEffect, at: number) => 'written' | 'list_full';
+
+/** What the ledger needs of DurableObjectStorage. */
+export type LedgerStorage = Pick<DurableObjectStorage, 'sql' | 'transactionSync'>;
+
+/** Thrown inside the transaction to roll it back. */
+class ListFull extends Error {
+  constructor(readonly list: 'subjects' | 'sessions' | 'event_jtis') {
+    super(`revocation list full: ${list}`);
+  }
+}
+
+/** One transaction: a replay (the pair is remembered and not past its time) changes nothing;
+ *  otherwise every effect is written at `nowSeconds` and the pair remembered until
+ *  `batch.rememberUntil`. A batch that breaks the EventBatch contract is a bug: thrown. */
+export function applyEventBatch(storage: LedgerStorage, batch: EventBatch, nowSeconds: number, write: EffectWriter): BatchResult {
+  assertBatch(batch, nowSeconds);
+  const { sql } = storage;
+  try {
+    return storage.transactionSync((): BatchResult => {
+      const held = sql.exec<{ remember_until: number }>(
+        'SELECT remember_until FROM event_jtis WHERE iss = ? AND jti = ?', batch.issuer, batch.jti).toArray()[0];
+      if (held !== undefined && held.remember_until > nowSeconds) return { outcome: 'replayed' };
+      if (held === undefined && eventJtiCount(sql) >= MAX_EVENT_JTIS) throw new ListFull('event_jtis');
+      for (const effect of batch.effects) {
+        if (write(effect, nowSeconds) === 'list_full') throw new ListFull(effect.kind === 'subject' ? 'subjects' : 'sessions');
+      }
+      sql.exec(
+        `INSERT INTO event_jtis (iss, jti, remember_until) VALUES (?, ?, ?)
+         ON CONFLICT (iss, jti) DO UPDATE SET remember_until = excluded.remember_until`, batch.issuer, batch.jti, batch.rememberUntil);
+      if (held === undefined) addToCount(sql, 1);
+      return { outcome: 'applied' };
+    });
+  } catch (error) {
+    if (error instanceof ListFull) return { outcome: 'list_full', list: error.list };
+    throw error;
+  }
+}
+
+/** Drops the pairs no longer remembered (at or past their time); the number dropped. Run it in
+ *  the alarm's transaction. */
+export function forgetEventJtis(sql: SqlStorage, nowSeconds: number): number {
+  const due = sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM event_jtis WHERE remember_until <= ?', nowSeconds).toArray()[0]?.n ?? 0;
+  if (due === 0) return 0;
+  sql.exec('DELETE FROM event_jtis WHERE remember_until <= ?', nowSeconds);
+  addToCount(sql, -due);
+  return due;
+}
+
+/** When the alarm should next drop a pair (epoch seconds), or null when none is held. */
+export function nextEventJtiExpiry(sql: SqlStorage): number | null {
+  return sql.exec<{ t: number | null }>('SELECT MIN(remember_until) AS t FROM event_jtis').toArray()[0]?.t ?? null;
+}
+
+/** Remembered pairs, expired ones not yet dropped included (a counter: no scan). */
+export function eventJtiCount(sql: SqlStorage): number {
+  return sql.exec<{ n: number }>('SELECT n FROM event_jtis_count WHERE id = 1').toArray()[0]?.n ?? 0;
+}
+
+function addToCount(sql: SqlStorage, delta: number): void {
+  sql.exec('INSERT OR IGNORE INTO event_jtis_count (id, n) VALUES (1, 0)');
+  sql.exec('UPDATE event_jtis_count SET n = MAX(0, n + ?) WHERE id = 1', delta);
+}
+
+function assertBatch(batch: EventBatch, nowSeconds: number): void {
+  const text = (value: unknown, max: number) => typeof value === 'string' && value.length > 0 && value.length <= max;
+  if (!text(batch.issuer, MAX_ISSUER_LENGTH)) throw new RangeError('event batch: issuer');
+  if (!text(batch.jti, MAX_EVENT_VALUE_LENGTH)) throw new RangeError('event batch: jti');
+  if (!Number.isSafeInteger(batch.rememberUntil) || batch.rememberUntil <= nowSeconds) throw new RangeError('event batch: rememberUntil');
+  if (!Array.isArray(batch.effects) || batch.effects.length > MAX_EVENTS_PER_SET) throw new RangeError('event batch: effects');
+  for (const effect of batch.effects) {
+    if ((effect.kind !== 'subject' && effect.kind !== 'session') || !text(effect.value, MAX_EVENT_VALUE_LENGTH)) {
+      throw new RangeError('event batch: effect');
+    }
+  }
+}
