@@ -20,6 +20,12 @@ export function edgeAnswer(decided: Answered, host: string): Response {
   switch (verdict.kind) {
     case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
     case 'metadata': return metadataResponse(verdict.tenant, verdict.resource, log.requestId);
+    // The endpoint's own answer (RFC 8935, OIDC Back-Channel Logout), with the request id.
+    case 'event': {
+      const response = new Response(verdict.response.body, verdict.response);
+      response.headers.set('x-request-id', log.requestId);
+      return response;
+    }
     // The pipeline refused an origin cors does not allow, so there is an answer.
     case 'preflight': return preflightResponse(verdict.tenant.cors!, decided.cors, log.requestId);
   }

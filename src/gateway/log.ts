@@ -7,7 +7,7 @@
 import type { Denial } from '../denial';
 import type { KeyTier } from '../keys/key-source';
 
-export type DecisionOutcome = 'allowed' | 'public' | 'preflight' | 'metadata' | 'denied';
+export type DecisionOutcome = 'allowed' | 'public' | 'preflight' | 'metadata' | 'event' | 'denied';
 
 export interface DecisionRecord {
   requestId: string;

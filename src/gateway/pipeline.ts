@@ -1,8 +1,8 @@
 // The ordered pipeline every door shares (SPEC.md "Request outcomes"): one function, `decide`,
 // that reads top to bottom, one step a line and one early return each:
 //
-//   tenant, metadata, status, perIp, preflight, route, credentials, verify, proof of possession,
-//   revocation, scopes, claims, step-up, perSubject
+//   tenant, metadata, status, perIp, revocation events, preflight, route, credentials, verify,
+//   proof of possession, revocation, scopes, claims, step-up, perSubject
 //
 // The doors only say how a request reaches it and what to do with the verdict: the HTTP door
 // (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
@@ -34,6 +34,10 @@ import type { Credentials } from '../verify/extract';
 import { checkPossession, type Pop, type Scheme } from '../verify/possession';
 import type { DpopReplay } from '../state/dpop-replay';
 import { createProofReplays } from '../state/proof-replays';
+import { BACKCHANNEL_LOGOUT_PATH, handleBackchannelLogout } from '../events/backchannel-logout';
+import { revocationSinkOf } from '../events/sink';
+import { SSF_PATH, handleSsfPush } from '../events/ssf';
+import { tenantStateStub } from '../state/tenant-state';
 import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './forward';
 import { newDecisionRecord, type DecisionRecord } from './log';
@@ -97,8 +101,10 @@ export interface PipelineRequest {
   readonly certificate: string | null;
   /** CF-Connecting-IP, or the RPC caller's clientIp: the perIp key. */
   readonly clientIp: string | null;
-  /** What only HTTP doors have: metadata documents and CORS. null for RPC. */
+  /** What only HTTP doors have: metadata documents, CORS and revocation events. null for RPC. */
   readonly http: {
+    /** The request itself, for the revocation-event endpoints, which read its body. */
+    readonly request: Request;
     readonly origin: string | null;
     readonly preflight: boolean;
     /** GET or HEAD of /.well-known/oauth-protected-resource (or a path below it). */
@@ -113,6 +119,8 @@ export type Verdict =
   | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string }
   /** A preflight the edge answers from the tenant's `cors` (204). */
   | { readonly kind: 'preflight'; readonly tenant: Tenant }
+  /** A revocation event the tenant's provider pushed (events/): the endpoint's own answer. */
+  | { readonly kind: 'event'; readonly response: Response }
   /** Admitted: identity null on an `auth: none` route, or for a preflight sent on to the origin. */
   | { readonly kind: 'passed'; readonly tenant: Tenant; readonly identity: Identity | null; readonly preflight: boolean };
 
@@ -222,6 +230,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const ip = await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, log, answer.limits);
     if (ip !== null) return refused(ip);
 
+    // Authenticated by the event's signature, not a token: no route applies (perIp did).
+    const channel = r.http && tenant.events !== null && io.tenantState !== null ? eventChannelOf(r.pathname) : null;
+    if (channel !== null) return { kind: 'event', response: await timed(log, 'event', receiveEvent(channel, r.http!.request, tenant, io, io.tenantState!)) };
+
     if (r.http?.preflight) {
       if (tenant.cors === null) return { kind: 'passed', tenant, identity: null, preflight: true };
       return answer.cors === null ? refused({ error: 'origin_not_allowed' }) : { kind: 'preflight', tenant };
@@ -267,6 +279,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (sub !== null) return refused(sub);
 
     return { kind: 'passed', tenant, identity: identityOf(tenant, token.value, possession.value.pop), preflight: false };
+  }
+
+  /** A revocation event: verified with the tenant's issuers' (or transmitters') keys through the
+   *  isolate's key tiers, applied by the tenant's state object. */
+  function receiveEvent(channel: 'backchannel_logout' | 'ssf', request: Request, tenant: Tenant, io: PipelineIo,
+    tenantState: DurableObjectNamespace<TenantState>): Promise<Response> {
+    const deps = { now, keys: keyTiers.source(io), sink: revocationSinkOf(tenantStateStub(tenantState, tenant.id)) };
+    return channel === 'ssf' ? handleSsfPush(request, tenant, deps) : handleBackchannelLogout(request, tenant, deps);
   }
 
   /** The tenant step: the isolate's cache or KV for a host, or the door's own way. */
@@ -321,6 +341,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 }
 
 const refused = (denial: Denial): Verdict => ({ kind: 'refused', denial });
+
+/** Which revocation-event endpoint a path is (exactly as written), if any. */
+function eventChannelOf(pathname: string | null): 'backchannel_logout' | 'ssf' | null {
+  return pathname === BACKCHANNEL_LOGOUT_PATH ? 'backchannel_logout' : pathname === SSF_PATH ? 'ssf' : null;
+}
 
 function identityOf(tenant: Tenant, token: VerifiedToken, pop: Pop | null): Identity {
   return {

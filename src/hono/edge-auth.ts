@@ -115,7 +115,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
       url: request.url,
       certificate: certificateOfRequest(request.cf),
       clientIp: request.headers.get('cf-connecting-ip'),
-      http: { origin: request.headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, url.pathname) },
+      http: { request, origin: request.headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, url.pathname) },
       tenants: lookup(c, bindings, settings),
     }, ioOf(bindings, settings, waitUntilOf(c)));
     const finish = (outcome: DecisionOutcome, status: number, denial?: Denial) =>

@@ -4,6 +4,8 @@
 //
 //   migrate(ctx.storage, { jtiDeniedAt: nowSeconds + JTI_REACH_SECONDS, hash: hash32 });   // in the constructor
 
+import { EVENT_LEDGER_SCHEMA } from './event-ledger';
+
 /** Step 1 is the first layout; objects created before versions were tracked already have it,
  *  so it only creates what is missing. */
 const FIRST = `
@@ -42,7 +44,10 @@ const THIRD = `
   CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 `;
 
-const LATEST = 3;
+/** Step 4: the jtis of processed revocation events (state/event-ledger.ts). */
+const FOURTH = EVENT_LEDGER_SCHEMA;
+
+const LATEST = 4;
 
 export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: number; hash: (value: string) => number }): void {
   const sql = storage.sql;
@@ -53,6 +58,7 @@ export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: n
     if (version < 1) sql.exec(FIRST);
     if (version < 2) second(sql, options);
     if (version < 3) sql.exec(THIRD);
+    if (version < 4) sql.exec(FOURTH);
     sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, ?)', LATEST);
   });
 }

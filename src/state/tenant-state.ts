@@ -16,6 +16,8 @@
 // weaken `hash` (before any write: each entry keeps the hash it was written with) to reach the
 // horizon and hash collisions with a few entries.
 import { DurableObject } from 'cloudflare:workers';
+import type { BatchResult, EventBatch } from '../events/sink';
+import { applyEventBatch, forgetEventJtis, nextEventJtiExpiry } from './event-ledger';
 import { systemClock, type Clock } from '../clock';
 import type { Env } from '../env';
 import { encodeRevocationList, hash32, listBytes, SHIPPED_PER_LIST, type RevocationList } from './revocation-list';
@@ -287,6 +289,17 @@ export class TenantState extends DurableObject<Env> {
     return true;
   }
 
+  /** A revocation event's effects (OIDC back-channel logout, Shared Signals) and its jti, in one
+   *  transaction: all of them and the jti remembered, or (a jti processed before) nothing, or
+   *  (a list at its cap) nothing and 'list_full' (state/event-ledger.ts). */
+  async applyEvents(batch: EventBatch): Promise<BatchResult> {
+    this.#built = null;
+    const result = applyEventBatch(this.ctx.storage, batch, this.#seconds(),
+      (effect, at) => this.#writeEntry(effect.kind === 'subject' ? 'subjects' : 'sessions', effect.value, at));
+    if (result.outcome === 'applied') await this.#scheduleExpiry();
+    return result;
+  }
+
   /** Drops what can no longer match a live token, a batch at a time, then waits for the next expiry. */
   override async alarm(): Promise<void> {
     const now = this.#seconds();
@@ -300,6 +313,7 @@ export class TenantState extends DurableObject<Env> {
           `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${expiry} <= ? LIMIT ?)`, now - kept, PRUNE_BATCH);
         this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = entries - ? WHERE list = ?', due, name);
       }
+      forgetEventJtis(this.ctx.storage.sql, now);
     });
     await this.#scheduleExpiry();
   }
@@ -307,23 +321,8 @@ export class TenantState extends DurableObject<Env> {
   /** One value into a list: a new entry only if the list has room, an existing one moved on to
    *  the later time. Any admin write means the tenant exists: the retired mark goes. */
   async #revoke(name: ListName, value: string, at: number, exp?: number): Promise<Revoked> {
-    const { table, key } = LISTS[name];
     const full = this.#write(() => {
-      const existing = this.#sql(`SELECT 1 AS found FROM ${table} WHERE ${key} = ?`, value).length > 0;
-      if (!existing) {
-        if (this.#liveSize(name) >= MAX_LIST_ENTRIES) return true;
-        this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = entries + 1 WHERE list = ?', name);
-      }
-      if (name === 'jtis') {
-        this.ctx.storage.sql.exec(
-          `INSERT INTO denied_jtis (jti, exp, denied_at, hash) VALUES (?, ?, ?, ?)
-           ON CONFLICT (jti) DO UPDATE SET exp = MAX(exp, excluded.exp), denied_at = MAX(denied_at, excluded.denied_at)`,
-          value, exp, at, this.hash(value) >>> 0);
-      } else {
-        this.ctx.storage.sql.exec(
-          `INSERT INTO ${table} (${key}, revoked_at, hash) VALUES (?, ?, ?)
-           ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at, this.hash(value) >>> 0);
-      }
+      if (this.#writeEntry(name, value, at, exp) === 'list_full') return true;
       const row = this.#status();
       if (row.retired) this.#writeStatus({ ...row, retired: false });
       return false;
@@ -331,6 +330,28 @@ export class TenantState extends DurableObject<Env> {
     if (full) return { ok: false, full: name };
     await this.#scheduleExpiry();
     return { ok: true, summary: this.summary() };
+  }
+
+  /** Within a transaction: the entry written (a later time wins), or 'list_full' when it would
+   *  be new and its list is at the cap. */
+  #writeEntry(name: ListName, value: string, at: number, exp?: number): 'written' | 'list_full' {
+    const { table, key } = LISTS[name];
+    const existing = this.#sql(`SELECT 1 AS found FROM ${table} WHERE ${key} = ?`, value).length > 0;
+    if (!existing) {
+      if (this.#liveSize(name) >= MAX_LIST_ENTRIES) return 'list_full';
+      this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = entries + 1 WHERE list = ?', name);
+    }
+    if (name === 'jtis') {
+      this.ctx.storage.sql.exec(
+        `INSERT INTO denied_jtis (jti, exp, denied_at, hash) VALUES (?, ?, ?, ?)
+         ON CONFLICT (jti) DO UPDATE SET exp = MAX(exp, excluded.exp), denied_at = MAX(denied_at, excluded.denied_at)`,
+        value, exp, at, this.hash(value) >>> 0);
+    } else {
+      this.ctx.storage.sql.exec(
+        `INSERT INTO ${table} (${key}, revoked_at, hash) VALUES (?, ?, ?)
+         ON CONFLICT (${key}) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`, value, at, this.hash(value) >>> 0);
+    }
+    return 'written';
   }
 
   /** A named random secret of 32 bytes, made the first time it is asked for. */
@@ -387,6 +408,9 @@ export class TenantState extends DurableObject<Env> {
       const first = this.#sql<{ t: number | null }>(`SELECT MIN(${expiry}) AS t FROM ${table}`)[0]?.t ?? null;
       return first === null ? null : first + kept;
     }).filter((at): at is number => at !== null);
+    // An event's jti is dropped at its remember_until: the alarm one second after the last it counts.
+    const forget = nextEventJtiExpiry(this.ctx.storage.sql);
+    if (forget !== null) due.push(forget - 1);
     if (due.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;

@@ -11,7 +11,7 @@
 //   verified.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
 import type { Clock } from '../clock';
-import { ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../denial';
 import type { KeySource, KeyTier } from '../keys/key-source';
 import type { Algorithm } from '../tenants/schema';
 import type { IssuerPolicy } from '../tenants/tenant';
@@ -54,6 +54,9 @@ export async function verifyToken(
   const { signer: issuer, header, payload } = signed.value;
 
   const claims = payload as JWTPayload;
+  // A security event (a logout token, a SET) signed by the same issuer is never an access token,
+  // whatever audience it names (RFC 8417 §4.1.1, OIDC Back-Channel Logout §2.4).
+  if (isSecurityEvent(header, claims)) return invalidToken('wrong_type', 'a security event token, not an access token');
   const times = readTimes(header, claims, issuer);
   if (!times.ok) return times;
   const valid = checkTimes(times.value, issuer, deps.now());
@@ -73,4 +76,10 @@ export async function verifyToken(
     keyTier: signed.value.keyTier,
     keySetVersion: signed.value.keySetVersion,
   });
+}
+
+const EVENT_TYPES = /^(?:application\/)?(?:logout|secevent)\+jwt$/i;
+
+function isSecurityEvent(header: Readonly<Record<string, unknown>>, claims: JWTPayload): boolean {
+  return claims.events !== undefined || (typeof header.typ === 'string' && EVENT_TYPES.test(header.typ));
 }

@@ -1,0 +1,137 @@
+// Revocation events through the whole Worker: a logout token or a SET signed by the tenant's
+// provider revokes the session or the subject at the real TenantState object, so the next
+// request with an affected access token is refused; invalid ones change nothing; the endpoints
+// exist only on tenants with an `events` block, after the status and perIp steps.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TestIssuer } from '../support/issuer';
+import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
+const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
+
+let edge: ReturnType<typeof testEdge>;
+let issuer: TestIssuer;
+let transmitter: TestIssuer;
+let host: string;
+let id: string;
+
+beforeEach(async () => {
+  edge = testEdge();
+  issuer = await TestIssuer.create({ algs: ['RS256'] });
+  transmitter = await TestIssuer.create({ algs: ['ES256'] });
+  ({ id } = uniqueTenant('ev'));
+  host = `api.${id}.example.test`;
+});
+afterEach(() => edge.restoreLog());
+
+async function put(events: unknown = {
+  backchannelLogout: { audiences: ['web-client'] },
+  ssf: [{ issuer: transmitter.issuer, audience: 'https://receiver.example', jwksUri: transmitter.jwksUri }],
+}, extra: Record<string, unknown> = {}) {
+  await edge.putTenant(tenantConfig({ id, hosts: [host], issuer, events, revocation: { maxStalenessSeconds: 0 }, ...extra }));
+}
+const seconds = () => Math.floor(edge.now / 1000);
+const access = (claims: Record<string, unknown>) => issuer.sign({ aud: `https://${host}`, iat: seconds() - 10, ...claims }, { now: edge.now });
+const logoutToken = (claims: Record<string, unknown>) => issuer.sign({
+  aud: 'web-client', jti: crypto.randomUUID(), events: { [LOGOUT_EVENT]: {} }, exp: undefined, ...claims,
+}, { now: edge.now, header: { typ: 'logout+jwt' } });
+const logout = (token: string) => edge.fetch(new Request(`https://${host}/_edge/backchannel-logout`, {
+  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}`,
+}));
+const set = (payload: Record<string, unknown>) => transmitter.sign({
+  aud: 'https://receiver.example', jti: crypto.randomUUID(), exp: undefined, ...payload,
+}, { now: edge.now, header: { typ: 'secevent+jwt' } });
+const push = (token: string) => edge.fetch(new Request(`https://${host}/_edge/ssf`, {
+  method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: token,
+}));
+const status = async (token: string) => (await edge.request(`https://${host}/orders`, { token })).status;
+
+describe('OIDC back-channel logout at the gateway', () => {
+  it('revokes the session a logout token names, and only it; 200 no-store', async () => {
+    await put();
+    const inSession = await access({ sub: 'alice', sid: 's-1' });
+    const otherSession = await access({ sub: 'alice', sid: 's-2' });
+    expect(await status(inSession)).toBe(200);
+    const answer = await logout(await logoutToken({ sub: 'alice', sid: 's-1' }));
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(answer.headers.get('x-request-id')).toBeTruthy();
+    expect(await status(inSession)).toBe(401);
+    expect(await status(otherSession)).toBe(200);
+    expect(edge.decisions().some((d) => d.outcome === 'event')).toBe(true);
+  });
+
+  it('without sid, revokes the subject; an invalid token is 400 and changes nothing; a replay answers 200 again', async () => {
+    await put();
+    const token = await access({ sub: 'bob' });
+    const bad = await logout(await logoutToken({ sub: 'bob', nonce: 'n' }));
+    expect([bad.status, (await bad.json() as { error: string }).error]).toEqual([400, 'invalid_request']);
+    expect(await status(token)).toBe(200);
+    const once = await logoutToken({ sub: 'bob' });
+    expect((await logout(once)).status).toBe(200);
+    expect(await status(token)).toBe(401);
+    expect((await logout(once)).status).toBe(200);
+  });
+
+  it('a logout token is never an access token, whatever audience it names', async () => {
+    await put(undefined, { issuers: [{ issuer: issuer.issuer, audiences: [`https://${host}`, 'web-client'] }] });
+    const token = await logoutToken({ sub: 'carol', sid: 's-9' });
+    const response = await edge.request(`https://${host}/orders`, { token });
+    expect([response.status, (await response.json() as { reason: string }).reason]).toEqual([401, 'wrong_type']);
+  });
+});
+
+describe('Shared Signals push at the gateway', () => {
+  it('CAEP session-revoked with a complex subject revokes the session; RISC account-disabled the subject; 202', async () => {
+    await put();
+    const session = await access({ sub: 'dave', sid: 'sess-7' });
+    const user = await access({ sub: 'erin' });
+    const first = await push(await set({
+      sub_id: { format: 'complex', user: { format: 'iss_sub', iss: issuer.issuer, sub: 'dave' }, session: { format: 'opaque', id: 'sess-7' } },
+      events: { [`${CAEP}session-revoked`]: { event_timestamp: seconds() } },
+    }));
+    expect(first.status, await first.clone().text()).toBe(202);
+    expect(await status(session)).toBe(401);
+    expect(await status(user)).toBe(200);
+    expect((await push(await set({
+      sub_id: { format: 'iss_sub', iss: issuer.issuer, sub: 'erin' }, events: { [`${RISC}account-disabled`]: {} },
+    }))).status).toBe(202);
+    expect(await status(user)).toBe(401);
+  });
+
+  it('a SET from an unknown transmitter or with a bad signature is 400 with an RFC 8935 code and changes nothing', async () => {
+    await put();
+    const user = await access({ sub: 'frank' });
+    const stranger = await TestIssuer.create({ algs: ['ES256'] });
+    const foreign = await stranger.sign({ aud: 'https://receiver.example', jti: 'j', events: { [`${RISC}account-disabled`]: {} },
+      sub_id: { format: 'opaque', id: 'frank' }, exp: undefined }, { now: edge.now });
+    const refused = await push(foreign);
+    expect([refused.status, (await refused.json() as { err: string }).err]).toEqual([400, 'invalid_issuer']);
+    expect(await status(user)).toBe(200);
+  });
+});
+
+describe('where the endpoints are', () => {
+  it('on a tenant without events they are ordinary paths (a token route here)', async () => {
+    await put(null);
+    expect((await logout(await logoutToken({ sub: 'x' }))).status).toBe(401);
+    expect((await push('x.y.z')).status).toBe(401);
+  });
+
+  it('a tenant on hold refuses them before anything (status comes first)', async () => {
+    await put();
+    const held = await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/status`, { method: 'POST', headers: ADMIN, body: JSON.stringify({ status: 'hold' }) }));
+    expect(held.status).toBe(200);
+    expect((await logout(await logoutToken({ sub: 'x' }))).status).toBe(403);
+  });
+
+  it('perIp counts them', async () => {
+    await put(undefined, { rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
+    const send = async () => (await edge.fetch(new Request(`https://${host}/_edge/backchannel-logout`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': '203.0.113.9' }, body: 'logout_token=x',
+    }))).status;
+    expect(await send()).toBe(400);
+    expect(await send()).toBe(429);
+  });
+});
