@@ -13,11 +13,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { promisify } from 'node:util';
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
+import { boundIssuerOf, requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { startOrigin, type Origin } from '../../dev/origin.mjs';
-import { DEMO_CLIENTS, demoResources, demoTenants } from '../../dev/tenants.mjs';
+import { login, logout } from '../../dev/session.mjs';
+import { DEMO_CLIENTS, DEMO_DPOP_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from '../../dev/tenants.mjs';
 import { hostRequest } from '../../scripts/host-request.mjs';
 import { freePort, groupAlive, signalGroup } from '../../scripts/processes.mjs';
 import { ROOT } from './support/cli';
@@ -90,15 +93,21 @@ async function put(config: { id: string }): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
+const execFileAsync = promisify(execFile);
 
 beforeAll(async () => {
-  [origin, issuer, rotatingIssuer, fragileIssuer, edge] = await Promise.all([
+  [origin, rotatingIssuer, fragileIssuer, edge] = await Promise.all([
     startOrigin(),
-    startIssuer({ resources: [...demoResources(), resourceOf(revocable)] }),
     startIssuer({ resources: [resourceOf(rotating)] }),
     startIssuer({ resources: [resourceOf(fragile, 'ES256')] }),
     startEdge({ vars: { ALLOW_INSECURE_ISSUERS: 'true' } }),
   ]);
+  // As npm start runs it: the DPoP-only issuer beside it, and acme's web app, whose logouts the
+  // provider posts to this edge (its port is known now).
+  issuer = await startIssuer({
+    resources: [...demoResources(), resourceOf(revocable)], boundResources: demoBoundResources(),
+    webClients: demoWebClients({ edgePort: Number(new URL(edge.url).port) }),
+  });
   for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) await put(config);
   await put(tenantConfig(rotating, rotatingIssuer.url));
   await put(tenantConfig(fragile, fragileIssuer.url));
@@ -224,6 +233,85 @@ describe('admin revocation', () => {
     // too, so the new one comes from the next second.
     await sleep(Math.max(0, (revokedBefore + 1) * 1000 - Date.now() + 50));
     expect((await call(revocable.host, '/orders', await tokenFor(issuer, revocable))).status).toBe(200);
+  });
+});
+
+/** A client's DPoP key and proofs, made with jose (RFC 9449 §4.2), as a client library would. */
+async function dpopClient() {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const { kty, crv, x, y } = await exportJWK(publicKey);
+  const jwk = { kty, crv, x, y };
+  const proof = (htm: string, htu: string, accessToken?: string) => new SignJWT({
+    jti: randomUUID(), htm, htu, ...(accessToken === undefined ? {} : { ath: createHash('sha256').update(accessToken).digest('base64url') }),
+  }).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk }).setIssuedAt().sign(privateKey);
+  return { jwk, proof, jkt: await calculateJwkThumbprint(jwk) };
+}
+
+describe('DPoP-bound tokens from the real provider (RFC 9449)', () => {
+  it('a bound token with a proof signed by jose is accepted once; its replay is refused; as Bearer it is pop_required', async () => {
+    const client = await dpopClient();
+    const payments = DEMO_DPOP_CLIENTS.acme!;
+    const token = await requestToken(boundIssuerOf(issuer.url), {
+      clientId: payments.clientId, clientSecret: payments.clientSecret, resource: payments.resource, scope: 'read payments',
+      dpop: (htm: string, htu: string) => client.proof(htm, htu),
+    });
+    expect(decodeJwt(token).cnf).toEqual({ jkt: client.jkt });
+    const proof = await client.proof('GET', 'http://api.acme.test/payments/1', token);
+    const first = await fetchAs(edge, 'api.acme.test', '/payments/1', { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(((await first.json()) as Echo).headers['x-auth-pop']).toBe('dpop');
+    const replay = await fetchAs(edge, 'api.acme.test', '/payments/1', { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_dpop_proof', reason: 'dpop_replayed' });
+    expect(replay.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof", algs="ES256"$/);
+    const asBearer = await call('api.acme.test', '/payments/1', token);
+    expect(await asBearer.json()).toMatchObject({ error: 'invalid_token', reason: 'pop_required' });
+  });
+
+  it('npm run call -- --dpop --replay prints 200, then 401 dpop_replayed', async () => {
+    const { stdout } = await execFileAsync(process.execPath, [join(ROOT, 'dev/call.mjs'), '--tenant', 'acme', '--dpop', '--replay',
+      '--issuer', issuer.url, '--edge', edge.url, 'GET', '/payments']);
+    const statuses = [...stdout.matchAll(/^HTTP (\d{3})/gm)].map((m) => Number(m[1]));
+    expect(statuses, stdout).toEqual([200, 401]);
+    expect(stdout).toMatch(/"x-auth-pop":\s*"dpop"/);
+    expect(stdout).toContain('dpop_replayed');
+  });
+});
+
+describe('step-up at the demo tenant (RFC 9470)', () => {
+  it('a client credentials token has no acr or auth_time: /account answers the challenge', async () => {
+    const response = await call('api.acme.test', '/account/profile', await demoToken('acme', 'read'));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('error="insufficient_user_authentication", error_description=');
+    expect(response.headers.get('www-authenticate')).toContain('acr_values="urn:acme:mfa", max_age=600');
+  });
+});
+
+describe('back-channel logout from the real provider (OIDC Back-Channel Logout 1.0)', () => {
+  it('ending the session at the provider revokes its access tokens at the edge within maxStalenessSeconds', async () => {
+    const session = await login({ issuer: issuer.url, user: 'alice' });
+    expect(decodeJwt(session.accessToken).sid).toBe(session.sid);
+    expect((await call('api.acme.test', '/orders', session.accessToken)).status).toBe(200);
+    const other = await login({ issuer: issuer.url, user: 'alice' });
+    const deliveries = await logout({ issuer: issuer.url, session });
+    const loggedOutAt = Date.now();
+    expect(deliveries).toEqual([expect.objectContaining({ ok: true, sid: session.sid })]);
+    // acme keeps maxStalenessSeconds 5: an isolate may answer from its copy until then.
+    let refusedAfterMs = -1;
+    while (Date.now() - loggedOutAt < 8_000) {
+      const response = await call('api.acme.test', '/orders', session.accessToken);
+      if (response.status === 401) {
+        expect(await response.json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+        refusedAfterMs = Date.now() - loggedOutAt;
+        break;
+      }
+      await sleep(100);
+    }
+    console.info(JSON.stringify({ event: 'backchannel_logout_to_refusal', maxStalenessSeconds: 5, ms: refusedAfterMs }));
+    expect(refusedAfterMs).toBeGreaterThanOrEqual(0);
+    expect(refusedAfterMs).toBeLessThanOrEqual(5_500);
+    // Only that session: the user's other session goes on.
+    expect((await call('api.acme.test', '/orders', other.accessToken)).status).toBe(200);
   });
 });
 
