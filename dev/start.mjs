@@ -203,6 +203,11 @@ Try it (in another terminal):
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' -H 'Host: ${globex.host}'${bearer('GLOBEX')} ${edgeUrl}/orders; done; echo   # 5 x 200 then 429 (5 per 10 s)
   npm run -s call -- --tenant acme --dpop GET /payments${issuerFlag}${edgeFlag}            # 200 with a DPoP-bound token and a proof (x-auth-pop: dpop)
   npm run -s call -- --tenant acme --dpop --replay GET /payments${issuerFlag}${edgeFlag}   # the same proof twice: 200, then 401 invalid_dpop_proof dpop_replayed
+  ${curl(acme.host, '/account/profile', bearer('TOKEN'))}   # 401 insufficient_user_authentication: acr_values="urn:acme:mfa", max_age=600 (RFC 9470 step-up)
+  USER_TOKEN=$(npm run -s session -- login --user alice${issuerFlag})   # a user logs in to acme's web app (a token with the session's sid)
+  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 200
+  npm run -s session -- logout${issuerFlag}                # the provider ends the session and posts a logout token to the edge
+  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked (within 5 s: acme's maxStalenessSeconds)
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 

@@ -412,6 +412,26 @@ describe('npm start (dev/start.mjs)', () => {
     expect(((await answer.json()) as Echo).headers['x-auth-tenant']).toBe('acme');
     firstRunToken = token;
 
+    // The printed DPoP, step-up and session commands, run as printed (with this run's ports).
+    const issuerUrl = `http://127.0.0.1:${ports.issuer}`;
+    expect(banner).toContain(`npm run -s call -- --tenant acme --dpop --replay GET /payments --issuer ${issuerUrl} --edge ${edgeUrl}`);
+    expect(banner).toMatch(/acr_values="urn:acme:mfa", max_age=600/);
+    const call = await execFileAsync(process.execPath, [join(ROOT, 'dev/call.mjs'), '--tenant', 'acme', '--dpop', '--replay', '--issuer', issuerUrl, '--edge', edgeUrl, 'GET', '/payments']);
+    expect([...call.stdout.matchAll(/^HTTP (\d{3})/gm)].map((m) => m[1]), call.stdout).toEqual(['200', '401']);
+    const stepUp = await hostRequest(`${edgeUrl}/account/profile`, { host: 'api.acme.test', headers: { authorization: `Bearer ${token}` } });
+    expect(stepUp.status).toBe(401);
+    const sessionFile = join(scratch, 'session.json');
+    const session = ['dev/session.mjs', '--issuer', issuerUrl, '--state-file', sessionFile];
+    const { stdout: userToken } = await execFileAsync(process.execPath, [session[0]!, 'login', '--user', 'alice', ...session.slice(1)], { cwd: ROOT });
+    const asUser = () => hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${userToken.trim()}` } });
+    expect((await asUser()).status).toBe(200);
+    await execFileAsync(process.execPath, [session[0]!, 'logout', ...session.slice(1)], { cwd: ROOT });
+    const loggedOut = Date.now();
+    while ((await asUser()).status !== 401) {
+      expect(Date.now() - loggedOut, 'the logged-out session still passes').toBeLessThan(6_000);
+      await sleep(200);
+    }
+
     const groups = stackGroups();
     expect(groups.length).toBeGreaterThan(0);
     process.kill(startPid(stack.child), 'SIGTERM');
