@@ -10,7 +10,7 @@
 //   DEMO_DPOP_CLIENTS.acme;          // acme's payments client, at the DPoP-only issuer
 //
 // acme's payments API (/payments/*) wants DPoP-bound tokens, and proof of possession is an
-// issuer's property, not a route's (SPEC.md: `proofOfPossession` on an issuer entry; the issuer is
+// issuer's property, not a route's (the contract (docs/): `proofOfPossession` on an issuer entry; the issuer is
 // chosen by `iss` alone, and each `iss` is listed once). So acme trusts a second issuer of the
 // demo provider, `<issuer>/dpop`, with `proofOfPossession: "dpop"`; that issuer alone grants the
 // `payments` scope the route needs, and grants it only as DPoP-bound tokens. Bearer tokens of

@@ -219,7 +219,7 @@ async function main() {
   if (serverErrors > 0) problems.push(`${serverErrors} responses were 5xx`);
   if (falseAccepts > 0) problems.push(`${falseAccepts} invalid requests were admitted`);
   if (errors > 0) problems.push(`${errors} requests failed at the network level`);
-  // Never more than the limit (SPEC). Fewer happens: a lease's permits that arrive after the lease
+  // Never more than the limit (the contract). Fewer happens: a lease's permits that arrive after the lease
   // ended, or that it does not spend, stay counted for the window. LOAD_STRICT_LIMIT=1 demands exact.
   if (limitedAdmitted > LIMIT) problems.push(`the rate-limited key admitted ${limitedAdmitted}, over its limit ${LIMIT}`);
   else if (limitedSent > LIMIT && limitedAdmitted < LIMIT) {

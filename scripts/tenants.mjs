@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // @ts-check
-// The operators' command line over the admin API (SPEC.md "Admin API"): tenant configs in and
+// The operators' command line over the admin API (docs/admin-api.md): tenant configs in and
 // out, revocation, status and DNS checks. Data goes to stdout as JSON, messages to stderr, and
 // the exit code says what happened: 0 ok, 1 the API refused, 2 usage error, 3 could not connect.
 //
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { hostRequest } from './host-request.mjs';
 
 const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 };
-/** The API's largest page (SPEC: up to 1000), used when walking every tenant. */
+/** The API's largest page (the admin API: up to 1000), used when walking every tenant. */
 const PAGE = 1000;
 
 const USAGE = `Usage: npm run -s tenants -- <command> [arguments] [options]

@@ -15,7 +15,7 @@ import { createPipeline, type Pipeline } from './gateway/pipeline';
 import { denialResponse } from './gateway/respond';
 import { edgeAuthWith, type EdgeAuthVariables } from './hono/edge-auth';
 import { settingsOf } from './settings';
-import { normalizeRequestHost } from './tenants/hosts';
+import { requestUrl } from './gateway/request-url';
 
 export interface AppOptions {
   now?: Clock;
@@ -34,15 +34,15 @@ export function createApp(options: AppOptions = {}): GatewayApp {
   const app = new Hono<{ Bindings: Env; Variables: EdgeAuthVariables }>();
 
   app.use('*', async (c, next) => {
-    if (normalizeRequestHost(new URL(c.req.url)) !== settingsOf(c.env).adminHost) return next();
+    if (requestUrl(c.req.url).host !== settingsOf(c.env).adminHost) return next();
     return admin.fetch(c.req.raw, c.env, c.executionCtx);
   });
   app.use('*', edgeAuthWith(pipeline, { tenant: 'kv', random: options.random, handlerStep: 'origin' }));
   app.all('*', forwardToOrigin);
   // Reached only by a throw after edgeAuth admitted the request (the forwarding handler): edgeAuth
   // answers an unreachable origin with 502 upstream_unavailable when it resumes, and logs any other.
-  app.onError((error, c) => denialResponse({ error: 'internal_error' }, {
-    host: normalizeRequestHost(new URL(c.req.url)), requestId: c.get('edgeDecision')?.requestId ?? 'unknown',
+  app.onError((_error, c) => denialResponse({ error: 'internal_error' }, {
+    host: requestUrl(c.req.url).host, requestId: c.get('edgeDecision')?.requestId ?? 'unknown',
   }));
   return Object.assign(app, { pipeline });
 }

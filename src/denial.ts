@@ -1,4 +1,4 @@
-// What a refusal is: the closed set of reasons and denials (SPEC.md "Request outcomes").
+// What a refusal is: the closed set of reasons and denials (docs/errors.md).
 // Steps return an Outcome; only gateway/respond.ts turns a Denial into a Response.
 
 export const REASONS = [
@@ -8,7 +8,7 @@ export const REASONS = [
 ] as const;
 export type Reason = (typeof REASONS)[number];
 
-/** The `reason` of an `invalid_dpop_proof` body (SPEC.md "Sender-constrained tokens"). */
+/** The `reason` of an `invalid_dpop_proof` body (docs/dpop.md). */
 export const DPOP_REASONS = [
   'dpop_malformed', 'dpop_bad_signature', 'dpop_mismatch', 'dpop_stale', 'dpop_replayed', 'dpop_key_mismatch',
 ] as const;

@@ -1,4 +1,4 @@
-// The Worker's bindings and vars, exactly as wrangler.toml declares them (SPEC.md "Bindings").
+// The Worker's bindings and vars, exactly as wrangler.toml declares them (README.md "Bindings").
 import type { Directory } from './tenants/directory';
 import type { DpopReplay } from './state/dpop-replay';
 import type { IssuerKeys } from './keys/issuer-keys';

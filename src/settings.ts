@@ -1,4 +1,4 @@
-// The Worker's vars as typed settings (SPEC.md "Bindings"), parsed once per isolate and bindings
+// The Worker's vars as typed settings (README.md "Bindings"), parsed once per isolate and bindings
 // object, with every default in this one place. Every door and the cron read settings, never a
 // raw var.
 //

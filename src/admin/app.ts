@@ -1,4 +1,4 @@
-// The admin API as a Hono app for ADMIN_HOST (SPEC.md "Admin API"): bearer-token guard, then
+// The admin API as a Hono app for ADMIN_HOST (docs/admin-api.md): bearer-token guard, then
 // the tenant routes; every refusal leaves through adminError.
 //
 //   const admin = createAdminApp({ now: systemClock });

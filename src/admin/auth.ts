@@ -1,4 +1,4 @@
-// Who is calling the admin API (SPEC.md "Admin API"): the bearer token against ADMIN_TOKEN,
+// Who is calling the admin API (docs/admin-api.md): the bearer token against ADMIN_TOKEN,
 // compared in constant time, and the token's hash prefix that audit lines name it by.
 //
 //   const caller = await authenticateAdmin(request.headers.get('authorization'), env.ADMIN_TOKEN);

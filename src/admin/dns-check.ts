@@ -1,4 +1,4 @@
-// POST /tenants/:id/dns-check (SPEC.md "Admin API"): the scheduled DNS drift check, run now for
+// POST /tenants/:id/dns-check (docs/admin-api.md): the scheduled DNS drift check, run now for
 // the tenant's exact hosts and reported; it counts nothing toward a hold. Wildcards name no
 // single host a resolver could answer for, so they are listed as skipped.
 //
@@ -6,22 +6,23 @@
 //   // 200 { results: [{ host, expected, found, verdict, note? }], skipped: [{ host, reason }] }
 //   // 404 unknown_tenant; 400 dns_check_not_configured
 import { checkHost, exactHosts } from '../tenants/dns';
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
+import { settingsOf } from '../settings';
+import { directoryStub } from '../tenants/directory';
+import { isTenantId } from '../tenants/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 
-const TENANT_ID = /^[a-z0-9-]{1,63}$/;
 
 export async function checkTenantDns(id: string, call: AdminCall, options: { timeoutMs?: number } = {}): Promise<Response> {
-  if (!TENANT_ID.test(id)) return adminError('unknown_tenant', `no tenant ${id}`);
-  const directory = call.env.DIRECTORY.get(call.env.DIRECTORY.idFromName(DIRECTORY_NAME));
+  if (!isTenantId(id)) return adminError('unknown_tenant', `no tenant ${id}`);
+  const directory = directoryStub(call.env.DIRECTORY);
   const config = await directory.configOf(id);
   if (config === null) return adminError('unknown_tenant', `no tenant ${id}`);
   const check = config.dnsCheck;
   if (check === null) return adminError('dns_check_not_configured', `tenant ${id} has no dnsCheck in its config`);
 
   const { exact, wildcards } = exactHosts(config.hosts);
-  const results = await Promise.all(exact.map((host) => checkHost(host, check, { dohUrl: call.env.DOH_URL, timeoutMs: options.timeoutMs })));
+  const results = await Promise.all(exact.map((host) => checkHost(host, check, { dohUrl: settingsOf(call.env).dohUrl, timeoutMs: options.timeoutMs })));
   const skipped = wildcards.map((host) => ({ host, reason: 'a wildcard names no single host to resolve' }));
   return new Response(JSON.stringify({ results, skipped }), { status: 200, headers: { 'content-type': 'application/json' } });
 }

@@ -1,17 +1,17 @@
-// GET /tenants?cursor=&limit= (SPEC.md "Admin API"): the tenants in id order, a page at a time,
+// GET /tenants?cursor=&limit= (docs/admin-api.md): the tenants in id order, a page at a time,
 // from the Directory's strongly consistent table. Keyset paging: the cursor is the last id of the
 // page (base64url, opaque to callers), so every page costs the same however deep the walk.
 //
 //   admin.get('/tenants', (c) => listTenants(c.req.raw, call(c)));
 //   // 200 { tenants: [{ id, hosts }], cursor: "dC0x…" | null }; 400 invalid_limit | invalid_cursor
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
+import { directoryStub } from '../tenants/directory';
+import { isTenantId } from '../tenants/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1_000;
 
-const TENANT_ID = /^[a-z0-9-]{1,63}$/;
 
 export async function listTenants(request: Request, call: AdminCall): Promise<Response> {
   const url = new URL(request.url);
@@ -20,7 +20,7 @@ export async function listTenants(request: Request, call: AdminCall): Promise<Re
   const after = cursorOf(url.searchParams.get('cursor'));
   if (after === undefined) return adminError('invalid_cursor', 'cursor must be a value a previous page returned');
 
-  const directory = call.env.DIRECTORY.get(call.env.DIRECTORY.idFromName(DIRECTORY_NAME));
+  const directory = directoryStub(call.env.DIRECTORY);
   // One row more than asked says whether another page exists, so the last page's cursor is null.
   const rows = await directory.listTenants(after, limit + 1);
   const tenants = rows.slice(0, limit).map((row) => ({ id: row.id, hosts: row.hosts }));
@@ -46,7 +46,7 @@ function cursorOf(raw: string | null): string | null | undefined {
   } catch {
     return undefined;
   }
-  return TENANT_ID.test(id) && encodeCursor(id) === raw ? id : undefined;
+  return isTenantId(id) && encodeCursor(id) === raw ? id : undefined;
 }
 
 const encodeCursor = (id: string): string => btoa(id).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');

@@ -1,4 +1,4 @@
-// The admin API's door to a tenant's TenantState (SPEC.md "Admin API"): POST revoke, POST status
+// The admin API's door to a tenant's TenantState (docs/admin-api.md): POST revoke, POST status
 // and GET state. The tenant must exist in the Directory (strongly consistent), not merely in KV.
 //
 //   admin.post('/tenants/:id/revoke', (c) => revokeTokens(c.req.raw, c.req.param('id'), call(c)));
@@ -11,7 +11,7 @@ import {
   MAX_LIST_ENTRIES, MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type ListName, type Revoked, type TenantStateSummary,
   type TenantStatus,
 } from '../state/tenant-state';
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
+import { directoryStub } from '../tenants/directory';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
 import type { AdminCall } from './tenants';
@@ -120,7 +120,7 @@ async function change(
   return new Response(JSON.stringify(after), { status: 200, headers: JSON_HEADERS });
 }
 
-const directoryOf = (env: Env) => env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+const directoryOf = (env: Env) => directoryStub(env.DIRECTORY);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,4 +1,4 @@
-// The admin API's tenant records (SPEC.md "Admin API"): PUT, GET and DELETE /tenants/:id.
+// The admin API's tenant records (docs/admin-api.md): PUT, GET and DELETE /tenants/:id.
 // Validation happens here; every write runs in the Directory object, which owns host claims.
 //
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
@@ -6,10 +6,9 @@
 import type { Clock } from '../clock';
 import { noteOf } from '../denial';
 import type { Env } from '../env';
-import type { Precondition, WriteRefusal } from '../tenants/directory';
+import { directoryStub, type Precondition, type WriteRefusal } from '../tenants/directory';
 import { tenantStateStub } from '../state/tenant-state';
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
-import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
+import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
 
@@ -20,7 +19,6 @@ export interface AdminCall {
   readonly now: Clock;
 }
 
-const TENANT_ID = /^[a-z0-9-]{1,63}$/;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 export async function putTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
@@ -44,7 +42,7 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
 export async function getTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
   // From the Directory, not KV: KV may lag a write by a minute, and a stale ETag would make the
   // next If-Match write fail for no reason.
-  const record = TENANT_ID.test(id) ? await directoryOf(call.env).recordOf(id) : null;
+  const record = isTenantId(id) ? await directoryOf(call.env).recordOf(id) : null;
   if (record === null) return adminError('unknown_tenant', `no tenant ${id}`);
   const { json, etag } = record;
   if (entityTags(request.headers.get('if-none-match'), { weak: true }).includes(etag)) {
@@ -54,7 +52,7 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
 }
 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
-  if (!TENANT_ID.test(id)) return adminError('unknown_tenant', `no tenant ${id}`);
+  if (!isTenantId(id)) return adminError('unknown_tenant', `no tenant ${id}`);
   const removed = await directoryOf(call.env).remove(id, preconditionOf(request));
   // Isolates may serve the deleted tenant from their caches (and KV's copies) for a while yet, so
   // its state is retired, not wiped: hold, every token revoked. After the record, never before
@@ -124,7 +122,7 @@ function entityTags(header: string | null, options: { weak: boolean }): string[]
     .map((match) => match[2]!);
 }
 
-const directoryOf = (env: Env) => env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+const directoryOf = (env: Env) => directoryStub(env.DIRECTORY);
 
 function audit(call: AdminCall, change: { action: string; tenant: string; before: TenantConfig | null; after: TenantConfig | null }): void {
   console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, ...change }));

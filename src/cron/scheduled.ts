@@ -1,4 +1,4 @@
-// The scheduled work (SPEC.md "Scheduled work"): each run walks the next stretch of tenants from
+// The scheduled work (README.md "Scheduled work"): each run walks the next stretch of tenants from
 // the Directory, checks DNS drift for those with `dnsCheck` (counting failures in TenantState),
 // and pre-warms the IssuerKeys objects of active tenants' issuers whose keys expire before the
 // next run. A cursor kept in the Directory carries the walk over to the next run.
@@ -18,8 +18,8 @@ import type { Clock } from '../clock';
 import type { Env } from '../env';
 import { issuerKeysStub } from '../keys/issuer-keys';
 import { tenantStateStub, type TenantStatus } from '../state/tenant-state';
-import type { Directory, PendingRepair, ScheduledTenant } from '../tenants/directory';
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
+import { settingsOf } from '../settings';
+import { directoryStub, type Directory, type PendingRepair, type ScheduledTenant } from '../tenants/directory';
 import { keySetIdOf } from '../tenants/tenant';
 import { checkHost, exactHosts, tenantVerdict, type HostCheck } from '../tenants/dns';
 
@@ -29,7 +29,7 @@ export const RUN_INTERVAL_MS = 5 * 60_000;
 export const PREWARM_MARGIN_MS = 60_000;
 /** Subrequests per invocation (Workers limits): Free 50; Paid 1,000 unless raised. */
 export const PLAN_SUBREQUESTS = { free: 50, paid: 1_000 } as const;
-/** What one run may spend; thousands of tenants need the Paid plan (SPEC.md, README). */
+/** What one run may spend; thousands of tenants need the Paid plan (the contract (docs/), README). */
 export const RUN_SUBREQUESTS = PLAN_SUBREQUESTS.paid - 100;
 /** No tenant is started after this, so a run (even one of hanging DoH answers) ends before the
  *  next begins: two overlapping runs would read the same cursor and count a failure twice. */
@@ -92,7 +92,7 @@ interface Visit {
 
 export async function runScheduled(env: Env, deps: ScheduledDeps): Promise<ScheduledRun> {
   const budget = deps.subrequests ?? RUN_SUBREQUESTS;
-  const directory = deps.directory ?? env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+  const directory = deps.directory ?? directoryStub(env.DIRECTORY);
   const log = deps.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
   const deadline = deps.now() + RUN_DEADLINE_MS;
   const pageSize = Math.max(1, Math.min(MAX_PAGE, budget));
@@ -193,7 +193,7 @@ async function visit(plan: Plan, env: Env, deps: ScheduledDeps, log: (line: Reco
   try {
     if (tenant.dnsCheck && plan.hosts.length > 0) {
       const check = tenant.dnsCheck;
-      const dnsDeps = { dohUrl: env.DOH_URL, timeoutMs: deps.dnsTimeoutMs };
+      const dnsDeps = { dohUrl: settingsOf(env).dohUrl, timeoutMs: deps.dnsTimeoutMs };
       const checks = await Promise.all(plan.hosts.map((host) => checkHost(host, check, dnsDeps)));
       const verdict = tenantVerdict(checks)!;
       const recorded = await state.recordDnsCheck(verdict, { failuresBeforeHold: check.failuresBeforeHold, mode: check.mode });
@@ -215,7 +215,7 @@ async function visit(plan: Plan, env: Env, deps: ScheduledDeps, log: (line: Reco
   }
   if (status !== 'active') return { plan, status, checked: plan.hosts.length > 0, failing, prewarmed: [], refetched: [] };
 
-  const allowInsecure = env.ALLOW_INSECURE_ISSUERS === 'true';
+  const allowInsecure = settingsOf(env).allowInsecureIssuers;
   const withinMs = RUN_INTERVAL_MS + PREWARM_MARGIN_MS;
   const refetched: string[] = [];
   await Promise.all(plan.keySets.map(async (keySet) => {

@@ -1,4 +1,4 @@
-// The audit lines of the event endpoints (SPEC.md "Revocation events"): one JSON line per
+// The audit lines of the event endpoints (docs/events.md): one JSON line per
 // processed event (tenant, issuer, event type, what the subject named, the effect, jti) and one
 // per refused request. Never the token, never a subject's value.
 //

@@ -1,4 +1,4 @@
-// POST /_edge/backchannel-logout (OpenID Connect Back-Channel Logout 1.0 §2.5-2.8; SPEC.md
+// POST /_edge/backchannel-logout (OpenID Connect Back-Channel Logout 1.0 §2.5-2.8; the contract (docs/)
 // "Revocation events"): a form body `logout_token=<JWT>` from one of the tenant's issuers. The
 // logout token is verified like an access token (verify/jws.ts: the issuer by `iss`, its alg
 // allowlist, its keys through the key tiers), then held to §2.4 and §2.6: `aud` holds one of

@@ -1,4 +1,4 @@
-// What each security event does to the tenant's state (SPEC.md "Revocation events"): the event
+// What each security event does to the tenant's state (docs/events.md): the event
 // table and the one function that turns an event of a SET into at most one revocation. Total:
 // any type and any JSON payload in, a reading out, never a throw (property-tested).
 //

@@ -1,4 +1,4 @@
-// The seam between the event endpoints and the tenant state (SPEC.md "Revocation events"): what
+// The seam between the event endpoints and the tenant state (docs/events.md): what
 // one logout token or SET asks the state to do, in one storage transaction, exactly once per
 // (issuer, jti). INTERFACE: implemented by TenantState.applyEvents (state/event-ledger.ts holds
 // the storage side), and by fakes in tests.
@@ -37,8 +37,7 @@ export interface RevocationSink {
   applyEvents(batch: EventBatch): Promise<BatchResult>;
 }
 
-/** The longest `sub`, `sid` or `jti` an event may carry, as for the admin API (SPEC.md "Tenant
- *  status and revocation"): longer values are refused with the whole event (400). */
+/** The longest `sub`, `sid` or `jti` an event may carry, as for the admin API (docs/revocation.md): longer values are refused with the whole event (400). */
 export const MAX_EVENT_VALUE_LENGTH = 256;
 /** The most events one SET may carry; more is refused (400 invalid_request) before any is read. */
 export const MAX_EVENTS_PER_SET = 100;

@@ -1,5 +1,5 @@
 // POST /_edge/ssf (RFC 8935 push delivery of a Security Event Token, RFC 8417, as profiled by
-// OpenID Shared Signals 1.0, CAEP 1.0 and RISC 1.0; SPEC.md "Revocation events"): the body is
+// OpenID Shared Signals 1.0, CAEP 1.0 and RISC 1.0; docs/events.md): the body is
 // the SET, `Content-Type: application/secevent+jwt`, at most 64 KiB (checked before parsing). The
 // SET is verified with its transmitter's keys (verify/jws.ts: the transmitter by `iss`, an
 // asymmetric alg, keys through the key tiers, found by the transmitter's ssf-configuration unless

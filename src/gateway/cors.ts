@@ -1,4 +1,4 @@
-// CORS at the edge (SPEC.md "CORS"): the preflight answer when the tenant sets `cors`, and the
+// CORS at the edge (docs/headers.md): the preflight answer when the tenant sets `cors`, and the
 // Access-Control-Allow-Origin a browser needs to read forwarded responses and our own errors.
 // A listed origin is reflected; `"*"` answers `*` itself, never a reflected origin, and takes
 // Access-Control-Allow-Credentials off forwarded responses (a wildcard must not carry credentials).

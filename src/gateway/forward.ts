@@ -1,4 +1,4 @@
-// Forwarding to the tenant's origin (SPEC.md "Forwarding"): strips every incoming header the
+// Forwarding to the tenant's origin (docs/headers.md): strips every incoming header the
 // edge owns, in every spelling an origin may read as the same name, adds the verified identity,
 // rewrites to `upstream`, and passes the response through. The gateway's handler after edgeAuth.
 //
@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import { base64url } from 'jose';
 import { UpstreamUnavailable, type EdgeAuthVariables } from '../hono/edge-auth';
 import type { Tenant } from '../tenants/tenant';
+import type { RequestUrl } from './request-url';
 
 /** What the origin learns about a verified caller. */
 export interface Identity {
@@ -25,8 +26,8 @@ const MAX_CLAIMS_HEADER = 8 * 1024;
 
 /** The gateway's handler: the request, as the origin may see it, to the origin. */
 export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables }>): Promise<Response> {
-  const { tenant, requestId, preflight } = c.get('edgeDecision');
-  const request = originRequest(c.req.raw, new URL(c.req.url), tenant, c.get('auth'), { requestId, preflight });
+  const { tenant, requestId, preflight, target } = c.get('edgeDecision');
+  const request = originRequest(c.req.raw, target, tenant, c.get('auth'), { requestId, preflight });
   try {
     return await fetch(request);
   } catch (error) {
@@ -34,7 +35,7 @@ export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables 
   }
 }
 
-export function originRequest(incoming: Request, url: URL, tenant: Tenant, identity: Identity | null,
+export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant, identity: Identity | null,
   options: { requestId: string; preflight: boolean }): Request {
   const { requestId, preflight } = options;
   const headers = new Headers(incoming.headers);
@@ -42,8 +43,8 @@ export function originRequest(incoming: Request, url: URL, tenant: Tenant, ident
   for (const name of headers.keys()) if (isEdgeOwned(name)) spoofed.push(name);
   for (const name of spoofed) headers.delete(name);
   headers.set('x-request-id', requestId);
-  headers.set('x-forwarded-host', url.host);
-  headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
+  headers.set('x-forwarded-host', url.authority);
+  headers.set('x-forwarded-proto', url.scheme);
   if (identity !== null) setIdentity(headers, tenant, identity);
   if (tenant.stripAuthorization) headers.delete('authorization');
 

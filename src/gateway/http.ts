@@ -1,4 +1,4 @@
-// What an HTTP door answers for a decision (SPEC.md "Request outcomes", "CORS", "Rate limits"):
+// What an HTTP door answers for a decision (docs/errors.md, "CORS", "Rate limits"):
 // the edge's own answers (refusals, the metadata document, a CORS preflight), and the headers
 // every answer to a decided request carries, forwarded ones included: CORS for an allowed origin,
 // the draft-ietf-httpapi-ratelimit-headers-09 pair on limited routes, Server-Timing when asked.
@@ -37,7 +37,7 @@ export function passThrough(response: Response, decided: Decided, serverTiming: 
   const extra = decisionHeaders(decided);
   if ((extra === null && !serverTiming) || response.webSocket) return response;
   const headers = new Headers(response.headers);
-  // A wildcard must not carry credentials (SPEC.md "CORS").
+  // A wildcard must not carry credentials (docs/headers.md).
   if (decided.cors?.wildcard) headers.delete('access-control-allow-credentials');
   for (const [name, value] of extra ?? []) {
     if (name === 'vary') headers.append(name, value);

@@ -1,9 +1,9 @@
-// One structured JSON line per decision (SPEC.md "Observability"): request id, tenant, host,
+// One structured JSON line per decision (README.md "Observability"): request id, tenant, host,
 // route, outcome, reason, issuer, kid, cache tiers hit and timings. Denials always, allowed
 // decisions sampled at LOG_SAMPLE_RATE. Never a token, never a full claim set.
 //
-//   const log = newDecisionRecord(requestId, host, now());    // the pipeline fills it in
-//   finishDecision(log, { outcome: 'allowed', status: 200 }, { sampleRate, random, now: now() });
+//   const log = newDecisionRecord(requestId, host);           // the pipeline fills it in
+//   finishDecision(log, { outcome: 'allowed', status: 200 }, { sampleRate, random, startedAt, now: now() });
 import type { Denial } from '../denial';
 import type { KeyTier } from '../keys/key-source';
 
@@ -26,13 +26,8 @@ export interface DecisionRecord {
   ms: Record<string, number>;
 }
 
-/** When each record's decision started, for its total time (kept out of the line itself). */
-const startedAt = new WeakMap<DecisionRecord, number>();
-
-export function newDecisionRecord(requestId: string, host: string, now: number): DecisionRecord {
-  const record: DecisionRecord = { requestId, host, outcome: 'denied', tiers: {}, ms: {} };
-  startedAt.set(record, now);
-  return record;
+export function newDecisionRecord(requestId: string, host: string): DecisionRecord {
+  return { requestId, host, outcome: 'denied', tiers: {}, ms: {} };
 }
 
 /** The end of a decision, whichever door: its outcome, status and (when refused) the denial. */
@@ -44,17 +39,18 @@ export interface DecisionEnd {
 
 /** The one place a decision's line is finished and written. Sampling comes before the line is
  *  built, so an unlogged decision costs one random number. */
-export function finishDecision(record: DecisionRecord, end: DecisionEnd, options: { sampleRate: number; random: () => number; now: number }): void {
+export function finishDecision(record: DecisionRecord, end: DecisionEnd,
+  options: { sampleRate: number; random: () => number; startedAt: number; now: number }): void {
   record.outcome = end.outcome;
   record.status = end.status;
   const denial = end.denial;
   if (denial !== undefined) {
     record.outcome = 'denied';
     record.error = denial.error;
-    if (denial.error === 'invalid_token') record.reason = denial.reason;
+    if (denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof') record.reason = denial.reason;
     if ('note' in denial && denial.note !== undefined) record.note = denial.note;
   }
   if (record.outcome !== 'denied' && !(options.random() < options.sampleRate)) return;
-  record.ms.total = options.now - (startedAt.get(record) ?? options.now);
+  record.ms.total = options.now - options.startedAt;
   console.log(JSON.stringify({ event: 'decision', ...record }));
 }

@@ -1,4 +1,4 @@
-// The ordered pipeline every door shares (SPEC.md "Request outcomes"): one function, `decide`,
+// The ordered pipeline every door shares (docs/errors.md): one function, `decide`,
 // that reads top to bottom, one step a line and one early return each:
 //
 //   tenant, metadata, status, perIp, revocation events, preflight, route, credentials, verify,
@@ -31,7 +31,7 @@ import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
 import { createDpopNonces } from '../verify/dpop-nonce';
 import type { Credentials } from '../verify/extract';
-import { checkPossession, type Pop, type Scheme } from '../verify/possession';
+import { checkPossession, mayBeBound, type Pop, type Scheme } from '../verify/possession';
 import type { DpopReplay } from '../state/dpop-replay';
 import { createProofReplays } from '../state/proof-replays';
 import { BACKCHANNEL_LOGOUT_PATH, handleBackchannelLogout } from '../events/backchannel-logout';
@@ -136,6 +136,8 @@ export interface Decided {
   readonly challenge: Challenge | null;
   /** The DPoP-Nonce every response to a DPoP request carries on a tenant with dpop.nonce. */
   readonly dpopNonce: string | null;
+  /** When the decision started (its clock), for the log line's total. */
+  readonly startedAt: number;
 }
 
 export interface Challenge {
@@ -151,7 +153,9 @@ export interface Challenge {
 interface Gathered {
   cors: CorsAnswer | null;
   limits: LimitDecision[];
-  challenge: Challenge | null;
+  tenant: Tenant | null;
+  /** The token issuer's algorithms, once the token is verified: the DPoP challenge's `algs`. */
+  algorithms: ReadonlySet<string> | null;
   /** The tenant's DPoP nonce key, when the request was DPoP and the tenant wants nonces. */
   nonces: { tenant: string; secret: Uint8Array } | null;
 }
@@ -190,49 +194,72 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const nonces = createDpopNonces({ now });
 
   async function decide(request: PipelineRequest, io: PipelineIo): Promise<Decided> {
-    const log = newDecisionRecord(request.requestId, request.host, now());
-    const gathered: Gathered = { cors: null, limits: [], challenge: null, nonces: null };
+    const startedAt = now();
+    const log = newDecisionRecord(request.requestId, request.host);
+    const gathered: Gathered = { cors: null, limits: [], tenant: null, algorithms: null, nonces: null };
     let verdict: Verdict;
     let dpopNonce: string | null = null;
     try {
-      verdict = await steps(request, io, log, gathered);
+      verdict = await steps(request, io, log, gathered, laps(log, startedAt));
       // RFC 9449 §8: every answer to a DPoP request on such a tenant, refusals included.
       if (gathered.nonces !== null) dpopNonce = await nonces.forTenant(gathered.nonces.tenant, gathered.nonces.secret).issue();
     } catch (error) {
       // Thrown only by bugs and broken bindings (a KV or object call that fails outright).
       verdict = refused({ error: 'internal_error', note: noteOf(error) });
     }
-    const { cors, limits, challenge } = gathered;
-    return { verdict, log, cors, limits, challenge, dpopNonce };
+    const { cors, limits, tenant, algorithms } = gathered;
+    // Only a refusal challenges; built then, not per request.
+    const challenge = verdict.kind !== 'refused' || tenant === null ? null : {
+      dpop: tenant.challengesDpop, scheme: schemeOf(request), algs: [...(algorithms ?? tenant.dpopAlgorithms)],
+    };
+    return { verdict, log, cors, limits, challenge, dpopNonce, startedAt };
+  }
+
+  /** Records how long each step took since the one before (a step answered from memory takes 0:
+   *  workerd's clock moves only with I/O), one clock read a step. */
+  function laps(log: DecisionRecord, startedAt: number): (step: string) => void {
+    let last = startedAt;
+    return (step) => {
+      const at = now();
+      log.ms[step] = (log.ms[step] ?? 0) + at - last;
+      last = at;
+    };
   }
 
   /** The steps in the contract's order. Only this function writes the log record. */
-  async function steps(r: PipelineRequest, io: PipelineIo, log: DecisionRecord, answer: Gathered): Promise<Verdict> {
-    const found = await timed(log, 'tenant', findTenant(r.host, r.tenants));
+  async function steps(r: PipelineRequest, io: PipelineIo, log: DecisionRecord, answer: Gathered, lap: (step: string) => void): Promise<Verdict> {
+    const found = await findTenant(r.host, r.tenants);
+    lap('tenant');
     if (!found.ok) return refused(found.denial);
     const { tenant } = found;
+    answer.tenant = tenant;
     log.tenant = tenant.id;
     if (found.tier !== undefined) log.tiers.tenant = found.tier;
     answer.cors = r.http && corsFor(tenant.cors, r.http.origin);
-    const scheme = r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer';
-    answer.challenge = { dpop: tenant.challengesDpop, scheme, algs: tenant.dpopAlgorithms };
+    const scheme = schemeOf(r);
     const resource = tenant.resource ?? `https://${r.host}`;
 
     if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
 
-    const state = io.tenantState === null ? UNTRACKED : await timed(log, 'state', states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }));
+    const state = io.tenantState === null ? UNTRACKED
+      : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil });
+    lap('state');
     if (state.ok) log.tiers.state = state.tier;
     const nonceSecret = state.ok ? state.snapshot.dpopNonceSecret : null;
     if (scheme === 'dpop' && tenant.dpop.nonce && nonceSecret !== null) answer.nonces = { tenant: tenant.id, secret: nonceSecret };
     // An unreachable state is no refusal here: it closes token routes at revocation, leaves auth:none open.
     if (state.ok && state.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
 
-    const ip = await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, log, answer.limits);
+    const ip = tenant.rateLimit.perIp === null ? null : await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, lap, answer.limits);
     if (ip !== null) return refused(ip);
 
     // Authenticated by the event's signature, not a token: no route applies (perIp did).
     const channel = r.http && tenant.events !== null && io.tenantState !== null ? eventChannelOf(r.pathname) : null;
-    if (channel !== null) return { kind: 'event', response: await timed(log, 'event', receiveEvent(channel, r.http!.request, tenant, io, io.tenantState!)) };
+    if (channel !== null) {
+      const response = await receiveEvent(channel, r.http!.request, tenant, io, io.tenantState!);
+      lap('event');
+      return { kind: 'event', response };
+    }
 
     if (r.http?.preflight) {
       if (tenant.cors === null) return { kind: 'passed', tenant, identity: null, preflight: true };
@@ -249,21 +276,28 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (r.credentials.value === null) return refused({ error: 'missing_token' });
 
     const { token: accessToken } = r.credentials.value;
-    const token = await timed(log, 'verify', verified(accessToken, tenant, resource, io, log));
+    const token = await verified(accessToken, tenant, resource, io, log);
+    lap('verify');
     if (!token.ok) return refused(token.denial);
     log.issuer = token.value.issuer.issuer;
     log.kid = token.value.kid;
-    answer.challenge = { ...answer.challenge, algs: [...token.value.issuer.algorithms] };
+    answer.algorithms = token.value.issuer.algorithms;
 
     // Part of verification, on every request (a cached token's proof is new each time): the
     // binding the token carries, the proof or certificate for it, and the issuer's requirement.
-    if (!state.ok && scheme === 'dpop' && tenant.dpop.nonce) return refused(unavailable(state));
-    const possession = await timed(log, 'pop', checkPossession(token.value,
-      { scheme, accessToken, proof: r.proof, method: r.method, url: r.url ?? '', certificate: r.certificate }, tenant,
-      { now, replays, nonces, dpopReplay: io.dpopReplay, nonceSecret }));
-    if (!possession.ok) return refused(possession.denial);
+    let pop: Pop | null = null;
+    if (mayBeBound(token.value, scheme)) {
+      if (!state.ok && scheme === 'dpop' && tenant.dpop.nonce) return refused(unavailable(state));
+      const possession = await checkPossession(token.value,
+        { scheme, accessToken, proof: r.proof, method: r.method, url: r.url ?? '', certificate: r.certificate }, tenant,
+        { now, replays, nonces, dpopReplay: io.dpopReplay, nonceSecret });
+      lap('pop');
+      if (!possession.ok) return refused(possession.denial);
+      pop = possession.value.pop;
+    }
 
-    const revoked = await timed(log, 'revocation', states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState));
+    const revoked = await states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState);
+    lap('revocation');
     if (!revoked.ok) return refused(revoked.denial);
 
     if (missingScopes(route, token.value.scopes).length > 0) return refused({ error: 'insufficient_scope', needed: route.scopes });
@@ -271,14 +305,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // Evaluated per request from the payload (a cached token's auth_time ages like any other).
     const claims = checkClaims(route, token.value.claims);
     if (!claims.ok) return refused(claims.denial);
-    const stepUp = checkStepUp(route, token.value.claims, now());
+    const stepUp = route.stepUp === null ? claims : checkStepUp(route, token.value.claims, now());
     if (!stepUp.ok) return refused(stepUp.denial);
 
     // Keyed by what the signature vouches for, never by an unverified claim.
-    const sub = await limit(tenant, 'sub', tenant.rateLimit.perSubject, token.value.subject ?? token.value.clientId, io, log, answer.limits);
+    const perSubject = tenant.rateLimit.perSubject;
+    const sub = perSubject === null ? null : await limit(tenant, 'sub', perSubject, token.value.subject ?? token.value.clientId, io, lap, answer.limits);
     if (sub !== null) return refused(sub);
 
-    return { kind: 'passed', tenant, identity: identityOf(tenant, token.value, possession.value.pop), preflight: false };
+    return { kind: 'passed', tenant, identity: identityOf(tenant, token.value, pop), preflight: false };
   }
 
   /** A revocation event: verified with the tenant's issuers' (or transmitters') keys through the
@@ -319,28 +354,22 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   /** A limit step: counts the request against the key, or denies `rate_limited`. No limit
    *  configured, no key, or no limiter bound: admitted. */
-  async function limit(tenant: Tenant, policy: LimitPolicy, config: LimitConfig | null, key: string | null, io: PipelineIo,
-    log: DecisionRecord, counted: LimitDecision[]): Promise<Denial | null> {
-    if (config === null || key === null || io.rateLimiter === null) return null;
-    const decision = await timed(log, 'limit', limits.admit({ tenantId: tenant.id, policy, key, ...config }, { rateLimiter: io.rateLimiter }));
+  async function limit(tenant: Tenant, policy: LimitPolicy, config: LimitConfig, key: string | null, io: PipelineIo,
+    lap: (step: string) => void, counted: LimitDecision[]): Promise<Denial | null> {
+    if (key === null || io.rateLimiter === null) return null;
+    const decision = await limits.admit({ tenantId: tenant.id, policy, key, ...config }, { rateLimiter: io.rateLimiter });
+    lap('limit');
     counted.push(decision);
     return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
-  }
-
-  /** Awaits a step and records how long it took (a step that answered from memory takes 0). */
-  async function timed<T>(log: DecisionRecord, step: string, work: Promise<T>): Promise<T> {
-    const start = now();
-    try {
-      return await work;
-    } finally {
-      log.ms[step] = (log.ms[step] ?? 0) + now() - start;
-    }
   }
 
   return { decide, now, tokenCache: tokens, tenants };
 }
 
 const refused = (denial: Denial): Verdict => ({ kind: 'refused', denial });
+
+/** The scheme the request's token came with (Bearer when there is none). */
+const schemeOf = (r: PipelineRequest): Scheme => (r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer');
 
 /** Which revocation-event endpoint a path is (exactly as written), if any. */
 function eventChannelOf(pathname: string | null): 'backchannel_logout' | 'ssf' | null {

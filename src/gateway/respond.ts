@@ -1,4 +1,4 @@
-// The one funnel from a Denial to a Response (SPEC.md "Request outcomes"): status, JSON body,
+// The one funnel from a Denial to a Response (docs/errors.md): status, JSON body,
 // x-request-id and the RFC 6750 / RFC 9728 `WWW-Authenticate` challenge, with the RFC 9470
 // step-up parameters and the RFC 9449 §7.1 DPoP challenge.
 //
@@ -58,11 +58,11 @@ function shapeOf(denial: Denial): Shape {
     case 'invalid_token': return { status: 401, description: REASON_TEXT[denial.reason], challengeError: 'invalid_token' };
     case 'insufficient_scope':
       return { status: 403, description: 'The token lacks a scope this route requires.', challengeError: 'insufficient_scope' };
-    // Not an error code of RFC 6750 or RFC 9470, so the challenge carries none (SPEC.md).
+    // Not an error code of RFC 6750 or RFC 9470, so the challenge carries none (the contract, docs/).
     case 'access_denied': return { status: 403, description: 'The token does not meet a claim condition of this route.' };
     case 'insufficient_user_authentication':
       return { status: 401, description: stepUpText(denial.acrValues, denial.maxAge), challengeError: 'insufficient_user_authentication' };
-    // The DPoP challenge (RFC 9449 §7.1) replaces the Bearer one for these two: still to come.
+    // Answered with the DPoP challenge alone (RFC 9449 §7.1, §9): challenges() below.
     case 'invalid_dpop_proof': return { status: 401, description: 'The DPoP proof is invalid.' };
     case 'use_dpop_nonce': return { status: 401, description: 'A DPoP nonce issued by this API is required.' };
     case 'rate_limited':
@@ -114,11 +114,12 @@ function challenges(denial: Denial, shape: Shape, context: ResponseContext): str
   if (denial.error === 'invalid_dpop_proof' || denial.error === 'use_dpop_nonce') {
     return challengeOf('DPoP', [['error', denial.error], ['algs', (dpop?.algs ?? []).join(' ')]]);
   }
-  const errorInDpop = dpop?.scheme === 'dpop';
-  const bearer = challengeOf('Bearer', [['realm', context.host], ...(dpop?.dpop && errorInDpop ? [] : error),
-    ['resource_metadata', metadataUrl(context.host)]]);
-  if (shape.status !== 401 || !dpop?.dpop) return bearer;
-  return `${bearer}, ${challengeOf('DPoP', [...(errorInDpop ? error : []), ['algs', dpop.algs.join(' ')]])}`;
+  // Only a 401 gets the second challenge; a 400 or 403 keeps its error in the Bearer one.
+  const both = shape.status === 401 && dpop?.dpop === true;
+  const errorInDpop = both && dpop?.scheme === 'dpop';
+  const bearer = challengeOf('Bearer', [['realm', context.host], ...(errorInDpop ? [] : error), ['resource_metadata', metadataUrl(context.host)]]);
+  if (!both) return bearer;
+  return `${bearer}, ${challengeOf('DPoP', [...(errorInDpop ? error : []), ['algs', dpop!.algs.join(' ')]])}`;
 }
 
 /** RFC 6750 §3's error parameters, RFC 6750's scope and RFC 9470 §3's `acr_values` and

@@ -1,4 +1,4 @@
-// The HTTP door (SPEC.md "Other ways in"): a Hono middleware that runs the verifier's pipeline
+// The HTTP door (README.md "Other ways in"): a Hono middleware that runs the verifier's pipeline
 // and puts the verified identity on the context. It is what users install in their own Worker,
 // and what the gateway is made of (app.ts: this middleware in front of a forwarding handler), so
 // both answer metadata, preflights and every refusal with the same code.
@@ -21,10 +21,10 @@ import type { Identity } from '../gateway/forward';
 import { edgeAnswer, passThrough, decisionHeaders } from '../gateway/http';
 import { finishDecision, type DecisionOutcome } from '../gateway/log';
 import { isMetadataRequest } from '../gateway/metadata';
+import { requestUrl, type RequestUrl } from '../gateway/request-url';
 import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
 import { denialResponse } from '../gateway/respond';
 import { settingsOf, type Settings, type SettingsVars } from '../settings';
-import { normalizeRequestHost } from '../tenants/hosts';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
 import { certificateOfRequest } from '../verify/certificate';
@@ -39,6 +39,8 @@ export { createTokenCache, type TokenCache } from '../verify/token-cache';
 export interface EdgeDecision {
   readonly requestId: string;
   readonly tenant: Tenant;
+  /** The request's URL as read once (the forwarding handler builds the origin's from it). */
+  readonly target: RequestUrl;
   /** A CORS preflight of a tenant without `cors`: sent on to the origin without a token. */
   readonly preflight: boolean;
 }
@@ -103,23 +105,24 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
     const bindings: EdgeAuthBindings = options.bindings ? options.bindings(c) : c.env as EdgeAuthBindings;
     const settings = settingsOf(bindings);
     const request = c.req.raw;
-    const url = new URL(request.url);
-    const host = normalizeRequestHost(url);
+    const target = requestUrl(request.url);
+    const { host } = target;
+    const headers = request.headers;
     const decided = await pipeline.decide({
       host,
-      requestId: request.headers.get('cf-ray') ?? crypto.randomUUID(),
+      requestId: headers.get('cf-ray') ?? newRequestId(),
       method: request.method,
-      pathname: url.pathname,
-      credentials: extractCredentials(request, url),
-      proof: request.headers.get('dpop'),
-      url: request.url,
+      pathname: target.pathname,
+      credentials: extractCredentials(headers.get('authorization'), target.search),
+      proof: headers.get('dpop'),
+      url: target.href,
       certificate: certificateOfRequest(request.cf),
-      clientIp: request.headers.get('cf-connecting-ip'),
-      http: { request, origin: request.headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, url.pathname) },
+      clientIp: headers.get('cf-connecting-ip'),
+      http: { request, origin: headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, target.pathname) },
       tenants: lookup(c, bindings, settings),
     }, ioOf(bindings, settings, waitUntilOf(c)));
     const finish = (outcome: DecisionOutcome, status: number, denial?: Denial) =>
-      finishDecision(decided.log, { outcome, status, denial }, { sampleRate: settings.logSampleRate, random, now: pipeline.now() });
+      finishDecision(decided.log, { outcome, status, denial }, { sampleRate: settings.logSampleRate, random, startedAt: decided.startedAt, now: pipeline.now() });
 
     const { verdict } = decided;
     if (verdict.kind !== 'passed') {
@@ -129,7 +132,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
     }
 
     c.set('auth', verdict.identity);
-    c.set('edgeDecision', { requestId: decided.log.requestId, tenant: verdict.tenant, preflight: verdict.preflight });
+    c.set('edgeDecision', { requestId: decided.log.requestId, tenant: verdict.tenant, preflight: verdict.preflight, target });
     const started = pipeline.now();
     await next();
     decided.log.ms[handlerStep] = pipeline.now() - started;
@@ -190,6 +193,12 @@ function replaceResponse(c: AnyContext, response: Response): void {
   c.res = undefined;
   c.res = response;
 }
+
+/** A request id where Cloudflare gave none (cf-ray is there in production): unique per isolate by
+ *  a counter behind a random prefix, which is all a log needs, without a random UUID a request. */
+const ISOLATE_PREFIX = crypto.randomUUID().slice(0, 13);
+let requestCounter = 0;
+export const newRequestId = (): string => `${ISOLATE_PREFIX}-${(++requestCounter).toString(36)}`;
 
 /** ctx.waitUntil, or, under app.request() in tests (no execution context), background work
  *  that just runs. */

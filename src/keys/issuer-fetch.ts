@@ -1,4 +1,4 @@
-// The one way this service fetches from an issuer (SPEC.md "Keys: discovery and JWKS"): https
+// The one way this service fetches from an issuer (README.md "Keys: discovery and JWKS"): https
 // only (loopback http when allowed), no redirects, 200 only, a deadline covering the body, a
 // body cap, JSON. Every failure is a value with a short note for the log; nothing here throws.
 //

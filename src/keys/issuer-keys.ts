@@ -1,6 +1,6 @@
 // The IssuerKeys Durable Object: one per key set (issuer, or issuer + configured JWKS URI, or
 // SSF transmitter), global. It owns the network fetch of discovery and JWKS, so concurrent cold isolates share one
-// fetch, and it keeps the last good key set in its storage (SPEC.md "Keys: discovery and JWKS").
+// fetch, and it keeps the last good key set in its storage (README.md "Keys: discovery and JWKS").
 //
 //   const answer = await issuerKeysStub(env.ISSUER_KEYS, issuer.keySetId)
 //     .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, refresh: false, allowInsecure: false });

@@ -1,5 +1,5 @@
 // Which of an issuer's keys may verify a token: the JWK must fit the token's alg (RFC 7518 §3,
-// RFC 8037) and carry its kid; a token without kid gets at most 3 fitting keys (SPEC.md).
+// RFC 8037) and carry its kid; a token without kid gets at most 3 fitting keys (the contract, docs/).
 //
 //   const picked = selectKeys(keySet.keys, { alg: 'ES256', kid: 'k1' });   // [{ jwk, index }]
 import type { Algorithm } from '../tenants/schema';

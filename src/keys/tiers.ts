@@ -1,4 +1,4 @@
-// The isolate's side of the key tiers (SPEC.md "Keys: discovery and JWKS"): memory (key sets
+// The isolate's side of the key tiers (README.md "Keys: discovery and JWKS"): memory (key sets
 // and their imported CryptoKeys) -> Cache API (per location) -> the IssuerKeys object, which
 // alone touches the network. Implements KeySource; nothing is shared across requests but data.
 // A key set belongs to an issuer of access and logout tokens or to an SSF transmitter

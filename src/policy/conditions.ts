@@ -1,4 +1,4 @@
-// Route conditions after scopes (SPEC.md "Route conditions: claims and step-up (RFC 9470)"):
+// Route conditions after scopes (docs/configuration.md):
 // claim conditions (403 access_denied) and step-up, the token's `acr` and the age of its
 // `auth_time` (401 insufficient_user_authentication). Compiled once per route, combined for the
 // routes a request reaches, and evaluated on every request from the verified payload and `now`:

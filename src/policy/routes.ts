@@ -1,4 +1,4 @@
-// Route policy (SPEC.md "Routes"): which routes a method and path fall under, compiled once per
+// Route policy (docs/configuration.md): which routes a method and path fall under, compiled once per
 // tenant load. Matching fails toward more protection, because the origin behind the edge may
 // read a path more loosely than the edge does.
 //

@@ -1,4 +1,4 @@
-// Scope requirements of the routes that apply (SPEC.md "Verification rules"): every scope any of
+// Scope requirements of the routes that apply (docs/errors.md): every scope any of
 // them lists is needed.
 //
 //   const missing = missingScopes(matched, token.scopes);

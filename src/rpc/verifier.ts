@@ -1,4 +1,4 @@
-// The RPC door (SPEC.md "Other ways in"): other Workers call the same pipeline through a service
+// The RPC door (README.md "Other ways in"): other Workers call the same pipeline through a service
 // binding, without forwarding: `verify` decides, `tenantState` tells first-party issuers the
 // tokenVersion to mint.
 //
@@ -15,7 +15,8 @@ import { statusOf } from '../gateway/respond';
 import { settingsOf } from '../settings';
 import { isolatePipeline } from '../isolate';
 import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
-import { DIRECTORY_NAME } from '../tenants/kv-keys';
+import { directoryStub } from '../tenants/directory';
+import { isTenantId } from '../tenants/schema';
 import { normalizeRequestHost } from '../tenants/hosts';
 import { certificateOfRpc } from '../verify/certificate';
 import { schemeOf, type Scheme } from '../verify/possession';
@@ -51,6 +52,8 @@ export type VerifyResult =
     ok: true; tenant: string; subject: string | null; clientId: string | null; scopes: string[]; claims: { [claim: string]: ClaimValue };
     /** How the token was sender-constrained (x-auth-pop at the gateway); null for a bearer token. */
     pop: 'dpop' | 'mtls' | null;
+    /** On a tenant with dpop.nonce: the nonce the client's next proof carries (its DPoP-Nonce). */
+    dpop_nonce?: string;
   }
   | {
     ok: false; status: number; error: Denial['error']; reason?: Reason | DpopReason; retryAfterSeconds?: number;
@@ -81,7 +84,7 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds },
   }, ioOf(env, settings, (promise) => ctx.waitUntil(promise)));
   const { verdict } = decided;
-  const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, now: pipeline.now() });
+  const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt, now: pipeline.now() });
 
   if (verdict.kind === 'refused') {
     const { denial } = verdict;
@@ -103,6 +106,7 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
     scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue }, pop: identity.pop,
+    ...(decided.dpopNonce !== null ? { dpop_nonce: decided.dpopNonce } : {}),
   };
 }
 
@@ -152,8 +156,8 @@ export class Verifier extends WorkerEntrypoint<Env> {
   /** The tenant's status and tokenVersion (for first-party issuers that mint versionClaim),
    *  or null for a tenant that does not exist. */
   async tenantState(tenantId: string): Promise<TenantStateSummary | null> {
-    if (typeof tenantId !== 'string' || !/^[a-z0-9-]{1,63}$/.test(tenantId)) return null;
-    const directory = this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName(DIRECTORY_NAME));
+    if (!isTenantId(tenantId)) return null;
+    const directory = directoryStub(this.env.DIRECTORY);
     if (!(await directory.exists(tenantId))) return null;
     return tenantStateStub(this.env.TENANT_STATE, tenantId).summary();
   }

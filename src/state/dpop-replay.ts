@@ -1,5 +1,5 @@
 // The DpopReplay Durable Object: the authority on which DPoP proofs were already used (RFC 9449
-// §11.1, SPEC.md "Sender-constrained tokens"), so a proof is accepted once in every isolate and
+// §11.1, docs/dpop.md), so a proof is accepted once in every isolate and
 // location. A tenant's proofs spread over DPOP_REPLAY_SHARDS objects by their key's thumbprint.
 //
 //   const replay = dpopReplayStub(env.DPOP_REPLAY, { tenantId: 'acme', jkt });

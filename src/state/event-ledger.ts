@@ -1,5 +1,4 @@
-// The storage side of revocation events inside the TenantState object (SPEC.md "Revocation
-// events"): which (issuer, jti) pairs were processed and until when they are remembered, and one
+// The storage side of revocation events inside the TenantState object (docs/events.md): which (issuer, jti) pairs were processed and until when they are remembered, and one
 // storage transaction that either applies all of an event's revocations and remembers its jti,
 // or (a replay) does nothing. Free of the Durable Object class: TenantState passes its storage and
 // its own writers for revoked subjects and sessions (which own their tables and caps), so the
@@ -26,7 +25,7 @@ export const EVENT_LEDGER_SCHEMA = `
   CREATE TABLE IF NOT EXISTS event_jtis_count (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
 `;
 
-/** Like every revocation list (SPEC.md): at most this many remembered jtis per tenant. */
+/** Like every revocation list (the contract, docs/): at most this many remembered jtis per tenant. */
 export const MAX_EVENT_JTIS = 1_000_000;
 /** The longest issuer stored; a tenant's issuers and transmitters are URLs far below it. */
 const MAX_ISSUER_LENGTH = 2048;

@@ -1,4 +1,4 @@
-// DPoP replay detection as the request path sees it (SPEC.md "Sender-constrained tokens"): a
+// DPoP replay detection as the request path sees it (docs/dpop.md): a
 // verified proof's jti is claimed at its DpopReplay object, and the answer becomes an Outcome.
 //
 //   const replays = createProofReplays({ now });          // once per isolate

@@ -1,5 +1,5 @@
 // The RateLimiter Durable Object: one per (tenant, policy, key), the authority on how many
-// permits that key may still use (SPEC.md "Rate limits"). Isolates lease permits from it.
+// permits that key may still use (README.md "Rate limits"). Isolates lease permits from it.
 //
 //   const limiter = rateLimiterStub(env.RATE_LIMITER, { tenantId: 'acme', policy: 'ip', key: '192.0.2.1' });
 //   const answer = await limiter.acquire({ limit: 600, windowSeconds: 60, want: 8, leaseMs: 1000 });

@@ -1,4 +1,4 @@
-// Rate limits as the request path sees them (SPEC.md "Rate limits"): the isolate's leases of
+// Rate limits as the request path sees them (README.md "Rate limits"): the isolate's leases of
 // permits from the RateLimiter objects and the client IP key (IPv6 by its /64). The headers they
 // give an answer are HTTP's (gateway/http.ts).
 //
@@ -45,7 +45,7 @@ export interface LimitDecision {
   readonly resetSeconds: number;
   /** Refused: whole seconds until the next admission is possible, at least 1. Admitted: 0. */
   readonly retryAfterSeconds: number;
-  /** The limiter could not be reached: admitted without counting (SPEC: requests pass). */
+  /** The limiter could not be reached: admitted without counting (the contract: requests pass). */
   readonly unavailable: boolean;
 }
 

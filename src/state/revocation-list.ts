@@ -1,5 +1,4 @@
-// The compact form of one revocation list that every isolate holds (SPEC.md "Tenant status and
-// revocation"): the newest entries as sorted [hash32(value), revokedAt] pairs, and a horizon
+// The compact form of one revocation list that every isolate holds (docs/revocation.md): the newest entries as sorted [hash32(value), revokedAt] pairs, and a horizon
 // below which every entry left out was revoked. It answers "clear" or "maybe", never "revoked":
 // an entry revoked at R matters only to tokens issued at or before R, so a token issued at or
 // after the horizon that matches no shipped entry cannot be in the list at all.

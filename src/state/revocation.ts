@@ -1,5 +1,4 @@
-// Whether a verified token is still good against its tenant's state (SPEC.md "Tenant status and
-// revocation"): the tenant claim, the token version, revokedBefore, revoked subjects and sessions
+// Whether a verified token is still good against its tenant's state (docs/revocation.md): the tenant claim, the token version, revokedBefore, revoked subjects and sessions
 // and the jti denylist. Pure: the state is a snapshot read elsewhere, and the object's exact
 // answer, when the snapshot cannot decide, is asked for elsewhere too (tenant-states.ts).
 //

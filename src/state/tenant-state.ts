@@ -1,4 +1,4 @@
-// The TenantState Durable Object, one per tenant (SPEC.md "Tenant status and revocation"):
+// The TenantState Durable Object, one per tenant (docs/revocation.md):
 // status, tokenVersion, revokedBefore, revoked subjects and sessions and the jti denylist, in
 // SQLite, with an alarm that drops entries once they can no longer matter.
 //
@@ -45,7 +45,7 @@ export interface TenantStateSnapshot {
   readonly dpopNonceSecret: Uint8Array | null;
 }
 
-/** The admin API's view (SPEC.md GET /tenants/:id/state). */
+/** The admin API's view (the contract (docs/) GET /tenants/:id/state). */
 export interface TenantStateSummary {
   readonly status: TenantStatus;
   readonly tokenVersion: number;
@@ -87,7 +87,7 @@ export interface DnsRecord {
   readonly status: TenantStatus;
 }
 
-/** A revoked subject or session is forgotten this long after its revocation (SPEC.md). */
+/** A revoked subject or session is forgotten this long after its revocation (the contract, docs/). */
 export const SUBJECT_KEPT_SECONDS = 30 * 24 * 60 * 60;
 export const SESSION_KEPT_SECONDS = SUBJECT_KEPT_SECONDS;
 /** The largest clockToleranceSeconds the tenant schema allows. */
@@ -252,7 +252,7 @@ export class TenantState extends DurableObject<Env> {
     return this.summary();
   }
 
-  /** One DNS-check run's verdict for the tenant (SPEC.md "Scheduled work"). Only an admin
+  /** One DNS-check run's verdict for the tenant (README.md "Scheduled work"). Only an admin
    *  takes a tenant off hold: an ok verdict resets the count and nothing else. */
   recordDnsCheck(verdict: DnsVerdict, policy: DnsPolicy): DnsRecord {
     return this.#write((): DnsRecord => {

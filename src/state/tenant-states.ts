@@ -1,4 +1,4 @@
-// The isolate's copies of tenant states (SPEC.md "Tenant status and revocation"): a copy serves
+// The isolate's copies of tenant states (docs/revocation.md): a copy serves
 // while younger than the tenant's maxStalenessSeconds, is refreshed in the background once past
 // half of that, and outlives an unreachable object by GRACE_MS before the tenant fails closed.
 // Copies are small (a snapshot is at most 64 KiB whatever the lists hold), and the cache is

@@ -1,9 +1,9 @@
-// The Directory Durable Object (SPEC.md "Hosts"): the one global registry of host claims, and
+// The Directory Durable Object (docs/configuration.md): the one global registry of host claims, and
 // where every tenant write and delete runs, so two concurrent writers can never both win a host
 // and a host's KV copy is only ever written by the tenant holding its claim. Its `tenants` table
 // is also what admin listing and the scheduled run page through (with the run's stored cursor).
 //
-//   const directory = env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+//   const directory = directoryStub(env.DIRECTORY);
 //   await directory.put(config, { etags: ['"3f2a…"'] })  // { ok: true, created, before, after } or a refusal
 //   await directory.remove('acme', null)                  // { ok: true, before } or unknown_tenant
 //   await directory.hostsOf('acme')                       // ['api.acme.com', '*.acme.dev']
@@ -12,7 +12,7 @@
 //   await directory.repairPending()                       // finish writes KV failed half way (the cron does)
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
-import { hostKey, tenantKey } from './kv-keys';
+import { DIRECTORY_NAME, hostKey, tenantKey } from './kv-keys';
 import { storedRecord, type StoredRecord } from './record';
 import type { TenantConfig } from './schema';
 
@@ -71,6 +71,11 @@ export interface PendingRepair {
 }
 
 interface CurrentRecord { config: TenantConfig; etag: string }
+
+/** The one global Directory: the one place its stub is made. */
+export function directoryStub(namespace: DurableObjectNamespace<Directory>): DurableObjectStub<Directory> {
+  return namespace.get(namespace.idFromName(DIRECTORY_NAME));
+}
 
 export class Directory extends DurableObject<Env> {
   // Writes of one tenant run one after another; writes of different tenants interleave freely,

@@ -12,7 +12,7 @@ import type { DnsVerdict } from '../state/tenant-state';
 
 export type { DnsVerdict };
 
-/** A DoH answer taking longer than this is transient (SPEC.md: fetches time out after 5 s). */
+/** A DoH answer taking longer than this is transient (the contract (docs/): fetches time out after 5 s). */
 export const DNS_TIMEOUT_MS = 5_000;
 /** Answers are a few hundred bytes; anything bigger is not a DoH answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;

@@ -1,4 +1,4 @@
-// Host names of tenants (SPEC.md "Tenant configuration", Hosts): normalization to the ASCII
+// Host names of tenants (docs/configuration.md, Hosts): normalization to the ASCII
 // (punycode) form and the lookup order, exact before the one-label wildcard, as TLS does.
 //
 //   normalizeRequestHost(new URL(request.url))  // 'api.acme.com' (no port, no trailing dot)

@@ -1,4 +1,4 @@
-// The tenant configuration schema (SPEC.md "Tenant configuration"): the single source of the
+// The tenant configuration schema (docs/configuration.md): the single source of the
 // config type and of every default. Validated on every admin write and on every KV read.
 //
 //   const parsed = parseTenantConfig(json);
@@ -9,10 +9,14 @@ import { isScopeToken } from '../policy/scopes';
 import { isClaimName } from '../verify/claim-names';
 import { normalizeHostPattern } from './hosts';
 
+/** A tenant id: what names its Durable Objects and KV keys (and what the admin API's paths take). */
+export const TENANT_ID = /^[a-z0-9-]{1,63}$/;
+export const isTenantId = (value: unknown): value is string => typeof value === 'string' && TENANT_ID.test(value);
+
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
-/** What an issuer's tokens must be bound to (SPEC.md "Sender-constrained tokens"): "optional"
+/** What an issuer's tokens must be bound to (docs/dpop.md): "optional"
  *  accepts bearer tokens and holds bound ones to their binding. */
 export const PROOFS_OF_POSSESSION = ['optional', 'dpop', 'mtls', 'dpop-or-mtls'] as const;
 export type ProofOfPossession = (typeof PROOFS_OF_POSSESSION)[number];
@@ -107,7 +111,7 @@ const IssuerSchema = v.strictObject({
     DEFAULTS.proofOfPossession),
 });
 
-/** Bounds of a route's conditions (SPEC.md "Route conditions"). */
+/** Bounds of a route's conditions (docs/configuration.md). */
 export const CONDITION_BOUNDS = {
   claims: 20, acceptedValues: 100, valueLength: 256, acrValues: 20, maxAuthAgeSeconds: 31_536_000,
 } as const;
@@ -155,7 +159,7 @@ const TransmitterIssuer = v.pipe(
     'a transmitter issuer has no query or fragment'),
 );
 
-/** Revocation events (SPEC.md "Revocation events"): who may send them, and to which audience. */
+/** Revocation events (docs/events.md): who may send them, and to which audience. */
 const EventsSchema = v.strictObject({
   backchannelLogout: v.optional(v.nullable(v.strictObject({
     audiences: v.pipe(v.array(NonEmpty), v.minLength(1, 'at least one audience is required'), v.maxLength(20)),
@@ -181,7 +185,7 @@ const HostSchema = v.pipe(
 
 export const TenantConfigSchema = v.pipe(
   v.strictObject({
-    id: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,63}$/, 'an id is 1-63 characters of a-z, 0-9 and "-"')),
+    id: v.pipe(v.string(), v.regex(TENANT_ID, 'an id is 1-63 characters of a-z, 0-9 and "-"')),
     hosts: v.pipe(v.array(HostSchema), v.minLength(1, 'at least one host'), v.maxLength(100)),
     issuers: v.pipe(v.array(IssuerSchema), v.minLength(1, 'at least one issuer'), v.maxLength(20)),
     resource: v.optional(v.nullable(v.pipe(v.string(), v.url())), null),
@@ -249,7 +253,7 @@ export const TenantConfigSchema = v.pipe(
         addIssue({ message: 'a path must be normalized (no dot segments)', path: pathOf(config, 'routes', i) });
       }
       // A public route matches only the raw path, and a raw path holding ";" or "%" never
-      // matches one (SPEC.md "Routes"): such a route could never apply.
+      // matches one (docs/configuration.md): such a route could never apply.
       if (route.auth === 'none' && /[;%]/.test(route.path)) {
         addIssue({ message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it', path: pathOf(config, 'routes', i) });
       }

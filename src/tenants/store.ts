@@ -1,4 +1,4 @@
-// The request path's tenant lookup (SPEC.md "Tenant configuration"): a request host to its
+// The request path's tenant lookup (docs/configuration.md): a request host to its
 // compiled Tenant with one KV read per cold host; found, unknown and invalid answers are all
 // cached per isolate for TENANT_CACHE_SECONDS.
 //
@@ -10,7 +10,7 @@
 //
 //   const tenants = createTenantStore({ now: systemClock });          // once per isolate
 //   const found = await tenants.resolve(normalizeRequestHost(url), {
-//     kv: env.TENANTS, cacheSeconds: tenantCacheSecondsOf(env.TENANT_CACHE_SECONDS) });
+//     kv: env.TENANTS, cacheSeconds: settingsOf(env).tenantCacheSeconds });
 //   if (!found.ok) return found.denial;      // unknown_host | tenant_config_invalid
 //   found.value.tenant.routes.match(method, path);
 import { BoundedCache, type CacheCounters } from '../cache';
@@ -20,16 +20,6 @@ import { hostLookupOrder, isDnsName } from './hosts';
 import { hostKey } from './kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
 import { compileTenant, type Tenant } from './tenant';
-
-/** TENANT_CACHE_SECONDS's default (wrangler.toml sets the same). */
-export const DEFAULT_TENANT_CACHE_SECONDS = 30;
-
-/** TENANT_CACHE_SECONDS as seconds: "0" turns the isolate cache off; unset or unparsable is
- *  the default. Every door reads the var through this. */
-export function tenantCacheSecondsOf(value: string | undefined): number {
-  const seconds = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_TENANT_CACHE_SECONDS;
-}
 
 export interface ResolvedTenant {
   readonly tenant: Tenant;
@@ -56,7 +46,7 @@ export interface TenantStore {
   readonly bytes: { readonly hosts: number; readonly records: number };
 }
 
-/** SPEC.md "Observability": tenants 10,000 entries or 16 MiB. */
+/** README.md "Observability": tenants 10,000 entries or 16 MiB. */
 export const DEFAULT_MAX_TENANT_ENTRIES = 10_000;
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /** Host entries are a host name (at most 253 characters) and two references. */
@@ -162,7 +152,7 @@ function compileRecord(text: string, compile: (config: TenantConfig) => Tenant):
  *  under (a stale copy must not keep serving a host its tenant dropped). */
 function admit(host: string, pattern: string, record: Compiled): Outcome<ResolvedTenant> {
   if (!record.ok) return refuse(host, record.id, record.issues);
-  if (!record.tenant.config.hosts.includes(pattern)) {
+  if (!record.tenant.hosts.includes(pattern)) {
     return refuse(host, record.tenant.id, [{ path: '/hosts', message: `does not list ${pattern}, the key it was found under` }]);
   }
   return ok({ tenant: record.tenant, pattern, cached: false });

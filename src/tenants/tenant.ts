@@ -29,7 +29,7 @@ export interface IssuerPolicy extends KeySetPolicy {
   readonly keySetId: string;
 }
 
-/** An SSF transmitter (SPEC.md "Revocation events"): its SETs are verified with its own key set,
+/** An SSF transmitter (docs/events.md): its SETs are verified with its own key set,
  *  found through its ssf-configuration unless jwksUri is set, under the same key tiers as issuers. */
 export interface TransmitterPolicy extends KeySetPolicy {
   readonly issuer: string;

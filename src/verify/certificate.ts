@@ -1,4 +1,4 @@
-// Certificate-bound tokens (RFC 8705 §3, SPEC.md "Sender-constrained tokens"): the token's
+// Certificate-bound tokens (RFC 8705 §3, docs/dpop.md): the token's
 // `cnf["x5t#S256"]` against the client certificate of the request, which Cloudflare verified at
 // the TLS handshake (mTLS on the zone) and describes in `request.cf.tlsClientAuth`, or which the
 // RPC caller vouches for as `clientCertSha256`. Both become one form: the certificate's SHA-256

@@ -1,4 +1,4 @@
-// Claim names in tenant configs (SPEC.md "Request outcomes", claim names): a top-level claim
+// Claim names in tenant configs (docs/errors.md, claim names): a top-level claim
 // name, or, when it starts with "/", an RFC 6901 JSON Pointer into the verified payload
 // (`/realm_access/roles`, `/resource_access/acme-api/roles`). A name with dots or slashes inside
 // (`https://acme.com/roles`) is a top-level name. Compiled once per tenant into a reader.

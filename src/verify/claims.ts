@@ -1,5 +1,5 @@
 // The claim checks jose does not do our way, on a claims set whose signature and times have
-// been verified (SPEC.md "Verification rules"): audience, RFC 8707 `resource`, and what the
+// been verified (docs/errors.md): audience, RFC 8707 `resource`, and what the
 // identity is made of (sub, scopes, client id). A claim of the wrong JSON type is malformed.
 // `scopeClaims` are compiled readers: a top-level name or a JSON Pointer (`/realm_access/roles`).
 //

@@ -1,4 +1,4 @@
-// Verifying the DPoP proof of one request (RFC 9449 §4.3, §7.1 for a protected resource; SPEC.md
+// Verifying the DPoP proof of one request (RFC 9449 §4.3, §7.1 for a protected resource; the contract (docs/)
 // "Sender-constrained tokens"). The access token was verified before; this checks the proof
 // against the request, the token and the token's `cnf.jkt`. Whether a proof is needed at all is
 // possession.ts's decision; whether its jti was used before is the DpopReplay object's
@@ -33,7 +33,7 @@ import { decodeSegment } from './jws';
 /** A longer DPoP header is malformed without being parsed: a proof with a 4096-bit RSA jwk is
  *  under 2 KiB. */
 export const MAX_PROOF_BYTES = 8 * 1024;
-/** RFC 9449 §4.2 leaves jti's length open; SPEC.md caps it, as it caps revocation keys. */
+/** RFC 9449 §4.2 leaves jti's length open; the contract (docs/) caps it, as it caps revocation keys. */
 export const MAX_JTI_CHARS = 256;
 /** RSA moduli a proof key may have: jose's floor, and a ceiling so one proof cannot cost much CPU. */
 const RSA_BITS = { min: 2048, max: 8192 } as const;

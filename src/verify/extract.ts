@@ -3,11 +3,12 @@
 // `access_token` query parameter alone is ignored (bearer_methods_supported is ["header"]); both
 // at once is a client sending two credentials (RFC 6750 §2).
 //
-//   const credentials = extractCredentials(request, url);
+//   const credentials = extractCredentials(request.headers.get('authorization'), target.search);
 //   if (!credentials.ok) return deny(credentials.denial);       // invalid_request, or malformed
 //   if (credentials.value === null) return deny({ error: 'missing_token' });
 //   credentials.value.scheme;                                   // 'bearer' | 'dpop'
 import { deny, invalidToken, ok, type Outcome } from '../denial';
+import { hasQueryParameter } from '../gateway/request-url';
 import { schemeOf, type Scheme } from './possession';
 import { MAX_CREDENTIAL_BYTES } from './token';
 
@@ -21,13 +22,12 @@ export interface Credentials {
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BEARER_B64TOKEN = /^Bearer [A-Za-z0-9\-._~+/]+=*$/;
 
-export function extractCredentials(request: Request, url: URL): Outcome<Credentials | null> {
-  const header = request.headers.get('authorization');
+export function extractCredentials(header: string | null, search: string): Outcome<Credentials | null> {
   if (header === null) return NONE;
   // The common shape, "Bearer <b64token>", in one check; anything else takes the long way for
   // its exact refusal. The token syntax excludes ",", so a repeated header never passes here.
   if (header.length <= MAX_CREDENTIAL_BYTES && header.startsWith('Bearer ') && BEARER_B64TOKEN.test(header)
-    && (url.search === '' || !url.searchParams.has('access_token'))) {
+    && !hasQueryParameter(search, 'access_token')) {
     return ok({ scheme: 'bearer', token: header.slice(7) });
   }
   // Before any parsing. Over the limit in UTF-16 units is over it in bytes too; a shorter value
@@ -42,7 +42,7 @@ export function extractCredentials(request: Request, url: URL): Outcome<Credenti
   const token = space < 0 ? '' : header.slice(space + 1).trimStart();
   if (token === '') return invalidRequest('The access token is empty.');
   if (!B64TOKEN.test(token)) return invalidRequest('The access token is not a b64token (RFC 6750 §2.1).');
-  if (url.search !== '' && url.searchParams.has('access_token')) {
+  if (hasQueryParameter(search, 'access_token')) {
     return invalidRequest('The token is given both in the Authorization header and in the access_token query parameter.');
   }
   return ok({ scheme, token });

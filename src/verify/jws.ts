@@ -42,7 +42,7 @@ const SIGNATURE = /^[A-Za-z0-9_-]*$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 /** compactVerify's options per alg, built once: the allowlist was checked above, jose checks it again. */
 const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as Record<Algorithm, { algorithms: string[] }>;
-/** A token without kid is tried against at most this many keys (SPEC.md "Verification rules"). */
+/** A token without kid is tried against at most this many keys (docs/errors.md). */
 const MAX_KIDLESS_KEYS = 3;
 
 /** The signers a token may come from, by exact `iss` (a tenant's issuers, its transmitters). */

@@ -1,4 +1,4 @@
-// Proof of possession for a verified token (SPEC.md "Sender-constrained tokens"; RFC 9449 §7,
+// Proof of possession for a verified token (docs/dpop.md; RFC 9449 §7,
 // RFC 8705 §3): whether the request proved it holds the key or certificate the token is bound
 // to, and whether the token's issuer required such a binding. Part of verification: it runs
 // right after verifyToken, on every request, a verified-token cache hit included (the cache may
@@ -157,6 +157,13 @@ export interface PossessionDeps {
 export interface CheckedPossession extends Possession {
   /** The DPoP-Nonce header for the response: set for a DPoP request on a tenant with dpop.nonce. */
   readonly dpopNonce: string | null;
+}
+
+/** Whether possession needs checking at all: a Bearer request whose token carries no `cnf`,
+ *  from an issuer that requires no binding, is a plain bearer token (row 12), decided here
+ *  without the rest. */
+export function mayBeBound(token: VerifiedToken, scheme: Scheme): boolean {
+  return scheme !== 'bearer' || token.claims.cnf !== undefined || token.issuer.proofOfPossession !== 'optional';
 }
 
 /** Gathers the facts (the proof checked only when one is needed), decides, then claims the

@@ -1,4 +1,4 @@
-// The one place jose's errors become our reason codes (SPEC.md "Reason codes"), for access
+// The one place jose's errors become our reason codes (docs/errors.md), for access
 // tokens and for DPoP proofs. Only compactVerify and importJWK run under a try: verifyToken and
 // verifyProof parse the header and payload themselves and apply their claim rules, so the JWS
 // errors below are all jose can throw there.

@@ -1,4 +1,4 @@
-// The verified-token cache (SPEC.md "Observability": 10,000 entries or 8 MiB per isolate): a
+// The verified-token cache (README.md "Observability": 10,000 entries or 8 MiB per isolate): a
 // token this isolate verified for a tenant answers again without signature work, the way
 // Envoy's jwt_authn cache does, and like it re-checks time on every hit. Only successes are
 // kept; revocation, scopes and rate limits still run on every request, after this step.

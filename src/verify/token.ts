@@ -1,4 +1,4 @@
-// Verifying one bearer JWT for a tenant (SPEC.md "Verification rules"): the issuer comes from
+// Verifying one bearer JWT for a tenant (docs/errors.md): the issuer comes from
 // `iss` alone, the alg from that issuer's allowlist, keys from the key tiers, the JWS (header,
 // signature) from jose's compactVerify, all of that in jws.ts (shared with logout tokens and
 // SETs); the JWT claims set's checks (typ, exp, nbf, iat, maxTokenAge: RFC 7519 §4.1, jose's
@@ -19,7 +19,7 @@ import { readClaims } from './claims';
 import { verifyJws } from './jws';
 import { checkTimes, readTimes, type TokenTimes } from './times';
 
-/** Longer credentials are malformed without being parsed (SPEC.md "Reason codes"). */
+/** Longer credentials are malformed without being parsed (docs/errors.md). */
 export const MAX_CREDENTIAL_BYTES = 16 * 1024;
 const VERIFY_OPTIONS = { maxBytes: MAX_CREDENTIAL_BYTES };
 

@@ -3,7 +3,7 @@
 // more tenants each own what their test changes (an issuer that rotates, one that goes down,
 // a revocation), so the tests do not disturb each other.
 //
-// Key rotation and the 30 s refetch cooldown (SPEC.md "Keys"): the rotating issuer's keys are
+// Key rotation and the 30 s refetch cooldown (README.md "Keys"): the rotating issuer's keys are
 // fetched once in beforeAll and it rotates at once, so its first kid miss falls inside the
 // cooldown (401 unknown_kid); the last test waits out the rest of the 30 s, which the other
 // tests mostly fill (`npm start` itself, started twice, among them), and then the new key is

@@ -1,5 +1,6 @@
 // Claim headers on the forwarded request, read through compiled claim names.
 import { describe, expect, it } from 'vitest';
+import { requestUrl } from '../../src/gateway/request-url';
 import { originRequest, type Identity } from '../../src/gateway/forward';
 import { parseTenantConfig } from '../../src/tenants/schema';
 import { compileTenant } from '../../src/tenants/tenant';
@@ -18,8 +19,8 @@ describe('originRequest: configured claim headers', () => {
     tenant: 'acme', issuer: 'https://acme.eu.auth0.com/', subject: 'u1', clientId: null, scopes: new Set(), claims, pop: null,
   });
   const forwarded = (claims: Record<string, unknown>) => {
-    const url = new URL('https://api.acme.com/orders');
-    return originRequest(new Request(url, { headers: { 'x-auth-roles': 'spoofed' } }), url, tenant, identity(claims), { requestId: 'req-1', preflight: false }).headers;
+    const url = requestUrl('https://api.acme.com/orders');
+    return originRequest(new Request(url.href, { headers: { 'x-auth-roles': 'spoofed' } }), url, tenant, identity(claims), { requestId: 'req-1', preflight: false }).headers;
   };
 
   it('reads namespaced top-level names and JSON Pointers', () => {

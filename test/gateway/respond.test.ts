@@ -89,3 +89,33 @@ describe('identity header values', () => {
     expect(claimHeaderValue(null)).toBeNull();
   });
 });
+
+describe('challenges of a tenant that uses DPoP (RFC 9449 §7.1)', () => {
+  const host = 'api.acme.com';
+  const rm = `resource_metadata="https://${host}/.well-known/oauth-protected-resource"`;
+  const challengeOf = (denial: Denial, scheme: 'bearer' | 'dpop', dpop = true) =>
+    denialResponse(denial, { host, requestId: 'r', challenge: { dpop, scheme, algs: ['ES256', 'RS256'] } }).headers.get('www-authenticate');
+
+  it('a 401 gets both challenges, the error in the scheme the request used', () => {
+    const expired: Denial = { error: 'invalid_token', reason: 'expired' };
+    expect(challengeOf(expired, 'bearer')).toBe(
+      `Bearer realm="${host}", error="invalid_token", error_description="The token has expired.", ${rm}, DPoP algs="ES256 RS256"`);
+    expect(challengeOf(expired, 'dpop')).toBe(
+      `Bearer realm="${host}", ${rm}, DPoP error="invalid_token", error_description="The token has expired.", algs="ES256 RS256"`);
+    expect(challengeOf({ error: 'missing_token' }, 'bearer')).toBe(`Bearer realm="${host}", ${rm}, DPoP algs="ES256 RS256"`);
+  });
+
+  it('a 400 or 403 keeps its error in the Bearer challenge, whatever scheme the request used', () => {
+    expect(challengeOf({ error: 'insufficient_scope', needed: ['admin'] }, 'dpop')).toBe(
+      `Bearer realm="${host}", error="insufficient_scope", error_description="The token lacks a scope this route requires.", scope="admin", ${rm}`);
+    expect(challengeOf({ error: 'invalid_request', description: 'Bad.' }, 'dpop')).toBe(
+      `Bearer realm="${host}", error="invalid_request", error_description="Bad.", ${rm}`);
+  });
+
+  it('a proof refusal challenges with DPoP alone; use_dpop_nonce adds the nonce', () => {
+    expect(challengeOf({ error: 'invalid_dpop_proof', reason: 'dpop_stale' }, 'dpop', false)).toBe('DPoP error="invalid_dpop_proof", algs="ES256 RS256"');
+    const nonce = denialResponse({ error: 'use_dpop_nonce', nonce: 'n'.repeat(32) }, { host, requestId: 'r', challenge: { dpop: true, scheme: 'dpop', algs: ['ES256'] } });
+    expect(nonce.headers.get('www-authenticate')).toBe('DPoP error="use_dpop_nonce", algs="ES256"');
+    expect(nonce.headers.get('dpop-nonce')).toBe('n'.repeat(32));
+  });
+});

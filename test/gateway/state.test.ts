@@ -1,4 +1,4 @@
-// Tenant status, revocation and rate limits in their pipeline slots (SPEC.md "Request outcomes"),
+// Tenant status, revocation and rate limits in their pipeline slots (docs/errors.md),
 // against the real TenantState and RateLimiter objects.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';

@@ -7,6 +7,7 @@ import { edgeAuth, EdgeAuthConfigError, type EdgeAuthVariables, type TenantConfi
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tenantStateStub } from '../../src/state/tenant-state';
 import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { proofKey, signProof } from '../support/dpop';
 import { TestIssuer } from '../support/issuer';
 
 let issuer: TestIssuer;
@@ -85,6 +86,25 @@ describe('edgeAuth with one tenant config', () => {
     expect((await request('/orders', { token: old })).status).toBe(200);
     await tenantStateStub(env.TENANT_STATE, id).revokeAll();
     expect(await (await request('/orders', { token: old })).json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+  });
+
+  it('checks DPoP proofs like the gateway, and without DPOP_REPLAY refuses a DPoP-bound token as a broken binding (500)', async () => {
+    const client = await proofKey('ES256');
+    const bound = await token({ cnf: { jkt: client.jkt } });
+    const withProof = async (bindings: () => typeof env) => {
+      const app = new Hono<{ Variables: EdgeAuthVariables }>();
+      app.use('*', edgeAuth({ tenant: config, bindings }));
+      app.all('*', (c) => c.json({ pop: c.get('auth')?.pop }));
+      const proof = await signProof(client, { htm: 'GET', htu: `https://${host}/orders`, accessToken: bound });
+      const ctx = createExecutionContext();
+      const response = await app.fetch(new Request(`https://${host}/orders`, { headers: { authorization: `DPoP ${bound}`, dpop: proof } }), env, ctx);
+      await waitOnExecutionContext(ctx);
+      return response;
+    };
+    const accepted = await withProof(() => env);
+    expect([accepted.status, await accepted.json()]).toEqual([200, { pop: 'dpop' }]);
+    const unbound = await withProof(() => ({ ...env, DPOP_REPLAY: undefined as never }));
+    expect([unbound.status, (await unbound.json() as { error: string }).error]).toEqual([500, 'internal_error']);
   });
 
   it('refuses an invalid config at creation, naming the paths', () => {

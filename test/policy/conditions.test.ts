@@ -213,7 +213,7 @@ describe('the conditions of several applied routes', () => {
   });
 });
 
-describe('the order of the steps after verification (SPEC.md "Request outcomes")', () => {
+describe('the order of the steps after verification (docs/errors.md)', () => {
   /** Scopes, claim conditions, step-up: the pipeline's order, as it will be wired. */
   function afterVerification(match: RouteMatch, granted: ReadonlySet<string>, payload: Record<string, unknown>, nowMs: number): Outcome<void> {
     if (missingScopes(match, granted).length > 0) return { ok: false, denial: { error: 'insufficient_scope', needed: match.scopes } };

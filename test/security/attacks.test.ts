@@ -457,7 +457,7 @@ describe('oversized credentials', () => {
   });
 });
 
-describe('credentials in two places at once (RFC 6750 §2: one method per request; SPEC: header only)', () => {
+describe('credentials in two places at once (RFC 6750 §2: one method per request; the contract: header only)', () => {
   it('Authorization twice', async () => {
     const token = await good();
     const headers = new Headers();

@@ -1,6 +1,6 @@
 // Fault injection through the whole Worker: a failing issuer (errors, hangs, garbage, huge
 // bodies, redirects), a KV namespace that throws, Durable Objects that throw or are slow. Each
-// ends in the status SPEC.md defines, nothing crashes, and no log line carries the token.
+// ends in the status the contract (docs/) defines, nothing crashes, and no log line carries the token.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// checkRevocation and settleRevocation: each rule of SPEC.md "Tenant status and revocation", for
+// checkRevocation and settleRevocation: each rule of docs/revocation.md, for
 // tokens issued before, during and after the second of a revocation, the version exception, the
 // tenant claim, and the compact lists' horizon. The object's part is played by a map here
 // (tenant-state.test.ts and revocation-exact.test.ts use the real one).

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { normalizeRequestHost } from '../../src/tenants/hosts';
 import { hostKey } from '../../src/tenants/kv-keys';
 import { parseTenantConfig } from '../../src/tenants/schema';
-import { createTenantStore, tenantCacheSecondsOf, type TenantStore } from '../../src/tenants/store';
+import { parseSettings } from '../../src/settings';
+import { createTenantStore, type TenantStore } from '../../src/tenants/store';
 import { config, countingKv, seed, unique } from './fixtures';
 
 let t: number;
@@ -176,10 +177,21 @@ describe('invalid records', () => {
   });
 });
 
-describe('tenantCacheSecondsOf', () => {
-  it('reads "0" as no caching and falls back to 30 only for unset or unparsable values', () => {
-    expect(tenantCacheSecondsOf('0')).toBe(0);
-    expect(tenantCacheSecondsOf('45')).toBe(45);
-    for (const value of [undefined, '', ' ', 'soon', '-5']) expect(tenantCacheSecondsOf(value)).toBe(30);
+describe('settings', () => {
+  it('reads TENANT_CACHE_SECONDS "0" as no caching and falls back to 30 only for unset or unparsable values', () => {
+    expect(parseSettings({ TENANT_CACHE_SECONDS: '0' }).tenantCacheSeconds).toBe(0);
+    expect(parseSettings({ TENANT_CACHE_SECONDS: '45' }).tenantCacheSeconds).toBe(45);
+    for (const value of [undefined, '', ' ', 'soon', '-5']) expect(parseSettings({ TENANT_CACHE_SECONDS: value }).tenantCacheSeconds).toBe(30);
+  });
+
+  it('reads every var once per bindings object, with the defaults of wrangler.toml', () => {
+    const vars = { LOG_SAMPLE_RATE: '0.25', DEBUG_TIMING: 'true', ALLOW_INSECURE_ISSUERS: 'yes', ADMIN_HOST: 'Admin.Example.com' };
+    expect(parseSettings(vars)).toEqual({
+      adminHost: 'admin.example.com', tenantCacheSeconds: 30, allowInsecureIssuers: false, logSampleRate: 0.25, debugTiming: true,
+      dohUrl: 'https://cloudflare-dns.com/dns-query',
+    });
+    expect(parseSettings({ LOG_SAMPLE_RATE: '7' }).logSampleRate).toBe(1);
+    expect(parseSettings({ LOG_SAMPLE_RATE: 'x' }).logSampleRate).toBe(1);
+    expect(parseSettings({ LOG_SAMPLE_RATE: '-1' }).logSampleRate).toBe(0);
   });
 });

@@ -6,7 +6,7 @@ const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl';
 
 function extract(headers: HeadersInit, path = '/api/x') {
   const request = new Request(`https://api.acme.com${path}`, { headers });
-  return extractCredentials(request, new URL(request.url));
+  return extractCredentials(request.headers.get('authorization'), new URL(request.url).search);
 }
 
 const invalidRequest = { ok: false, denial: { error: 'invalid_request' } };

@@ -78,7 +78,7 @@ describe('the cache as a unit', () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it('defaults to the SPEC bounds: 10,000 tokens or 8 MiB', () => {
+  it('defaults to the documented bounds: 10,000 tokens or 8 MiB', () => {
     expect(DEFAULT_MAX_TOKENS).toBe(10_000);
     expect(DEFAULT_MAX_TOKEN_BYTES).toBe(8 * 1024 * 1024);
   });
