@@ -17,6 +17,7 @@
 // Rows (the default run, in the order each round runs them: every row next to its reference):
 //   jose-hono RS256|ES256      jose jwtVerify (local JWKS: iss, aud, exp) as a Hono middleware, distinct tokens
 //   edgeAuth RS256|ES256       the product's library door (edge-token-verifier/hono), distinct tokens
+//   edgeAuth DPoP ES256        edgeAuth, DPoP-bound ES256 tokens, each with a fresh ES256 proof
 //   floor                      the Hono floor: a Hono app answering 200
 //   edgeAuth repeated          edgeAuth, one RS256 token over and over (its verified-token cache)
 //   forward+verify RS256|ES256 forward after one crypto.subtle.verify (key imported once), to the origin
@@ -49,7 +50,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { freePort } from '../scripts/processes.mjs';
 
 const require = createRequire(import.meta.url);
@@ -104,6 +106,7 @@ const rowsOf = () => /** @type {Row[]} */ ([
   { key: 'edgeAuth RS256', worker: 'edge-auth', traffic: 'distinct RS256', about: 'edgeAuth (edge-token-verifier/hono), RS256, distinct tokens' },
   { key: 'jose-hono ES256', worker: 'jose-hono', traffic: 'distinct ES256', about: 'jose jwtVerify as Hono middleware, ES256, distinct tokens' },
   { key: 'edgeAuth ES256', worker: 'edge-auth', traffic: 'distinct ES256', about: 'edgeAuth (edge-token-verifier/hono), ES256, distinct tokens' },
+  { key: 'edgeAuth DPoP ES256', worker: 'edge-auth', traffic: 'dpop ES256', about: 'edgeAuth, ES256 DPoP-bound tokens, each with a fresh ES256 proof (replay object call included)' },
   { key: 'floor', worker: 'floor', traffic: 'repeated RS256', about: 'Hono floor: a Hono app answering 200' },
   { key: 'edgeAuth repeated', worker: 'edge-auth', traffic: 'repeated RS256', about: 'edgeAuth, one repeated RS256 token' },
   { key: 'forward+verify RS256', worker: 'forward-verify', traffic: 'distinct RS256', about: 'forward after one crypto.subtle.verify, RS256, distinct tokens' },
@@ -123,10 +126,14 @@ const rowsOf = () => /** @type {Row[]} */ ([
 /** Kinds of traffic: the header sets a run's requests carry (one each, in order), and whether an
  *  entry may repeat within a run (`unique`: a run stops early rather than repeat one). Built once,
  *  when a selected row first needs it. */
-const TRAFFIC = /** @type {Record<string, { unique: boolean; build: (t: TrafficContext) => Promise<Record<string, string>[]> }>} */ ({
+const TRAFFIC = /** @type {Record<string, { unique: boolean; resendRefused?: boolean; build: (t: TrafficContext) => Promise<Record<string, string>[]> }>} */ ({
   'distinct RS256': { unique: true, build: async (t) => (await tokenPool(t.keys.RS256, 'RS256', POOL)).map(bearer) },
   'distinct ES256': { unique: true, build: async (t) => (await tokenPool(t.keys.ES256, 'ES256', POOL)).map(bearer) },
   'repeated RS256': { unique: false, build: async (t) => [bearer(await signToken(t.keys.RS256, 'RS256', 0))] },
+  // Distinct DPoP-bound tokens (cnf.jkt) of 64 client keys, each request with its own proof for
+  // the URL the Worker sees (the Host header's): one more ES256 signature and one replay-object
+  // call per request.
+  'dpop ES256': { unique: true, resendRefused: true, build: async (t) => dpopPool(t.keys.ES256, POOL) },
 });
 const bearer = (/** @type {string} */ token) => ({ authorization: `Bearer ${token}` });
 
@@ -134,6 +141,7 @@ const bearer = (/** @type {string} */ token) => ({ authorization: `Bearer ${toke
 const TARGETS = [
   { row: 'edgeAuth RS256', ref: 'jose-hono RS256', max: 1.03, path: '`edgeAuth`, distinct tokens, RS256', against: 'jose `jwtVerify` as Hono middleware' },
   { row: 'edgeAuth ES256', ref: 'jose-hono ES256', max: 1.03, path: '`edgeAuth`, distinct tokens, ES256', against: 'jose `jwtVerify` as Hono middleware' },
+  { row: 'edgeAuth DPoP ES256', ref: 'edgeAuth ES256', max: 2.3, path: '`edgeAuth`, DPoP, distinct tokens, fresh ES256 proofs', against: 'the bearer row of the same alg' },
   { row: 'edgeAuth repeated', ref: 'floor', max: 1.25, path: '`edgeAuth`, repeated token', against: 'the Hono floor' },
   { row: 'gateway RS256', ref: 'forward+verify RS256', max: 1.10, path: 'gateway, distinct tokens, RS256', against: 'forward after one verify' },
   { row: 'gateway ES256', ref: 'forward+verify ES256', max: 1.10, path: 'gateway, distinct tokens, ES256', against: 'forward after one verify' },
@@ -223,16 +231,43 @@ async function makeKeys() {
 
 /** A token like a real access token (~0.9 KB for RS256): 50 users, distinct jti. */
 function signToken(/** @type {SigningKey} */ key, /** @type {Alg} */ alg, /** @type {number} */ i,
-  options = /** @type {{ issuer?: string; audience?: string; kid?: string }} */ ({})) {
+  options = /** @type {{ issuer?: string; audience?: string; kid?: string; claims?: Record<string, unknown> }} */ ({})) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     scope: 'orders:read orders:write profile', azp: 'bench-client', email: `user-${i % 50}@bench.example`,
     name: `Bench User ${i % 50}`, roles: ['reader', 'writer'], tenant_tier: 'gold', sid: `s-${i.toString(36).padStart(12, '0')}`,
+    ...options.claims,
   })
     .setProtectedHeader({ alg, kid: options.kid ?? key.kid })
     .setIssuer(options.issuer ?? ISSUER).setAudience(options.audience ?? AUDIENCE).setSubject(`user-${i % 50}`)
     .setJti(`jti-${alg}-${i}-${Math.random().toString(36).slice(2)}`).setIssuedAt(now).setExpirationTime(now + 3600)
     .sign(key.privateKey);
+}
+
+/** DPoP-bound ES256 tokens, each with a fresh ES256 proof (RFC 9449 §4.2) for GET http://<HOST>/orders. */
+async function dpopPool(/** @type {SigningKey} */ key, /** @type {number} */ n) {
+  const started = Date.now();
+  const clients = await Promise.all(Array.from({ length: 64 }, async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const { kty, crv, x, y } = await exportJWK(publicKey);
+    const jwk = { kty, crv, x, y };
+    return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
+  }));
+  const htu = `http://${HOST}/orders`;
+  /** @type {Record<string, string>[]} */
+  const sets = [];
+  for (let i = 0; i < n; i += 200) {
+    sets.push(...(await Promise.all(Array.from({ length: Math.min(200, n - i) }, async (_, j) => {
+      const client = /** @type {(typeof clients)[number]} */ (clients[(i + j) % clients.length]);
+      const token = await signToken(key, 'ES256', i + j, { claims: { cnf: { jkt: client.jkt } } });
+      const ath = createHash('sha256').update(token).digest('base64url');
+      const proof = await new SignJWT({ jti: randomUUID(), htm: 'GET', htu, ath })
+        .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.jwk }).setIssuedAt().sign(client.privateKey);
+      return { authorization: `DPoP ${token}`, dpop: proof };
+    }))));
+  }
+  log(`signed ${n} DPoP-bound ES256 tokens and proofs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return sets;
 }
 
 async function tokenPool(/** @type {SigningKey} */ key, /** @type {Alg} */ alg, /** @type {number} */ n) {
@@ -261,7 +296,7 @@ const WORKERS = {
     entry: 'edge-auth.ts',
     options: () => ({
       bindings: { ...VARS, ISSUER, AUDIENCE }, outboundService: 'aux',
-      durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter' }),
+      durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter', DPOP_REPLAY: 'DpopReplay' }),
     }),
   },
   forward: { entry: 'forward-floor.js', options: () => ({ outboundService: 'aux' }) },
@@ -360,6 +395,7 @@ async function expectStatus(/** @type {URL} */ base, /** @type {Parameters<typeo
  */
 async function load(/** @type {Bench} */ bench, /** @type {Row} */ row, /** @type {number} */ seconds) {
   const { buffers, unique, cursor } = await bench.requests(row);
+  const traffic = /** @type {(typeof TRAFFIC)[string]} */ (TRAFFIC[row.traffic]);
   const n = buffers.length;
   let sent = 0;
   const url = bench.urls[row.worker];
@@ -382,7 +418,13 @@ async function load(/** @type {Bench} */ bench, /** @type {Row} */ row, /** @typ
   const node = process.cpuUsage(nodeBefore);
   cursor.at = (cursor.at + sent) % n;
   const answered = result['2xx'];
-  if (result.non2xx > 0) throw new Error(`${row.key}: ${result.non2xx} answers not 2xx: ${JSON.stringify(result.statusCodeStats)}`);
+  // autocannon sends a request again when its connection closed under it (workerd closes idle
+  // keep-alive connections): a DPoP proof sent twice is refused as a replay, as it must be. Up to
+  // one per connection is that; anything more, or any other status, is a failure.
+  const resent = traffic.resendRefused ? (result.statusCodeStats['401']?.count ?? 0) : 0;
+  if (resent > CONNECTIONS || result.non2xx - resent > 0) {
+    throw new Error(`${row.key}: ${result.non2xx} answers not 2xx: ${JSON.stringify(result.statusCodeStats)}`);
+  }
   if (!(answered > 0)) throw new Error(`${row.key}: nothing answered (${result.errors} errors)`);
   if (unique && sent > n) throw new Error(`${row.key}: sent ${sent} requests from a pool of ${n} distinct tokens`);
   /** @type {Run} */

@@ -11,7 +11,7 @@
 import { Hono } from 'hono';
 import { createTokenCache, edgeAuth, type EdgeAuthBindings, type EdgeAuthVariables } from 'edge-token-verifier/hono';
 
-export { IssuerKeys, RateLimiter, TenantState } from 'edge-token-verifier';
+export { DpopReplay, IssuerKeys, RateLimiter, TenantState } from 'edge-token-verifier';
 
 interface BenchEnv extends EdgeAuthBindings {
   ISSUER: string;
@@ -21,6 +21,8 @@ interface BenchEnv extends EdgeAuthBindings {
 const base = (env: BenchEnv) => ({
   id: 'bench', hosts: ['api.bench.test', 'on.bench.test', 'off.bench.test'],
   issuers: [{ issuer: env.ISSUER, audiences: [env.AUDIENCE], algorithms: ['RS256', 'ES256'] }],
+  // Proofs are signed before the run: an hour's window keeps the last round's proofs fresh.
+  dpop: { maxAgeSeconds: 3600, nonce: false },
 });
 // One object per host for the isolate's life: edgeAuth compiles a resolver's config once per object.
 let configs: Record<string, object> | undefined;

@@ -56,29 +56,35 @@ export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant
 }
 
 function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void {
-  headers.set('x-auth-tenant', identity.tenant);
-  headers.set('x-auth-issuer', headerValue(identity.issuer));
-  if (identity.subject !== null) headers.set('x-auth-subject', headerValue(identity.subject));
-  if (identity.clientId !== null) headers.set('x-auth-client-id', headerValue(identity.clientId));
-  headers.set('x-auth-scopes', headerValue([...identity.scopes].join(' ')));
-  if (identity.pop !== null) headers.set('x-auth-pop', identity.pop);
-  const claims = claimsHeader(identity.claims);
-  if (claims.length <= MAX_CLAIMS_HEADER) headers.set('x-auth-claims', claims);
-  else headers.set('x-auth-claims-omitted', 'too-large');
-  for (const [claim, header] of tenant.claimHeaders) {
-    const value = claimHeaderValue(claim.read(identity.claims));
-    if (value !== null) headers.set(header, value);
-  }
+  for (const [name, value] of identityHeaders(tenant, identity)) headers.set(name, value);
 }
 
-// Once per verified claim set, not once per request: a token cache hit brings the same claims
-// object back, and its encoding with it (a memo of a pure function, keyed weakly).
-const encodedClaims = new WeakMap<object, string>();
+/** The identity headers of a verified token at a tenant. Everything in them follows from the
+ *  token (its claims, and its binding), so they are built once per verified claim set and
+ *  tenant, not once per request: a token cache hit brings the same claims object back (a memo of
+ *  a pure function, keyed weakly, holding at most the tenants one token is valid at). */
+const forwarded = new WeakMap<object, { tenant: Tenant; pop: Identity['pop']; headers: readonly (readonly [string, string])[] }[]>();
 
-function claimsHeader(claims: Readonly<Record<string, unknown>>): string {
-  let encoded = encodedClaims.get(claims);
-  if (encoded === undefined) encodedClaims.set(claims, encoded = base64url.encode(JSON.stringify(claims)));
-  return encoded;
+function identityHeaders(tenant: Tenant, identity: Identity): readonly (readonly [string, string])[] {
+  const known = forwarded.get(identity.claims);
+  const hit = known?.find((entry) => entry.tenant === tenant && entry.pop === identity.pop);
+  if (hit !== undefined) return hit.headers;
+  const built: [string, string][] = [['x-auth-tenant', identity.tenant], ['x-auth-issuer', headerValue(identity.issuer)]];
+  if (identity.subject !== null) built.push(['x-auth-subject', headerValue(identity.subject)]);
+  if (identity.clientId !== null) built.push(['x-auth-client-id', headerValue(identity.clientId)]);
+  built.push(['x-auth-scopes', headerValue([...identity.scopes].join(' '))]);
+  if (identity.pop !== null) built.push(['x-auth-pop', identity.pop]);
+  const claims = base64url.encode(JSON.stringify(identity.claims));
+  built.push(claims.length <= MAX_CLAIMS_HEADER ? ['x-auth-claims', claims] : ['x-auth-claims-omitted', 'too-large']);
+  for (const [claim, header] of tenant.claimHeaders) {
+    const value = claimHeaderValue(claim.read(identity.claims));
+    if (value !== null) built.push([header, value]);
+  }
+  // A few tenants at most (the tenants whose audience the token names); a stranger list is reset.
+  const entries = known !== undefined && known.length < 8 ? known : [];
+  entries.push({ tenant, pop: identity.pop, headers: built });
+  if (entries !== known) forwarded.set(identity.claims, entries);
+  return built;
 }
 
 /** Strings, numbers and booleans, arrays of them joined by spaces; anything else is left out. */
@@ -106,6 +112,9 @@ const PLAIN_VALUE = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\
 const EDGE_OWNED = /^x-(?:auth-|request-id$|forwarded-host$|forwarded-proto$)/;
 
 export function isEdgeOwned(name: string): boolean {
+  // Every edge-owned name starts with "x": most names (host, accept, authorization...) stop here.
+  const first = name.charCodeAt(0);
+  if (first !== 120 && first !== 88) return false;
   const lower = name.toLowerCase();
   return EDGE_OWNED.test(lower.includes('_') ? lower.replaceAll('_', '-') : lower);
 }

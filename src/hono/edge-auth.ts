@@ -196,9 +196,13 @@ function replaceResponse(c: AnyContext, response: Response): void {
 
 /** A request id where Cloudflare gave none (cf-ray is there in production): unique per isolate by
  *  a counter behind a random prefix, which is all a log needs, without a random UUID a request. */
-const ISOLATE_PREFIX = crypto.randomUUID().slice(0, 13);
+let isolatePrefix: string | null = null;
 let requestCounter = 0;
-export const newRequestId = (): string => `${ISOLATE_PREFIX}-${(++requestCounter).toString(36)}`;
+export function newRequestId(): string {
+  // Random values may not be made at global scope in Workers: on the first request.
+  isolatePrefix ??= crypto.randomUUID().slice(0, 13);
+  return `${isolatePrefix}-${(++requestCounter).toString(36)}`;
+}
 
 /** ctx.waitUntil, or, under app.request() in tests (no execution context), background work
  *  that just runs. */

@@ -12,9 +12,11 @@
 // client should retry with a new one, not drop its key; and the replay record is the tenant's
 // revocation state for proofs (a jti spent is a jti revoked), which that error already names.
 //
-// The isolate remembers the jtis it has seen claimed (bounded, until each proof's expiry), so a
-// replay into the same isolate is refused without a call. It never remembers "unused": only the
-// object can say that. Each request makes its own call; no promise is shared between requests.
+// The isolate remembers the proofs the object refused as replays (bounded, until each proof's
+// expiry), so a replay flood into one isolate costs one call per proof, not one per request. It
+// never remembers "unused": only the object can say that; and it does not write down every fresh
+// proof, which honest traffic would pay for on every request and an attacker replays at most
+// once more before it is remembered. Each request makes its own call; no promise is shared between requests.
 //
 // Changing DPOP_REPLAY_SHARDS moves keys to other objects, and a proof recorded on the old one
 // could be used once more on the new one within its window (at most dpop.maxAgeSeconds).
@@ -76,7 +78,6 @@ export function createProofReplays(options: { now: Clock; maxEntries?: number; o
     }
     switch (answer.verdict) {
       case 'fresh':
-        remember(name, proof);
         return PASSED;
       case 'replayed':
         remember(name, proof);

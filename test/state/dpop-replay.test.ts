@@ -128,13 +128,14 @@ describe('DpopReplay', () => {
 });
 
 describe('createProofReplays', () => {
-  it('passes a fresh proof and refuses its replay in the same isolate without a second call', async () => {
+  it('passes a fresh proof, refuses its replay, and refuses further replays in the same isolate without a call', async () => {
     const claim = freshClaim();
     await objectOf(claim);
     const isolate = createProofReplays({ now });
     expect(verdictOf(await isolate.claim(claim, io))).toBe('ok');
     expect(verdictOf(await isolate.claim(claim, io))).toBe('dpop_replayed');
-    expect(isolate.counters).toEqual({ local: 1, objectCalls: 1, replayed: 1, unavailable: 0 });
+    expect(verdictOf(await isolate.claim(claim, io))).toBe('dpop_replayed');
+    expect(isolate.counters).toEqual({ local: 1, objectCalls: 2, replayed: 2, unavailable: 0 });
   });
 
   it('refuses a replay in another isolate: the object decides', async () => {
@@ -166,7 +167,7 @@ describe('createProofReplays', () => {
     // object records the new use, and a second one is a replay again.
     expect(verdictOf(await isolate.claim({ ...claim, expiresAt: seconds() + 10 }, io))).toBe('ok');
     expect(verdictOf(await isolate.claim({ ...claim, expiresAt: seconds() + 10 }, io))).toBe('dpop_replayed');
-    expect(isolate.counters.objectCalls).toBe(2);
+    expect(isolate.counters.objectCalls).toBe(3);
   });
 
   it('fails closed with 503 revocation_unavailable when the object cannot be reached or answers late', async () => {
