@@ -106,10 +106,11 @@ export function createTenantStore(options: {
 
   return {
     async resolve(host, source) {
-      // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
-      if (!isDnsName(host)) return UNKNOWN_HOST;
+      // Only names that passed the check below are ever cached, so the cache is asked first.
       const cached = hosts.get(host) ?? refusals.get(host);
       if (cached !== undefined) return cached;
+      // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
+      if (!isDnsName(host)) return UNKNOWN_HOST;
       // Concurrent cold requests each read: sharing one request's KV promise with another is
       // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
       return load(host, source);
