@@ -7,8 +7,9 @@
 //   const matched = routes.match(request.method, url.pathname); // the default policy when none applies
 //   matched.auth === 'none' || missingScopes(matched, token.scopes);
 //
-// A path is read every way an origin might read it (its readings): the lenient form (unreserved
-// escapes decoded, lowercase, path parameters dropped, slashes merged), that form without one
+// A path is read every way an origin might read it (its readings): the lenient form (ASCII
+// escapes decoded, lowercase, path parameters dropped, spaces at segment edges trimmed, slashes
+// merged), that form without one
 // trailing slash, and that without each format suffix of its last segment. Each reading reaches
 // its first token route; a public route matches the raw path only, exactly as written, and wins
 // only when no reading reaches a token route listed before it. Otherwise the requirements of
@@ -259,8 +260,15 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else list.push(value);
 }
 
-// RFC 3986 §6.2.2.2: percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~").
-const ENCODED_UNRESERVED = /%(?:4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2[de]|5f|7e)/gi;
+/** Escapes of printable ASCII that origins decode before routing: the unreserved characters
+ *  (RFC 3986 §6.2.2.2) and the reserved ones too (Go's ServeMux, Django, Flask, Spring and Tomcat
+ *  serve `/v1/items%3Apurge` as `/v1/items:purge`, `/users/%40me` as `/users/@me`). Not `%2F` and
+ *  `%5C` (refused before matching), nor `%25`: decoding that would read a second round of escapes
+ *  no origin reads. Non-ASCII escapes stay: no route base holds them. */
+const ENCODED_ASCII = /%(?:09|2[0-46-9a-e]|3[0-9a-f]|4[0-9a-f]|5[0-9abd-f]|6[0-9a-f]|7[0-9a-f])/gi;
+/** Spaces and tabs at a segment's edges, which origins that trim path tokens drop (Spring's
+ *  AntPathMatcher with trimTokens, CVE-2016-5007): `/admin%20/x` is `/admin/x` there. */
+const SEGMENT_EDGE_SPACE = /[ \t]+(?=\/|$)|(?<=\/)[ \t]+/g;
 /** Anything the lenient form would change: upper case, an escape, a parameter, a doubled slash. */
 const NEEDS_LENIENCY = /[A-Z%;]|\/\//;
 const RAW_ONLY = /[%;]/;
@@ -274,8 +282,9 @@ const SLASHES = /\/{2,}/g;
  *  Parameters go before slashes merge, so `/a/;x/b` reads as `/a/b`. */
 function lenientForm(path: string): string {
   if (!NEEDS_LENIENCY.test(path)) return path;
-  let form = path.includes('%') ? path.replace(ENCODED_UNRESERVED, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))) : path;
+  let form = path.includes('%') ? path.replace(ENCODED_ASCII, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))) : path;
   form = form.toLowerCase();
   if (form.includes(';') || form.includes('%3b')) form = form.replace(PARAMETERS, '');
+  if (form.includes(' ') || form.includes('\t')) form = form.replace(SEGMENT_EDGE_SPACE, '');
   return form.includes('//') ? form.replace(SLASHES, '/') : form;
 }

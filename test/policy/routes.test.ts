@@ -81,10 +81,26 @@ describe('compileRoutes', () => {
     expect(table.match('post', '/admin/x').scopes).toEqual(['admin']);
   });
 
-  it('does not decode reserved or non-ASCII escapes', () => {
+  it('decodes reserved ASCII escapes too, as origins do before routing, and trims spaces at segment edges', () => {
+    const custom = compileRoutes([
+      route('/v1/items:purge', { scopes: ['admin'] }), route('/users/@me/*', { scopes: ['profile'] }),
+      route("/a!$&'()+,=b", { scopes: ['odd'] }), route('/*'),
+    ]);
+    for (const path of ['/v1/items%3Apurge', '/v1/items%3apurge', '/v1/ITEMS%3APURGE', '/v1/items%3Apurge;x', '/v1%20/items:purge', '/v1/items:purge%09']) {
+      expect(custom.match('POST', path).scopes, path).toEqual(['admin']);
+    }
+    expect(custom.match('GET', '/users/%40me/keys').scopes).toEqual(['profile']);
+    expect(custom.match('GET', '/%61%21%24%26%27%28%29%2B%2C%3Db').scopes).toEqual(['odd']);
+    expect(custom.match('GET', '/admin%20/x').path).toBe('/*');
+    expect(at('POST', '/admin%20/x')).toBe(2);
+    expect(at('POST', '/%20admin/x')).toBe(2);
+  });
+
+  it('does not decode %25 or non-ASCII escapes', () => {
     expect(at('POST', '/admin%2Ax')).toBe(5);
     expect(at('POST', '/%C3%A9admin/x')).toBe(5);
     expect(at('POST', '/admin%25x')).toBe(5);
+    expect(at('POST', '/admin%252fx')).toBe(5);
   });
 
   it('matches auth "none" routes only on the raw path, case-sensitively', () => {

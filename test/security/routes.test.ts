@@ -143,3 +143,36 @@ describe('a public route matches only its raw path, exactly as written', () => {
     }
   });
 });
+
+describe('escaped reserved characters and padded segments (Go, Django, Flask, Spring and Tomcat decode them before routing)', () => {
+  let custom: string;
+  beforeEach(async () => {
+    const t = uniqueTenant('rtr');
+    custom = `api.${t.domain}`;
+    await edge.putTenant(tenantConfig({
+      id: t.id, hosts: [custom], issuer,
+      routes: [
+        { path: '/v1/items:purge', scopes: ['admin'] },
+        { path: '/users/@me/*', scopes: ['profile'] },
+        { path: '/admin/*', scopes: ['admin'] },
+        { path: '/*' },
+      ],
+    }));
+  });
+  const at = (path: string, bearer: string) => edge.request(`https://${custom}${path}`, { method: 'POST', token: bearer });
+  const variants = ['/v1/items%3Apurge', '/v1/items%3apurge', '/v1/Items%3APurge', '/v1/items%3Apurge/', '/v1/items%3Apurge.json',
+    '/v1%20/items:purge', '/v1/items:purge%20', '/v1/items%3Apurge%3Bx', '/users/%40me/keys', '/users/%40ME/keys', '/admin%20/users', '/%20admin/users',
+    '/admin%09/users', '/%61dmin%20;x/users'];
+
+  it('403 insufficient_scope for every variant without the route scope', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${custom}`, scope: 'read' });
+    for (const path of variants) {
+      await expectDenial(await at(path, bearer), { status: 403, error: 'insufficient_scope' }, { token: bearer, logs: edge.logs });
+    }
+  });
+
+  it('served with the scope', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${custom}`, scope: 'admin profile' });
+    for (const path of variants) expect((await at(path, bearer)).status, path).toBe(200);
+  });
+});
