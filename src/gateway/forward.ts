@@ -107,14 +107,23 @@ export function headerValue(value: string): string {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const PLAIN_VALUE = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/;
 
-/** Names the edge sets itself. CGI-style servers (Rack, PHP, older gunicorn) read `X_Auth_Subject`
- *  and `x-auth-subject` as one variable, HTTP_X_AUTH_SUBJECT, so `_` is read as `-`. */
-const EDGE_OWNED = /^x-(?:auth-|request-id$|forwarded-host$|forwarded-proto$)/;
+/** Names the edge sets itself, and the other names through which a proxy tells the origin what
+ *  host, scheme, port, prefix or URL the client addressed (RFC 7239 `Forwarded`; Rack reads
+ *  `X-Forwarded-Ssl` and `-Scheme`; Spring `-Prefix`; IIS and Symfony take the path from
+ *  `X-Original-URL` / `X-Rewrite-URL`): the edge alone says those. CGI-style servers (Rack, PHP,
+ *  older gunicorn) read `X_Auth_Subject` and `x-auth-subject` as one variable,
+ *  HTTP_X_AUTH_SUBJECT, so `_` is read as `-`. */
+const EDGE_OWNED = /^(?:x-(?:auth-|request-id$|forwarded-(?:host|proto|ssl|scheme|port|prefix)$|original-ur[il]$|rewrite-url$)|forwarded$)/;
+/** The method-override headers (policy/routes.ts) are read, and stay, in their own spelling; one
+ *  with `_`, which the edge never read but a CGI server would, is removed. */
+const OVERRIDE_HEADER = /^x-(?:http-method(?:-override)?|method-override)$/;
 
 export function isEdgeOwned(name: string): boolean {
-  // Every edge-owned name starts with "x": most names (host, accept, authorization...) stop here.
-  const first = name.charCodeAt(0);
-  if (first !== 120 && first !== 88) return false;
+  // Every such name starts with "x" or "f": most names (host, accept, authorization...) stop here.
+  const first = name.charCodeAt(0) | 0x20;
+  if (first !== 120 && first !== 102) return false;
   const lower = name.toLowerCase();
-  return EDGE_OWNED.test(lower.includes('_') ? lower.replaceAll('_', '-') : lower);
+  if (!lower.includes('_')) return EDGE_OWNED.test(lower);
+  const dashed = lower.replaceAll('_', '-');
+  return EDGE_OWNED.test(dashed) || OVERRIDE_HEADER.test(dashed);
 }

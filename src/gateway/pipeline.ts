@@ -16,7 +16,7 @@ import type { Clock } from '../clock';
 import { noteOf, ok, type Denial, type Outcome } from '../denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
-import { DEFAULT_MATCH, pathRefusal, type RouteMatch } from '../policy/routes';
+import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, pathRefusal, type RouteMatch } from '../policy/routes';
 import { checkClaims, checkStepUp } from '../policy/conditions';
 import { missingScopes } from '../policy/scopes';
 import type { Settings } from '../settings';
@@ -89,6 +89,9 @@ export interface PipelineRequest {
   readonly host: string;
   readonly requestId: string;
   readonly method: string;
+  /** Other methods the request names for itself (policy/routes.ts methodOverridesOf), which an
+   *  origin may run it as; null when it names too many. */
+  readonly methodOverrides: readonly string[] | null;
   /** The WHATWG-normalized path; null (RPC without a path) applies the default policy. */
   readonly pathname: string | null;
   /** The access token and its scheme, null when there is none, or the extractor's refusal. */
@@ -268,7 +271,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     const refusal = r.pathname === null ? null : pathRefusal(r.pathname);
     if (refusal !== null) return refused({ error: 'invalid_request', description: refusal });
-    const route: RouteMatch = r.pathname === null ? DEFAULT_MATCH : tenant.routes.match(r.method, r.pathname);
+    if (r.methodOverrides === null) return refused({ error: 'invalid_request', description: `The request names more than ${MAX_METHOD_OVERRIDES} methods.` });
+    const route: RouteMatch = r.pathname === null ? DEFAULT_MATCH : tenant.routes.match(r.method, r.pathname, r.methodOverrides);
     log.route = route.path;
     if (route.auth === 'none') return { kind: 'passed', tenant, identity: null, preflight: false };
 

@@ -24,6 +24,7 @@ import { isMetadataRequest } from '../gateway/metadata';
 import { requestUrl, type RequestUrl } from '../gateway/request-url';
 import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
 import { denialResponse } from '../gateway/respond';
+import { methodOverridesOf } from '../policy/routes';
 import { settingsOf, type Settings, type SettingsVars } from '../settings';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
@@ -112,6 +113,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
       host,
       requestId: headers.get('cf-ray') ?? newRequestId(),
       method: request.method,
+      methodOverrides: methodOverridesOf(request.method, headers, target.search),
       pathname: target.pathname,
       credentials: extractCredentials(headers.get('authorization'), target.search),
       proof: headers.get('dpop'),

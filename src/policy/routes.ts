@@ -45,8 +45,10 @@ export interface RouteMatch extends RouteConditions {
 }
 
 export interface RouteTable {
-  /** The public route or the token routes that apply; the default policy when none does. */
-  match(method: string, pathname: string): RouteMatch;
+  /** The public route or the token routes that apply; the default policy when none does. With
+   *  `overrides` (methodOverridesOf), every method the origin may run the request as is read, and
+   *  the requirements of each add up, as the path's readings do. */
+  match(method: string, pathname: string, overrides?: readonly string[]): RouteMatch;
   /** Every scope any route requires (for the RFC 9728 metadata). */
   readonly scopes: readonly string[];
 }
@@ -66,6 +68,40 @@ export function pathRefusal(pathname: string): string | null {
   return null;
 }
 const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
+
+/** Where origins let a client name another method than the request's (on POST, mostly): the
+ *  headers of Rails' Rack::MethodOverride, Express's method-override, Laravel, Symfony and
+ *  ASP.NET Core, and the `_method` query parameter (Symfony, Laravel, method-override with a
+ *  query getter). A form field `_method` in the body is not read (docs/configuration.md). */
+const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+/** More than this many distinct methods named: 400 (each costs one more route match). */
+export const MAX_METHOD_OVERRIDES = 8;
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+const NO_OVERRIDES: readonly string[] = Object.freeze([]);
+
+/** The other methods a request names for itself, upper-case, without its own; null when it
+ *  names more than MAX_METHOD_OVERRIDES. Values that are no method token are left out: no
+ *  origin runs a request as one. */
+export function methodOverridesOf(method: string, headers: Headers, search: string): readonly string[] | null {
+  let named: string[] | null = null;
+  for (const name of OVERRIDE_HEADERS) {
+    const value = headers.get(name);
+    if (value !== null) (named ??= []).push(...value.split(','));
+  }
+  if (search.includes('method')) {
+    const values = new URLSearchParams(search).getAll('_method');
+    if (values.length > 0) (named ??= []).push(...values);
+  }
+  if (named === null) return NO_OVERRIDES;
+  const own = method.toUpperCase();
+  const methods = new Set<string>();
+  for (const value of named) {
+    const candidate = value.trim();
+    if (METHOD_TOKEN.test(candidate) && candidate.toUpperCase() !== own) methods.add(candidate.toUpperCase());
+    if (methods.size > MAX_METHOD_OVERRIDES) return null;
+  }
+  return methods.size === 0 ? NO_OVERRIDES : [...methods];
+}
 const DOT_SEGMENT_WITH_PARAMETERS = /(?:^|\/)(?:\.|%2e){1,2}(?:;|%3b)/i;
 
 interface CompiledRoute {
@@ -92,6 +128,8 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
   // itself (and, for prefixes, as long as one of its ancestors), never with the whole table.
   const tokenByLength = new Map<number, CompiledRoute[]>();
   const prefixByLength = new Map<number, CompiledRoute[]>();
+  /** Token routes by their position in the table. */
+  const tokenRoutes: CompiledRoute[] = [];
   let firstToken = Infinity;
   let longestToken = -1;
 
@@ -121,6 +159,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
       auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]), ...combineConditions([route]),
     });
     const compiled: CompiledRoute = { index, methods, base, prefix, matched };
+    tokenRoutes[index] = compiled;
     push(tokenByLength, base.length, compiled);
     if (prefix) push(prefixByLength, base.length, compiled);
     firstToken = Math.min(firstToken, index);
@@ -164,49 +203,65 @@ export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
 
   return {
     scopes,
-    match(method, pathname) {
-      const plain = !NEEDS_LENIENCY.test(pathname);
-      // A raw path holding ";" or "%" is never public: the origin reads it as something else.
-      const open = publicRoutes.length === 0 || (!plain && RAW_ONLY.test(pathname)) ? null : firstPublic(method, pathname);
-      if (open !== null && open.index < firstToken) return open.matched;
-      // A token route applies when a reading reaches it before the public route (if any).
-      const bound = open === null ? Infinity : open.index;
-
-      const upper = LOWERCASE.test(method) ? method.toUpperCase() : method;
-      const lenient = plain ? pathname : lenientForm(pathname);
-      const trimmed = lenient.length > 1 && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
-      const above = firstAbove(trimmed, upper);
-      const first = before(earlier(firstAt(trimmed, upper, false), above), bound);
-      // The token routes other readings reach, only built when there are any.
-      let more: CompiledRoute[] | null = null;
-
-      if (trimmed !== lenient) {
-        // The lenient form with its trailing slash. No token base ends in a slash, so it reaches
-        // a prefix route at `trimmed` or one above.
-        const reached = before(earlier(firstAt(trimmed, upper, true), above), bound);
-        if (reached !== null && reached !== first) more = [reached];
+    match(method, pathname, overrides = NO_OVERRIDES) {
+      const own = matchOne(method, pathname);
+      if (overrides.length === 0) return own;
+      // Every method the origin may run it as: a token when any needs one, every route reached.
+      let required = own.auth === 'required';
+      const reached: CompiledRoute[] = own.routes.map((r) => tokenRoutes[r.index]!);
+      for (const other of overrides) {
+        const matched = matchOne(other, pathname);
+        if (matched.auth === 'none') continue;
+        required = true;
+        for (const r of matched.routes) reached.push(tokenRoutes[r.index]!);
       }
-
-      // The format suffixes of the last segment (`/a.b.json`: `/a.b`, `/a`), never truncated to
-      // empty. A truncation reaches a route of its own only when some base is exactly as long;
-      // every other one reaches `above`, so only dots within the longest base are visited.
-      const named = trimmed.lastIndexOf('/') + 2;
-      if (named <= trimmed.length) {
-        let aboveReached = trimmed.indexOf('.', Math.max(named, longestToken + 1)) !== -1;
-        for (let at = trimmed.indexOf('.', named); at !== -1 && at <= longestToken; at = trimmed.indexOf('.', at + 1)) {
-          const own = tokenByLength.has(at) ? firstAt(trimmed.slice(0, at), upper, false) : null;
-          const reached = earlier(own, above);
-          if (reached === above) aboveReached = true;
-          else if (reached!.index < bound) (more ??= []).push(reached!);
-        }
-        if (aboveReached && above !== null && above.index < bound && above !== first) (more ??= []).push(above);
-      }
-
-      if (more === null) return first?.matched ?? open?.matched ?? DEFAULT_MATCH;
-      if (first !== null) more.push(first);
-      return combined(more);
+      if (!required) return own;
+      return reached.length === 0 ? DEFAULT_MATCH : combined(reached);
     },
   };
+
+  function matchOne(method: string, pathname: string): RouteMatch {
+    const plain = !NEEDS_LENIENCY.test(pathname);
+    // A raw path holding ";" or "%" is never public: the origin reads it as something else.
+    const open = publicRoutes.length === 0 || (!plain && RAW_ONLY.test(pathname)) ? null : firstPublic(method, pathname);
+    if (open !== null && open.index < firstToken) return open.matched;
+    // A token route applies when a reading reaches it before the public route (if any).
+    const bound = open === null ? Infinity : open.index;
+
+    const upper = LOWERCASE.test(method) ? method.toUpperCase() : method;
+    const lenient = plain ? pathname : lenientForm(pathname);
+    const trimmed = lenient.length > 1 && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
+    const above = firstAbove(trimmed, upper);
+    const first = before(earlier(firstAt(trimmed, upper, false), above), bound);
+    // The token routes other readings reach, only built when there are any.
+    let more: CompiledRoute[] | null = null;
+
+    if (trimmed !== lenient) {
+      // The lenient form with its trailing slash. No token base ends in a slash, so it reaches
+      // a prefix route at `trimmed` or one above.
+      const reached = before(earlier(firstAt(trimmed, upper, true), above), bound);
+      if (reached !== null && reached !== first) more = [reached];
+    }
+
+    // The format suffixes of the last segment (`/a.b.json`: `/a.b`, `/a`), never truncated to
+    // empty. A truncation reaches a route of its own only when some base is exactly as long;
+    // every other one reaches `above`, so only dots within the longest base are visited.
+    const named = trimmed.lastIndexOf('/') + 2;
+    if (named <= trimmed.length) {
+      let aboveReached = trimmed.indexOf('.', Math.max(named, longestToken + 1)) !== -1;
+      for (let at = trimmed.indexOf('.', named); at !== -1 && at <= longestToken; at = trimmed.indexOf('.', at + 1)) {
+        const own = tokenByLength.has(at) ? firstAt(trimmed.slice(0, at), upper, false) : null;
+        const reached = earlier(own, above);
+        if (reached === above) aboveReached = true;
+        else if (reached!.index < bound) (more ??= []).push(reached!);
+      }
+      if (aboveReached && above !== null && above.index < bound && above !== first) (more ??= []).push(above);
+    }
+
+    if (more === null) return first?.matched ?? open?.matched ?? DEFAULT_MATCH;
+    if (first !== null) more.push(first);
+    return combined(more);
+  }
 
   /** The requirements of several token routes: every scope of each, in table order, and their
    *  conditions combined. Built once per combination and kept (a bounded few: a table has few

@@ -73,6 +73,8 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     host: parsed?.host ?? '',
     requestId: crypto.randomUUID(),
     method: parsed?.method ?? 'GET',
+    // A caller names the one method it will run the request as.
+    methodOverrides: [],
     pathname: parsed?.pathname ?? null,
     credentials: ok(parsed === null || parsed.token === '' ? null : { scheme: parsed.scheme, token: parsed.token }),
     proof: parsed?.dpop ?? null,

@@ -2,7 +2,7 @@
 // (case, escapes, path parameters, trailing slash, format suffix), the union of what they reach,
 // public routes on the raw path only, and the paths refused outright.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MATCH, compileRoutes, pathRefusal, type RouteMatch } from '../../src/policy/routes';
+import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, compileRoutes, methodOverridesOf, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
 import type { RouteConfig } from '../../src/tenants/schema';
 
@@ -361,5 +361,49 @@ describe('bounded work', () => {
     expect(pathRefusal(`/${'.;'.repeat(8_192)}`)).toBe('The path holds a dot segment with parameters.');
     expect(pathRefusal(`/a${'.;'.repeat(8_192)}`)).toBeNull();
     expect(pathRefusal(`/${'%2e'.repeat(5_000)};`)).toBeNull();
+  });
+});
+
+describe('method overrides: every method the origin may run the request as', () => {
+  const table = compileRoutes([
+    route('/health', { auth: 'none', methods: ['GET'] }),
+    route('/admin/*', { methods: ['DELETE'], scopes: ['admin'] }),
+    route('/admin/*', { methods: ['PUT'], scopes: ['write'] }),
+    route('/*'),
+  ]);
+  const overrides = (headers: Record<string, string>, search = '', method = 'POST') => methodOverridesOf(method, new Headers(headers), search);
+
+  it('reads the three headers (comma-separated too) and the _method query parameter, upper-case, without the own method', () => {
+    expect(overrides({})).toEqual([]);
+    expect(overrides({ 'x-http-method-override': 'delete' })).toEqual(['DELETE']);
+    expect(overrides({ 'X-HTTP-Method': 'PUT', 'x-method-override': ' patch , post' })).toEqual(['PUT', 'PATCH']);
+    expect(overrides({}, '?a=1&_method=DELETE&_method=put')).toEqual(['DELETE', 'PUT']);
+    expect(overrides({}, '?_method=')).toEqual([]);
+    expect(overrides({}, '?x_method=DELETE&method=PUT')).toEqual([]);
+    expect(overrides({ 'x-http-method-override': 'GET' }, '', 'get')).toEqual([]);
+  });
+
+  it('leaves out what no origin runs a request as, and refuses more than the bound', () => {
+    expect(overrides({ 'x-http-method-override': 'DEL ETE, <script>, ' + 'A'.repeat(33) })).toEqual([]);
+    const many = Array.from({ length: MAX_METHOD_OVERRIDES }, (_, i) => `M${i}`);
+    expect(overrides({ 'x-http-method-override': many.join(',') })).toHaveLength(MAX_METHOD_OVERRIDES);
+    expect(overrides({ 'x-http-method-override': [...many, 'M8'].join(',') })).toBeNull();
+    // Repeats count once.
+    expect(overrides({ 'x-http-method-override': Array(100).fill('DELETE').join(',') })).toEqual(['DELETE']);
+  });
+
+  it('holds the request to the routes of every method it names', () => {
+    expect(table.match('POST', '/admin/users').scopes).toEqual([]);
+    expect(table.match('POST', '/admin/users', ['DELETE']).scopes).toEqual(['admin']);
+    expect(table.match('POST', '/admin/users', ['DELETE', 'PUT']).scopes).toEqual(['admin', 'write']);
+    expect(table.match('DELETE', '/admin/users', ['PUT']).scopes).toEqual(['admin', 'write']);
+    expect(table.match('POST', '/orders', ['DELETE'])).toMatchObject({ auth: 'required', scopes: [] });
+  });
+
+  it('a public route stays public only when every named method is public there', () => {
+    expect(table.match('GET', '/health').auth).toBe('none');
+    expect(table.match('GET', '/health', ['DELETE'])).toMatchObject({ auth: 'required', path: '/*', scopes: [] });
+    const open = compileRoutes([route('/health', { auth: 'none' }), route('/*', { scopes: ['read'] })]);
+    expect(open.match('GET', '/health', ['DELETE']).auth).toBe('none');
   });
 });

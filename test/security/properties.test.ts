@@ -316,6 +316,26 @@ describe('route matching: a decorated path is never less protected than its cano
     }
   });
 
+  it('a request naming other methods is held to the routes of each of them, and public only when each is', () => {
+    const named = fc.uniqueArray(fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'PURGE'), { maxLength: 4 });
+    fc.assert(fc.property(tableAndPath, decorations, method, named, ([routes, plain], d, m, others) => {
+      const path = decorate(plain, d);
+      if (pathRefusal(path) !== null) return;
+      const compiled = compileRoutes(routes);
+      const overrides = others.filter((o) => o !== m);
+      const matched = compiled.match(m, path, overrides);
+      const reached = new Set(matched.routes.map((r) => r.index));
+      for (const each of [m, ...overrides]) {
+        const alone = compiled.match(each, path);
+        if (alone.auth === 'none') continue;
+        expect(matched.auth).toBe('required');
+        expect(missingScopes(alone, new Set(matched.scopes))).toEqual([]);
+        for (const r of alone.routes) expect(reached.has(r.index)).toBe(true);
+      }
+      if (matched.auth === 'none') for (const each of [m, ...overrides]) expect(compiled.match(each, path).auth).toBe('none');
+    }), { numRuns: 2_000 });
+  });
+
   /** The design read literally: every reading, its first token route by a scan, the public route
    *  by a scan, the union. The compiled table must answer the same. */
   function reference(routes: readonly RouteConfig[], m: string, raw: string) {

@@ -176,3 +176,60 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
     for (const path of variants) expect((await at(path, bearer)).status, path).toBe(200);
   });
 });
+
+describe('method overrides (Rails, Express method-override, Laravel, Symfony and ASP.NET Core run a POST as the method it names)', () => {
+  let scoped: string;
+  beforeEach(async () => {
+    const t = uniqueTenant('rtm');
+    scoped = `api.${t.domain}`;
+    await edge.putTenant(tenantConfig({
+      id: t.id, hosts: [scoped], issuer,
+      routes: [
+        { path: '/status', auth: 'none', methods: ['GET'] },
+        { path: '/admin/*', methods: ['DELETE'], scopes: ['admin'] },
+        { path: '/*' },
+      ],
+    }));
+  });
+  const send = (path: string, init: { method: string; token?: string; headers?: Record<string, string> }) =>
+    edge.request(`https://${scoped}${path}`, init);
+  const overrides: { path: string; headers?: Record<string, string> }[] = [
+    { path: '/admin/users/1', headers: { 'x-http-method-override': 'DELETE' } },
+    { path: '/admin/users/1', headers: { 'X-HTTP-Method-Override': 'delete' } },
+    { path: '/admin/users/1', headers: { 'x-http-method': 'DELETE' } },
+    { path: '/admin/users/1', headers: { 'x-method-override': 'GET, DELETE' } },
+    { path: '/admin/users/1?_method=DELETE' },
+    { path: '/admin/users/1?x=1&_method=delete' },
+    { path: '/admin/users/1?%5Fmethod=DELETE' },
+  ];
+
+  it('a POST naming DELETE needs the DELETE route scope: 403 insufficient_scope', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${scoped}`, scope: 'read' });
+    expect((await send('/admin/users/1', { method: 'POST', token: bearer })).status).toBe(200);
+    for (const { path, headers } of overrides) {
+      await expectDenial(await send(path, { method: 'POST', token: bearer, headers }), { status: 403, error: 'insufficient_scope' }, { token: bearer, logs: edge.logs });
+    }
+  });
+
+  it('served with the scope, the override header passed on as sent', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${scoped}`, scope: 'admin' });
+    const response = await send('/admin/users/1', { method: 'POST', token: bearer, headers: { 'x-http-method-override': 'DELETE' } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as Echo).headers['x-http-method-override']).toBe('DELETE');
+  });
+
+  it('a public GET-only route naming another method needs a token', async () => {
+    expect((await send('/status', { method: 'GET' })).status).toBe(200);
+    await expectDenial(await send('/status', { method: 'GET', headers: { 'x-http-method-override': 'DELETE' } }), { status: 401, error: 'missing_token' }, { logs: edge.logs });
+    await expectDenial(await send('/status?_method=PUT', { method: 'GET' }), { status: 401, error: 'missing_token' }, { logs: edge.logs });
+  });
+
+  it('more than 8 named methods: 400 invalid_request; the CGI spelling is removed, not read', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${scoped}`, scope: 'admin' });
+    const many = Array.from({ length: 9 }, (_, i) => `M${i}`).join(',');
+    await expectDenial(await send('/orders', { method: 'POST', token: bearer, headers: { 'x-http-method-override': many } }), { status: 400, error: 'invalid_request' }, { token: bearer, logs: edge.logs });
+    const response = await send('/orders', { method: 'POST', token: bearer, headers: { X_HTTP_METHOD_OVERRIDE: 'DELETE' } });
+    expect(response.status).toBe(200);
+    expect(Object.keys(((await response.json()) as Echo).headers).map((n) => n.toLowerCase())).not.toContain('x_http_method_override');
+  });
+});
