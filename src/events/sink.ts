@@ -47,7 +47,8 @@ export const JTI_MEMORY_SECONDS = 7 * 24 * 60 * 60;
 /** Until when to remember a jti: a week, and at least past the last moment the same token could
  *  still be accepted (its iat plus the accepted age plus the clock tolerance). */
 export function rememberUntil(nowSeconds: number, issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
-  return Math.max(nowSeconds + JTI_MEMORY_SECONDS, issuedAt + maxAgeSeconds + toleranceSeconds + 1);
+  // iat is a NumericDate, which may have a fraction: the ledger keeps whole seconds.
+  return Math.max(nowSeconds + JTI_MEMORY_SECONDS, Math.ceil(issuedAt) + maxAgeSeconds + toleranceSeconds + 1);
 }
 
 /** The sink of an object that applies event batches (TenantState's stub), under the deadline of

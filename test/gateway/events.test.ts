@@ -100,6 +100,19 @@ describe('Shared Signals push at the gateway', () => {
     expect(await status(user)).toBe(401);
   });
 
+  it('a SET and a logout token with a fractional iat (a NumericDate may have one) are applied', async () => {
+    await put();
+    const user = await access({ sub: 'erin' });
+    const session = await access({ sub: 'dave', sid: 'sess-9' });
+    for (const iat of [seconds() - 0.5, seconds() + 0.25]) {
+      const answer = await push(await set({ iat, sub_id: { format: 'opaque', id: 'erin' }, events: { [`${RISC}account-disabled`]: {} } }));
+      expect([answer.status, await answer.text()]).toEqual([202, '']);
+    }
+    expect(await status(user)).toBe(401);
+    expect((await logout(await logoutToken({ sub: 'dave', sid: 'sess-9', iat: seconds() - 0.5 }))).status).toBe(200);
+    expect(await status(session)).toBe(401);
+  });
+
   it('a SET from an unknown transmitter or with a bad signature is 400 with an RFC 8935 code and changes nothing', async () => {
     await put();
     const user = await access({ sub: 'frank' });
