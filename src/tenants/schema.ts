@@ -195,7 +195,8 @@ export const TenantConfigSchema = v.pipe(
     upstream: v.optional(v.nullable(v.pipe(v.string(), v.url(), v.check(isOrigin, 'an http(s) origin without path or query'))), null),
     forward: v.optional(v.strictObject({
       claimHeaders: v.optional(claimKeyed(v.pipe(v.string(), v.toLowerCase(),
-        v.regex(/^x-auth-[!#$%&'*+.^_`|~0-9a-z-]+$/, 'a claim header name starts with x-auth-'),
+        // No "_": CGI-style servers read it as "-", so x-auth-client_id would be x-auth-client-id.
+        v.regex(/^x-auth-[!#$%&'*+.^`|~0-9a-z-]+$/, 'a claim header name starts with x-auth- and holds no "_"'),
         v.check((h) => !(IDENTITY_HEADERS as readonly string[]).includes(h), 'reserved identity header'))), () => ({})),
       stripAuthorization: v.optional(v.boolean(), false),
     }), () => ({ claimHeaders: {}, stripAuthorization: false })),
