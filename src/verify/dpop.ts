@@ -106,7 +106,7 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   if (!rules.algorithms.has(alg)) return invalidProof('dpop_malformed', `alg ${alg} not in the issuer's allowlist`);
 
   const claims = decodeSegment(payloadSegment);
-  if (claims === null) return invalidProof('dpop_malformed', 'payload is not base64url JSON object');
+  if (claims === null) return invalidProof('dpop_malformed', 'payload is not a base64url JSON object nesting at most 32 levels');
   const { jti, htm, htu, iat, ath, nonce } = claims;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_CHARS) return invalidProof('dpop_malformed', 'jti missing, empty, over 256 characters or not a string');
   if (typeof htm !== 'string') return invalidProof('dpop_malformed', 'htm missing or not a string');

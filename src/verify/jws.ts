@@ -76,7 +76,7 @@ export async function verifyJws<S extends JwsSigner>(
   if (header.crit !== undefined) return invalidToken('malformed', 'crit header');
 
   const payload = decodeSegment(token.slice(firstDot + 1, secondDot));
-  if (payload === null) return invalidToken('malformed', 'payload is not base64url JSON object');
+  if (payload === null) return invalidToken('malformed', 'payload is not a base64url JSON object nesting at most 32 levels');
   const iss = payload.iss;
   if (iss === undefined) return invalidToken('unknown_issuer', 'no iss claim');
   if (typeof iss !== 'string') return invalidToken('malformed', 'iss is not a string');
@@ -132,15 +132,43 @@ function decodeHeader(segment: string): Readonly<Record<string, unknown>> | null
   return header;
 }
 
-/** A base64url segment holding a JSON object, or null. */
+/** How deep a token's JSON may nest. Real claims nest a few levels (Keycloak's
+ *  resource_access.<client>.roles is three); 16 KiB of `[[[…` would nest thousands, deep enough
+ *  to overflow the stack of whatever walks them next (the RPC door's structured clone does). */
+export const MAX_JSON_DEPTH = 32;
+
+/** A base64url segment holding a JSON object nesting at most MAX_JSON_DEPTH levels, or null. */
 export function decodeSegment(segment: string): Record<string, unknown> | null {
   if (!BASE64URL.test(segment)) return null;
   try {
-    const value: unknown = JSON.parse(utf8.decode(base64url.decode(segment)));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : null;
+    const text = utf8.decode(base64url.decode(segment));
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+    return nestsWithin(text, MAX_JSON_DEPTH) ? value as Record<string, unknown> : null;
   } catch {
     return null;
   }
+}
+
+/** Whether valid JSON text nests at most `limit` objects and arrays deep (brackets inside
+ *  strings skipped). A scan of the text: no recursion, no allocation. */
+function nestsWithin(json: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < json.length; i++) {
+        const d = json.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return false;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return true;
 }
 
 /** An alg value safe for the log: short, printable. */

@@ -1,6 +1,7 @@
 // The RPC door through a real service binding: a second Worker (test/fixtures/rpc-consumer.js)
 // calls env.VERIFIER.verify(...) on this Worker's `Verifier` entrypoint.
 import { env } from 'cloudflare:workers';
+import { CompactSign } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VerifyRequest, VerifyResult } from '../../src/rpc/verifier';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
@@ -42,6 +43,17 @@ describe('Verifier.verify over a service binding', () => {
       ok: true, tenant: id, subject: 'user-1', clientId: 'app-1', scopes: ['read'],
       claims: expect.objectContaining({ sub: 'user-1', iss: issuer.issuer }), pop: null,
     });
+  });
+
+  it('answers a signed token nesting thousands of levels deep as malformed, never a throw the caller sees', async () => {
+    // 16 KiB of [[[…]]]: the structured clone of the RPC answer would overflow the stack.
+    const s = Math.floor(Date.now() / 1000);
+    const levels = 5_700;
+    const json = `{"iss":"${issuer.issuer}","iat":${s},"exp":${s + 3600},"sub":"u1","aud":"https://${host}","x":${'['.repeat(levels)}1${']'.repeat(levels)}}`;
+    const key = issuer.keys[0]!;
+    const deep = await new CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    expect(await verify({ host, token: deep })).toEqual({ ok: false, status: 401, error: 'invalid_token', reason: 'malformed' });
+    expect((await edge.request(`https://${host}/orders`, { token: deep })).status).toBe(401);
   });
 
   it('applies the default policy without a path, and route scopes with one', async () => {

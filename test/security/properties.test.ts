@@ -13,6 +13,7 @@ import { ALGORITHMS, parseTenantConfig, type RouteConfig } from '../../src/tenan
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { readClaims } from '../../src/verify/claims';
 import { extractCredentials } from '../../src/verify/extract';
+import { MAX_JSON_DEPTH, decodeSegment } from '../../src/verify/jws';
 import { verifyToken } from '../../src/verify/token';
 import { makeKey } from '../support/issuer';
 
@@ -525,5 +526,23 @@ describe('the token decoder on random input', () => {
     await fc.assert(fc.asyncProperty(header, payload, signature, async (h, p, s) => {
       await expectRefused(`${base64url.encode(JSON.stringify(h))}.${base64url.encode(JSON.stringify(p))}.${s}`);
     }), RUNS);
+  });
+});
+
+describe('a token segment nests at most MAX_JSON_DEPTH levels', () => {
+  /** The depth of a JSON value, written plainly: a scalar 0, a container one more than its deepest member. */
+  const depthOf = (value: unknown): number => (typeof value !== 'object' || value === null ? 0
+    : 1 + Math.max(0, ...(Array.isArray(value) ? value : Object.values(value)).map(depthOf)));
+  const bracketText = fc.stringMatching(/^[[\]{}"\\a]{0,12}$/);
+  const wrapped = fc.tuple(fc.jsonValue({ maxDepth: 3 }), fc.array(fc.tuple(fc.boolean(), bracketText), { maxLength: 40 }))
+    .map(([inner, wrappers]) => wrappers.reduce<unknown>((value, [asArray, key]) => (asArray ? [key, value] : { [key]: value }), inner));
+
+  it('decodes an object exactly when it nests at most MAX_JSON_DEPTH levels, whatever brackets its strings hold', () => {
+    fc.assert(fc.property(wrapped, bracketText, (value, key) => {
+      const payload = { [key]: value };
+      const decoded = decodeSegment(base64url.encode(JSON.stringify(payload)));
+      if (depthOf(payload) <= MAX_JSON_DEPTH) expect(decoded).toEqual(JSON.parse(JSON.stringify(payload)));
+      else expect(decoded).toBeNull();
+    }), { numRuns: 1_000 });
   });
 });

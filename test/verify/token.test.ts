@@ -163,6 +163,14 @@ describe('malformed', () => {
     expect(keyCalls).toBe(0);
   });
 
+  it('refuses JSON nesting deeper than 32 levels, counting no bracket inside a string', async () => {
+    const nested = (levels: number) => { let value: unknown = 1; for (let i = 0; i < levels; i++) value = [value]; return value; };
+    // The payload object is the first level.
+    await expectReason(await sign({ deep: nested(32) }), 'malformed');
+    await expectVerified(await sign({ deep: nested(31) }));
+    await expectVerified(await sign({ text: '[{'.repeat(500), quoted: '\\"[[[' }));
+  });
+
   it('refuses a missing or non-string alg, a non-string kid, a non-string iss', async () => {
     const claims = { iss: ISS_ES, aud: API, exp: S0 + 60 };
     await expectReason(raw({ kid: 'es-1' }, claims), 'malformed');
