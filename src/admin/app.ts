@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import type { Clock } from '../clock';
 import type { Env } from '../env';
+import { noteOf } from '../denial';
 import { adminError } from './answer';
 import { authenticateAdmin } from './auth';
 import { checkTenantDns } from './dns-check';
@@ -50,7 +51,7 @@ export function createAdminApp(deps: { now: Clock }): AdminApp {
 
   app.notFound(() => adminError('not_found', 'not found'));
   app.onError((error) => {
-    console.log(JSON.stringify({ event: 'admin_error', message: error instanceof Error ? error.message : String(error) }));
+    console.log(JSON.stringify({ event: 'admin_error', note: noteOf(error) }));
     return adminError('internal_error', 'the change could not be completed; repeating the request finishes it');
   });
   return app;

@@ -2,10 +2,10 @@
 // and the jti denylist. Pure: the state is a snapshot read elsewhere, and the object's exact
 // answer, when the snapshot cannot decide, is asked for elsewhere too (tenant-states.ts).
 //
-//   const checked = checkRevocation(token, snapshot, { tenantId: tenant.id, versionClaim: compileClaimName('tv'), tenantClaim: null });
+//   const checked = checkRevocation(verified, snapshot, { tenantId: tenant.id, versionClaim: compileClaimName('tv'), tenantClaim: null });
 //   if (checked.ok !== 'ask') return checked;            // invalid_token: wrong_tenant | revoked, or ok
 //   const times = await stub.check(checked.query);       // only on "maybe"
-//   return settleRevocation(token, snapshot, times);
+//   return settleRevocation(verified, snapshot, times);
 //
 // The rules, with iat in whole seconds (a fractional iat counts as its second): a token is
 // revoked when issued at or before revokedBefore (no iat counts as before), unless it carries
@@ -43,14 +43,14 @@ const PASSED: Outcome<void> = ok(undefined);
 
 /** Every rule the snapshot decides; "ask" when a list may hold the token's sub, sid or jti.
  *  Notes name the rule that refused, never a claim value. */
-export function checkRevocation(token: RevocationSubject, state: TenantStateSnapshot, policy: RevocationPolicy,
+export function checkRevocation(verified: RevocationSubject, state: TenantStateSnapshot, policy: RevocationPolicy,
   hash: (value: string) => number = hash32): Outcome<void> | RevocationAsk {
-  if (policy.tenantClaim !== null && policy.tenantClaim.read(token.claims) !== policy.tenantId) {
+  if (policy.tenantClaim !== null && policy.tenantClaim.read(verified.claims) !== policy.tenantId) {
     return invalidToken('wrong_tenant', `the ${policy.tenantClaim.name} claim does not name the tenant`);
   }
   let current = false;
   if (policy.versionClaim !== null) {
-    const version = policy.versionClaim.read(token.claims);
+    const version = policy.versionClaim.read(verified.claims);
     if (version !== undefined) {
       // A first-party issuer may write the version as a number or as its decimal string.
       if (version !== state.tokenVersion && version !== String(state.tokenVersion)) {
@@ -59,7 +59,7 @@ export function checkRevocation(token: RevocationSubject, state: TenantStateSnap
       current = true;
     }
   }
-  const issued = issuedSecond(token);
+  const issued = issuedSecond(verified);
   if (state.revokedBefore > 0 && !current) {
     // Without iat there is no telling when the token was issued, so it counts as before.
     if (issued === null) return invalidToken('revoked', 'no iat, and tokens issued at or before revokedBefore are revoked');
@@ -67,18 +67,18 @@ export function checkRevocation(token: RevocationSubject, state: TenantStateSnap
   }
 
   let query: { sub?: string; sid?: string; jti?: string } | null = null;
-  if (token.subject !== null && mayHold(state.subjects, token.subject, issued, false, hash)) (query ??= {}).sub = token.subject;
-  const sid = claim(token.claims, 'sid');
+  if (verified.subject !== null && mayHold(state.subjects, verified.subject, issued, false, hash)) (query ??= {}).sub = verified.subject;
+  const sid = claim(verified.claims, 'sid');
   if (typeof sid === 'string' && mayHold(state.sessions, sid, issued, false, hash)) (query ??= {}).sid = sid;
-  const jti = claim(token.claims, 'jti');
+  const jti = claim(verified.claims, 'jti');
   if (typeof jti === 'string' && mayHold(state.jtis, jti, issued, true, hash)) (query ??= {}).jti = jti;
   return query === null ? PASSED : { ok: 'ask', query };
 }
 
 /** The list rules once the object has said when each asked value was revoked (null: never, or
  *  no longer). Only asked values are settled here: the snapshot cleared the others. */
-export function settleRevocation(token: RevocationSubject, state: TenantStateSnapshot, times: RevocationTimes): Outcome<void> {
-  const issued = issuedSecond(token);
+export function settleRevocation(verified: RevocationSubject, state: TenantStateSnapshot, times: RevocationTimes): Outcome<void> {
+  const issued = issuedSecond(verified);
   const covers = (at: number | null) => at !== null && (issued === null || at >= issued);
   if (covers(times.sub)) return invalidToken('revoked', 'subject revoked at or after the token was issued');
   if (covers(times.sid)) return invalidToken('revoked', 'session revoked at or after the token was issued');
@@ -98,8 +98,8 @@ function mayHold(list: RevocationList, value: string, issued: number | null, mem
 }
 
 /** iat has one-second resolution: a token issued during the second of a revocation is revoked. */
-function issuedSecond(token: RevocationSubject): number | null {
-  return token.issuedAt === null ? null : Math.floor(token.issuedAt);
+function issuedSecond(verified: RevocationSubject): number | null {
+  return verified.issuedAt === null ? null : Math.floor(verified.issuedAt);
 }
 
 /** An own claim only: a claim named like an Object.prototype member is absent unless present. */

@@ -9,7 +9,7 @@
 //   const states = createTenantStates({ now });                       // once per isolate
 //   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil });
 //   if (read.ok) read.snapshot.status;                               // tier: memory | object | grace
-//   const revoked = await states.revocation(token, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
+//   const revoked = await states.revocation(verified, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
 //
 // No promise is ever shared between requests: a request awaiting another request's I/O can hang
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
@@ -48,7 +48,7 @@ export interface TenantStates {
   read(tenantId: string, maxStalenessSeconds: number, io: StateIo): Promise<StateRead>;
   /** The revocation step against a read: `revocation_unavailable` for a failed one, else the
    *  rules. No I/O when the snapshot decides, or memory holds the exact answers it needs. */
-  revocation(token: RevocationSubject, read: StateRead, step: RevocationStep,
+  revocation(verified: RevocationSubject, read: StateRead, step: RevocationStep,
     tenantState: DurableObjectNamespace<TenantState> | null): Promise<Outcome<void>>;
   /** For logs, the benchmark and tests: copies held, and exact answers held. */
   readonly size: number;
@@ -139,7 +139,7 @@ export function createTenantStates(options: {
 
   /** "maybe": one object call for the exact times, kept for the allowance (and the grace after
    *  it). Unreachable: answers within the grace serve, else the token fails closed. */
-  async function askObject(tenantId: string, token: RevocationSubject, snapshot: TenantStateSnapshot,
+  async function askObject(tenantId: string, verified: RevocationSubject, snapshot: TenantStateSnapshot,
     query: RevocationQuery, allowanceMs: number, tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
     const readAt = now();
     try {
@@ -151,12 +151,12 @@ export function createTenantStates(options: {
         const key = `${tenantId}/${LIST_OF[field]}/${value}`;
         answers.set(key, { at: times[field], readAt }, { ttlMs: readAt + allowanceMs + GRACE_MS - now(), bytes: 2 * key.length + 64 });
       }
-      return settleRevocation(token, snapshot, times);
+      return settleRevocation(verified, snapshot, times);
     } catch (error) {
       const note = noteOf(error);
       console.log(JSON.stringify({ event: 'tenant_state_unavailable', tenant: tenantId, note }));
       const last = remembered(tenantId, query, allowanceMs + GRACE_MS);
-      if (last !== null) return settleRevocation(token, snapshot, last);
+      if (last !== null) return settleRevocation(verified, snapshot, last);
       return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note });
     }
   }
@@ -167,16 +167,16 @@ export function createTenantStates(options: {
     answers: { get size() { return answers.size; }, get bytes() { return answers.bytes; } },
     counters,
 
-    async revocation(token, read, step, tenantState) {
+    async revocation(verified, read, step, tenantState) {
       if (!read.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: read.retryAfterSeconds, note: read.note });
-      const checked = checkRevocation(token, read.snapshot, step);
+      const checked = checkRevocation(verified, read.snapshot, step);
       if (checked.ok !== 'ask') return checked;
       // Untracked (no object bound) lists are empty and never ask; should one, it fails closed.
       if (tenantState === null) return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: 'no TenantState bound' });
       const allowanceMs = step.maxStalenessSeconds * 1000;
       const known = remembered(step.tenantId, checked.query, allowanceMs);
-      return known !== null ? settleRevocation(token, read.snapshot, known)
-        : askObject(step.tenantId, token, read.snapshot, checked.query, allowanceMs, tenantState);
+      return known !== null ? settleRevocation(verified, read.snapshot, known)
+        : askObject(step.tenantId, verified, read.snapshot, checked.query, allowanceMs, tenantState);
     },
 
     async read(tenantId, maxStalenessSeconds, io) {
