@@ -2,7 +2,7 @@
 // that reads top to bottom, one step a line and one early return each:
 //
 //   tenant, metadata, status, perIp, revocation events, preflight, route, credentials, verify,
-//   proof of possession, revocation, scopes, claims, step-up, perSubject
+//   proof of possession, revocation, scopes, claims, step-up, perSubject, the proof recorded
 //
 // The doors only say how a request reaches it and what to do with the verdict: the HTTP door
 // (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
@@ -31,7 +31,8 @@ import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
 import { createDpopNonces } from '../verify/dpop-nonce';
 import type { Credentials } from '../verify/extract';
-import { checkPossession, mayBeBound, type Pop, type Scheme } from '../verify/possession';
+import { checkPossession, mayBeBound, recordProof, type Pop, type Scheme } from '../verify/possession';
+import type { VerifiedProof } from '../verify/dpop';
 import type { DpopReplay } from '../state/dpop-replay';
 import { createProofReplays } from '../state/proof-replays';
 import { BACKCHANNEL_LOGOUT_PATH, handleBackchannelLogout } from '../events/backchannel-logout';
@@ -290,6 +291,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // Part of verification, on every request (a cached token's proof is new each time): the
     // binding the token carries, the proof or certificate for it, and the issuer's requirement.
     let pop: Pop | null = null;
+    let proof: VerifiedProof | null = null;
     if (mayBeBound(token.value, scheme)) {
       if (!state.ok && scheme === 'dpop' && tenant.dpop.nonce) return refused(unavailable(state));
       const possession = await checkPossession(token.value,
@@ -297,7 +299,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         { now, replays, nonces, dpopReplay: io.dpopReplay, nonceSecret });
       lap('pop');
       if (!possession.ok) return refused(possession.denial);
-      pop = possession.value.pop;
+      ({ pop, proof } = possession.value);
     }
 
     const revoked = await states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState);
@@ -316,6 +318,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const perSubject = tenant.rateLimit.perSubject;
     const sub = perSubject === null ? null : await limit(tenant, 'sub', perSubject, token.value.subject ?? token.value.clientId, io, lap, answer.limits);
     if (sub !== null) return refused(sub);
+
+    // Last: only an admitted request uses its proof up. A replay refused here has used its
+    // perSubject permit (a limit counts attempts).
+    if (proof !== null) {
+      const used = await recordProof(proof, tenant.id, { replays, dpopReplay: io.dpopReplay });
+      lap('replay');
+      if (!used.ok) return refused(used.denial);
+    }
 
     return { kind: 'passed', tenant, identity: identityOf(tenant, token.value, pop), preflight: false };
   }

@@ -2,9 +2,15 @@
 // verified proof's jti is claimed at its DpopReplay object, and the answer becomes an Outcome.
 //
 //   const replays = createProofReplays({ now });          // once per isolate
-//   const used = await replays.claim({ tenantId, jkt: proof.jkt, jti: proof.jti, expiresAt: proof.expiresAt },
-//     { dpopReplay: env.DPOP_REPLAY });
+//   const claim = { tenantId, jkt: proof.jkt, jti: proof.jti, expiresAt: proof.expiresAt };
+//   replays.known(claim);         // at verification: a replay this isolate already knows of, no call
+//   const used = await replays.claim(claim, { dpopReplay: env.DPOP_REPLAY });   // last, once every step admitted
 //   if (!used.ok) return used;    // invalid_dpop_proof dpop_replayed, or 503 revocation_unavailable
+//
+// Two moments. `claim` records the proof as used, so the pipeline calls it last, for a request
+// every other step admitted (a refused request never writes a row: contract, "Request
+// outcomes"). `known` answers from memory alone, so verification can refuse a replay it has seen
+// before the later steps spend anything on it.
 //
 // Fail closed. A proof whose jti cannot be recorded (the object unreachable, past the deadline,
 // or full) is refused: accepting it would let the same proof through again in another isolate.
@@ -34,6 +40,9 @@ export interface ProofReplaysIo {
 }
 
 export interface ProofReplays {
+  /** Refuses a replay this isolate already knows of (the object refused it before); never calls. */
+  known(proof: ProofClaim): Outcome<void>;
+  /** Records the proof as used at its object: fresh, or why not. */
   claim(proof: ProofClaim, io: ProofReplaysIo): Promise<Outcome<void>>;
   readonly counters: Readonly<ProofReplayCounters>;
 }
@@ -61,13 +70,19 @@ export function createProofReplays(options: { now: Clock; maxEntries?: number; o
     if (ttlMs > 0) seen.set(name, true, { ttlMs, bytes: name.length * 2 });
   }
 
+  const nameOf = (proof: ProofClaim) => `${proof.tenantId}\n${proof.jkt}\n${proof.jti}`;
+
+  function known(proof: ProofClaim): Outcome<void> {
+    if (seen.get(nameOf(proof)) === undefined) return PASSED;
+    counters.local++;
+    counters.replayed++;
+    return invalidProof('dpop_replayed', 'seen in this isolate');
+  }
+
   async function claim(proof: ProofClaim, io: ProofReplaysIo): Promise<Outcome<void>> {
-    const name = `${proof.tenantId}\n${proof.jkt}\n${proof.jti}`;
-    if (seen.get(name) !== undefined) {
-      counters.local++;
-      counters.replayed++;
-      return invalidProof('dpop_replayed', 'seen in this isolate');
-    }
+    const name = nameOf(proof);
+    const memory = known(proof);
+    if (!memory.ok) return memory;
     counters.objectCalls++;
     let answer;
     try {
@@ -89,5 +104,5 @@ export function createProofReplays(options: { now: Clock; maxEntries?: number; o
     }
   }
 
-  return { claim, counters };
+  return { known, claim, counters };
 }

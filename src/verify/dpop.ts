@@ -2,7 +2,7 @@
 // "Sender-constrained tokens"). The access token was verified before; this checks the proof
 // against the request, the token and the token's `cnf.jkt`. Whether a proof is needed at all is
 // possession.ts's decision; whether its jti was used before is the DpopReplay object's
-// (state/proof-replays.ts), asked after this succeeds.
+// (state/proof-replays.ts), asked last, once every other step admitted the request.
 //
 //   const proof = await verifyProof(
 //     { proof: request.headers.get('dpop'), method: request.method, url: request.url,

@@ -7,9 +7,11 @@
 //   const possession = await checkPossession(verified, {
 //     scheme, accessToken: token, proof: request.headers.get('dpop'), method: request.method,
 //     url: request.url, certificate: certificateOfRequest(request.cf) }, tenant, deps);
-//   if (!possession.ok) return possession;                // invalid_token, invalid_dpop_proof, use_dpop_nonce, 503
+//   if (!possession.ok) return possession;                // invalid_token, invalid_dpop_proof, use_dpop_nonce, 500
 //   possession.value.pop;                                  // 'dpop' | 'mtls' | null: x-auth-pop
 //   possession.value.dpopNonce;                            // DPoP-Nonce for the response, or null
+//   // ... revocation, scopes, conditions, step-up, perSubject: then, last of all,
+//   if (possession.value.proof) await recordProof(possession.value.proof, tenant.id, deps);   // dpop_replayed, 503
 //
 // decidePossession is the decision, pure, over facts gathered first: the token's `cnf`, the
 // issuer's `proofOfPossession`, the scheme the request used, the DPoP proof's verification and
@@ -32,12 +34,13 @@
 // "-": no proof was checked (a proof is checked exactly when the scheme is DPoP and the token
 // has cnf.jkt). The requirement (3-5) comes before the proof and the certificate: a token that can
 // never pass is told so, not sent to fix a proof. A DPoP header on a Bearer request is ignored.
-// Then the proof's jti is claimed once (state/proof-replays.ts): a request refused by any rule
-// never uses up its proof.
+// A replay this isolate already knows of is refused here, from memory. Recording the proof's jti
+// (recordProof, state/proof-replays.ts) is the request's last step, after every other one admitted
+// it: a request refused by any rule, here or later, never uses up its proof or writes a row.
 import type { JWTPayload } from 'jose';
 import type { Clock } from '../clock';
 import { deny, invalidToken, ok, type Outcome } from '../denial';
-import type { DpopReplay } from '../state/dpop-replay';
+import type { DpopReplay, ProofClaim } from '../state/dpop-replay';
 import type { ProofReplays } from '../state/proof-replays';
 import type { ProofOfPossession } from '../tenants/schema';
 import type { DpopPolicy } from '../tenants/tenant';
@@ -69,7 +72,7 @@ export interface PossessionFacts {
 export interface Possession {
   /** How the request proved possession: x-auth-pop. Null for a bearer token. */
   readonly pop: Pop | null;
-  /** The verified proof, whose jti must be claimed once. */
+  /** The verified proof, whose jti recordProof claims once the request is admitted. */
   readonly proof: VerifiedProof | null;
 }
 
@@ -166,8 +169,8 @@ export function mayBeBound(token: VerifiedToken, scheme: Scheme): boolean {
   return scheme !== 'bearer' || token.claims.cnf !== undefined || token.issuer.proofOfPossession !== 'optional';
 }
 
-/** Gathers the facts (the proof checked only when one is needed), decides, then claims the
- *  proof's jti. */
+/** Gathers the facts (the proof checked only when one is needed) and decides; a proof it passes
+ *  is not yet recorded (recordProof). */
 export async function checkPossession(
   token: VerifiedToken, request: PossessionRequest, tenant: PossessionTenant, deps: PossessionDeps,
 ): Promise<Outcome<CheckedPossession>> {
@@ -196,10 +199,24 @@ export async function checkPossession(
 
   const verified = decided.value.proof;
   if (verified !== null) {
-    if (deps.dpopReplay === null) return deny({ error: 'internal_error', note: 'DPOP_REPLAY is not bound: a DPoP proof cannot be checked for replay' });
-    const used = await deps.replays.claim(
-      { tenantId: tenant.id, jkt: verified.jkt, jti: verified.jti, expiresAt: verified.expiresAt }, { dpopReplay: deps.dpopReplay });
-    if (!used.ok) return used;
+    if (deps.dpopReplay === null) return unbound();
+    const known = deps.replays.known(claimOf(verified, tenant.id));
+    if (!known.ok) return known;
   }
   return ok({ ...decided.value, dpopNonce: nonceCheck === null ? null : await nonceCheck.issue() });
 }
+
+/** Records a proof checkPossession passed as used, once: the last step of a request every other
+ *  step admitted. A replay (another request, maybe in another isolate, recorded it first) is
+ *  `invalid_dpop_proof` `dpop_replayed`; an object that cannot record it is 503. */
+export async function recordProof(
+  proof: VerifiedProof, tenantId: string, deps: Pick<PossessionDeps, 'replays' | 'dpopReplay'>,
+): Promise<Outcome<void>> {
+  if (deps.dpopReplay === null) return unbound();
+  return deps.replays.claim(claimOf(proof, tenantId), { dpopReplay: deps.dpopReplay });
+}
+
+const claimOf = (proof: VerifiedProof, tenantId: string): ProofClaim =>
+  ({ tenantId, jkt: proof.jkt, jti: proof.jti, expiresAt: proof.expiresAt });
+
+const unbound = () => deny({ error: 'internal_error', note: 'DPOP_REPLAY is not bound: a DPoP proof cannot be checked for replay' });

@@ -1,15 +1,19 @@
 // Sender-constrained tokens through the whole Worker and the RPC door (RFC 9449 DPoP, RFC 8705
 // mTLS): the proof on every request (a verified-token cache hit included), exact replay
-// detection across isolates and under concurrency, server nonces, the challenges, the metadata,
-// and x-auth-pop. No real TLS runs here: the tests set `cf.tlsClientAuth` on the request as
-// Cloudflare would after verifying a client certificate.
+// detection across isolates and under concurrency, a proof recorded only for a request every
+// step admits, each key's own replay object and quota, server nonces, the challenges, the
+// metadata, and x-auth-pop. No real TLS runs here: the tests set `cf.tlsClientAuth` on the
+// request as Cloudflare would after verifying a client certificate.
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Env } from '../../src/env';
 import type { VerifyResult } from '../../src/rpc/verifier';
+import { dpopReplayStub, type DpopReplay } from '../../src/state/dpop-replay';
 import { NONCE_WINDOW_SECONDS } from '../../src/verify/dpop-nonce';
 import { proofKey, signProof, type ProofKey } from '../support/dpop';
 import { TestIssuer } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
 
 let edge: ReturnType<typeof testEdge>;
 let issuer: TestIssuer;
@@ -44,6 +48,39 @@ const send = (token: string, proof: string | null, init: { path?: string; scheme
   return (init.on ?? edge).fetch(new Request(`https://${host}${init.path ?? '/orders'}`, { headers, cf: init.cf as IncomingRequestCfProperties }));
 };
 const bodyOf = async (response: Response) => response.clone().json() as Promise<{ error: string; reason?: string }>;
+/** The replay object of a key of this test's tenant. */
+const replayOf = (key: ProofKey = client) => dpopReplayStub(env.DPOP_REPLAY, { tenantId: id, jkt: key.jkt });
+/** Rows the key's replay object holds: what refused requests must never add to. */
+const rowsOf = (key: ProofKey = client) => replayOf(key).size();
+/** The key's replay object reads the edge's clock (and keeps `maxRows` rows, when given). */
+const shareClock = (key: ProofKey, options: { maxRows?: number } = {}) => runInDurableObject(replayOf(key), (instance: DpopReplay) => {
+  instance.now = () => edge.now;
+  if (options.maxRows !== undefined) instance.maxRows = options.maxRows;
+});
+const revoke = (body: Record<string, unknown>) => edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, {
+  method: 'POST', headers: ADMIN, body: JSON.stringify(body),
+}));
+/** A tenant whose later steps each refuse something: scopes, claim conditions, step-up, and a
+ *  perSubject limit of one request a minute; revocation read on every request. */
+const putGuarded = () => put({
+  routes: [
+    { path: '/scoped', scopes: ['admin'] },
+    { path: '/owners', claims: { '/org/role': ['owner'] } },
+    { path: '/mfa', acr: ['urn:mfa'] },
+    { path: '/*' },
+  ],
+  rateLimit: { perSubject: { limit: 1, windowSeconds: 60 } },
+  revocation: { maxStalenessSeconds: 0 },
+});
+/** A DurableObjectNamespace that counts the stubs it hands out: one per object call on the request path. */
+function counting<T extends Rpc.DurableObjectBranded | undefined>(namespace: DurableObjectNamespace<T>) {
+  const counter = { calls: 0, namespace: undefined as unknown as DurableObjectNamespace<T> };
+  counter.namespace = {
+    idFromName: (name: string) => namespace.idFromName(name),
+    get: (objectId: DurableObjectId) => { counter.calls++; return namespace.get(objectId); },
+  } as unknown as DurableObjectNamespace<T>;
+  return counter;
+}
 
 describe('DPoP at the gateway', () => {
   it('accepts a bound token with a fresh proof and tells the origin; refuses the same proof again', async () => {
@@ -157,6 +194,156 @@ describe('DPoP at the gateway', () => {
     const either = await (await edge.request(`https://${host}/.well-known/oauth-protected-resource`)).json() as Record<string, unknown>;
     expect(either.dpop_bound_access_tokens_required).toBeUndefined();
     expect(either.tls_client_certificate_bound_access_tokens).toBe(true);
+  });
+});
+
+describe('DPoP proofs are recorded only for requests every step admits', () => {
+  it('a request refused by revocation, scopes, conditions, step-up or perSubject leaves no replay row', async () => {
+    await putGuarded();
+    const revoked = await bound({ sub: 'gone' });
+    await revoke({ sub: 'gone' });
+    const refusals: [string, string, string][] = [
+      [revoked, '/orders', '401 revoked'],
+      [await bound(), '/scoped', '403 insufficient_scope'],
+      [await bound({ org: { role: 'viewer' } }), '/owners', '403 access_denied'],
+      [await bound({ acr: 'urn:password' }), '/mfa', '401 insufficient_user_authentication'],
+    ];
+    for (const [token, path, expected] of refusals) {
+      // Several attempts each, as a refused client keeps trying.
+      for (let i = 0; i < 3; i++) {
+        const response = await send(token, await proofFor(token, { htu: `https://${host}${path}` }), { path });
+        const body = await bodyOf(response);
+        expect(`${response.status} ${body.reason ?? body.error}`, path).toBe(expected);
+      }
+      expect(await rowsOf(), expected).toBe(0);
+    }
+    // perSubject: the first request of the minute is admitted and recorded; the next ones are not.
+    const busy = await bound({ sub: 'busy' });
+    expect((await send(busy, await proofFor(busy))).status).toBe(200);
+    expect(await rowsOf()).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      const limited = await send(busy, await proofFor(busy));
+      expect([limited.status, (await bodyOf(limited)).error]).toEqual([429, 'rate_limited']);
+    }
+    expect(await rowsOf()).toBe(1);
+  });
+
+  it('a proof refused at a later step is not used up: it passes once, when that step admits it', async () => {
+    await put({ routes: [{ path: '/*', scopes: ['orders'] }] });
+    const token = await bound();
+    const proof = await proofFor(token);
+    expect((await send(token, proof)).status).toBe(403);
+    // The tenant stops asking for the scope (seen once the isolate's 30 s tenant cache expires).
+    await put();
+    edge.advance(31_000);
+    expect((await send(token, proof)).status).toBe(200);
+    expect(await bodyOf(await send(token, proof))).toMatchObject({ error: 'invalid_dpop_proof', reason: 'dpop_replayed' });
+  });
+
+  it('a replay refused at the end has used its perSubject permit; one this isolate already refused is stopped at verification', async () => {
+    await put({ rateLimit: { perSubject: { limit: 2, windowSeconds: 60 } } });
+    const token = await bound({ sub: 'counted' });
+    const proof = await proofFor(token);
+    expect((await send(token, proof)).status).toBe(200);
+    // The object refuses the replay after perSubject counted it: the limit counts attempts.
+    expect(await bodyOf(await send(token, proof))).toMatchObject({ reason: 'dpop_replayed' });
+    const third = await send(token, await proofFor(token));
+    expect([third.status, (await bodyOf(third)).error]).toEqual([429, 'rate_limited']);
+    // Now known in this isolate: refused as a replay before the limit (not 429), with no call.
+    expect(await bodyOf(await send(token, proof))).toMatchObject({ error: 'invalid_dpop_proof', reason: 'dpop_replayed' });
+    expect(await rowsOf()).toBe(1);
+  });
+
+  it('over RPC: refused requests leave no replay row, an admitted one leaves one', async () => {
+    await putGuarded();
+    const consumer = (env as unknown as { CONSUMER: Fetcher }).CONSUMER;
+    const verify = async (input: unknown) => (await (await consumer.fetch('http://consumer/', {
+      method: 'POST', body: JSON.stringify({ call: 'verify', args: [input] }),
+    })).json()) as VerifyResult;
+    // The RPC door runs on the real clock.
+    const sign = (claims: Record<string, unknown>) => issuer.sign({ sub: 'u1', aud: `https://${host}`, cnf: { jkt: client.jkt }, ...claims });
+    const call = async (token: string, path: string) => verify({
+      host, token, path, scheme: 'DPoP', url: `https://${host}${path}`,
+      dpop: await signProof(client, { htm: 'GET', htu: `https://${host}${path}`, accessToken: token }),
+    });
+    const revoked = await sign({ sub: 'gone-rpc' });
+    await revoke({ sub: 'gone-rpc' });
+    expect(await call(revoked, '/orders')).toMatchObject({ ok: false, status: 401, reason: 'revoked' });
+    expect(await call(await sign({}), '/scoped')).toMatchObject({ ok: false, status: 403, error: 'insufficient_scope' });
+    expect(await call(await sign({ org: { role: 'viewer' } }), '/owners')).toMatchObject({ ok: false, status: 403, error: 'access_denied' });
+    expect(await call(await sign({ acr: 'urn:password' }), '/mfa')).toMatchObject({ ok: false, status: 401, error: 'insufficient_user_authentication' });
+    expect(await rowsOf()).toBe(0);
+    const busy = await sign({ sub: 'busy-rpc' });
+    expect(await call(busy, '/orders')).toMatchObject({ ok: true, pop: 'dpop' });
+    expect(await call(busy, '/orders')).toMatchObject({ ok: false, status: 429, error: 'rate_limited' });
+    expect(await rowsOf()).toBe(1);
+  });
+});
+
+describe('each key has its own replay object', () => {
+  it('one key that fills its quota gets 503; another key of the same tenant is untouched', async () => {
+    await put();
+    const other = await proofKey('ES256');
+    await shareClock(client, { maxRows: 3 });
+    const token = await bound();
+    for (let i = 0; i < 3; i++) expect((await send(token, await proofFor(token))).status).toBe(200);
+    const full = await send(token, await proofFor(token));
+    expect([full.status, (await bodyOf(full)).error]).toEqual([503, 'revocation_unavailable']);
+    // Until its oldest row expires: iat + maxAgeSeconds + the clock tolerance.
+    expect(full.headers.get('retry-after')).toBe('330');
+    // Another client of the tenant, with its own key and token.
+    const theirs = await issuer.sign({ sub: 'u2', aud: `https://${host}`, cnf: { jkt: other.jkt } }, { now: edge.now });
+    for (let i = 0; i < 5; i++) {
+      const proof = await signProof(other, { htm: 'GET', htu: `https://${host}/orders`, accessToken: theirs, now: edge.now });
+      expect((await send(theirs, proof)).status).toBe(200);
+    }
+    expect([await rowsOf(client), await rowsOf(other)]).toEqual([3, 5]);
+  });
+
+  it('a proof is refused as a replay up to the last second it is accepted, then as stale', async () => {
+    await put();
+    await shareClock(client);
+    const token = await bound();
+    const s = Math.floor(edge.now / 1000);
+    // The oldest iat accepted now, and the newest (the clock tolerance ahead).
+    const oldest = await proofFor(token, { claims: { iat: s - 300 } });
+    const newest = await proofFor(token, { claims: { iat: s + 30 } });
+    for (const proof of [oldest, newest]) expect((await send(token, proof)).status).toBe(200);
+    // Another isolate each time: the object decides, not an isolate's memory.
+    const fresh = () => testEdge({ start: edge.now });
+    expect(await bodyOf(await send(token, oldest, { on: fresh() }))).toMatchObject({ reason: 'dpop_replayed' });
+    // The last second the edge accepts `newest` (its iat is maxAgeSeconds old), then the next.
+    edge.advance(330_000);
+    expect(await bodyOf(await send(token, newest, { on: fresh() }))).toMatchObject({ reason: 'dpop_replayed' });
+    edge.advance(1_000);
+    expect(await bodyOf(await send(token, newest, { on: fresh() }))).toMatchObject({ reason: 'dpop_stale' });
+  });
+
+  it('calls the replay object once per admitted DPoP request, and never for a refused one (logs the calls per request)', async () => {
+    await putGuarded();
+    const replays = counting(env.DPOP_REPLAY);
+    const states = counting(env.TENANT_STATE);
+    const limiters = counting(env.RATE_LIMITER);
+    const counted = testEdge({ start: edge.now, env: { DPOP_REPLAY: replays.namespace, TENANT_STATE: states.namespace, RATE_LIMITER: limiters.namespace } as Partial<Env> });
+    const calls = () => ({ dpopReplay: replays.calls, tenantState: states.calls, rateLimiter: limiters.calls });
+    const token = await bound({ sub: 'measured' });
+    const proof = await proofFor(token);
+    const before = calls();
+    expect((await send(token, proof, { on: counted })).status).toBe(200);
+    const admitted = calls();
+    expect(admitted.dpopReplay - before.dpopReplay).toBe(1);
+    // Refused by scopes, by perSubject, and a replay this isolate already knows: no replay call.
+    const scoped = await proofFor(token, { htu: `https://${host}/scoped` });
+    expect((await send(token, scoped, { path: '/scoped', on: counted })).status).toBe(403);
+    expect((await send(token, await proofFor(token), { on: counted })).status).toBe(429);
+    const refused = calls();
+    expect(refused.dpopReplay).toBe(admitted.dpopReplay);
+    console.info(JSON.stringify({
+      event: 'dpop_calls_per_request',
+      admitted: { dpopReplay: admitted.dpopReplay - before.dpopReplay, tenantState: admitted.tenantState - before.tenantState, rateLimiter: admitted.rateLimiter - before.rateLimiter },
+      twoRefused: { dpopReplay: refused.dpopReplay - admitted.dpopReplay, tenantState: refused.tenantState - admitted.tenantState, rateLimiter: refused.rateLimiter - admitted.rateLimiter },
+    }));
+    counted.restoreLog();
   });
 });
 

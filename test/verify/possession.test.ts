@@ -1,7 +1,7 @@
 // Proof of possession: every row of decidePossession's table, invariants over every combination
-// of the facts, readConfirmation, and checkPossession end to end with real proofs, real
-// DpopReplay objects, nonces and cf.tlsClientAuth objects (no TLS here: Cloudflare's view of the
-// handshake is what the edge reads, so the tests write it).
+// of the facts, readConfirmation, and checkPossession (then recordProof, as the pipeline calls it
+// last) end to end with real proofs, real DpopReplay objects, nonces and cf.tlsClientAuth objects
+// (no TLS here: Cloudflare's view of the handshake is what the edge reads, so the tests write it).
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { base64url } from 'jose';
@@ -15,7 +15,7 @@ import { certificateOfRequest } from '../../src/verify/certificate';
 import type { VerifiedProof } from '../../src/verify/dpop';
 import { createDpopNonces } from '../../src/verify/dpop-nonce';
 import {
-  checkPossession, decidePossession, readConfirmation, schemeOf,
+  checkPossession, decidePossession, readConfirmation, recordProof, schemeOf,
   type Confirmation, type PossessionDeps, type PossessionFacts, type PossessionRequest, type Scheme,
 } from '../../src/verify/possession';
 import type { VerifiedToken } from '../../src/verify/token';
@@ -188,6 +188,13 @@ describe('checkPossession, end to end', () => {
   const request = (over: Partial<PossessionRequest> = {}): PossessionRequest => ({
     scheme: 'dpop', accessToken: ACCESS_TOKEN, proof: null, method: 'GET', url: `${URL_}?page=1`, certificate: null, ...over,
   });
+  /** checkPossession, then (nothing refusing in between) recordProof: the pipeline's first and last DPoP steps. */
+  const admit = async (token: VerifiedToken, req: PossessionRequest, on: Tenant, deps: PossessionDeps) => {
+    const checked = await checkPossession(token, req, on, deps);
+    if (!checked.ok || checked.value.proof === null) return checked;
+    const used = await recordProof(checked.value.proof, on.id, deps);
+    return used.ok ? checked : used;
+  };
   const outcomeOf = (outcome: Awaited<ReturnType<typeof checkPossession>>) => {
     if (outcome.ok) return `pop ${outcome.value.pop}`;
     const d = outcome.denial;
@@ -198,11 +205,32 @@ describe('checkPossession, end to end', () => {
     const deps = isolate();
     const token = tokenOf(tenant, { jkt: client.jkt, x5t: null });
     const proof = await proofFor();
-    const first = await checkPossession(token, request({ proof }), tenant, deps);
+    const first = await admit(token, request({ proof }), tenant, deps);
     expect(first).toMatchObject({ ok: true, value: { pop: 'dpop', dpopNonce: null, proof: { jkt: client.jkt } } });
+    // The object refuses the replay when it is recorded; then this isolate knows it, and
+    // checkPossession refuses it at once, before anything is recorded.
+    expect(outcomeOf(await admit(token, request({ proof }), tenant, deps))).toBe('dpop_replayed');
     expect(outcomeOf(await checkPossession(token, request({ proof }), tenant, deps))).toBe('dpop_replayed');
-    // Another isolate: the object refuses it.
-    expect(outcomeOf(await checkPossession(token, request({ proof }), tenant, isolate()))).toBe('dpop_replayed');
+    // Another isolate: checkPossession passes it (a fresh memory), and the object refuses it.
+    const other = isolate();
+    expect(outcomeOf(await checkPossession(token, request({ proof }), tenant, other))).toBe('pop dpop');
+    expect(outcomeOf(await admit(token, request({ proof }), tenant, other))).toBe('dpop_replayed');
+  });
+
+  it('records nothing itself: a proof checked any number of times is still fresh for recordProof', async () => {
+    const deps = isolate();
+    const token = tokenOf(tenant, { jkt: client.jkt, x5t: null });
+    const proof = await proofFor();
+    for (let i = 0; i < 3; i++) expect(outcomeOf(await checkPossession(token, request({ proof }), tenant, deps))).toBe('pop dpop');
+    expect(await dpopReplayStub(env.DPOP_REPLAY, { tenantId: tenant.id, jkt: client.jkt }).size()).toBe(0);
+    expect(outcomeOf(await admit(token, request({ proof }), tenant, deps))).toBe('pop dpop');
+  });
+
+  it('refuses to record a proof where DPOP_REPLAY is not bound (500), never accepting it unchecked', async () => {
+    const token = tokenOf(tenant, { jkt: client.jkt, x5t: null });
+    const unbound = isolate({ dpopReplay: null });
+    expect(await checkPossession(token, request({ proof: await proofFor() }), tenant, unbound)).toMatchObject({ ok: false, denial: { error: 'internal_error' } });
+    expect(await recordProof(PROOF, tenant.id, unbound)).toMatchObject({ ok: false, denial: { error: 'internal_error' } });
   });
 
   it('checks a new proof on every request of a token the verified-token cache keeps', async () => {
@@ -220,7 +248,7 @@ describe('checkPossession, end to end', () => {
     const token = tokenOf(tenant, { jkt: client.jkt, x5t: null });
     const proof = await proofFor();
     const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      checkPossession(token, request({ proof }), tenant, isolates[i % 2]!)));
+      admit(token, request({ proof }), tenant, isolates[i % 2]!)));
     expect(outcomes.map(outcomeOf).filter((o) => o === 'pop dpop')).toHaveLength(1);
     expect(outcomes.map(outcomeOf).filter((o) => o === 'dpop_replayed')).toHaveLength(19);
   });
@@ -229,8 +257,8 @@ describe('checkPossession, end to end', () => {
     const deps = isolate();
     const certBound = tokenOf(tenant, { jkt: client.jkt, x5t: X5T });
     const proof = await proofFor();
-    expect(outcomeOf(await checkPossession(certBound, request({ proof }), tenant, deps))).toBe('cert_mismatch');
-    expect(outcomeOf(await checkPossession(certBound, request({ proof, certificate: X5T }), tenant, deps))).toBe('pop dpop');
+    expect(outcomeOf(await admit(certBound, request({ proof }), tenant, deps))).toBe('cert_mismatch');
+    expect(outcomeOf(await admit(certBound, request({ proof, certificate: X5T }), tenant, deps))).toBe('pop dpop');
   });
 
   it('refuses a DPoP-bound token sent as Bearer, with or without a DPoP header', async () => {
@@ -290,7 +318,7 @@ describe('checkPossession, end to end', () => {
     const proof = await proofFor({ claims: { iat: Math.floor(t / 1000) - 11 } });
     expect(outcomeOf(await checkPossession(token, request({ proof }), short, deps))).toBe('dpop_stale');
     const fresh = await proofFor();
-    const accepted = await checkPossession(token, request({ proof: fresh }), short, deps);
+    const accepted = await admit(token, request({ proof: fresh }), short, deps);
     expect(accepted).toMatchObject({ ok: true, value: { proof: { expiresAt: Math.floor(t / 1000) + 10 + 30 } } });
     const rows = await runInDurableObject(dpopReplayStub(env.DPOP_REPLAY, { tenantId: short.id, jkt: client.jkt }), (_: DpopReplay, state) =>
       state.storage.sql.exec<{ expires_at: number }>('SELECT expires_at FROM proofs WHERE tenant = ?', short.id).toArray());
