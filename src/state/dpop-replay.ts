@@ -1,6 +1,6 @@
 // The DpopReplay Durable Object: the authority on which DPoP proofs were already used (RFC 9449
-// §11.1, docs/dpop.md), so a proof is accepted once in every isolate and
-// location. A tenant's proofs spread over DPOP_REPLAY_SHARDS objects by their key's thumbprint.
+// §11.1, docs/dpop.md), so a proof is accepted once in every isolate and location. One object
+// per (tenant, key thumbprint).
 //
 //   const replay = dpopReplayStub(env.DPOP_REPLAY, { tenantId: 'acme', jkt });
 //   await replay.claim({ tenantId: 'acme', jkt, jti, expiresAt });   // { verdict: 'fresh' | 'replayed' | 'full', retryAfterSeconds }
@@ -11,29 +11,31 @@
 // tolerance; the tolerance also covers an object clock a little ahead of an isolate's). Two
 // keys that happen to pick one jti are two proofs, and one client cannot use up another's jtis.
 //
-// Why sharded by the key. Every proof of one key lands on one object, so the check is exact
-// with no cross-object coordination; the tenant's traffic spreads over the shards by the key's
-// RFC 7638 thumbprint (a SHA-256, hashed again here so any string spreads). One object handles
-// about 1,000 requests a second; 16 shards carry a tenant's 10,000 DPoP requests a second with
-// room for uneven keys (one client key stays on one object: a single key above ~1,000 requests a
-// second is the one load this cannot spread). The tenant id is in every row anyway, so a shard
-// name that collided across tenants could never mix them.
+// Why one object per key. Every proof of a key meets that one object, so the check is exact with
+// no coordination. An object lives where it was first used, and a key is one client's: its object
+// is created near that client, not near whoever first used a shared shard (16 shards per tenant
+// made a client in Sydney pay a round trip to Frankfurt on every request). Its row bound is that
+// key's own quota: a key that fills it gets 503 alone, every other key goes on. The costs
+// (docs/dpop.md "Replay detection"): each new key's first request meets a cold object; one key
+// above ~1,000 requests a second is the one load this cannot spread, as before; each object with
+// rows holds a small SQLite database, deleted when its last row expires. A row still names its
+// tenant and key, so objects of the old mapping and of this one read the same table in a deploy.
 //
 // Exact under concurrency: claim() reads and writes with synchronous SQL and no await between,
-// so two requests with one proof cannot both see it unused. Bounded: at most maxRows rows per
-// object. Full (after dropping expired rows), it refuses to record, and the caller fails closed
-// (503): a proof it cannot remember is a proof it could not refuse the second time. Expired rows
-// go by an alarm every SWEEP_SECONDS while any are stored, and at once when the table is full.
-// Tests replace `now` and `maxRows` on the instance (runInDurableObject).
+// so two requests with one proof cannot both see it unused. Bounded: at most maxRows rows. Full
+// (after dropping expired rows), it refuses to record, and the caller fails closed (503): a proof
+// it cannot remember is a proof it could not refuse the second time. Expired rows go by an alarm
+// at the oldest row's expiry (at most once every SWEEP_SECONDS), and at once when the table is
+// full; once none is left the object deletes its storage (an empty SQLite database still costs
+// about 12 KB a key). Tests replace `now` and `maxRows` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../clock';
 import type { Env } from '../env';
 
-/** Objects per tenant; changing it moves keys to other objects (see the note in proof-replays.ts). */
-export const DPOP_REPLAY_SHARDS = 16;
-/** Rows one object keeps: a default 330 s window at 1,000 proofs a second is 330,000 rows. */
+/** Rows one key's object keeps, its quota: a key at the object's ~1,000 proofs a second with the
+ *  default 330 s window needs 330,000. */
 export const MAX_REPLAY_ROWS = 1_000_000;
-/** How often expired rows are dropped while any are stored. */
+/** Sweeps come at most this often while rows are stored. */
 export const SWEEP_SECONDS = 60;
 /** A row is never kept longer than the longest window the schema allows: maxAgeSeconds 3600, a
  *  future iat and the clock tolerance of up to 300 s each. A caller asking for more is capped. */
@@ -58,9 +60,11 @@ export interface ClaimAnswer {
 const FRESH: ClaimAnswer = { verdict: 'fresh', retryAfterSeconds: 0 };
 const REPLAYED: ClaimAnswer = { verdict: 'replayed', retryAfterSeconds: 0 };
 
-/** The object for a proof key of a tenant: the one place its name is derived. */
+/** The object for a proof key of a tenant: the one place its name is derived. Tenant ids hold no
+ *  `/`, so no other (tenant, key) spells the same name. Changing it moves every key to a new object
+ *  (docs/dpop.md: a proof recorded on the old one could be used once more on the new one). */
 export function dpopReplayName(target: { tenantId: string; jkt: string }): string {
-  return `${target.tenantId}/dpop/${fnv1a(target.jkt) % DPOP_REPLAY_SHARDS}`;
+  return `${target.tenantId}/dpop/${target.jkt}`;
 }
 
 export function dpopReplayStub(
@@ -82,11 +86,13 @@ export class DpopReplay extends DurableObject<Env> {
   /** Rows stored, expired ones included until a sweep: counted once, then kept in step. */
   #rows: number;
   #alarmSet: boolean | null = null;
+  /** Whether the table exists: not after the storage was deleted, until the next claim. */
+  #ready = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(SCHEMA);
-    this.#rows = this.#one<{ n: number }>('SELECT COUNT(*) AS n FROM proofs')?.n ?? 0;
+    this.#ready = this.#one<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'proofs'")?.n === 1;
+    this.#rows = this.#ready ? this.#one<{ n: number }>('SELECT COUNT(*) AS n FROM proofs')?.n ?? 0 : 0;
   }
 
   /** Records the proof and answers fresh, or answers replayed while an earlier use still counts. */
@@ -94,6 +100,10 @@ export class DpopReplay extends DurableObject<Env> {
     checkClaim(proof);
     const now = this.#seconds();
     // From here to the INSERT nothing awaits: no other request runs in between.
+    if (!this.#ready) {
+      this.ctx.storage.sql.exec(SCHEMA);
+      this.#ready = true;
+    }
     const held = this.#one<{ expires_at: number }>(
       'SELECT expires_at FROM proofs WHERE tenant = ? AND jkt = ? AND jti = ?', proof.tenantId, proof.jkt, proof.jti);
     if (held !== undefined && held.expires_at > now) return REPLAYED;
@@ -122,8 +132,13 @@ export class DpopReplay extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.#alarmSet = false;
+    if (!this.#ready) return;
     this.#sweep(this.#seconds());
-    await this.#scheduleSweep();
+    if (this.#rows > 0) return this.#scheduleSweep();
+    // Nothing left to remember: no database, no alarm, until the key's next proof. Storage calls
+    // close the input gate, so no claim runs between the count above and the deletion.
+    this.#ready = false;
+    await this.ctx.storage.deleteAll();
   }
 
   #sweep(now: number): void {
@@ -131,12 +146,15 @@ export class DpopReplay extends DurableObject<Env> {
     this.#rows -= this.#one<{ n: number }>('SELECT changes() AS n')?.n ?? 0;
   }
 
+  /** An alarm when the oldest row expires, and no sooner than SWEEP_SECONDS from now: a key that
+   *  sent one proof costs one alarm, a busy key one a minute. */
   async #scheduleSweep(): Promise<void> {
     if (this.#rows === 0) return;
     this.#alarmSet ??= (await this.ctx.storage.getAlarm()) !== null;
     if (this.#alarmSet) return;
     this.#alarmSet = true;
-    await this.ctx.storage.setAlarm(this.now() + SWEEP_SECONDS * 1000);
+    const oldest = this.#one<{ t: number | null }>('SELECT MIN(expires_at) AS t FROM proofs')?.t ?? 0;
+    await this.ctx.storage.setAlarm(Math.max(oldest * 1000, this.now() + SWEEP_SECONDS * 1000));
   }
 
   #seconds(): number {
@@ -154,14 +172,4 @@ function checkClaim(proof: ProofClaim): void {
   if (!text(proof.tenantId, 63) || !text(proof.jkt, 128) || !text(proof.jti, 256) || !Number.isFinite(proof.expiresAt)) {
     throw new TypeError('DpopReplay.claim: tenantId, jkt, jti or expiresAt out of range');
   }
-}
-
-/** 32-bit FNV-1a: a fixed, cheap spread of any string over the shards. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }

@@ -24,8 +24,10 @@
 // proof, which honest traffic would pay for on every request and an attacker replays at most
 // once more before it is remembered. Each request makes its own call; no promise is shared between requests.
 //
-// Changing DPOP_REPLAY_SHARDS moves keys to other objects, and a proof recorded on the old one
-// could be used once more on the new one within its window (at most dpop.maxAgeSeconds).
+// The memory is per isolate and keyed by (tenant, key, jti), whatever object decides: changing
+// how keys map to objects (dpopReplayName) leaves it as it is. Such a change does move keys to new
+// objects, and a proof recorded on the old one could be used once more on the new one within its
+// window (at most dpop.maxAgeSeconds plus the clock tolerance; docs/dpop.md).
 import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
 import { deny, invalidProof, noteOf, ok, type Outcome } from '../denial';
