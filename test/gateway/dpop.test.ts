@@ -386,6 +386,18 @@ describe('sender-constrained tokens over RPC', () => {
     expect(await verify({ host, token, scheme: 'Basic' })).toMatchObject({ ok: false, status: 400, error: 'invalid_request' });
   });
 
+  it('exactly one of 20 concurrent uses of one proof passes, over the gateway and the RPC door together', async () => {
+    await put();
+    const token = await issuer.sign({ sub: 'u1', aud: `https://${host}`, cnf: { jkt: client.jkt } });
+    const proof = await signProof(client, { htm: 'GET', htu: `https://${host}/orders`, accessToken: token });
+    const viaEdge = testEdge();
+    const passed = await Promise.all(Array.from({ length: 20 }, (_, i) => i % 2 === 0
+      ? send(token, proof, { on: viaEdge }).then((r) => r.status === 200)
+      : verify({ host, token, scheme: 'DPoP', dpop: proof, url: `https://${host}/orders`, path: '/orders' }).then((r) => r.ok)));
+    expect(passed.filter(Boolean)).toHaveLength(1);
+    expect(await rowsOf()).toBe(1);
+  });
+
   it('takes clientCertSha256 for a certificate-bound token', async () => {
     await put();
     const x5t = btoa(String.fromCharCode(...new Uint8Array(32).fill(0xa1))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
