@@ -71,13 +71,21 @@ const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
 
 /** Where origins let a client name another method than the request's (on POST, mostly): the
  *  headers of Rails' Rack::MethodOverride, Express's method-override, Laravel, Symfony and
- *  ASP.NET Core, and the `_method` query parameter (Symfony, Laravel, method-override with a
- *  query getter). A form field `_method` in the body is not read (docs/configuration.md). */
+ *  ASP.NET Core, and the `_method` query parameter (Symfony, Laravel, Spring's
+ *  HiddenHttpMethodFilter, method-override with a query getter). A form field `_method` in the
+ *  body is not read (docs/configuration.md). */
 const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 /** More than this many distinct methods named: 400 (each costs one more route match). */
 export const MAX_METHOD_OVERRIDES = 8;
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 const NO_OVERRIDES: readonly string[] = Object.freeze([]);
+/** A query that may name `_method`: the letters as written, or an escape of an ASCII letter
+ *  (%41-%7A: any spelling of a name holds one of the two). Most queries stop here. */
+const MAY_NAME_METHOD = /method|%[4-7][0-9a-f]/i;
+/** A query parameter name, form-decoded, that frameworks read as `_method` (any case): PHP
+ *  (Laravel, Symfony) drops leading spaces and turns a leading `.` into `_`; a leading space or
+ *  `[` is taken too, as the PHP renaming is described (more protection, never less). */
+const METHOD_PARAMETER = /^(?: *[_.[]| )method$/i;
 
 /** The other methods a request names for itself, upper-case, without its own; null when it
  *  names more than MAX_METHOD_OVERRIDES. Values that are no method token are left out: no
@@ -88,9 +96,10 @@ export function methodOverridesOf(method: string, headers: Headers, search: stri
     const value = headers.get(name);
     if (value !== null) (named ??= []).push(...value.split(','));
   }
-  if (search.includes('method')) {
-    const values = new URLSearchParams(search).getAll('_method');
-    if (values.length > 0) (named ??= []).push(...values);
+  // Names are read after form-decoding (`+` a space, escapes decoded), as every framework that
+  // honours `_method` reads them: `?_%6Dethod=DELETE` names DELETE.
+  if (MAY_NAME_METHOD.test(search)) {
+    for (const [name, value] of new URLSearchParams(search)) if (METHOD_PARAMETER.test(name)) (named ??= []).push(value);
   }
   if (named === null) return NO_OVERRIDES;
   const own = method.toUpperCase();
