@@ -97,6 +97,25 @@ describe('compileRoutes', () => {
     expect(at('POST', '/%20admin/x')).toBe(2);
   });
 
+  it('trims every character up to U+0020 at segment edges, raw or escaped, as Java\'s String.trim() does', () => {
+    const controls = Array.from({ length: 0x20 }, (_, code) => code).filter((code) => code !== 0);
+    for (const code of [...controls, 0x20]) {
+      const hex = code.toString(16).padStart(2, '0');
+      for (const edge of [`%${hex}`, `%${hex.toUpperCase()}`, String.fromCharCode(code)]) {
+        for (const path of [`/admin${edge}/x`, `/${edge}admin/x`, `/admin/x${edge}`, `/${edge}${edge}admin${edge}/x`]) {
+          expect(at('POST', path), JSON.stringify(path)).toBe(2);
+        }
+      }
+    }
+    expect(at('POST', '/admin%0b%20%09%1F/users')).toBe(2);
+    expect(at('POST', '/%0c%61dmin;x/users')).toBe(2);
+    // Inside a segment, and past U+0020 (DEL, a no-break space), nothing is trimmed.
+    expect(at('POST', '/ad%0bmin/x')).toBe(5);
+    expect(at('POST', '/admin%7f/x')).toBe(5);
+    expect(at('POST', '/admin%C2%A0/x')).toBe(5);
+    expect(at('POST', '/admin\u00a0/x')).toBe(5);
+  });
+
   it('does not decode %25 or non-ASCII escapes', () => {
     expect(at('POST', '/admin%2Ax')).toBe(5);
     expect(at('POST', '/%C3%A9admin/x')).toBe(5);

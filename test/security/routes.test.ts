@@ -162,7 +162,9 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
   const at = (path: string, bearer: string) => edge.request(`https://${custom}${path}`, { method: 'POST', token: bearer });
   const variants = ['/v1/items%3Apurge', '/v1/items%3apurge', '/v1/Items%3APurge', '/v1/items%3Apurge/', '/v1/items%3Apurge.json',
     '/v1%20/items:purge', '/v1/items:purge%20', '/v1/items%3Apurge%3Bx', '/users/%40me/keys', '/users/%40ME/keys', '/admin%20/users', '/%20admin/users',
-    '/admin%09/users', '/%61dmin%20;x/users'];
+    '/admin%09/users', '/%61dmin%20;x/users',
+    // Every character up to U+0020 at a segment's edge, as Java's String.trim() drops it.
+    '/admin%0b/users', '/admin%0B/users', '/admin%01/users', '/%1Fadmin/users', '/admin%0d%0a/users', '/%0c%61dmin%1f%20/users'];
 
   it('403 insufficient_scope for every variant without the route scope', async () => {
     const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${custom}`, scope: 'read' });
