@@ -166,12 +166,16 @@ function compileEvents(events: EventsConfig): CompiledEvents {
 
 const readerOf = (name: string | null): ClaimReader | null => (name === null ? null : compileClaimName(name));
 
+const ALWAYS_ALLOWED_HEADERS = ['authorization', 'dpop'] as const;
+
 function compileCors(cors: CorsConfig): CompiledCors {
   return {
     anyOrigin: cors.allowOrigins.includes('*'),
     origins: new Set(cors.allowOrigins.filter((origin) => origin !== '*')),
     allowMethods: cors.allowMethods.join(', '),
-    allowHeaders: cors.allowHeaders.join(', '),
+    // The request headers a token arrives in, whatever the list says (a preflight the edge
+    // answers must not keep a browser from sending them).
+    allowHeaders: [...new Set([...cors.allowHeaders, ...ALWAYS_ALLOWED_HEADERS])].join(', '),
     maxAgeSeconds: cors.maxAgeSeconds,
   };
 }

@@ -247,7 +247,7 @@ describe('metadata and CORS', () => {
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.acme.com');
     expect(allowed.headers.get('access-control-allow-methods')).toBe('GET, HEAD, POST, PUT, PATCH, DELETE');
-    expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+    expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization, content-type, dpop');
     expect(allowed.headers.get('access-control-max-age')).toBe('600');
     const refused = await edge.request(`https://${host}/orders`, { ...preflight, headers: { ...preflight.headers, origin: 'https://evil.test' } });
     expect(refused.status).toBe(403);
