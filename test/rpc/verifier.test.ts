@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { createPipeline } from '../../src/gateway/pipeline';
 import { verifyThroughPipeline, type VerifyRequest, type VerifyResult } from '../../src/rpc/verifier';
+import { proofKey, signProof } from '../support/dpop';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
@@ -38,6 +39,35 @@ afterEach(() => edge.restoreLog());
 
 const token = (claims: Record<string, unknown> = {}) =>
   issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', azp: 'app-1', ...claims });
+
+describe('the URL a DPoP proof is checked against', () => {
+  it('is https://<host><path> when the caller passes no url (query and fragment aside), else the url the caller vouches for', async () => {
+    const { id: other } = uniqueTenant('rh');
+    const otherHost = `api.${other}.example.test`;
+    const rpcIssuer = await TestIssuer.create({ algs: ['ES256'] });
+    await edge.putTenant(tenantConfig({ id: other, hosts: [otherHost], issuer: rpcIssuer }));
+    const client = await proofKey('ES256');
+    // The RPC door runs on the real clock.
+    const bound = () => rpcIssuer.sign({ sub: `u-${crypto.randomUUID()}`, aud: `https://${otherHost}`, cnf: { jkt: client.jkt } });
+    const attempt = async (htu: string, input: Partial<VerifyRequest>) => {
+      const bearer = await bound();
+      const dpop = await signProof(client, { htm: 'GET', htu, accessToken: bearer });
+      return verify({ host: otherHost, token: bearer, scheme: 'DPoP', dpop, ...input });
+    };
+    const accepted = { ok: true, pop: 'dpop' };
+    const mismatch = { ok: false, status: 401, error: 'invalid_dpop_proof', reason: 'dpop_mismatch' };
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders?page=2' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost.toUpperCase()}:443/%6Frders`, { path: '/orders' })).toMatchObject(accepted);
+    // Without a path the default policy applies, at the root.
+    expect(await attempt(`https://${otherHost}/`, {})).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/other`, { path: '/orders' })).toMatchObject(mismatch);
+    expect(await attempt(`https://evil.test/orders`, { path: '/orders' })).toMatchObject(mismatch);
+    // A url given is what htu must name, whatever the path says: the caller vouches for it.
+    expect(await attempt(`https://public.example/v1/orders`, { path: '/orders', url: 'https://public.example/v1/orders?x=1' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders', url: 'https://public.example/v1/orders' })).toMatchObject(mismatch);
+  });
+});
 
 describe('what the RPC door hands out', () => {
   it('a caller that mutates a result (nested claims included) leaves the next call with the same token refused as before', async () => {
