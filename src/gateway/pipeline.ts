@@ -144,9 +144,9 @@ export interface Decided {
   readonly startedAt: number;
 }
 
+/** What a 401's second challenge needs: every tenant honours DPoP-bound tokens, so every 401
+ *  offers the DPoP scheme beside Bearer. */
 export interface Challenge {
-  /** Whether 401s add a DPoP challenge beside the Bearer one (the tenant's `challengesDpop`). */
-  readonly dpop: boolean;
   /** The scheme the request used: its challenge carries the error. */
   readonly scheme: Scheme;
   /** `algs` of the DPoP challenge: the token issuer's algorithms, else every issuer's. */
@@ -216,7 +216,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const { cors, limits, tenant, algorithms } = gathered;
     // Only a refusal challenges; built then, not per request.
     const challenge = verdict.kind !== 'refused' || tenant === null ? null : {
-      dpop: tenant.challengesDpop, scheme: schemeOf(request), algs: [...(algorithms ?? tenant.dpopAlgorithms)],
+      scheme: schemeOf(request), algs: [...(algorithms ?? tenant.dpopAlgorithms)],
     };
     return { verdict, log, cors, limits, challenge, dpopNonce, startedAt };
   }

@@ -303,7 +303,8 @@ describe('a tenant host through real HTTP', () => {
     const orders = await fetchAs(edge, 'api.http-check.test', '/orders');
     expect(orders.status).toBe(401);
     expect(orders.headers.get('www-authenticate')).toBe(
-      'Bearer realm="api.http-check.test", resource_metadata="https://api.http-check.test/.well-known/oauth-protected-resource"',
+      'Bearer realm="api.http-check.test", resource_metadata="https://api.http-check.test/.well-known/oauth-protected-resource", '
+      + 'DPoP algs="RS256 PS256 ES256 EdDSA"',
     );
     expect(await orders.json()).toEqual({ error: 'missing_token', error_description: expect.any(String) });
     expect(orders.headers.get('x-request-id')).toBeTruthy();
@@ -314,6 +315,7 @@ describe('a tenant host through real HTTP', () => {
       resource: 'https://api.http-check.test',
       authorization_servers: ['https://issuer.example/'],
       bearer_methods_supported: ['header'],
+      dpop_bound_access_tokens_required: false,
     });
 
     const unknown = await fetchAs(edge, 'nobody.test', '/');

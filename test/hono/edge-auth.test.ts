@@ -62,7 +62,7 @@ describe('edgeAuth with one tenant config', () => {
     const missing = await request('/orders');
     expect(missing.status).toBe(401);
     expect(missing.headers.get('www-authenticate')).toBe(
-      `Bearer realm="${host}", resource_metadata="https://${host}/.well-known/oauth-protected-resource"`);
+      `Bearer realm="${host}", resource_metadata="https://${host}/.well-known/oauth-protected-resource", DPoP algs="RS256 PS256 ES256 EdDSA"`);
     expect(await missing.json()).toEqual({ error: 'missing_token', error_description: 'A bearer token is required.' });
     const scope = await request('/admin/x', { token: await token() });
     expect(scope.status).toBe(403);
