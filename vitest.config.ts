@@ -17,13 +17,18 @@ export default defineConfig({
               // Tests see production settings, not the .dev.vars of `npm start`.
               bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
               // The RPC door's consumer: another Worker bound to this one's `Verifier` entrypoint.
-              serviceBindings: { CONSUMER: 'consumer' },
+              // RELAY: a client whose GET or HEAD carries a body (test/fixtures/relay-worker.js).
+              serviceBindings: { CONSUMER: 'consumer', RELAY: 'relay' },
               workers: [
                 { name: 'issuer', modules: true, scriptPath: './test/fixtures/issuer-worker.js', compatibilityDate: '2026-04-01' },
                 {
                   name: 'consumer', modules: true, scriptPath: './test/fixtures/rpc-consumer.js', compatibilityDate: '2026-04-01',
                   // The Worker under test runs as the plugin's runner, named after this project.
                   serviceBindings: { VERIFIER: { name: 'vitest-plugin-runner-workers', entrypoint: 'Verifier' } },
+                },
+                {
+                  name: 'relay', modules: true, scriptPath: './test/fixtures/relay-worker.js', compatibilityDate: '2026-04-01',
+                  serviceBindings: { GATEWAY: 'vitest-plugin-runner-workers' },
                 },
               ],
             },

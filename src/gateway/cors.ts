@@ -1,5 +1,7 @@
-// CORS at the edge (docs/headers.md): the preflight answer when the tenant sets `cors`, and the
-// Access-Control-Allow-Origin a browser needs to read forwarded responses and our own errors.
+// CORS at the edge (docs/headers.md): the preflight answer when the tenant sets `cors` (the
+// configured request headers and always Authorization and DPoP), and the
+// Access-Control-Allow-Origin and -Expose-Headers a browser needs to read forwarded responses and
+// our own errors, challenges included.
 // A listed origin is reflected; `"*"` answers `*` itself, never a reflected origin, and takes
 // Access-Control-Allow-Credentials off forwarded responses (a wildcard must not carry credentials).
 //
@@ -17,13 +19,21 @@ export function isPreflight(request: Request): boolean {
   return request.method === 'OPTIONS' && request.headers.has('origin') && request.headers.has('access-control-request-method');
 }
 
+/** What a browser script may read of an answer besides the safelisted headers: the challenge and
+ *  the DPoP nonce, so that a client can follow a DPoP or step-up challenge cross-origin. Added to
+ *  what a forwarded response exposes itself, never in its place. */
+export const EXPOSED_HEADERS = 'WWW-Authenticate, DPoP-Nonce';
+
 /** The answer for a request from `origin`, or null when it is not a CORS request or not allowed. */
 export function corsFor(cors: CompiledCors | null, origin: string | null): CorsAnswer | null {
   if (cors === null || origin === null) return null;
-  if (cors.origins.has(origin)) return { headers: new Headers({ 'access-control-allow-origin': origin, vary: 'Origin' }), wildcard: false };
-  if (cors.anyOrigin) return { headers: new Headers({ 'access-control-allow-origin': '*', vary: 'Origin' }), wildcard: true };
+  if (cors.origins.has(origin)) return { headers: corsHeaders(origin), wildcard: false };
+  if (cors.anyOrigin) return { headers: corsHeaders('*'), wildcard: true };
   return null;
 }
+
+const corsHeaders = (allowOrigin: string): Headers =>
+  new Headers({ 'access-control-allow-origin': allowOrigin, 'access-control-expose-headers': EXPOSED_HEADERS, vary: 'Origin' });
 
 /** 204 for a preflight from an allowed origin (corsFor answered it; otherwise the pipeline
  *  refused it with origin_not_allowed). */

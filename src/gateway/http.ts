@@ -40,7 +40,8 @@ export function passThrough(response: Response, decided: Decided, serverTiming: 
   // A wildcard must not carry credentials (docs/headers.md).
   if (decided.cors?.wildcard) headers.delete('access-control-allow-credentials');
   for (const [name, value] of extra ?? []) {
-    if (name === 'vary') headers.append(name, value);
+    // Lists the origin may have started: ours go beside its own values.
+    if (name === 'vary' || name === 'access-control-expose-headers') headers.append(name, value);
     else headers.set(name, value);
   }
   if (serverTiming) {

@@ -20,7 +20,8 @@ export function metadataResponse(tenant: Tenant, resource: string, requestId: st
     scopes_supported: tenant.routes.scopes,
     // RFC 9728 §2 with RFC 9449 §5.1 and RFC 8705: DPoP-bound tokens are honoured on every tenant.
     dpop_signing_alg_values_supported: tenant.dpopAlgorithms,
-    ...([...tenant.issuers.values()].every((i) => i.proofOfPossession === 'dpop') ? { dpop_bound_access_tokens_required: true } : {}),
+    // Stated always, false included (RFC 9728 §2 reads its absence as false; a client need not know that).
+    dpop_bound_access_tokens_required: [...tenant.issuers.values()].every((i) => i.proofOfPossession === 'dpop'),
     ...([...tenant.issuers.values()].some((i) => i.proofOfPossession === 'mtls' || i.proofOfPossession === 'dpop-or-mtls')
       ? { tls_client_certificate_bound_access_tokens: true } : {}),
   };

@@ -1,8 +1,9 @@
 // The ordered pipeline every door shares (docs/errors.md): one function, `decide`,
 // that reads top to bottom, one step a line and one early return each:
 //
-//   tenant, metadata, status, perIp, revocation events, preflight, route, credentials, verify,
-//   proof of possession, revocation, scopes, claims, step-up, perSubject, the proof recorded
+//   tenant, metadata, status (the isolate's copy), perIp, status (a fresh read when due),
+//   revocation events, preflight, route, credentials, verify, proof of possession, revocation,
+//   scopes, claims, step-up, perSubject, the proof recorded
 //
 // The doors only say how a request reaches it and what to do with the verdict: the HTTP door
 // (edgeAuth, which the gateway is built from) renders refusals and forwards or runs the user's
@@ -24,7 +25,7 @@ import type { RateLimiter } from '../state/rate-limiter';
 import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } from '../state/rate-limits';
 import { EMPTY_LIST } from '../state/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
-import { createTenantStates, type StateRead } from '../state/tenant-states';
+import { createTenantStates, type StateRead, type TenantStates } from '../state/tenant-states';
 import { createTenantStore, type TenantKv, type TenantStore } from '../tenants/store';
 import type { LimitConfig, Tenant } from '../tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../verify/token';
@@ -144,9 +145,9 @@ export interface Decided {
   readonly startedAt: number;
 }
 
+/** What a 401's second challenge needs: every tenant honours DPoP-bound tokens, so every 401
+ *  offers the DPoP scheme beside Bearer. */
 export interface Challenge {
-  /** Whether 401s add a DPoP challenge beside the Bearer one (the tenant's `challengesDpop`). */
-  readonly dpop: boolean;
   /** The scheme the request used: its challenge carries the error. */
   readonly scheme: Scheme;
   /** `algs` of the DPoP challenge: the token issuer's algorithms, else every issuer's. */
@@ -172,6 +173,8 @@ export interface Pipeline {
   readonly tokenCache: TokenCache | null;
   /** The isolate's tenant cache (its counters and byte sizes are for tests and the bench). */
   readonly tenants: TenantStore;
+  /** The isolate's copies of tenant states (their object-call counters are for tests and the bench). */
+  readonly states: TenantStates;
 }
 
 export interface PipelineOptions {
@@ -214,7 +217,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const { cors, limits, tenant, algorithms } = gathered;
     // Only a refusal challenges; built then, not per request.
     const challenge = verdict.kind !== 'refused' || tenant === null ? null : {
-      dpop: tenant.challengesDpop, scheme: schemeOf(request), algs: [...(algorithms ?? tenant.dpopAlgorithms)],
+      scheme: schemeOf(request), algs: [...(algorithms ?? tenant.dpopAlgorithms)],
     };
     return { verdict, log, cors, limits, challenge, dpopNonce, startedAt };
   }
@@ -245,6 +248,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
 
+    // No object call before perIp admits the request: the status check reads the isolate's copy
+    // alone here, and the fresh read, when one is due, follows perIp.
+    const copy = io.tenantState === null ? null : states.peek(tenant.id, tenant.revocation.maxStalenessSeconds);
+    if (copy !== null && copy.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
+
+    const ip = tenant.rateLimit.perIp === null ? null : await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, lap, answer.limits);
+    if (ip !== null) return refused(ip);
+
     const state = io.tenantState === null ? UNTRACKED
       : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil });
     lap('state');
@@ -253,9 +264,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (scheme === 'dpop' && tenant.dpop.nonce && nonceSecret !== null) answer.nonces = { tenant: tenant.id, secret: nonceSecret };
     // An unreachable state is no refusal here: it closes token routes at revocation, leaves auth:none open.
     if (state.ok && state.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
-
-    const ip = tenant.rateLimit.perIp === null ? null : await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, lap, answer.limits);
-    if (ip !== null) return refused(ip);
 
     // Authenticated by the event's signature, not a token: no route applies (perIp did).
     const channel = r.http && tenant.events !== null && io.tenantState !== null ? eventChannelOf(r.pathname) : null;
@@ -377,7 +385,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
   }
 
-  return { decide, now, tokenCache: tokens, tenants };
+  return { decide, now, tokenCache: tokens, tenants, states };
 }
 
 const refused = (denial: Denial): Verdict => ({ kind: 'refused', denial });

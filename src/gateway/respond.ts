@@ -11,10 +11,9 @@ export interface ResponseContext {
   readonly requestId: string;
   /** Extra headers (CORS, RateLimit, DPoP-Nonce) for this response. */
   readonly headers?: Headers | null;
-  /** The DPoP side of a 401's challenges, once the tenant is known (gateway/pipeline.ts). */
+  /** The DPoP side of a 401's challenges, once the tenant is known (gateway/pipeline.ts): every
+   *  401 then adds `DPoP algs="…"` beside the Bearer challenge (every tenant honours DPoP). */
   readonly challenge?: {
-    /** Every 401 adds `DPoP algs="…"` beside the Bearer challenge (the tenant uses DPoP). */
-    readonly dpop: boolean;
     /** The scheme the request used: its challenge carries the error. */
     readonly scheme: 'bearer' | 'dpop';
     readonly algs: readonly string[];
@@ -106,8 +105,9 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
 }
 
 /** The WWW-Authenticate value. A DPoP proof's own refusals challenge with DPoP alone (RFC 9449
- *  §7.1, §9); every other 401 of a tenant that uses DPoP challenges with both schemes, the error
- *  in the challenge of the scheme the request used; everything else with Bearer alone. */
+ *  §7.1, §9); every other 401 of a tenant (each honours DPoP-bound tokens) challenges with both
+ *  schemes, the error in the challenge of the scheme the request used; 400 and 403 with Bearer
+ *  alone. */
 function challenges(denial: Denial, shape: Shape, context: ResponseContext): string {
   const dpop = context.challenge;
   const error = errorParams(denial, shape);
@@ -115,7 +115,7 @@ function challenges(denial: Denial, shape: Shape, context: ResponseContext): str
     return challengeOf('DPoP', [['error', denial.error], ['algs', (dpop?.algs ?? []).join(' ')]]);
   }
   // Only a 401 gets the second challenge; a 400 or 403 keeps its error in the Bearer one.
-  const both = shape.status === 401 && dpop?.dpop === true;
+  const both = shape.status === 401 && dpop !== null && dpop !== undefined;
   const errorInDpop = both && dpop?.scheme === 'dpop';
   const bearer = challengeOf('Bearer', [['realm', context.host], ...(errorInDpop ? [] : error), ['resource_metadata', metadataUrl(context.host)]]);
   if (!both) return bearer;

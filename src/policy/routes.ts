@@ -8,8 +8,8 @@
 //   matched.auth === 'none' || missingScopes(matched, token.scopes);
 //
 // A path is read every way an origin might read it (its readings): the lenient form (ASCII
-// escapes decoded, lowercase, path parameters dropped, spaces at segment edges trimmed, slashes
-// merged), that form without one
+// escapes decoded, lowercase, path parameters dropped, characters up to U+0020 at segment edges
+// trimmed, slashes merged), that form without one
 // trailing slash, and that without each format suffix of its last segment. Each reading reaches
 // its first token route; a public route matches the raw path only, exactly as written, and wins
 // only when no reading reaches a token route listed before it. Otherwise the requirements of
@@ -71,13 +71,21 @@ const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
 
 /** Where origins let a client name another method than the request's (on POST, mostly): the
  *  headers of Rails' Rack::MethodOverride, Express's method-override, Laravel, Symfony and
- *  ASP.NET Core, and the `_method` query parameter (Symfony, Laravel, method-override with a
- *  query getter). A form field `_method` in the body is not read (docs/configuration.md). */
+ *  ASP.NET Core, and the `_method` query parameter (Symfony, Laravel, Spring's
+ *  HiddenHttpMethodFilter, method-override with a query getter). A form field `_method` in the
+ *  body is not read (docs/configuration.md). */
 const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 /** More than this many distinct methods named: 400 (each costs one more route match). */
 export const MAX_METHOD_OVERRIDES = 8;
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 const NO_OVERRIDES: readonly string[] = Object.freeze([]);
+/** A query that may name `_method`: the letters as written, or an escape of an ASCII letter
+ *  (%41-%7A: any spelling of a name holds one of the two). Most queries stop here. */
+const MAY_NAME_METHOD = /method|%[4-7][0-9a-f]/i;
+/** A query parameter name, form-decoded, that frameworks read as `_method` (any case): PHP
+ *  (Laravel, Symfony) drops leading spaces and turns a leading `.` into `_`; a leading space or
+ *  `[` is taken too, as the PHP renaming is described (more protection, never less). */
+const METHOD_PARAMETER = /^(?: *[_.[]| )method$/i;
 
 /** The other methods a request names for itself, upper-case, without its own; null when it
  *  names more than MAX_METHOD_OVERRIDES. Values that are no method token are left out: no
@@ -88,9 +96,10 @@ export function methodOverridesOf(method: string, headers: Headers, search: stri
     const value = headers.get(name);
     if (value !== null) (named ??= []).push(...value.split(','));
   }
-  if (search.includes('method')) {
-    const values = new URLSearchParams(search).getAll('_method');
-    if (values.length > 0) (named ??= []).push(...values);
+  // Names are read after form-decoding (`+` a space, escapes decoded), as every framework that
+  // honours `_method` reads them: `?_%6Dethod=DELETE` names DELETE.
+  if (MAY_NAME_METHOD.test(search)) {
+    for (const [name, value] of new URLSearchParams(search)) if (METHOD_PARAMETER.test(name)) (named ??= []).push(value);
   }
   if (named === null) return NO_OVERRIDES;
   const own = method.toUpperCase();
@@ -315,17 +324,20 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else list.push(value);
 }
 
-/** Escapes of printable ASCII that origins decode before routing: the unreserved characters
- *  (RFC 3986 §6.2.2.2) and the reserved ones too (Go's ServeMux, Django, Flask, Spring and Tomcat
- *  serve `/v1/items%3Apurge` as `/v1/items:purge`, `/users/%40me` as `/users/@me`). Not `%2F` and
- *  `%5C` (refused before matching), nor `%25`: decoding that would read a second round of escapes
- *  no origin reads. Non-ASCII escapes stay: no route base holds them. */
-const ENCODED_ASCII = /%(?:09|2[0-46-9a-e]|3[0-9a-f]|4[0-9a-f]|5[0-9abd-f]|6[0-9a-f]|7[0-9a-f])/gi;
-/** Spaces and tabs at a segment's edges, which origins that trim path tokens drop (Spring's
- *  AntPathMatcher with trimTokens, CVE-2016-5007): `/admin%20/x` is `/admin/x` there. */
-const SEGMENT_EDGE_SPACE = /[ \t]+(?=\/|$)|(?<=\/)[ \t]+/g;
-/** Anything the lenient form would change: upper case, an escape, a parameter, a doubled slash. */
-const NEEDS_LENIENCY = /[A-Z%;]|\/\//;
+/** Escapes of ASCII that origins decode before routing: the unreserved characters (RFC 3986
+ *  §6.2.2.2), the reserved ones too (Go's ServeMux, Django, Flask, Spring and Tomcat serve
+ *  `/v1/items%3Apurge` as `/v1/items:purge`, `/users/%40me` as `/users/@me`), and the controls a
+ *  segment's edges may hold. Not `%2F`, `%5C` and `%00` (refused before matching), nor `%25`:
+ *  decoding that would read a second round of escapes no origin reads. Non-ASCII escapes stay:
+ *  no route base holds them. */
+const ENCODED_ASCII = /%(?:0[1-9a-f]|1[0-9a-f]|2[0-46-9a-e]|3[0-9a-f]|4[0-9a-f]|5[0-9abd-f]|6[0-9a-f]|7[0-9a-f])/gi;
+/** A character up to U+0020, which origins that trim path tokens drop at a segment's edges
+ *  (Spring's AntPathMatcher with trimTokens, CVE-2016-5007, trims as Java's String.trim()):
+ *  `/admin%20/x` and `/admin%0b/x` are `/admin/x` there. */
+const EDGE_CHARACTER = /[\x00-\x20]/;
+/** Anything the lenient form would change: upper case, an escape, a parameter, a character up
+ *  to U+0020 (raw only in a path no URL parser made), a doubled slash. */
+const NEEDS_LENIENCY = /[A-Z%;\x00-\x20]|\/\//;
 const RAW_ONLY = /[%;]/;
 const LOWERCASE = /[a-z]/;
 /** A segment's path parameters (RFC 3986 §3.3; Tomcat, Jetty, Spring): `;` or `%3b`, to the next slash. */
@@ -340,6 +352,23 @@ function lenientForm(path: string): string {
   let form = path.includes('%') ? path.replace(ENCODED_ASCII, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))) : path;
   form = form.toLowerCase();
   if (form.includes(';') || form.includes('%3b')) form = form.replace(PARAMETERS, '');
-  if (form.includes(' ') || form.includes('\t')) form = form.replace(SEGMENT_EDGE_SPACE, '');
+  if (EDGE_CHARACTER.test(form)) form = trimSegmentEdges(form);
   return form.includes('//') ? form.replace(SLASHES, '/') : form;
+}
+
+/** Every segment without the characters up to U+0020 at its edges, in one pass (a regex with a
+ *  lookahead would backtrack over a long run of them, once per position). */
+function trimSegmentEdges(path: string): string {
+  let trimmed = '';
+  for (let start = 0; ; ) {
+    const slash = path.indexOf('/', start);
+    let from = start;
+    let to = slash === -1 ? path.length : slash;
+    while (from < to && path.charCodeAt(from) <= 0x20) from++;
+    while (to > from && path.charCodeAt(to - 1) <= 0x20) to--;
+    trimmed += path.slice(from, to);
+    if (slash === -1) return trimmed;
+    trimmed += '/';
+    start = slash + 1;
+  }
 }

@@ -28,6 +28,8 @@ export const GRACE_MS = 60_000;
 export const REFRESH_LOST_AFTER_MS = 10_000;
 /** What a failed-closed answer tells the client to wait. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+/** How old a copy `peek` gives when maxStalenessSeconds is 0 (every admitted request reads). */
+export const PEEK_FLOOR_MS = 1_000;
 
 export type StateRead =
   /** tier 'none': no TenantState object is bound (library use), so nothing is tracked. */
@@ -46,6 +48,10 @@ export interface RevocationStep extends RevocationPolicy {
 export interface TenantStates {
   /** Answered from memory on the hot path (no I/O). */
   read(tenantId: string, maxStalenessSeconds: number, io: StateIo): Promise<StateRead>;
+  /** The isolate's copy alone, never I/O: younger than maxStalenessSeconds (than
+   *  PEEK_FLOOR_MS when that is 0), else null. For the status check before perIp, which no
+   *  object call may precede. */
+  peek(tenantId: string, maxStalenessSeconds: number): Extract<StateRead, { ok: true }> | null;
   /** The revocation step against a read: `revocation_unavailable` for a failed one, else the
    *  rules. No I/O when the snapshot decides, or memory holds the exact answers it needs. */
   revocation(verified: RevocationSubject, read: StateRead, step: RevocationStep,
@@ -177,6 +183,12 @@ export function createTenantStates(options: {
       const known = remembered(step.tenantId, checked.query, allowanceMs);
       return known !== null ? settleRevocation(verified, read.snapshot, known)
         : askObject(step.tenantId, verified, read.snapshot, checked.query, allowanceMs, tenantState);
+    },
+
+    peek(tenantId, maxStalenessSeconds) {
+      const copy = held.peek(tenantId);
+      if (copy === undefined || now() - copy.readAt >= Math.max(maxStalenessSeconds * 1000, PEEK_FLOOR_MS)) return null;
+      return copy.fromMemory as Extract<StateRead, { ok: true }>;
     },
 
     async read(tenantId, maxStalenessSeconds, io) {

@@ -77,9 +77,6 @@ export interface Tenant {
   /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
    *  tenant, with or without a `dpop` block. */
   readonly dpop: DpopPolicy;
-  /** Whether its 401s also challenge with DPoP (RFC 9449 §7.1): a `dpop` block, or an issuer
-   *  whose proofOfPossession is not "optional". */
-  readonly challengesDpop: boolean;
   /** Every issuer's algorithms, in ALGORITHMS order: `algs` of a DPoP challenge when no issuer is
    *  known yet, and the metadata's dpop_signing_alg_values_supported. */
   readonly dpopAlgorithms: readonly Algorithm[];
@@ -143,7 +140,6 @@ export function compileTenant(config: TenantConfig): Tenant {
       maxStalenessSeconds: config.revocation.maxStalenessSeconds,
     },
     dpop: config.dpop ?? DEFAULTS.dpop,
-    challengesDpop: config.dpop !== null || config.issuers.some((i) => i.proofOfPossession !== 'optional'),
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
     events: config.events && compileEvents(config.events),
   };
@@ -166,12 +162,16 @@ function compileEvents(events: EventsConfig): CompiledEvents {
 
 const readerOf = (name: string | null): ClaimReader | null => (name === null ? null : compileClaimName(name));
 
+const ALWAYS_ALLOWED_HEADERS = ['authorization', 'dpop'] as const;
+
 function compileCors(cors: CorsConfig): CompiledCors {
   return {
     anyOrigin: cors.allowOrigins.includes('*'),
     origins: new Set(cors.allowOrigins.filter((origin) => origin !== '*')),
     allowMethods: cors.allowMethods.join(', '),
-    allowHeaders: cors.allowHeaders.join(', '),
+    // The request headers a token arrives in, whatever the list says (a preflight the edge
+    // answers must not keep a browser from sending them).
+    allowHeaders: [...new Set([...cors.allowHeaders, ...ALWAYS_ALLOWED_HEADERS])].join(', '),
     maxAgeSeconds: cors.maxAgeSeconds,
   };
 }

@@ -100,8 +100,7 @@ export function createTokenCache(options: { now: Clock; maxEntries?: number; max
         doorkeeper[slot] = key;
         return;
       }
-      // Later requests get this very claim set: no handler may change it for them.
-      deepFreeze(verified.claims);
+      // Later requests get this very token: its claims and scopes are immutable (verifyToken).
       entries.set(key, { token, tenant, resource, verified }, { ttlMs, bytes: 2 * token.length + ENTRY_OVERHEAD_BYTES });
     },
 
@@ -119,11 +118,4 @@ function fingerprint(token: string): number {
   const end = token.length - 1;
   for (let i = Math.max(0, end - 7); i < end; i++) value = value * 128 + (token.charCodeAt(i) & 127);
   return value;
-}
-
-/** Claims are JSON: objects and arrays all the way down. */
-function deepFreeze(value: unknown): void {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const inner of Object.values(value)) deepFreeze(inner);
 }

@@ -28,8 +28,9 @@ export interface VerifiedToken extends TokenTimes {
   readonly issuer: IssuerPolicy;
   readonly subject: string | null;
   readonly clientId: string | null;
+  /** Read-only (a ScopeSet). */
   readonly scopes: ReadonlySet<string>;
-  /** The verified payload. */
+  /** The verified payload, deep-frozen. */
   readonly claims: JWTPayload;
   /** The kid of the key that verified the token (the token's own kid when it has one). */
   readonly kid: string | undefined;
@@ -64,11 +65,14 @@ export async function verifyToken(
 
   const identity = readClaims(claims, issuer, tenant.resource);
   if (!identity.ok) return identity;
+  // Once per verification: the token cache hands these to every later request with the token,
+  // and the doors to code after them, which may change nothing a later request sees.
+  deepFreeze(claims);
   return ok({
     issuer,
     subject: identity.value.subject,
     clientId: identity.value.clientId,
-    scopes: identity.value.scopes,
+    scopes: new ScopeSet(identity.value.scopes),
     claims,
     kid: signed.value.kid,
     alg: signed.value.alg,
@@ -76,6 +80,35 @@ export async function verifyToken(
     keyTier: signed.value.keyTier,
     keySetVersion: signed.value.keySetVersion,
   });
+}
+
+/** A verified token's scopes, read-only: the cache hands the same object to every request with
+ *  the token, and the doors hand it to code after them (the Hono context's `auth`), so nothing
+ *  may add to it. A frozen Set would not do: `Set.prototype.add` still works on one. */
+export class ScopeSet implements ReadonlySet<string> {
+  readonly #scopes: ReadonlySet<string>;
+
+  constructor(scopes: ReadonlySet<string>) {
+    this.#scopes = scopes;
+    Object.freeze(this);
+  }
+
+  get size(): number { return this.#scopes.size; }
+  has(scope: string): boolean { return this.#scopes.has(scope); }
+  forEach(each: (scope: string, again: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
+    for (const scope of this.#scopes) each.call(thisArg, scope, scope, this);
+  }
+  entries(): SetIterator<[string, string]> { return this.#scopes.entries(); }
+  keys(): SetIterator<string> { return this.#scopes.keys(); }
+  values(): SetIterator<string> { return this.#scopes.values(); }
+  [Symbol.iterator](): SetIterator<string> { return this.#scopes.values(); }
+}
+
+/** Claims are JSON, at most MAX_JSON_DEPTH levels deep (jws.ts): objects and arrays all the way down. */
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const inner of Object.values(value)) deepFreeze(inner);
 }
 
 const EVENT_TYPES = /^(?:application\/)?(?:logout|secevent)\+jwt$/i;

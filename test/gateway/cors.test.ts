@@ -87,6 +87,53 @@ describe('a listed origin only', () => {
   });
 });
 
+describe('a browser client following a challenge (DPoP, step-up)', () => {
+  /** A changed config, past the isolate's tenant cache (TENANT_CACHE_SECONDS). */
+  const change = async (extra: Record<string, unknown>) => {
+    await put(extra);
+    edge.advance(31_000);
+  };
+  const exposed = (response: Response) => (response.headers.get('access-control-expose-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
+
+  it('reads WWW-Authenticate and DPoP-Nonce: listed in Access-Control-Expose-Headers for allowed origins, listed or "*"', async () => {
+    for (const [allowOrigins, from] of [[['https://app.acme.com'], 'https://app.acme.com'], [['*'], 'https://any.test']] as const) {
+      await change({ cors: { allowOrigins } });
+      for (const response of [
+        await edge.request(`https://${host}/orders`, { headers: { origin: from } }),
+        await edge.request(`https://${host}/orders`, { headers: { origin: from }, token: 'not.a.token' }),
+        await edge.request(`https://${host}/orders`, { headers: { origin: from }, token: await token() }),
+        await edge.request(`https://${host}/health`, { headers: { origin: from } }),
+      ]) {
+        expect(exposed(response), `${from} ${response.status}`).toEqual(expect.arrayContaining(['www-authenticate', 'dpop-nonce']));
+      }
+    }
+    // Not for an origin that is not allowed, nor without Origin.
+    await change({ cors: { allowOrigins: ['https://app.acme.com'] } });
+    expect((await edge.request(`https://${host}/orders`, { headers: { origin: 'https://other.test' } })).headers.get('access-control-expose-headers')).toBeNull();
+    expect((await edge.request(`https://${host}/orders`)).headers.get('access-control-expose-headers')).toBeNull();
+  });
+
+  it('keeps what the origin exposes itself beside them', async () => {
+    await register(`${origin}/listing`, { body: [], headers: { 'content-type': 'application/json', 'access-control-expose-headers': 'X-Total-Count' } });
+    await put({ cors: { allowOrigins: ['https://app.acme.com'] } });
+    const response = await edge.request(`https://${host}/listing`, { headers: { origin: 'https://app.acme.com' }, token: await token() });
+    expect(response.status).toBe(200);
+    expect(exposed(response)).toEqual(expect.arrayContaining(['x-total-count', 'www-authenticate', 'dpop-nonce']));
+  });
+
+  it('an edge-answered preflight allows Authorization and DPoP besides the configured request headers', async () => {
+    await put({ cors: { allowOrigins: ['https://app.acme.com'] } });
+    const allowed = (response: Response) => (response.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
+    const defaults = await edge.request(`https://${host}/orders`, preflight('https://app.acme.com'));
+    expect(defaults.status).toBe(204);
+    expect(allowed(defaults)).toEqual(['authorization', 'content-type', 'dpop']);
+    await change({ cors: { allowOrigins: ['https://app.acme.com'], allowHeaders: ['X-Api-Key'] } });
+    expect(allowed(await edge.request(`https://${host}/orders`, preflight('https://app.acme.com')))).toEqual(['x-api-key', 'authorization', 'dpop']);
+    await change({ cors: { allowOrigins: ['https://app.acme.com'], allowHeaders: ['DPoP', 'Authorization', 'X-Api-Key'] } });
+    expect(allowed(await edge.request(`https://${host}/orders`, preflight('https://app.acme.com')))).toEqual(['dpop', 'authorization', 'x-api-key']);
+  });
+});
+
 describe('a tenant without cors', () => {
   it('forwards a preflight without a token, after perIp, and without its body', async () => {
     await put({ upstream: null, rateLimit: { perIp: { limit: 2, windowSeconds: 60 } } });

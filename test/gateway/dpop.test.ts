@@ -192,7 +192,7 @@ describe('DPoP at the gateway', () => {
     await put({}, { proofOfPossession: 'dpop-or-mtls' });
     edge.advance(31_000);
     const either = await (await edge.request(`https://${host}/.well-known/oauth-protected-resource`)).json() as Record<string, unknown>;
-    expect(either.dpop_bound_access_tokens_required).toBeUndefined();
+    expect(either.dpop_bound_access_tokens_required).toBe(false);
     expect(either.tls_client_certificate_bound_access_tokens).toBe(true);
   });
 });

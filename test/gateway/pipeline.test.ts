@@ -125,7 +125,8 @@ describe('credentials and verification', () => {
     const response = await edge.request(`https://${host}/orders`);
     expect(response.status).toBe(401);
     expect(await response.json()).toEqual({ error: 'missing_token', error_description: expect.any(String) });
-    expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${host}", resource_metadata="${metadata(host)}"`);
+    // Every tenant honours DPoP-bound tokens, so every 401 offers DPoP too (the issuer's default algorithms).
+    expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${host}", resource_metadata="${metadata(host)}", DPoP algs="RS256 PS256 ES256 EdDSA"`);
   });
 
   it('answers 400 invalid_request for a non-Bearer scheme and for header plus query token', async () => {
@@ -151,7 +152,7 @@ describe('credentials and verification', () => {
     const body = await response.json() as Record<string, string>;
     expect(body).toEqual({ error: 'invalid_token', error_description: expect.any(String), reason: 'bad_signature' });
     expect(response.headers.get('www-authenticate')).toBe(
-      `Bearer realm="${host}", error="invalid_token", error_description="${body.error_description}", resource_metadata="${metadata(host)}"`);
+      `Bearer realm="${host}", error="invalid_token", error_description="${body.error_description}", resource_metadata="${metadata(host)}", DPoP algs="RS256 PS256 ES256 EdDSA"`);
   });
 
   it('refuses a token of one tenant on another tenant host', async () => {
@@ -236,6 +237,7 @@ describe('metadata and CORS', () => {
         resource_signing_alg_values_supported: ['RS256', 'ES256', 'PS256', 'EdDSA'],
         scopes_supported: ['admin'],
         dpop_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        dpop_bound_access_tokens_required: false,
       });
     }
   });
@@ -247,7 +249,7 @@ describe('metadata and CORS', () => {
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.acme.com');
     expect(allowed.headers.get('access-control-allow-methods')).toBe('GET, HEAD, POST, PUT, PATCH, DELETE');
-    expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+    expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization, content-type, dpop');
     expect(allowed.headers.get('access-control-max-age')).toBe('600');
     const refused = await edge.request(`https://${host}/orders`, { ...preflight, headers: { ...preflight.headers, origin: 'https://evil.test' } });
     expect(refused.status).toBe(403);

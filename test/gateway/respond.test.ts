@@ -90,11 +90,11 @@ describe('identity header values', () => {
   });
 });
 
-describe('challenges of a tenant that uses DPoP (RFC 9449 §7.1)', () => {
+describe('challenges once the tenant is known: every tenant honours DPoP (RFC 9449 §7.1)', () => {
   const host = 'api.acme.com';
   const rm = `resource_metadata="https://${host}/.well-known/oauth-protected-resource"`;
-  const challengeOf = (denial: Denial, scheme: 'bearer' | 'dpop', dpop = true) =>
-    denialResponse(denial, { host, requestId: 'r', challenge: { dpop, scheme, algs: ['ES256', 'RS256'] } }).headers.get('www-authenticate');
+  const challengeOf = (denial: Denial, scheme: 'bearer' | 'dpop') =>
+    denialResponse(denial, { host, requestId: 'r', challenge: { scheme, algs: ['ES256', 'RS256'] } }).headers.get('www-authenticate');
 
   it('a 401 gets both challenges, the error in the scheme the request used', () => {
     const expired: Denial = { error: 'invalid_token', reason: 'expired' };
@@ -113,8 +113,8 @@ describe('challenges of a tenant that uses DPoP (RFC 9449 §7.1)', () => {
   });
 
   it('a proof refusal challenges with DPoP alone; use_dpop_nonce adds the nonce', () => {
-    expect(challengeOf({ error: 'invalid_dpop_proof', reason: 'dpop_stale' }, 'dpop', false)).toBe('DPoP error="invalid_dpop_proof", algs="ES256 RS256"');
-    const nonce = denialResponse({ error: 'use_dpop_nonce', nonce: 'n'.repeat(32) }, { host, requestId: 'r', challenge: { dpop: true, scheme: 'dpop', algs: ['ES256'] } });
+    expect(challengeOf({ error: 'invalid_dpop_proof', reason: 'dpop_stale' }, 'dpop')).toBe('DPoP error="invalid_dpop_proof", algs="ES256 RS256"');
+    const nonce = denialResponse({ error: 'use_dpop_nonce', nonce: 'n'.repeat(32) }, { host, requestId: 'r', challenge: { scheme: 'dpop', algs: ['ES256'] } });
     expect(nonce.headers.get('www-authenticate')).toBe('DPoP error="use_dpop_nonce", algs="ES256"');
     expect(nonce.headers.get('dpop-nonce')).toBe('n'.repeat(32));
   });

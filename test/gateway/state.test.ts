@@ -55,6 +55,8 @@ describe('tenant status', () => {
     }
     expect((await edge.request(`https://${host}/.well-known/oauth-protected-resource`)).status).toBe(200);
     expect((await admin('/status', { status: 'active' })).status).toBe(200);
+    // Before perIp the status is read from the isolate's copy, up to 1 s old with maxStalenessSeconds 0.
+    edge.advance(1_000);
     const stale = await edge.request(`https://${host}/orders`, { token: before });
     expect(stale.status).toBe(401);
     expect((await errorOf(stale)).reason).toBe('revoked');
@@ -148,6 +150,9 @@ describe('revocation', () => {
     await put({ revocation: { maxStalenessSeconds: 0 } });
     expect(await tenantStateStub(env.TENANT_STATE, id).summary())
       .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 });
+    // The isolate's copy (on hold) serves the status check before perIp for up to 1 s.
+    expect(await statusOf(await token({ sub: 'dave' }))).toBe('403 tenant_on_hold');
+    edge.advance(1_000);
     expect(await statusOf(await token({ sub: 'dave' }))).toBe(200);
   });
 });
@@ -258,6 +263,58 @@ describe('rate limits', () => {
     const third = await send();
     expect(third.status).toBe(429);
     expect((await edge.request(`https://${host}/x`, { token: await token({ sub: 'light' }), headers: { 'cf-connecting-ip': '198.51.100.1' } })).status).toBe(200);
+  });
+
+  it('costs no TenantState call before perIp admits a request (maxStalenessSeconds 0)', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
+    const reads = () => edge.app.pipeline.states.counters.reads;
+    const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await from('203.0.113.20')).status);
+    expect(statuses).toEqual([401, ...Array(19).fill(429)]);
+    // One read, for the one request perIp admitted.
+    expect(reads()).toBe(1);
+    // Concurrently, from another address: still one read per admitted request.
+    const concurrent = await Promise.all(Array.from({ length: 20 }, () => from('203.0.113.21').then((r) => r.status)));
+    expect(concurrent.filter((s) => s === 401)).toHaveLength(1);
+    expect(reads()).toBe(2);
+    // Past the 1 s the copy serves the status check before perIp, refused requests still read nothing.
+    edge.advance(1_500);
+    for (let i = 0; i < 5; i++) expect((await from('203.0.113.20')).status).toBe(429);
+    expect(reads()).toBe(2);
+  });
+
+  it('costs no TenantState call before perIp admits a request, nor a background refresh (maxStalenessSeconds 5)', async () => {
+    await put({ rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
+    const reads = () => edge.app.pipeline.states.counters.reads;
+    const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
+    expect((await from('203.0.113.30')).status).toBe(401);
+    expect(reads()).toBe(1);
+    // Past half the allowance a copy is refreshed in the background, and past all of it read
+    // through: neither for a request perIp refuses.
+    for (const step of [3_000, 3_000, 30_000]) {
+      edge.advance(step);
+      for (let i = 0; i < 5; i++) expect((await from('203.0.113.30')).status).toBe(429);
+      expect(reads(), `after ${step} ms more`).toBe(1);
+    }
+  });
+
+  it('refuses a tenant on hold from the isolate\'s copy before perIp, without counting or reading', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 2, windowSeconds: 60 } } });
+    expect((await admin('/status', { status: 'hold' })).status).toBe(200);
+    const reads = () => edge.app.pipeline.states.counters.reads;
+    for (let i = 0; i < 20; i++) {
+      const response = await edge.request(`https://${host}/health`, { headers: { 'cf-connecting-ip': '203.0.113.40' } });
+      expect([response.status, (await errorOf(response)).error]).toEqual([403, 'tenant_on_hold']);
+    }
+    // The first request found no copy: perIp admitted it, then the read saw the hold. The rest were
+    // refused from that copy, before perIp.
+    expect(reads()).toBe(1);
+    expect((await admin('/status', { status: 'active' })).status).toBe(200);
+    edge.advance(1_500);
+    // The address used one of its two requests.
+    expect((await edge.request(`https://${host}/health`, { headers: { 'cf-connecting-ip': '203.0.113.40' } })).status).toBe(200);
+    expect((await edge.request(`https://${host}/health`, { headers: { 'cf-connecting-ip': '203.0.113.40' } })).status).toBe(429);
   });
 
   it('never counts a bad token against the subject limit: junk stops at the IP limit', async () => {

@@ -3,7 +3,7 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { Hono } from 'hono';
-import { edgeAuth, EdgeAuthConfigError, type EdgeAuthVariables, type TenantConfigInput } from 'edge-token-verifier/hono';
+import { edgeAuth, EdgeAuthConfigError, type AuthIdentity, type EdgeAuthVariables, type TenantConfigInput } from 'edge-token-verifier/hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tenantStateStub } from '../../src/state/tenant-state';
 import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
@@ -62,7 +62,7 @@ describe('edgeAuth with one tenant config', () => {
     const missing = await request('/orders');
     expect(missing.status).toBe(401);
     expect(missing.headers.get('www-authenticate')).toBe(
-      `Bearer realm="${host}", resource_metadata="https://${host}/.well-known/oauth-protected-resource"`);
+      `Bearer realm="${host}", resource_metadata="https://${host}/.well-known/oauth-protected-resource", DPoP algs="RS256 PS256 ES256 EdDSA"`);
     expect(await missing.json()).toEqual({ error: 'missing_token', error_description: 'A bearer token is required.' });
     const scope = await request('/admin/x', { token: await token() });
     expect(scope.status).toBe(403);
@@ -114,6 +114,65 @@ describe('edgeAuth with one tenant config', () => {
     } catch (error) {
       expect((error as EdgeAuthConfigError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(['/issuers/0/issuer', '/issuers/0/audiences']));
     }
+  });
+});
+
+describe('what a handler gets cannot change what a later request sees', () => {
+  /** Every way a handler might try to widen the identity it was handed, each tried in turn. */
+  const widenings: [string, (auth: AuthIdentity) => void][] = [
+    ['scopes.add', (auth) => { (auth.scopes as Set<string>).add('admin'); }],
+    ['Set.prototype.add on scopes', (auth) => { Set.prototype.add.call(auth.scopes, 'admin'); }],
+    ['Set.prototype.clear on scopes', (auth) => { Set.prototype.clear.call(auth.scopes); }],
+    ['claims.scope', (auth) => { (auth.claims as { scope: string }).scope = 'read admin'; }],
+    ['claims.realm_access.roles.push', (auth) => { (auth.claims as { realm_access: { roles: string[] } }).realm_access.roles.push('admin'); }],
+    ['claims.realm_access.roles[0]', (auth) => { (auth.claims as { realm_access: { roles: string[] } }).realm_access.roles[0] = 'admin'; }],
+    ['claims.acr', (auth) => { Object.assign(auth.claims, { acr: 'mfa' }); }],
+    ['delete claims.sub', (auth) => { delete (auth.claims as { sub?: string }).sub; }],
+  ];
+
+  it('a handler that mutates c.get(\'auth\') leaves the next request with the same token refused as before', async () => {
+    const app = new Hono<{ Variables: EdgeAuthVariables }>();
+    app.use('*', edgeAuth({
+      tenant: {
+        ...config,
+        routes: [
+          { path: '/admin/*', scopes: ['admin'] }, { path: '/roles/*', claims: { '/realm_access/roles': ['admin'] } },
+          { path: '/stepup/*', acr: ['mfa'] }, { path: '/*' },
+        ],
+      },
+      bindings: () => env,
+    }));
+    const attempted: string[] = [];
+    app.get('/widen/:which', (c) => {
+      const auth = c.get('auth')!;
+      const [name, widen] = widenings[Number(c.req.param('which'))]!;
+      try {
+        widen(auth);
+      } catch {
+        // Refused outright is as good as ignored.
+      }
+      attempted.push(name);
+      return c.json({ scopes: [...auth.scopes], claims: auth.claims });
+    });
+    app.get('*', (c) => c.json({ scopes: [...c.get('auth')!.scopes], claims: c.get('auth')!.claims }));
+    const send = async (path: string, bearer: string) => {
+      const ctx = createExecutionContext();
+      const response = await app.fetch(new Request(`https://${host}${path}`, { headers: { authorization: `Bearer ${bearer}` } }), env, ctx);
+      await waitOnExecutionContext(ctx);
+      return response;
+    };
+    // One token, verified once and served from the token cache after that.
+    const bearer = await token({ realm_access: { roles: ['reader'] }, acr: 'pwd' });
+    const before = await (await send('/orders', bearer)).json();
+    for (let which = 0; which < widenings.length; which++) {
+      expect((await send(`/widen/${which}`, bearer)).status).toBe(200);
+      const label = widenings[which]![0];
+      expect((await send('/admin/x', bearer)).status, label).toBe(403);
+      expect(await (await send('/roles/x', bearer)).json(), label).toMatchObject({ error: 'access_denied' });
+      expect((await send('/stepup/x', bearer)).status, label).toBe(401);
+      expect(await (await send('/orders', bearer)).json(), label).toEqual(before);
+    }
+    expect(attempted).toHaveLength(widenings.length);
   });
 });
 

@@ -40,6 +40,9 @@ describe('route decision cost', () => {
     ['16 KiB of ".b" after /api/orders', `/api/orders${'.b'.repeat(8_192)}`, 2_000, ['orders', 'api']],
     ['16 KiB of "/a"', '/a'.repeat(8_192), 2_000, []],
     ['16 KiB of "A;"', `/${'A;'.repeat(8_192)}`, 2_000, []],
+    ['15 KiB of "%20" at a segment edge', `/admin${'%20'.repeat(5_000)}/x`, 2_000, ['admin:read']],
+    ['15 KiB of "%0b" inside and at the edges', `/${'%0ba'.repeat(3_500)}/x`, 2_000, []],
+    ['15 KiB of "%61"', `/${'%61'.repeat(5_000)}/x`, 2_000, []],
   ];
 
   it('prints ns per match (pathRefusal included)', () => {

@@ -1,6 +1,7 @@
 // Route matching: first match per reading, methods, prefixes, the readings an origin may take
 // (case, escapes, path parameters, trailing slash, format suffix), the union of what they reach,
 // public routes on the raw path only, and the paths refused outright.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, compileRoutes, methodOverridesOf, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
@@ -94,6 +95,25 @@ describe('compileRoutes', () => {
     expect(custom.match('GET', '/admin%20/x').path).toBe('/*');
     expect(at('POST', '/admin%20/x')).toBe(2);
     expect(at('POST', '/%20admin/x')).toBe(2);
+  });
+
+  it('trims every character up to U+0020 at segment edges, raw or escaped, as Java\'s String.trim() does', () => {
+    const controls = Array.from({ length: 0x20 }, (_, code) => code).filter((code) => code !== 0);
+    for (const code of [...controls, 0x20]) {
+      const hex = code.toString(16).padStart(2, '0');
+      for (const edge of [`%${hex}`, `%${hex.toUpperCase()}`, String.fromCharCode(code)]) {
+        for (const path of [`/admin${edge}/x`, `/${edge}admin/x`, `/admin/x${edge}`, `/${edge}${edge}admin${edge}/x`]) {
+          expect(at('POST', path), JSON.stringify(path)).toBe(2);
+        }
+      }
+    }
+    expect(at('POST', '/admin%0b%20%09%1F/users')).toBe(2);
+    expect(at('POST', '/%0c%61dmin;x/users')).toBe(2);
+    // Inside a segment, and past U+0020 (DEL, a no-break space), nothing is trimmed.
+    expect(at('POST', '/ad%0bmin/x')).toBe(5);
+    expect(at('POST', '/admin%7f/x')).toBe(5);
+    expect(at('POST', '/admin%C2%A0/x')).toBe(5);
+    expect(at('POST', '/admin\u00a0/x')).toBe(5);
   });
 
   it('does not decode %25 or non-ASCII escapes', () => {
@@ -383,6 +403,52 @@ describe('method overrides: every method the origin may run the request as', () 
     expect(overrides({ 'x-http-method-override': 'GET' }, '', 'get')).toEqual([]);
   });
 
+  it('reads a _method name after form-decoding it, as the frameworks that honour it do', () => {
+    for (const name of ['_%6Dethod', '_%6dethod', '%5Fmethod', '%5fmethod', '%5F%6D%65%74%68%6F%64', '_meth%6Fd', '_METHOD', '_Method', '%5F%4D%45%54%48%4F%44']) {
+      expect(overrides({}, `?${name}=DELETE`), name).toEqual(['DELETE']);
+    }
+    // The value is decoded too.
+    expect(overrides({}, '?_method=%44ELETE')).toEqual(['DELETE']);
+    expect(overrides({}, '?a=%20&_method=+put+')).toEqual(['PUT']);
+  });
+
+  it('reads the names PHP turns into _method (Laravel, Symfony): ".", space or "[" first, leading spaces dropped', () => {
+    for (const name of ['.method', '%2Emethod', '%2emethod', ' method', '+method', '%20method', '[method', '%5Bmethod', '%5bmethod',
+      '  _method', '++_method', '%20%20_method', ' .method', '+%2E%6Dethod', '+_method']) {
+      expect(overrides({}, `?${name}=PUT`), name).toEqual(['PUT']);
+    }
+    for (const name of ['method', 'x_method', '__method', '_methods', '_method_', '_method%00', '%2B_method', '  method', '_me%74hod%3D', '_meth od']) {
+      expect(overrides({}, `?${name}=PUT`), name).toEqual([]);
+    }
+  });
+
+  it('reads the query as a plain decode-then-compare reading does (property)', () => {
+    const spelled = (c: string) => {
+      const hex = c.charCodeAt(0).toString(16).padStart(2, '0');
+      return fc.constantFrom(c, `%${hex}`, `%${hex.toUpperCase()}`);
+    };
+    const piece = fc.oneof(
+      fc.constantFrom(...'_.[ +methodMETHOD').chain(spelled),
+      fc.constantFrom('method', '_method', 'x', '%', '%zz', '%4', '%C3%A9', '%00', '%2B', '%3D', '%26', '='),
+    );
+    // Names near `_method` (each character maybe escaped or in upper case, a lead PHP renames,
+    // leading spaces, a stray character around) meet the rule often; random pieces add strangers.
+    const letter = (c: string) => fc.constantFrom(c, c.toUpperCase()).chain(spelled);
+    const nearMethod = fc.tuple(
+      fc.array(fc.constantFrom(' ', '+', '%20'), { maxLength: 2 }),
+      fc.constantFrom('_', '.', '[', ' ', '+', 'x', '', '__').chain((c) => (c.length === 1 && c !== '+' ? spelled(c) : fc.constant(c))),
+      fc.tuple(...[...'method'].map(letter)),
+      fc.constantFrom('', '', '', 's', '_', '%00', ']', '='),
+    ).map(([lead, first, letters, tail]) => `${lead.join('')}${first}${letters.join('')}${tail}`);
+    const name = fc.oneof(nearMethod, fc.array(piece, { maxLength: 10 }).map((parts) => parts.join('')));
+    const value = fc.oneof(fc.constantFrom('DELETE', 'delete', 'PUT', '%44ELETE', 'PO%53T', '+patch+', '', 'DEL ETE', '<x>', 'GET'), fc.string({ maxLength: 6 }));
+    const pair = fc.tuple(name, fc.option(value)).map(([n, v]) => (v === null ? n : `${n}=${v}`));
+    const query = fc.oneof(fc.array(pair, { maxLength: 6 }).map((pairs) => `?${pairs.join('&')}`), fc.string(), fc.string({ unit: 'binary' }));
+    fc.assert(fc.property(query, fc.constantFrom('POST', 'put', 'GET'), (search, method) => {
+      expect(methodOverridesOf(method, new Headers(), search)).toEqual(overridesRead(method, search));
+    }), { numRuns: 3_000 });
+  });
+
   it('leaves out what no origin runs a request as, and refuses more than the bound', () => {
     expect(overrides({ 'x-http-method-override': 'DEL ETE, <script>, ' + 'A'.repeat(33) })).toEqual([]);
     const many = Array.from({ length: MAX_METHOD_OVERRIDES }, (_, i) => `M${i}`);
@@ -407,3 +473,39 @@ describe('method overrides: every method the origin may run the request as', () 
     expect(open.match('GET', '/health', ['DELETE']).auth).toBe('none');
   });
 });
+
+/** The model of a query's `_method` parameters: split on "&", a name up to its first "=", "+" as
+ *  a space, percent-escapes decoded as UTF-8 bytes (the form-urlencoded reading every framework
+ *  makes), then compared with `_method` (any case) and the names PHP renames to it. */
+function overridesRead(method: string, search: string): readonly string[] | null {
+  const formDecode = (text: string): string => {
+    const bytes = new TextEncoder().encode(text.replaceAll('+', ' '));
+    const out: number[] = [];
+    for (let i = 0; i < bytes.length; i++) {
+      const hex = String.fromCharCode(bytes[i + 1] ?? 0, bytes[i + 2] ?? 0);
+      if (bytes[i] === 0x25 && /^[0-9a-fA-F]{2}$/.test(hex)) {
+        out.push(parseInt(hex, 16));
+        i += 2;
+      } else {
+        out.push(bytes[i]!);
+      }
+    }
+    return new TextDecoder().decode(new Uint8Array(out));
+  };
+  const READ_AS_METHOD = new Set(['_method', '.method', ' method', '[method']);
+  const values: string[] = [];
+  for (const pair of (search.startsWith('?') ? search.slice(1) : search).split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const name = formDecode(at === -1 ? pair : pair.slice(0, at)).toLowerCase();
+    const phpName = name.replace(/^ +/, '');
+    if (READ_AS_METHOD.has(name) || READ_AS_METHOD.has(phpName)) values.push(formDecode(at === -1 ? '' : pair.slice(at + 1)));
+  }
+  const methods: string[] = [];
+  for (const value of values) {
+    const candidate = value.trim().toUpperCase();
+    if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(candidate) && candidate !== method.toUpperCase() && !methods.includes(candidate)) methods.push(candidate);
+    if (methods.length > MAX_METHOD_OVERRIDES) return null;
+  }
+  return methods;
+}

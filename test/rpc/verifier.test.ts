@@ -1,9 +1,13 @@
 // The RPC door through a real service binding: a second Worker (test/fixtures/rpc-consumer.js)
 // calls env.VERIFIER.verify(...) on this Worker's `Verifier` entrypoint.
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { CompactSign } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { VerifyRequest, VerifyResult } from '../../src/rpc/verifier';
+import type { Env } from '../../src/env';
+import { createPipeline } from '../../src/gateway/pipeline';
+import { verifyThroughPipeline, type VerifyRequest, type VerifyResult } from '../../src/rpc/verifier';
+import { proofKey, signProof } from '../support/dpop';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
@@ -35,6 +39,76 @@ afterEach(() => edge.restoreLog());
 
 const token = (claims: Record<string, unknown> = {}) =>
   issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', azp: 'app-1', ...claims });
+
+describe('the URL a DPoP proof is checked against', () => {
+  it('is https://<host><path> when the caller passes no url (query and fragment aside), else the url the caller vouches for', async () => {
+    const { id: other } = uniqueTenant('rh');
+    const otherHost = `api.${other}.example.test`;
+    const rpcIssuer = await TestIssuer.create({ algs: ['ES256'] });
+    await edge.putTenant(tenantConfig({ id: other, hosts: [otherHost], issuer: rpcIssuer }));
+    const client = await proofKey('ES256');
+    // The RPC door runs on the real clock.
+    const bound = () => rpcIssuer.sign({ sub: `u-${crypto.randomUUID()}`, aud: `https://${otherHost}`, cnf: { jkt: client.jkt } });
+    const attempt = async (htu: string, input: Partial<VerifyRequest>) => {
+      const bearer = await bound();
+      const dpop = await signProof(client, { htm: 'GET', htu, accessToken: bearer });
+      return verify({ host: otherHost, token: bearer, scheme: 'DPoP', dpop, ...input });
+    };
+    const accepted = { ok: true, pop: 'dpop' };
+    const mismatch = { ok: false, status: 401, error: 'invalid_dpop_proof', reason: 'dpop_mismatch' };
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders?page=2' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost.toUpperCase()}:443/%6Frders`, { path: '/orders' })).toMatchObject(accepted);
+    // Without a path the default policy applies, at the root.
+    expect(await attempt(`https://${otherHost}/`, {})).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/other`, { path: '/orders' })).toMatchObject(mismatch);
+    expect(await attempt(`https://evil.test/orders`, { path: '/orders' })).toMatchObject(mismatch);
+    // A url given is what htu must name, whatever the path says: the caller vouches for it.
+    expect(await attempt(`https://public.example/v1/orders`, { path: '/orders', url: 'https://public.example/v1/orders?x=1' })).toMatchObject(accepted);
+    expect(await attempt(`https://${otherHost}/orders`, { path: '/orders', url: 'https://public.example/v1/orders' })).toMatchObject(mismatch);
+  });
+});
+
+describe('what the RPC door hands out', () => {
+  it('a caller that mutates a result (nested claims included) leaves the next call with the same token refused as before', async () => {
+    // The door as a Worker in this isolate calls it: the result object itself, not a clone.
+    const { id: other } = uniqueTenant('rm');
+    const otherHost = `api.${other}.example.test`;
+    await edge.putTenant(tenantConfig({
+      id: other, hosts: [otherHost], issuer,
+      routes: [{ path: '/admin/*', scopes: ['admin'] }, { path: '/roles/*', claims: { '/realm_access/roles': ['admin'] } }, { path: '/*' }],
+    }));
+    const pipeline = createPipeline({ now: () => Date.now() });
+    const ctx = createExecutionContext();
+    const call = (input: VerifyRequest) => verifyThroughPipeline(pipeline, input, env as Env, ctx, { random: () => 1 });
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${otherHost}`, scope: 'read', realm_access: { roles: ['reader'] } });
+    const widenings = [
+      (result: VerifyResult & { ok: true }) => result.scopes.push('admin'),
+      (result: VerifyResult & { ok: true }) => { (result.claims as { scope: string }).scope = 'read admin'; },
+      (result: VerifyResult & { ok: true }) => (result.claims.realm_access as { roles: string[] }).roles.push('admin'),
+      (result: VerifyResult & { ok: true }) => { (result.claims.realm_access as { roles: string[] }).roles[0] = 'admin'; },
+    ];
+    // After the first verification, the second (the token cache keeps it) and cache hits.
+    for (let round = 0; round < 3; round++) {
+      const result = await call({ host: otherHost, token: bearer, path: '/orders' });
+      expect(result).toEqual({
+        ok: true, tenant: other, subject: 'user-1', clientId: null, scopes: ['read'],
+        claims: expect.objectContaining({ scope: 'read', realm_access: { roles: ['reader'] } }), pop: null,
+      });
+      for (const widen of widenings) {
+        try {
+          widen(result as VerifyResult & { ok: true });
+        } catch {
+          // Refused outright is as good as ignored.
+        }
+      }
+      expect(await call({ host: otherHost, token: bearer, path: '/admin/x' })).toMatchObject({ ok: false, status: 403, error: 'insufficient_scope' });
+      expect(await call({ host: otherHost, token: bearer, path: '/roles/x' })).toMatchObject({ ok: false, status: 403, error: 'access_denied' });
+    }
+    expect(pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    await waitOnExecutionContext(ctx);
+  });
+});
 
 describe('Verifier.verify over a service binding', () => {
   it('accepts a valid token and returns the identity', async () => {

@@ -258,6 +258,11 @@ describe('route matching: a decorated path is never less protected than its cano
    *  outside any chain: building an arbitrary per path is what costs). */
   const MAX_SEGMENTS = 4;
   const MAX_CHARS = 7;
+  const edgeChar = fc.integer({ min: 1, max: 0x20 }).chain((code) => {
+    const hex = code.toString(16).padStart(2, '0');
+    return fc.constantFrom(`%${hex}`, `%${hex.toUpperCase()}`, String.fromCharCode(code));
+  });
+  const edgeRun = fc.array(edgeChar, { maxLength: 2 }).map((chars) => chars.join(''));
   const decorations = fc.record({
     chars: fc.array(fc.array(fc.nat(5), { minLength: MAX_CHARS, maxLength: MAX_CHARS }), { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
     params: fc.array(fc.option(fc.tuple(fc.constantFrom(';', '%3B', '%3b'), fc.stringMatching(/^[a-zA-Z0-9=.]{0,5}$/)), { freq: 2 }),
@@ -265,10 +270,12 @@ describe('route matching: a decorated path is never less protected than its cano
     doubled: fc.array(fc.boolean(), { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
     suffix: fc.option(fc.oneof(fc.constantFrom('.json', '.xml', '.JSON', '.tar.gz'), fc.stringMatching(/^\.[a-z0-9]{1,5}$/)), { freq: 2 }),
     slash: fc.boolean(),
+    // Characters up to U+0020 around a segment (Spring trims them, as Java's String.trim()).
+    edges: fc.array(fc.option(fc.tuple(edgeRun, edgeRun), { freq: 3 }), { minLength: MAX_SEGMENTS, maxLength: MAX_SEGMENTS }),
   });
   type Decorations = typeof decorations extends fc.Arbitrary<infer D> ? D : never;
 
-  function decorate(p: string, { chars, params, doubled, suffix, slash }: Decorations): string {
+  function decorate(p: string, { chars, params, doubled, suffix, slash, edges }: Decorations): string {
     const segments = p === '/' ? [''] : p.slice(1).split('/');
     const written = segments.map((segment, i) => {
       let out = [...segment].map((c, j) => {
@@ -279,6 +286,7 @@ describe('route matching: a decorated path is never less protected than its cano
       }).join('');
       // A format suffix needs a name to follow: `/.json` is not the root.
       if (i === segments.length - 1 && suffix !== null && segment !== '') out += suffix;
+      if (edges[i] !== null && segment !== '') out = `${edges[i]![0]}${out}${edges[i]![1]}`;
       if (params[i] !== null) out += params[i]!.join('');
       return `${doubled[i] ? '//' : '/'}${out}`;
     });
@@ -312,7 +320,7 @@ describe('route matching: a decorated path is never less protected than its cano
 
   it('the examples of the contract are among the variants', () => {
     const seen = fc.sample(decorations, 2_000).map((d) => decorate('/admin', d));
-    for (const example of [/;/, /%3B/, /%3b/, /\.json/, /\/$/, /\/\//, /[A-Z]/, /%[0-9a-f]{2}/, /%[0-9A-F]{2}/]) {
+    for (const example of [/;/, /%3B/, /%3b/, /\.json/, /\/$/, /\/\//, /[A-Z]/, /%[0-9a-f]{2}/, /%[0-9A-F]{2}/, /%[01][0-9a-f]|%20/i, /[\x01-\x20]/]) {
       expect(seen.some((v) => example.test(v)), String(example)).toBe(true);
     }
   });
@@ -345,11 +353,11 @@ describe('route matching: a decorated path is never less protected than its cano
       .map((segment) => segment
         .replace(/%([0-9a-f]{2})/gi, (e, h: string) => {
           const code = parseInt(h, 16);
-          return code === 0x09 || (code >= 0x20 && code <= 0x7f && code !== 0x25 && code !== 0x2f && code !== 0x5c) ? String.fromCharCode(code) : e;
+          return code >= 0x01 && code <= 0x7f && code !== 0x25 && code !== 0x2f && code !== 0x5c ? String.fromCharCode(code) : e;
         })
         .toLowerCase()
         .replace(/;.*$/, '')
-        .replace(/^[ \t]+|[ \t]+$/g, ''))
+        .replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, ''))
       .join('/')
       .replace(/\/+/g, '/');
     const form = lenient(raw);
@@ -378,7 +386,8 @@ describe('route matching: a decorated path is never less protected than its cano
     };
   }
 
-  const junk = fc.array(fc.constantFrom('/', '//', 'a', 'A', 'b', '.', '..', ';', '%3B', '%3b', '%61', '%2e', '%2E', 'json', 'api', '%41', '%zz', '%'),
+  const junk = fc.array(fc.constantFrom('/', '//', 'a', 'A', 'b', '.', '..', ';', '%3B', '%3b', '%61', '%2e', '%2E', 'json', 'api', '%41', '%zz', '%',
+    '%20', '%09', '%0b', '%0B', '%1f', '%01', '%7f', ' ', '\t', '\u000b', '\u001f', '\u00a0'),
     { maxLength: 10 }).map((parts) => `/${parts.join('')}`);
 
   it('the compiled table answers what the design read literally answers', () => {

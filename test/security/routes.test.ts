@@ -162,7 +162,9 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
   const at = (path: string, bearer: string) => edge.request(`https://${custom}${path}`, { method: 'POST', token: bearer });
   const variants = ['/v1/items%3Apurge', '/v1/items%3apurge', '/v1/Items%3APurge', '/v1/items%3Apurge/', '/v1/items%3Apurge.json',
     '/v1%20/items:purge', '/v1/items:purge%20', '/v1/items%3Apurge%3Bx', '/users/%40me/keys', '/users/%40ME/keys', '/admin%20/users', '/%20admin/users',
-    '/admin%09/users', '/%61dmin%20;x/users'];
+    '/admin%09/users', '/%61dmin%20;x/users',
+    // Every character up to U+0020 at a segment's edge, as Java's String.trim() drops it.
+    '/admin%0b/users', '/admin%0B/users', '/admin%01/users', '/%1Fadmin/users', '/admin%0d%0a/users', '/%0c%61dmin%1f%20/users'];
 
   it('403 insufficient_scope for every variant without the route scope', async () => {
     const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${custom}`, scope: 'read' });
@@ -177,6 +179,13 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
   });
 });
 
+/** Spellings of `_method` in a query that the frameworks honouring it read as `_method`: escapes
+ *  of any of its letters (either case), `+` for a space, and the names PHP renames to it. */
+const ESCAPED_METHOD_NAMES = [
+  '_%6Dethod', '_%6dethod', '%5F%6D%65%74%68%6F%64', '_meth%6Fd', '_METHOD', '.method', '%2Emethod', '+method', '%20method',
+  '[method', '%5Bmethod', '++_method', '%20.method',
+];
+
 describe('method overrides (Rails, Express method-override, Laravel, Symfony and ASP.NET Core run a POST as the method it names)', () => {
   let scoped: string;
   beforeEach(async () => {
@@ -186,6 +195,7 @@ describe('method overrides (Rails, Express method-override, Laravel, Symfony and
       id: t.id, hosts: [scoped], issuer,
       routes: [
         { path: '/status', auth: 'none', methods: ['GET'] },
+        { path: '/hooks/*', auth: 'none', methods: ['POST'] },
         { path: '/admin/*', methods: ['DELETE'], scopes: ['admin'] },
         { path: '/*' },
       ],
@@ -201,6 +211,10 @@ describe('method overrides (Rails, Express method-override, Laravel, Symfony and
     { path: '/admin/users/1?_method=DELETE' },
     { path: '/admin/users/1?x=1&_method=delete' },
     { path: '/admin/users/1?%5Fmethod=DELETE' },
+    // The name is read after form-decoding, as Laravel, Symfony, Spring and Express read it.
+    ...ESCAPED_METHOD_NAMES.map((name) => ({ path: `/admin/users/1?${name}=DELETE` })),
+    { path: '/admin/users/1?_method=%44ELETE' },
+    { path: '/admin/users/1?a=1&%5F%6D%65%74%68%6F%64=+delete+' },
   ];
 
   it('a POST naming DELETE needs the DELETE route scope: 403 insufficient_scope', async () => {
@@ -216,6 +230,15 @@ describe('method overrides (Rails, Express method-override, Laravel, Symfony and
     const response = await send('/admin/users/1', { method: 'POST', token: bearer, headers: { 'x-http-method-override': 'DELETE' } });
     expect(response.status).toBe(200);
     expect(((await response.json()) as Echo).headers['x-http-method-override']).toBe('DELETE');
+  });
+
+  it('a public POST route naming DELETE with an escaped or PHP-renamed _method needs a token', async () => {
+    expect((await send('/hooks/x', { method: 'POST' })).status).toBe(200);
+    for (const name of ['_method', ...ESCAPED_METHOD_NAMES]) {
+      await expectDenial(await send(`/hooks/x?${name}=DELETE`, { method: 'POST' }), { status: 401, error: 'missing_token' }, { logs: edge.logs });
+    }
+    // Names no framework reads as _method leave the public route public.
+    for (const name of ['method', 'x_method', '_methods', '%2B_method']) expect((await send(`/hooks/x?${name}=DELETE`, { method: 'POST' })).status, name).toBe(200);
   });
 
   it('a public GET-only route naming another method needs a token', async () => {

@@ -77,4 +77,4 @@ export function testEdge(options: { env?: Partial<Env>; start?: number } = {}) {
 }
 
 /** What the echo origin of the auxiliary Worker saw. */
-export interface Echo { method: string; url: string; headers: Record<string, string>; body: string }
+export interface Echo { method: string; url: string; headers: Record<string, string>; body: string; hasBody: boolean }

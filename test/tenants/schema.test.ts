@@ -277,16 +277,14 @@ describe('sender-constrained tokens in the config', () => {
     const compiled = (input: unknown) => { const r = parseTenantConfig(input); if (!r.ok) throw new Error(JSON.stringify(r.issues)); return compileTenant(r.config); };
     const plain = compiled(base);
     expect(plain.dpop).toEqual({ maxAgeSeconds: 300, nonce: false });
-    expect(plain.challengesDpop).toBe(false);
     expect(plain.issuers.get('https://acme.eu.auth0.com/')!.proofOfPossession).toBe('optional');
     expect(plain.dpopAlgorithms).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA']);
 
-    expect(compiled({ ...base, dpop: { maxAgeSeconds: 60, nonce: true } })).toMatchObject({ dpop: { maxAgeSeconds: 60, nonce: true }, challengesDpop: true });
+    expect(compiled({ ...base, dpop: { maxAgeSeconds: 60, nonce: true } })).toMatchObject({ dpop: { maxAgeSeconds: 60, nonce: true } });
     const mtls = compiled({ ...base, issuers: [
       { ...base.issuers[0], algorithms: ['ES384'] },
       { issuer: 'https://other.example/', audiences: ['x'], algorithms: ['ES256', 'RS256'], proofOfPossession: 'mtls' },
     ] });
-    expect(mtls.challengesDpop).toBe(true);
     expect(mtls.dpopAlgorithms).toEqual(['RS256', 'ES256', 'ES384']);
     expect(mtls.issuers.get('https://other.example/')!.proofOfPossession).toBe('mtls');
   });

@@ -128,6 +128,20 @@ describe('a good token', () => {
     expect(verified.claims.aud).toBe(API);
   });
 
+  it('hands out its claims deep-frozen and its scopes read-only, from the first verification on', async () => {
+    const verified = await expectVerified(await sign({ scope: 'read', realm_access: { roles: ['reader'] }, orgs: [{ id: 'o1' }] }));
+    expect(Object.isFrozen(verified.claims)).toBe(true);
+    expect(Object.isFrozen(verified.claims.realm_access)).toBe(true);
+    expect(Object.isFrozen((verified.claims.realm_access as { roles: string[] }).roles)).toBe(true);
+    expect(Object.isFrozen((verified.claims.orgs as object[])[0])).toBe(true);
+    expect('add' in verified.scopes).toBe(false);
+    expect(() => Set.prototype.add.call(verified.scopes, 'admin')).toThrow(TypeError);
+    expect(verified.scopes.has('admin')).toBe(false);
+    const seen: string[] = [];
+    verified.scopes.forEach((scope) => seen.push(scope));
+    expect([seen, [...verified.scopes.keys()], verified.scopes.size]).toEqual([['read'], ['read'], 1]);
+  });
+
   it('has no subject, client id or scopes when the claims are absent', async () => {
     const verified = await expectVerified(await sign({ sub: undefined, iat: undefined }));
     expect(verified.subject).toBeNull();
