@@ -2,8 +2,8 @@
 // @ts-check
 // `npm run session`: a user's browser session at the local demo provider, scripted. `login` runs
 // the authorization code flow with PKCE for acme's web app (dev/tenants.mjs DEMO_WEB_CLIENT)
-// through the provider's development interactions (any login and password; the consent prompt
-// confirmed), and prints the access token for acme's API, which carries the session's `sid`.
+// through the demo provider's login page (dev/issuer.mjs: any login and password; consent is
+// given by the provider), and prints the access token for acme's API, which carries the session's `sid`.
 // `logout` ends that session by RP-initiated logout (the provider's confirmation form), so the
 // provider posts a logout token to acme's edge endpoint (OIDC Back-Channel Logout), and prints
 // where it went and how it was answered. The session (its cookies) is kept in
@@ -104,7 +104,7 @@ async function discover(issuer) {
   return /** @type {{ authorization_endpoint: string, token_endpoint: string, end_session_endpoint: string }} */ (await response.json());
 }
 
-/** The form of a dev interaction or confirmation page: its action and hidden inputs. @param {string} html @param {URL} base */
+/** The form of the login or logout confirmation page: its action and hidden inputs. @param {string} html @param {URL} base */
 function formOf(html, base) {
   const action = /<form[^>]*\saction="([^"]+)"/i.exec(html)?.[1];
   if (action === undefined) return null;
@@ -159,7 +159,7 @@ export async function login(options) {
     const html = await response.text();
     const page = response.status === 200 ? formOf(html, url) : null;
     if (page === null) throw new Error(`unexpected answer from ${url.pathname} (${response.status}): ${html.slice(0, 200)}`);
-    // The login prompt takes any login and password; the consent prompt is confirmed as it is.
+    // The login page takes any login and password.
     form = page.hidden.prompt === 'login' ? { ...page.hidden, login: user, password: 'any-password' } : page.hidden;
     url = page.action;
   }
