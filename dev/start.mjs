@@ -4,7 +4,8 @@
 // the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
 // group with the local KV and Durable Object state in .wrangler/state and .dev.vars' settings;
 // the demo tenants (dev/tenants.mjs) are PUT through the admin API, then the commands to try are
-// printed. Ctrl-C (or SIGTERM) stops all of it; so does this process dying (the group guard).
+// printed. Ctrl-C, SIGTERM or SIGHUP (to npm or to this process) stops all of it; so do npm or
+// whoever started it dying (watchStarters), and this process dying (wrangler's group guard).
 //
 //   npm start                                         # edge 8787, issuer 9400, origin 9401
 //   EDGE_PORT=8788 ISSUER_PORT=9500 ORIGIN_PORT=9501 npm start
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hostRequest } from '../scripts/host-request.mjs';
+import { watchStarters } from '../scripts/processes.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
@@ -40,6 +42,9 @@ let streaming = false;
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(signal, () => void shutdown(0, signal === 'SIGINT' ? '\nstopping…' : `${signal}: stopping…`));
 }
+// `npm start` execs this file, so npm's SIGINT and SIGTERM reach us; npm passes on nothing else
+// (a SIGHUP or SIGKILL to npm ends npm alone), and nobody tells us when npm's parent dies.
+watchStarters(() => void shutdown(0, 'npm or the process that started it is gone: stopping…'));
 
 try {
   await main();
