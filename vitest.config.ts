@@ -1,9 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two projects: `workers` runs inside workerd (unit and integration tests), then `e2e` runs in
 // Node against real `wrangler dev` processes. `vitest run --project e2e` runs one of them.
 export default defineConfig({
+  // The package's own name means the sources here, as tsconfig.json "paths" says: never a stale lib/.
+  resolve: {
+    alias: [
+      { find: /^edge-token-verifier$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono/edge-auth.ts', import.meta.url)) },
+    ],
+  },
   test: {
     projects: [
       {
