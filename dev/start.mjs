@@ -211,8 +211,8 @@ Try it (in another terminal):
   ${curl(acme.host, '/account/profile', bearer('TOKEN'))}   # 401 insufficient_user_authentication: acr_values="urn:acme:mfa", max_age=600 (RFC 9470 step-up)
   USER_TOKEN=$(npm run -s session -- login --user alice${issuerFlag})   # a user logs in to acme's web app (a token with the session's sid)
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 200
-  npm run -s session -- logout${issuerFlag}                # the provider ends the session and posts a logout token to the edge
-  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked (within 5 s: acme's maxStalenessSeconds)
+  npm run -s session -- logout --wait${issuerFlag}${edgeFlag}   # the provider posts a logout token to the edge; returns once the edge refuses the session (within 5 s: acme's maxStalenessSeconds)
+  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 
