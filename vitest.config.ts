@@ -22,7 +22,7 @@ export default defineConfig({
               // Every outbound fetch of the Worker under test (issuers, origins) goes to the
               // auxiliary Worker below: test issuers keep their https:// URLs.
               outboundService: 'issuer',
-              // Tests see production settings, not the .dev.vars of `npm start`.
+              // Tests see production settings (wrangler.toml's), not dev/.dev.vars of `npm start`.
               bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
               // The RPC door's consumer: another Worker bound to this one's `Verifier` entrypoint.
               serviceBindings: { CONSUMER: 'consumer' },

@@ -2,7 +2,7 @@
 // @ts-check
 // `npm start`: the whole local edge on loopback. The demo OpenID provider (dev/issuer.mjs) and
 // the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
-// group with the local KV and Durable Object state in .wrangler/state and .dev.vars' settings;
+// group with the local KV and Durable Object state in .wrangler/state and dev/.dev.vars' settings;
 // the demo tenants (dev/tenants.mjs) are PUT through the admin API, then the commands to try are
 // printed. Ctrl-C, SIGTERM or SIGHUP (to npm or to this process) stops all of it; so do npm or
 // whoever started it dying (watchStarters), and this process dying (wrangler's group guard).
@@ -27,6 +27,8 @@ import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebCl
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
 const READY_TIMEOUT_MS = 90_000;
+/** The local settings (admin token, insecure issuers, log every decision): wrangler's --env-file. */
+const DEV_VARS = join(ROOT, 'dev/.dev.vars');
 
 const { ports, stateDir } = readOptions();
 const keysFile = stateDir === undefined ? join(ROOT, 'dev/.state/issuer-keys.json') : join(stateDir, 'issuer-keys.json');
@@ -111,10 +113,10 @@ function readOptions() {
   };
 }
 
-/** A setting from .dev.vars, the file wrangler dev reads for the same values. @param {string} name */
+/** A setting from dev/.dev.vars, the file wrangler dev is given for the same values. @param {string} name */
 function devVar(name) {
   try {
-    const line = readFileSync(join(ROOT, '.dev.vars'), 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+    const line = readFileSync(DEV_VARS, 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
     return line?.slice(name.length + 1).trim().replace(/^"(.*)"$/, '$1');
   } catch {
     return undefined;
@@ -152,7 +154,8 @@ function startWrangler() {
   const edge = startWranglerDev({
     port: ports.edge,
     ...(stateDir === undefined ? {} : { persistTo: join(stateDir, 'wrangler') }),
-    // .dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
+    envFile: DEV_VARS,
+    // dev/.dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
     vars: { ALLOW_INSECURE_ISSUERS: 'true' },
     adminHost: ADMIN_HOST,
     readyTimeoutMs: READY_TIMEOUT_MS,
