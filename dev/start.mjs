@@ -155,8 +155,9 @@ function startWrangler() {
     port: ports.edge,
     ...(stateDir === undefined ? {} : { persistTo: join(stateDir, 'wrangler') }),
     envFile: DEV_VARS,
-    // dev/.dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
-    vars: { ALLOW_INSECURE_ISSUERS: 'true' },
+    // dev/.dev.vars says so too; the demo issuer is http on loopback and needs it whatever that
+    // file says, and the local stack logs every decision (production samples allowed ones).
+    vars: { ALLOW_INSECURE_ISSUERS: 'true', LOG_SAMPLE_RATE: '1.0' },
     adminHost: ADMIN_HOST,
     readyTimeoutMs: READY_TIMEOUT_MS,
   });

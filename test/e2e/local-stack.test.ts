@@ -448,8 +448,15 @@ describe('npm start', () => {
     const token = await requestDemoToken(`http://127.0.0.1:${ports.issuer}`);
     const answer = await hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${token}` } });
     expect(answer.status).toBe(200);
-    expect(((await answer.json()) as Echo).headers['x-auth-tenant']).toBe('acme');
+    const echoed = (await answer.json()) as Echo;
+    expect(echoed.headers['x-auth-tenant']).toBe('acme');
     firstRunToken = token;
+    // npm start logs every decision (dev/.dev.vars LOG_SAMPLE_RATE=1.0; production samples 0.01).
+    const requestId = echoed.headers['x-request-id'];
+    expect(requestId).toBeTruthy();
+    const logged = () => stack.output().split('\n').some((line) => line.includes('"outcome":"allowed"') && line.includes(`"requestId":"${requestId}"`));
+    for (const deadline = Date.now() + 5_000; !logged() && Date.now() < deadline;) await sleep(100);
+    expect(logged(), 'the allowed decision in the log').toBe(true);
 
     // The printed DPoP, step-up and session commands, run as printed (with this run's ports).
     const issuerUrl = `http://127.0.0.1:${ports.issuer}`;
