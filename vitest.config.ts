@@ -1,9 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two projects: `workers` runs inside workerd (unit and integration tests), then `e2e` runs in
 // Node against real `wrangler dev` processes. `vitest run --project e2e` runs one of them.
 export default defineConfig({
+  // The package's own name means the sources here, as tsconfig.json "paths" says: never a stale lib/.
+  resolve: {
+    alias: [
+      { find: /^edge-token-verifier$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono/edge-auth.ts', import.meta.url)) },
+    ],
+  },
   test: {
     projects: [
       {
@@ -14,7 +22,7 @@ export default defineConfig({
               // Every outbound fetch of the Worker under test (issuers, origins) goes to the
               // auxiliary Worker below: test issuers keep their https:// URLs.
               outboundService: 'issuer',
-              // Tests see production settings, not the .dev.vars of `npm start`.
+              // Tests see production settings (wrangler.toml's), not dev/.dev.vars of `npm start`.
               bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
               // The RPC door's consumer: another Worker bound to this one's `Verifier` entrypoint.
               // RELAY: a client whose GET or HEAD carries a body (test/fixtures/relay-worker.js).

@@ -52,11 +52,12 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import { build as buildPackage } from '../scripts/build.mjs';
 import { freePort } from '../scripts/processes.mjs';
 
 const require = createRequire(import.meta.url);
-// The Miniflare (and so the workerd) that wrangler 4.86 itself runs: node_modules/miniflare is
-// the vitest plugin's newer beta, with another options format.
+// The Miniflare (and so the workerd) that wrangler itself runs (package.json overrides keep the
+// vitest plugin on the same one).
 const wranglerRequire = createRequire(require.resolve('wrangler/package.json'));
 // Typed loosely: the types that resolve from here are the beta's.
 /** @type {{ Miniflare: new (options: any) => any }} */
@@ -318,8 +319,9 @@ const WORKERS = {
 
 /** Each Worker of bench/workers/ bundled as wrangler would. The product's package name
  *  (edge-token-verifier, edge-token-verifier/hono) resolves through its own package.json
- *  "exports" (a self-reference), exactly as a user's Worker imports it. */
+ *  "exports" (a self-reference) to lib/, built first: what a user's Worker installs. */
 async function bundle() {
+  await buildPackage();
   mkdirSync(build, { recursive: true });
   for (const [name, { entry }] of Object.entries(WORKERS)) {
     await esbuild.build({

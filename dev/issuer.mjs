@@ -6,12 +6,12 @@
 // DPoP (RFC 9449) is on: a token request with a DPoP proof gets a token bound to the proof's key
 // (`cnf.jkt`). With `boundResources`, a second issuer on the same server, `<url>/dpop` (its own
 // `iss`, same keys), issues only DPoP-bound tokens: its clients must send a proof.
-// Web clients (optional) log users in by the authorization code flow with PKCE through the
-// provider's development interactions (any login, any password; dev/session.mjs scripts them),
-// get access tokens for their resource carrying the session's `sid`, and are sent OpenID Connect
-// Back-Channel Logout tokens when the session ends. The provider's own requests (those logout
-// tokens) resolve `*.test` host names to 127.0.0.1, so they reach `wrangler dev` with the
-// tenant's Host.
+// Web clients (optional) log users in by the authorization code flow with PKCE through this
+// file's own login page (any login, any password; consent is given at once: the demo's web app
+// is first party; dev/session.mjs scripts it), get access tokens for their resource carrying the
+// session's `sid`, and are sent OpenID Connect Back-Channel Logout tokens when the session ends.
+// The provider's own requests (those logout tokens) to `*.test` host names go to 127.0.0.1 with
+// the name as Host, so they reach `wrangler dev` as the tenant's.
 //
 //   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
 //     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
@@ -26,12 +26,12 @@
 // Over HTTP, `POST /dev/rotate?alg=ES256` does what rotate() does (loopback only, for `npm start`),
 // and `GET /dev/backchannel` lists the last back-channel logout deliveries (newest first).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import * as dns from 'node:dns';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { dirname } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import Provider, { errors } from 'oidc-provider';
+import { hostRequest } from '../scripts/host-request.mjs';
 
 /** @typedef {'RS256' | 'ES256'} SigningAlg */
 /** @typedef {{ clientId: string, clientSecret: string }} DemoClient */
@@ -42,7 +42,7 @@ import Provider, { errors } from 'oidc-provider';
  */
 /** @typedef {import('node:crypto').JsonWebKey & { kid: string, alg: SigningAlg, use: 'sig' }} PrivateJwk */
 /**
- * A browser-style client (public, PKCE): users log in through the dev interactions, its access
+ * A browser-style client (public, PKCE): users log in through the login page, its access
  * tokens are for `resource` (with that resource's scopes) and carry `sid`, and the provider posts
  * a logout token to `backchannelLogoutUri` when the user's session ends.
  * @typedef {{ clientId: string, redirectUri: string, resource: string, backchannelLogoutUri: string }} WebClient
@@ -60,7 +60,7 @@ import Provider, { errors } from 'oidc-provider';
  * @property {number} [tokenTtlSeconds] default 3600
  * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
  * @property {ResourceServer[]} [boundResources] served by the issuer at `<url>/dpop`, DPoP-bound tokens only
- * @property {WebClient[]} [webClients] clients that log users in (dev interactions on); default none
+ * @property {WebClient[]} [webClients] clients that log users in (the login page on); default none
  */
 
 /**
@@ -97,6 +97,8 @@ export async function startIssuer(options) {
   if (options.keysFile) await writeKeys(options.keysFile, keys);
 
   /** @typedef {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void} Handler */
+  /** @type {Provider | null} */
+  let provider = null;
   /** @type {Handler | null} */
   let handle = null;
   /** @type {Handler | null} */
@@ -112,6 +114,10 @@ export async function startIssuer(options) {
       return;
     }
     const url = request.url ?? '/';
+    if (provider !== null && url.startsWith(INTERACTION_PATH)) {
+      interact(provider, request, response).catch((error) => answer(response, 500, { error: String(error) }));
+      return;
+    }
     if (handleBound !== null && (url === BOUND_ISSUER_PATH || url.startsWith(`${BOUND_ISSUER_PATH}/`))) {
       // Mounted as express mounts it: oidc-provider reads its mount path from originalUrl.
       Object.assign(request, { originalUrl: url, url: url.slice(BOUND_ISSUER_PATH.length) || '/' });
@@ -139,7 +145,8 @@ export async function startIssuer(options) {
     deliveries.splice(20);
   };
   const rebuild = () => {
-    handle = buildProvider(url, options.resources, { keys, cookieKeys, options, delivered, bound: false }).callback();
+    provider = buildProvider(url, options.resources, { keys, cookieKeys, options, delivered, bound: false });
+    handle = provider.callback();
     handleBound = options.boundResources === undefined ? null
       : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, delivered, bound: true }).callback();
   };
@@ -218,14 +225,16 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
     scopes,
     // Every artifact's lifetime set here, so the provider does not warn about its defaults.
     ttl: { ClientCredentials: ttl, AccessToken: ttl, AuthorizationCode: 60, IdToken: ttl, Interaction: 600, Grant: 86_400, Session: 86_400 },
-    // Any login is an account whose sub is the login (the dev interactions take any password).
+    // Any login is an account whose sub is the login (the login page takes any password).
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+    // This file's login page (interact() below), not the provider's development interactions.
+    interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
     // RFC 9068 leaves `sid` out of JWT access tokens; the edge revokes sessions by it.
     extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && typeof token.sid === 'string' ? { sid: token.sid } : undefined),
     // The provider's own requests (back-channel logout) to *.test names go to loopback.
-    httpOptions: () => ({ dnsLookup: /** @type {any} */ (loopbackLookup) }),
+    fetch: loopbackFetch,
     features: {
-      devInteractions: { enabled: webClients.length > 0 },
+      devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       // A proof at the token endpoint binds the token to its key (cnf.jkt); no nonces here.
       dPoP: { enabled: true },
@@ -271,14 +280,75 @@ ${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign
 }
 
 /**
- * dns.lookup, except that names under .test (the demo tenants' hosts) are 127.0.0.1: the
- * provider's back-channel logout then reaches the local edge, with the tenant's name as Host.
- * @param {string} hostname @param {any} options @param {(...args: any[]) => void} callback
+ * The provider's fetch, except that names under .test (the demo tenants' hosts) are 127.0.0.1:
+ * the provider's back-channel logout then reaches the local edge, with the tenant's name as Host.
+ * (The provider's default fetch refuses loopback addresses, rightly so anywhere but here.)
+ * @param {string | URL | Request} input @param {RequestInit} [init] @returns {Promise<Response>}
  */
-function loopbackLookup(hostname, options, callback) {
-  if (!hostname.endsWith('.test')) return dns.lookup(hostname, options, callback);
-  if (options?.all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
-  return callback(null, '127.0.0.1', 4);
+function loopbackFetch(input, init = {}) {
+  const target = new URL(input instanceof Request ? input.url : input);
+  if (!target.hostname.endsWith('.test')) return fetch(input, init);
+  /** @type {Record<string, string>} */
+  const headers = {};
+  new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
+  const loopback = new URL(target);
+  loopback.hostname = '127.0.0.1';
+  return hostRequest(loopback, {
+    method: init.method ?? 'GET', host: target.host, headers, timeoutMs: 2_500,
+    ...(init.body === undefined || init.body === null ? {} : { body: String(init.body) }),
+  });
+}
+
+/** Where the provider sends the user agent to log in (its `interactions.url`). */
+const INTERACTION_PATH = '/interaction/';
+
+/**
+ * The web clients' login and consent. A login prompt gets a form (any login, any password), its
+ * submission logs that login in; a consent prompt is granted at once with what the client asked
+ * for (the demo's web app is first party). Either way the provider then resumes the
+ * authorization request.
+ * @param {Provider} provider @param {import('node:http').IncomingMessage} request @param {import('node:http').ServerResponse} response
+ */
+async function interact(provider, request, response) {
+  const details = await provider.interactionDetails(request, response);
+  if (details.prompt.name === 'login') {
+    if (request.method !== 'POST') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      response.end(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sign in</title></head><body>
+<form method="post" action="${INTERACTION_PATH}${encodeURIComponent(details.uid)}">
+<input type="hidden" name="prompt" value="login">
+<input name="login" placeholder="any login" autofocus> <input name="password" type="password" placeholder="any password">
+<button type="submit">Sign in to the demo provider</button></form></body></html>`);
+      return;
+    }
+    const login = new URLSearchParams(await bodyOf(request)).get('login')?.trim();
+    const result = login ? { login: { accountId: login } } : { error: 'access_denied', error_description: 'no login given' };
+    await provider.interactionFinished(request, response, result, { mergeWithLastSubmission: false });
+    return;
+  }
+  const { accountId } = details.session ?? {};
+  const clientId = details.params.client_id;
+  if (details.prompt.name !== 'consent' || accountId === undefined || typeof clientId !== 'string') {
+    await provider.interactionFinished(request, response, { error: 'access_denied', error_description: `unexpected prompt ${details.prompt.name}` });
+    return;
+  }
+  const grant = (details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId))
+    ?? new provider.Grant({ accountId, clientId });
+  const missing = /** @type {{ missingOIDCScope?: string[], missingOIDCClaims?: string[], missingResourceScopes?: Record<string, string[]> }} */ (details.prompt.details);
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+  await provider.interactionFinished(request, response, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+}
+
+/** A small form body (the login page's). @param {import('node:http').IncomingMessage} request @returns {Promise<string>} */
+async function bodyOf(request) {
+  let body = '';
+  for await (const chunk of request) {
+    body += chunk;
+    if (body.length > 16 * 1024) throw new Error('form too large');
+  }
+  return body;
 }
 
 /**

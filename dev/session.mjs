@@ -2,16 +2,18 @@
 // @ts-check
 // `npm run session`: a user's browser session at the local demo provider, scripted. `login` runs
 // the authorization code flow with PKCE for acme's web app (dev/tenants.mjs DEMO_WEB_CLIENT)
-// through the provider's development interactions (any login and password; the consent prompt
-// confirmed), and prints the access token for acme's API, which carries the session's `sid`.
+// through the demo provider's login page (dev/issuer.mjs: any login and password; consent is
+// given by the provider), and prints the access token for acme's API, which carries the session's `sid`.
 // `logout` ends that session by RP-initiated logout (the provider's confirmation form), so the
 // provider posts a logout token to acme's edge endpoint (OIDC Back-Channel Logout), and prints
-// where it went and how it was answered. The session (its cookies) is kept in
+// where it went and how it was answered. The edge takes the revocation at once, and every isolate
+// refuses the session's tokens within the tenant's maxStalenessSeconds (5 s for acme); `--wait`
+// returns only once the edge refuses the session's token. The session (its cookies) is kept in
 // dev/.state/session.json between the two.
 //
 //   TOKEN=$(npm run -s session -- login)                    # as demo-user; --user alice for another
 //   curl -H 'Host: api.acme.test' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8787/orders
-//   npm run -s session -- logout                            # the provider tells the edge
+//   npm run -s session -- logout --wait                     # the provider tells the edge; 401 from here on
 //
 // As a module (the end-to-end tests): `const session = await login({ issuer })`, then
 // `await logout({ issuer, session })`.
@@ -20,12 +22,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hostRequest } from '../scripts/host-request.mjs';
 import { DEMO_WEB_CLIENT } from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const DEFAULT_STATE_FILE = join(ROOT, 'dev/.state/session.json');
 /** Redirects and forms one login may take (login prompt, consent prompt, and their resumes). */
 const MAX_STEPS = 12;
+/** How long `logout --wait` waits for the edge: acme's maxStalenessSeconds (5) and a margin. */
+const WAIT_MS = 15_000;
 
 /**
  * What `login` leaves for `logout`.
@@ -104,7 +109,7 @@ async function discover(issuer) {
   return /** @type {{ authorization_endpoint: string, token_endpoint: string, end_session_endpoint: string }} */ (await response.json());
 }
 
-/** The form of a dev interaction or confirmation page: its action and hidden inputs. @param {string} html @param {URL} base */
+/** The form of the login or logout confirmation page: its action and hidden inputs. @param {string} html @param {URL} base */
 function formOf(html, base) {
   const action = /<form[^>]*\saction="([^"]+)"/i.exec(html)?.[1];
   if (action === undefined) return null;
@@ -159,7 +164,7 @@ export async function login(options) {
     const html = await response.text();
     const page = response.status === 200 ? formOf(html, url) : null;
     if (page === null) throw new Error(`unexpected answer from ${url.pathname} (${response.status}): ${html.slice(0, 200)}`);
-    // The login prompt takes any login and password; the consent prompt is confirmed as it is.
+    // The login page takes any login and password.
     form = page.hidden.prompt === 'login' ? { ...page.hidden, login: user, password: 'any-password' } : page.hidden;
     url = page.action;
   }
@@ -207,6 +212,27 @@ export async function logout(options) {
   return deliveries.filter((delivery) => delivery.clientId === session.clientId && delivery.sid === session.sid);
 }
 
+/**
+ * Waits until the edge refuses the session's access token at the web client's API host (what
+ * every isolate does within the tenant's maxStalenessSeconds of the logout); the seconds it took.
+ * @param {{ edge: string, session: Session, timeoutMs?: number }} options
+ * @returns {Promise<number>}
+ */
+export async function waitForRevocation(options) {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? WAIT_MS);
+  for (;;) {
+    const response = await hostRequest(`${options.edge}/orders`, {
+      host: DEMO_WEB_CLIENT.host, headers: { authorization: `Bearer ${options.session.accessToken}` }, timeoutMs: 5_000,
+    });
+    const body = /** @type {{ reason?: string }} */ (await response.json().catch(() => ({})));
+    if (response.status === 401 && body.reason === 'revoked') return (Date.now() - started) / 1000;
+    if (response.status !== 200) throw new Error(`the edge answered ${response.status} ${JSON.stringify(body)}, not 401 revoked`);
+    if (Date.now() > deadline) throw new Error(`the edge still accepts the session's token after ${(options.timeoutMs ?? WAIT_MS) / 1000} s`);
+    await new Promise((wake) => setTimeout(wake, 250));
+  }
+}
+
 /** A claim of a JWT's payload, unverified (to print and keep the sid). @param {string} token @param {string} name */
 function claimOf(token, name) {
   try {
@@ -217,13 +243,15 @@ function claimOf(token, name) {
   }
 }
 
-const USAGE = `Usage: npm run -s session -- <login|logout> [--user NAME] [--scope "read write"] [--issuer URL] [--state-file FILE]
+const USAGE = `Usage: npm run -s session -- <login|logout> [--user NAME] [--scope "read write"] [--wait] [--issuer URL] [--edge URL] [--state-file FILE]
 
   login    log a user in to acme's web app (${DEMO_WEB_CLIENT.clientId}) and print an access token for ${DEMO_WEB_CLIENT.resource}, with the session's sid
   logout   end that session at the provider, which posts a logout token to acme's edge (OIDC Back-Channel Logout)
   --user        the login (any; default demo-user)
   --scope       scopes of acme's API (default "${DEMO_WEB_CLIENT.scopes.join(' ')}")
+  --wait        (logout) return once the edge refuses the session's token (within acme's 5 s maxStalenessSeconds)
   --issuer      the demo issuer (default: ISSUER_URL, else http://127.0.0.1:$ISSUER_PORT, port 9400)
+  --edge        the local edge, for --wait (default: EDGE_URL, else http://127.0.0.1:$EDGE_PORT, port 8787)
   --state-file  where the session is kept between login and logout (default dev/.state/session.json)`;
 
 async function main() {
@@ -238,6 +266,7 @@ async function main() {
       allowPositionals: true,
       options: {
         user: { type: 'string' }, scope: { type: 'string' }, issuer: { type: 'string' }, 'state-file': { type: 'string' },
+        wait: { type: 'boolean' }, edge: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -274,6 +303,12 @@ async function main() {
         console.log(delivery.ok
           ? `logout token delivered to ${delivery.uri}: accepted; tokens of this session are revoked within the tenant's maxStalenessSeconds`
           : `logout token to ${delivery.uri} not accepted: ${delivery.error}`);
+      }
+      if (values.wait && !deliveries.some((delivery) => delivery.ok)) throw new Error('no logout token reached the edge: nothing to wait for');
+      if (values.wait) {
+        const edge = (values.edge ?? process.env.EDGE_URL ?? `http://127.0.0.1:${process.env.EDGE_PORT ?? 8787}`).replace(/\/$/, '');
+        const seconds = await waitForRevocation({ edge, session });
+        console.log(`the edge refuses the session's tokens now (401 revoked, after ${seconds.toFixed(1)} s)`);
       }
     } else {
       usage(command === undefined ? 'missing command' : `unknown command ${command}`);

@@ -2,9 +2,10 @@
 // @ts-check
 // `npm start`: the whole local edge on loopback. The demo OpenID provider (dev/issuer.mjs) and
 // the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
-// group with the local KV and Durable Object state in .wrangler/state and .dev.vars' settings;
+// group with the local KV and Durable Object state in .wrangler/state and dev/.dev.vars' settings;
 // the demo tenants (dev/tenants.mjs) are PUT through the admin API, then the commands to try are
-// printed. Ctrl-C (or SIGTERM) stops all of it; so does this process dying (the group guard).
+// printed. Ctrl-C, SIGTERM or SIGHUP (to npm or to this process) stops all of it; so do npm or
+// whoever started it dying (watchStarters), and this process dying (wrangler's group guard).
 //
 //   npm start                                         # edge 8787, issuer 9400, origin 9401
 //   EDGE_PORT=8788 ISSUER_PORT=9500 ORIGIN_PORT=9501 npm start
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hostRequest } from '../scripts/host-request.mjs';
+import { watchStarters } from '../scripts/processes.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
@@ -25,6 +27,8 @@ import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebCl
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
 const READY_TIMEOUT_MS = 90_000;
+/** The local settings (admin token, insecure issuers, log every decision): wrangler's --env-file. */
+const DEV_VARS = join(ROOT, 'dev/.dev.vars');
 
 const { ports, stateDir } = readOptions();
 const keysFile = stateDir === undefined ? join(ROOT, 'dev/.state/issuer-keys.json') : join(stateDir, 'issuer-keys.json');
@@ -40,6 +44,9 @@ let streaming = false;
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(signal, () => void shutdown(0, signal === 'SIGINT' ? '\nstopping…' : `${signal}: stopping…`));
 }
+// `npm start` execs this file, so npm's SIGINT and SIGTERM reach us; npm passes on nothing else
+// (a SIGHUP or SIGKILL to npm ends npm alone), and nobody tells us when npm's parent dies.
+watchStarters(() => void shutdown(0, 'npm or the process that started it is gone: stopping…'));
 
 try {
   await main();
@@ -106,10 +113,10 @@ function readOptions() {
   };
 }
 
-/** A setting from .dev.vars, the file wrangler dev reads for the same values. @param {string} name */
+/** A setting from dev/.dev.vars, the file wrangler dev is given for the same values. @param {string} name */
 function devVar(name) {
   try {
-    const line = readFileSync(join(ROOT, '.dev.vars'), 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+    const line = readFileSync(DEV_VARS, 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
     return line?.slice(name.length + 1).trim().replace(/^"(.*)"$/, '$1');
   } catch {
     return undefined;
@@ -147,8 +154,10 @@ function startWrangler() {
   const edge = startWranglerDev({
     port: ports.edge,
     ...(stateDir === undefined ? {} : { persistTo: join(stateDir, 'wrangler') }),
-    // .dev.vars says so too; the demo issuer is http on loopback and needs it whatever that file says.
-    vars: { ALLOW_INSECURE_ISSUERS: 'true' },
+    envFile: DEV_VARS,
+    // dev/.dev.vars says so too; the demo issuer is http on loopback and needs it whatever that
+    // file says, and the local stack logs every decision (production samples allowed ones).
+    vars: { ALLOW_INSECURE_ISSUERS: 'true', LOG_SAMPLE_RATE: '1.0' },
     adminHost: ADMIN_HOST,
     readyTimeoutMs: READY_TIMEOUT_MS,
   });
@@ -206,8 +215,8 @@ Try it (in another terminal):
   ${curl(acme.host, '/account/profile', bearer('TOKEN'))}   # 401 insufficient_user_authentication: acr_values="urn:acme:mfa", max_age=600 (RFC 9470 step-up)
   USER_TOKEN=$(npm run -s session -- login --user alice${issuerFlag})   # a user logs in to acme's web app (a token with the session's sid)
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 200
-  npm run -s session -- logout${issuerFlag}                # the provider ends the session and posts a logout token to the edge
-  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked (within 5 s: acme's maxStalenessSeconds)
+  npm run -s session -- logout --wait${issuerFlag}${edgeFlag}   # the provider posts a logout token to the edge; returns once the edge refuses the session (within 5 s: acme's maxStalenessSeconds)
+  ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 

@@ -324,6 +324,7 @@ function connect(values) {
   const rawUrl = /** @type {string | undefined} */ (values.url) ?? process.env.EDGE_ADMIN_URL;
   const token = /** @type {string | undefined} */ (values.token) ?? process.env.EDGE_ADMIN_TOKEN;
   const adminHost = /** @type {string | undefined} */ (values['admin-host']) ?? (process.env.EDGE_ADMIN_HOST || undefined);
+  const adminHostSetting = values['admin-host'] !== undefined ? `--admin-host ${adminHost}` : `EDGE_ADMIN_HOST=${adminHost}`;
   if (!rawUrl) throw new UsageError('no admin URL: set EDGE_ADMIN_URL or pass --url');
   if (!token) throw new UsageError('no admin token: set EDGE_ADMIN_TOKEN or pass --token');
   /** @type {URL} */
@@ -348,12 +349,22 @@ function connect(values) {
       url.pathname = `${prefix}${path.split('?')[0]}`;
       url.search = path.includes('?') ? path.slice(path.indexOf('?')) : '';
       url.username = url.password = '';
+      /** @type {Response} */
+      let response;
       try {
-        return await hostRequest(url, { method, headers: sent, host: adminHost, body: body === undefined ? undefined : JSON.stringify(body) });
+        response = await hostRequest(url, { method, headers: sent, host: adminHost, body: body === undefined ? undefined : JSON.stringify(body) });
       } catch (error) {
         const code = /** @type {{ code?: string }} */ (error).code;
         throw new Unreachable(`could not connect to ${where}${adminHost ? ` (Host: ${adminHost})` : ''}: ${code ?? (error instanceof Error ? error.message : String(error))}`);
       }
+      // The edge took the request for a tenant's: the Host is not its ADMIN_HOST.
+      if (response.status === 404 && (await errorCodeOf(response)) === 'unknown_host') {
+        const why = adminHost === undefined
+          ? 'EDGE_ADMIN_HOST is not set: set it (or pass --admin-host) to the edge\'s ADMIN_HOST (admin.localhost under npm start)'
+          : `${adminHostSetting} is not the edge's ADMIN_HOST: set it to that (wrangler.toml [vars] ADMIN_HOST)`;
+        throw new UsageError(`${where} answered 404 unknown_host for the host ${adminHost ?? base.hostname}: the admin API answers only on the edge's ADMIN_HOST; ${why}`);
+      }
+      return response;
     },
   };
 }
@@ -384,6 +395,16 @@ async function listEvery(admin, cursor, limit) {
     if (seen.has(page.cursor)) throw new Refused(200, null, `the tenant list returned cursor ${page.cursor} twice`);
     seen.add(page.cursor);
     cursor = page.cursor;
+  }
+}
+
+/** The `error` of a JSON error body, read from a copy (the caller still reads the body). @param {Response} response */
+async function errorCodeOf(response) {
+  try {
+    const body = await response.clone().json();
+    return isObject(body) && typeof body.error === 'string' ? body.error : null;
+  } catch {
+    return null;
   }
 }
 

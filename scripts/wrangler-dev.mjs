@@ -1,6 +1,6 @@
 // @ts-check
 // The one way the tools start this Worker under `wrangler dev` (npm start, the end-to-end tests,
-// the load test): loopback only, its own process group behind the guard (so workerd and esbuild
+// the load test), or another Worker project with its own wrangler (`cwd`): loopback only, its own process group behind the guard (so workerd and esbuild
 // end with it, even when the parent is killed), output kept until it answers, a ready check that
 // fails fast on a build error, and a stop that always ends the whole group.
 //
@@ -16,13 +16,13 @@ import { hostRequest } from './host-request.mjs';
 import { groupAlive, signalGroup } from './processes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 const GUARD = join(ROOT, 'scripts/process-group-guard.mjs');
 const OUTPUT_LIMIT = 256 * 1024;
 
 /**
  * @typedef {object} WranglerDevOptions
  * @property {number} port
+ * @property {string} [cwd] another Worker project: its wrangler.toml, run by its own wrangler; default this one
  * @property {number} [inspectorPort]
  * @property {string} [persistTo] local KV and Durable Object state; default wrangler's (.wrangler/state)
  * @property {string} [envFile] secrets file; naming one keeps wrangler from reading .dev.vars
@@ -52,8 +52,9 @@ let exitHookInstalled = false;
 export function startWranglerDev(options) {
   const url = `http://127.0.0.1:${options.port}`;
   const adminHost = options.adminHost ?? 'admin.localhost';
+  const cwd = options.cwd ?? ROOT;
   const args = [
-    WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(options.port), '--show-interactive-dev-session=false',
+    join(cwd, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(options.port), '--show-interactive-dev-session=false',
     ...(options.inspectorPort === undefined ? [] : ['--inspector-port', String(options.inspectorPort)]),
     ...(options.persistTo === undefined ? [] : ['--persist-to', options.persistTo]),
     ...(options.envFile === undefined ? [] : ['--env-file', options.envFile]),
@@ -61,7 +62,7 @@ export function startWranglerDev(options) {
   ];
   const guard = options.removeOnExit === undefined ? [GUARD] : [GUARD, '--remove', options.removeOnExit];
   const child = spawn(process.execPath, [...guard, process.execPath, ...args], {
-    cwd: ROOT,
+    cwd,
     detached: true, // its own process group: stop() ends workerd and esbuild with it
     stdio: ['pipe', 'pipe', 'pipe'], // the guard watches its stdin: closed when we die
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', FORCE_COLOR: '0', NO_COLOR: '1', ...options.env },

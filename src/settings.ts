@@ -12,7 +12,9 @@ export interface Settings {
   readonly tenantCacheSeconds: number;
   /** ALLOW_INSECURE_ISSUERS === "true": http issuers on loopback (local development only). */
   readonly allowInsecureIssuers: boolean;
-  /** LOG_SAMPLE_RATE in [0, 1]: the share of allowed decisions logged (denials always are). */
+  /** LOG_SAMPLE_RATE in [0, 1]: the share of allowed decisions logged (denials always are);
+   *  0.01 unless set: a line per request costs more in Workers Logs than the request itself
+   *  (docs/configuration.md "Worker settings"). */
   readonly logSampleRate: number;
   /** DEBUG_TIMING === "true": Server-Timing on responses. */
   readonly debugTiming: boolean;
@@ -34,7 +36,7 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
   adminHost: 'admin.localhost',
   tenantCacheSeconds: 30,
   allowInsecureIssuers: false,
-  logSampleRate: 1,
+  logSampleRate: 0.01,
   debugTiming: false,
   dohUrl: 'https://cloudflare-dns.com/dns-query',
 });
@@ -68,5 +70,5 @@ function seconds(value: string | undefined, fallback: number): number {
 /** A number in [0, 1]; anything unparsable logs everything. */
 function rate(value: string | undefined): number {
   const number = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
-  return Number.isFinite(number) ? Math.min(1, Math.max(0, number)) : 1;
+  return Number.isFinite(number) ? Math.min(1, Math.max(0, number)) : DEFAULT_SETTINGS.logSampleRate;
 }

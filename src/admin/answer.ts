@@ -33,7 +33,7 @@ const STATUS: Record<AdminErrorCode, number> = {
 export function adminError(
   error: AdminErrorCode, description: string, detail: Record<string, unknown> = {}, headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ error, error_description: description, ...detail }), {
+  return new Response(`${JSON.stringify({ error, error_description: description, ...detail })}\n`, {
     status: STATUS[error],
     headers: { 'content-type': 'application/json', ...headers },
   });

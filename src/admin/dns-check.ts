@@ -24,5 +24,5 @@ export async function checkTenantDns(id: string, call: AdminCall, options: { tim
   const { exact, wildcards } = exactHosts(config.hosts);
   const results = await Promise.all(exact.map((host) => checkHost(host, check, { dohUrl: settingsOf(call.env).dohUrl, timeoutMs: options.timeoutMs })));
   const skipped = wildcards.map((host) => ({ host, reason: 'a wildcard names no single host to resolve' }));
-  return new Response(JSON.stringify({ results, skipped }), { status: 200, headers: { 'content-type': 'application/json' } });
+  return new Response(`${JSON.stringify({ results, skipped })}\n`, { status: 200, headers: { 'content-type': 'application/json' } });
 }

@@ -25,7 +25,7 @@ export async function listTenants(request: Request, call: AdminCall): Promise<Re
   const rows = await directory.listTenants(after, limit + 1);
   const tenants = rows.slice(0, limit).map((row) => ({ id: row.id, hosts: row.hosts }));
   const cursor = rows.length > limit ? encodeCursor(tenants[tenants.length - 1]!.id) : null;
-  return new Response(JSON.stringify({ tenants, cursor }), { status: 200, headers: { 'content-type': 'application/json' } });
+  return new Response(`${JSON.stringify({ tenants, cursor })}\n`, { status: 200, headers: { 'content-type': 'application/json' } });
 }
 
 /** Absent or empty: the default; otherwise digits only, 1..MAX_PAGE; null when invalid. */

@@ -58,7 +58,7 @@ export async function setTenantStatus(request: Request, id: string, call: AdminC
 export async function getTenantState(_request: Request, id: string, call: AdminCall): Promise<Response> {
   if (!(await directoryOf(call.env).exists(id))) return adminError('unknown_tenant', `no tenant ${id}`);
   const summary = await tenantStateStub(call.env.TENANT_STATE, id).summary();
-  return new Response(JSON.stringify(summary), { status: 200, headers: JSON_HEADERS });
+  return new Response(`${JSON.stringify(summary)}\n`, { status: 200, headers: JSON_HEADERS });
 }
 
 /** `{}`, `{"sub"}`, `{"sid"}` or `{"jti", "exp"}` and nothing else: an unknown field may be a
@@ -117,7 +117,7 @@ async function change(
   const after: TenantStateSummary = applied.summary;
   const { action, ...detail } = what;
   console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, action, tenant: id, ...detail, before, after }));
-  return new Response(JSON.stringify(after), { status: 200, headers: JSON_HEADERS });
+  return new Response(`${JSON.stringify(after)}\n`, { status: 200, headers: JSON_HEADERS });
 }
 
 const directoryOf = (env: Env) => directoryStub(env.DIRECTORY);

@@ -33,7 +33,7 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
   if (!(await startState(call, id, written.created))) {
     return adminError('internal_error', `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);
   }
-  return new Response(JSON.stringify(written.after), {
+  return new Response(`${JSON.stringify(written.after)}\n`, {
     status: written.created ? 201 : 200,
     headers: { ...JSON_HEADERS, etag: written.etag, ...(written.created ? { location: `/tenants/${id}` } : {}) },
   });
@@ -48,7 +48,7 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
   if (entityTags(request.headers.get('if-none-match'), { weak: true }).includes(etag)) {
     return new Response(null, { status: 304, headers: { etag } });
   }
-  return new Response(json, { status: 200, headers: { ...JSON_HEADERS, etag } });
+  return new Response(`${json}\n`, { status: 200, headers: { ...JSON_HEADERS, etag } });
 }
 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {

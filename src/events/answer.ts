@@ -60,5 +60,5 @@ function unavailable(answer: Extract<EventAnswer, { kind: 'unavailable' }>): Res
 }
 
 function json(status: number, body: Record<string, string>, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_NO_STORE, ...headers } });
+  return new Response(`${JSON.stringify(body)}\n`, { status, headers: { ...JSON_NO_STORE, ...headers } });
 }

@@ -25,7 +25,7 @@ export function metadataResponse(tenant: Tenant, resource: string, requestId: st
     ...([...tenant.issuers.values()].some((i) => i.proofOfPossession === 'mtls' || i.proofOfPossession === 'dpop-or-mtls')
       ? { tls_client_certificate_bound_access_tokens: true } : {}),
   };
-  return new Response(JSON.stringify(document), {
+  return new Response(`${JSON.stringify(document)}\n`, {
     headers: {
       'content-type': 'application/json',
       // A public document: any browser client (MCP clients among them) may read it.

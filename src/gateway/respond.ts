@@ -24,7 +24,9 @@ const REASON_TEXT: Record<Reason, string> = {
   malformed: 'The token is malformed.',
   alg_not_allowed: 'The token is signed with an algorithm that is not allowed.',
   unknown_issuer: 'The token is not from an issuer this API trusts.',
-  unknown_kid: 'The token is signed with a key the issuer does not publish.',
+  // Not "the issuer does not publish it": a new key can be published and still not fetched (the
+  // refetch cooldown), or published and unusable.
+  unknown_kid: 'The token is signed with a key this API does not know for its issuer.',
   bad_signature: 'The token signature is invalid.',
   expired: 'The token has expired.',
   not_yet_valid: 'The token is not valid yet.',
@@ -46,9 +48,9 @@ interface Shape {
   retryAfterSeconds?: number;
 }
 
-function shapeOf(denial: Denial): Shape {
+function shapeOf(denial: Denial, host = ''): Shape {
   switch (denial.error) {
-    case 'unknown_host': return { status: 404, description: 'No API is configured for this host.' };
+    case 'unknown_host': return { status: 404, description: unknownHostText(host) };
     case 'tenant_config_invalid': return { status: 500, description: 'This API is misconfigured.' };
     case 'tenant_on_hold': return { status: 403, description: 'This API is on hold.' };
     case 'origin_not_allowed': return { status: 403, description: 'This origin is not allowed.' };
@@ -84,12 +86,19 @@ function stepUpText(acrValues: readonly string[] | null, maxAge: number | null):
   return 'This route requires a listed authentication level and an authentication no older than max_age.';
 }
 
+/** Which host got no API: what a caller who forgot the Host header (or sent the wrong one) needs
+ *  to see. A host is at most 253 characters; anything longer is cut. */
+function unknownHostText(host: string): string {
+  if (host === '') return 'The request names no host (no Host header), and no API is configured without one.';
+  return `No API is configured for the host "${host.length > 253 ? `${host.slice(0, 253)}…` : host}" (the request's Host header).`;
+}
+
 export function statusOf(denial: Denial): number {
   return shapeOf(denial).status;
 }
 
 export function denialResponse(denial: Denial, context: ResponseContext): Response {
-  const shape = shapeOf(denial);
+  const shape = shapeOf(denial, context.host);
   const headers = new Headers(context.headers ?? undefined);
   headers.set('content-type', 'application/json');
   headers.set('cache-control', 'no-store');
@@ -101,7 +110,7 @@ export function denialResponse(denial: Denial, context: ResponseContext): Respon
   if (denial.error === 'use_dpop_nonce') headers.set('dpop-nonce', denial.nonce);
   const body: Record<string, string> = { error: denial.error, error_description: shape.description };
   if (denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof') body.reason = denial.reason;
-  return new Response(JSON.stringify(body), { status: shape.status, headers });
+  return new Response(`${JSON.stringify(body)}\n`, { status: shape.status, headers });
 }
 
 /** The WWW-Authenticate value. A DPoP proof's own refusals challenge with DPoP alone (RFC 9449

@@ -35,6 +35,11 @@ import type { TokenCache } from '../verify/token-cache';
 export type { Identity as AuthIdentity } from '../gateway/forward';
 export type { TenantConfig, TenantConfigInput } from '../tenants/schema';
 export { createTokenCache, type TokenCache } from '../verify/token-cache';
+// The objects it binds, for a Worker that hosts them itself rather than binding the gateway's.
+export { IssuerKeys } from '../keys/issuer-keys';
+export { DpopReplay } from '../state/dpop-replay';
+export { RateLimiter } from '../state/rate-limiter';
+export { TenantState } from '../state/tenant-state';
 
 /** What the middleware decided, for what runs after it (the gateway's forwarding handler). */
 export interface EdgeDecision {

@@ -246,6 +246,19 @@ describe('exit codes', () => {
     expect((await runTenants(edge, ['list'], { EDGE_ADMIN_TOKEN: undefined })).code).toBe(2);
   });
 
+  it('exits 2 naming EDGE_ADMIN_HOST when the edge does not take the request for its admin host', async () => {
+    const unset = await runTenants(edge, ['list'], { EDGE_ADMIN_HOST: undefined });
+    expect(unset.code).toBe(2);
+    expect(unset.stdout).toBe('');
+    expect(unset.stderr).toMatch(/404 unknown_host for the host 127\.0\.0\.1/);
+    expect(unset.stderr).toMatch(/EDGE_ADMIN_HOST is not set: set it \(or pass --admin-host\) to the edge's ADMIN_HOST/);
+    const wrong = await runTenants(edge, ['list'], { EDGE_ADMIN_HOST: 'api.nobody.test' });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/EDGE_ADMIN_HOST=api\.nobody\.test is not the edge's ADMIN_HOST/);
+    const flag = await runTenants(edge, ['list', '--admin-host', 'api.nobody.test'], { EDGE_ADMIN_HOST: undefined });
+    expect(flag.stderr).toMatch(/--admin-host api\.nobody\.test is not the edge's ADMIN_HOST/);
+  });
+
   it('exits 0 with the usage for --help, overall and per command', async () => {
     const overall = await runTenants(null, ['--help']);
     expect(overall.code).toBe(0);
@@ -302,8 +315,10 @@ describe('a tenant host through real HTTP', () => {
 
     const orders = await fetchAs(edge, 'api.http-check.test', '/orders');
     expect(orders.status).toBe(401);
+    // The edge names https (test/gateway/respond.test.ts); wrangler dev's proxy rewrites a URL
+    // of the request's own host in any response header to the scheme it was reached by, http.
     expect(orders.headers.get('www-authenticate')).toBe(
-      'Bearer realm="api.http-check.test", resource_metadata="https://api.http-check.test/.well-known/oauth-protected-resource", '
+      'Bearer realm="api.http-check.test", resource_metadata="http://api.http-check.test/.well-known/oauth-protected-resource", '
       + 'DPoP algs="RS256 PS256 ES256 EdDSA"',
     );
     expect(await orders.json()).toEqual({ error: 'missing_token', error_description: expect.any(String) });
@@ -320,7 +335,11 @@ describe('a tenant host through real HTTP', () => {
 
     const unknown = await fetchAs(edge, 'nobody.test', '/');
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { error: string }).error).toBe('unknown_host');
+    expect(await unknown.text()).toBe(
+      `${JSON.stringify({ error: 'unknown_host', error_description: 'No API is configured for the host "nobody.test" (the request\'s Host header).' })}\n`);
+    // curl without -H 'Host: …': the edge says which host it got.
+    const bare = await fetch(`${edge.url}/orders`);
+    expect(((await bare.json()) as { error_description: string }).error_description).toContain('"127.0.0.1"');
   });
 });
 

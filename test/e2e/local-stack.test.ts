@@ -10,6 +10,7 @@
 // found without restarting the Worker.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -339,13 +340,16 @@ describe('npm run token', () => {
   });
 });
 
-describe('npm start (dev/start.mjs)', () => {
-  const GUARD = join(ROOT, 'scripts/process-group-guard.mjs');
+describe('npm start', () => {
   let scratch: string;
   let ports: { edge: number; issuer: number; origin: number };
   const running: ChildProcess[] = [];
   /** A token from the first run: the issuer keys file must carry it into the second. */
   let firstRunToken = '';
+  /** npm as the user runs it: the npm that runs this test when there is one, else the one on PATH. */
+  const npm = process.env.npm_execpath?.endsWith('.js') ? [process.execPath, process.env.npm_execpath] : ['npm'];
+  /** Starts its arguments as a child and stays, as a shell or a supervisor would: the parent that dies. */
+  const PARENT = "require('node:child_process').spawn(process.argv[1], process.argv.slice(2), { stdio: 'inherit' }); setInterval(() => {}, 60_000);";
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'npm-start-'));
@@ -353,18 +357,28 @@ describe('npm start (dev/start.mjs)', () => {
   });
 
   afterAll(async () => {
-    // A failed test may leave one running: its guard's group goes, and start.mjs stops wrangler.
-    for (const child of running) if (child.exitCode === null && child.pid) signalGroup(child.pid, 'SIGTERM');
-    await sleep(running.some((c) => c.exitCode === null) ? 3_000 : 0);
+    // A failed test may leave one running: its own group (npm, start.mjs), then wrangler's.
+    for (const group of stackGroups()) signalGroup(group, 'SIGKILL');
+    for (const child of running) if (child.exitCode === null && child.pid) signalGroup(child.pid, 'SIGKILL');
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  /** `npm start` on this test's ports and state; resolves with its output once the banner is out. */
-  async function start(): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, [
-      GUARD, process.execPath, 'dev/start.mjs', '--edge-port', String(ports.edge), '--issuer-port', String(ports.issuer),
-      '--origin-port', String(ports.origin), '--state-dir', scratch,
-    ], { cwd: ROOT, detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
+  interface Stack {
+    /** The npm process. */
+    npm: number;
+    output: () => string;
+    /** What this test spawned: npm itself, or the parent that started npm. */
+    child: ChildProcess;
+    exited: Promise<number | null>;
+  }
+
+  /** `npm start` on this test's ports and state, straight or under a parent; once its banner is out. */
+  async function start(under: 'test' | 'parent' = 'test'): Promise<Stack> {
+    const args = [...npm.slice(1), 'start', '--', '--edge-port', String(ports.edge), '--issuer-port', String(ports.issuer),
+      '--origin-port', String(ports.origin), '--state-dir', scratch];
+    const [command, argv] = under === 'test' ? [npm[0]!, args] : [process.execPath, ['-e', PARENT, npm[0]!, ...args]];
+    // Its own process group, so afterAll can end whatever a failed test leaves.
+    const child = spawn(command, argv, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
     running.push(child);
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -375,28 +389,53 @@ describe('npm start (dev/start.mjs)', () => {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not get ready:\n${output}`);
       await sleep(100);
     }
-    return { child, output: () => output, exited };
+    const npmPid = under === 'test' ? child.pid! : childrenOf(child.pid!)[0]!;
+    expect(readFileSync(`/proc/${npmPid}/cmdline`, 'utf8')).toContain('start');
+    return { npm: npmPid, output: () => output, child, exited };
   }
 
-  /** The process groups of what start.mjs started (wrangler's guard and everything under it). */
-  function stackGroups(): number[] {
+  /** The processes running for this test's stack (npm, start.mjs, wrangler's guard and wrangler, by
+   *  the state directory in their arguments) and their process groups (workerd is in wrangler's). */
+  function stackProcesses(): { pids: number[]; groups: number[] } {
+    const pids: number[] = [];
     const groups = new Set<number>();
-    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
       try {
         if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(scratch)) continue;
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        groups.add(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]));
+        const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (state === 'Z') continue; // ended, not yet reaped by its parent
+        pids.push(pid);
+        groups.add(Number(group));
       } catch {
         // gone meanwhile
       }
     }
-    return [...groups];
+    return { pids, groups: [...groups] };
+  }
+  const stackGroups = () => (scratch ? stackProcesses().groups : []);
+
+  const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+
+  /** Whether something still listens on a port (a new listener there fails). */
+  const portTaken = (port: number) => new Promise<boolean>((answer) => {
+    const probe = createNetServer();
+    probe.once('error', () => answer(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => answer(false)));
+  });
+
+  /** Every process of the stack ends (within 15 s of the stop), and the three ports are free. */
+  async function expectAllGone(before: { pids: number[]; groups: number[] }) {
+    expect(before.pids.length, 'npm, start.mjs, the guard and wrangler').toBeGreaterThanOrEqual(4);
+    expect(before.groups.length, 'npm\'s group and wrangler\'s').toBeGreaterThanOrEqual(2);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (stackProcesses().pids.length > 0 || before.groups.some(groupAlive))) await sleep(200);
+    expect(stackProcesses().pids, 'processes left running').toEqual([]);
+    for (const group of before.groups) expect(groupAlive(group), `process group ${group}`).toBe(false);
+    for (const [name, port] of Object.entries(ports)) expect(await portTaken(port), `the ${name} port ${port}`).toBe(false);
   }
 
-  /** start.mjs itself, the guard's one child. */
-  const startPid = (guard: ChildProcess) => Number(readFileSync(`/proc/${guard.pid}/task/${guard.pid}/children`, 'utf8').trim().split(' ')[0]);
-
-  it('starts the stack, prints commands that work, and stops every process on SIGTERM', async () => {
+  it('starts the stack, prints commands that work, and stops every process when the npm process gets SIGTERM', async () => {
     const stack = await start();
     const edgeUrl = `http://127.0.0.1:${ports.edge}`;
     const banner = stack.output();
@@ -409,8 +448,15 @@ describe('npm start (dev/start.mjs)', () => {
     const token = await requestDemoToken(`http://127.0.0.1:${ports.issuer}`);
     const answer = await hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${token}` } });
     expect(answer.status).toBe(200);
-    expect(((await answer.json()) as Echo).headers['x-auth-tenant']).toBe('acme');
+    const echoed = (await answer.json()) as Echo;
+    expect(echoed.headers['x-auth-tenant']).toBe('acme');
     firstRunToken = token;
+    // npm start logs every decision (dev/.dev.vars LOG_SAMPLE_RATE=1.0; production samples 0.01).
+    const requestId = echoed.headers['x-request-id'];
+    expect(requestId).toBeTruthy();
+    const logged = () => stack.output().split('\n').some((line) => line.includes('"outcome":"allowed"') && line.includes(`"requestId":"${requestId}"`));
+    for (const deadline = Date.now() + 5_000; !logged() && Date.now() < deadline;) await sleep(100);
+    expect(logged(), 'the allowed decision in the log').toBe(true);
 
     // The printed DPoP, step-up and session commands, run as printed (with this run's ports).
     const issuerUrl = `http://127.0.0.1:${ports.issuer}`;
@@ -425,32 +471,50 @@ describe('npm start (dev/start.mjs)', () => {
     const { stdout: userToken } = await execFileAsync(process.execPath, [session[0]!, 'login', '--user', 'alice', ...session.slice(1)], { cwd: ROOT });
     const asUser = () => hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${userToken.trim()}` } });
     expect((await asUser()).status).toBe(200);
-    await execFileAsync(process.execPath, [session[0]!, 'logout', ...session.slice(1)], { cwd: ROOT });
-    const loggedOut = Date.now();
-    while ((await asUser()).status !== 401) {
-      expect(Date.now() - loggedOut, 'the logged-out session still passes').toBeLessThan(6_000);
-      await sleep(200);
-    }
+    // As the banner prints it: --wait returns once the edge refuses the session, so the next
+    // command, pasted in the same go, gets its 401.
+    expect(banner).toContain(`npm run -s session -- logout --wait --issuer ${issuerUrl} --edge ${edgeUrl}`);
+    const waited = await execFileAsync(process.execPath, [session[0]!, 'logout', '--wait', '--edge', edgeUrl, ...session.slice(1)], { cwd: ROOT });
+    expect(waited.stdout).toMatch(/the edge refuses the session's tokens now \(401 revoked, after \d+\.\d s\)/);
+    const loggedOut = await asUser();
+    expect(loggedOut.status).toBe(401);
+    expect(await loggedOut.json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
 
-    const groups = stackGroups();
-    expect(groups.length).toBeGreaterThan(0);
-    process.kill(startPid(stack.child), 'SIGTERM');
+    const before = stackProcesses();
+    process.kill(stack.npm, 'SIGTERM');
     expect(await stack.exited).toBe(0);
-    for (const group of groups) expect(groupAlive(group), `process group ${group}`).toBe(false);
+    await expectAllGone(before);
     await expect(fetch(edgeUrl)).rejects.toThrow();
   });
 
-  it('starts again on the same state without cleanup (idempotent seeding, same issuer keys) and stops on SIGINT', async () => {
+  it('starts again on the same state without cleanup (idempotent seeding, same issuer keys) and stops on Ctrl-C', async () => {
     expect(firstRunToken).not.toBe('');
     const stack = await start();
     const edgeUrl = `http://127.0.0.1:${ports.edge}`;
     const answer = await hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${firstRunToken}` } });
     expect(answer.status).toBe(200);
 
-    const groups = stackGroups();
-    process.kill(startPid(stack.child), 'SIGINT');
+    const before = stackProcesses();
+    // A terminal's Ctrl-C: SIGINT to the foreground process group, npm and what it runs.
+    signalGroup(stack.npm, 'SIGINT');
     expect(await stack.exited).toBe(0);
-    for (const group of groups) expect(groupAlive(group), `process group ${group}`).toBe(false);
+    await expectAllGone(before);
+  });
+
+  it('stops every process when the npm process gets SIGHUP, which npm does not pass on', async () => {
+    const stack = await start();
+    const before = stackProcesses();
+    process.kill(stack.npm, 'SIGHUP');
+    await stack.exited;
+    await expectAllGone(before);
+  });
+
+  it('stops every process when the process that started npm dies', async () => {
+    const stack = await start('parent');
+    const before = stackProcesses();
+    process.kill(stack.child.pid!, 'SIGKILL');
+    await stack.exited;
+    await expectAllGone(before);
   });
 });
 

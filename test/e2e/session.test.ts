@@ -1,6 +1,6 @@
 // The local stack's session script (dev/session.mjs) against the real demo provider, without
-// wrangler: a user logs in to acme's web app (authorization code flow with PKCE through the dev
-// interactions), the access token is a JWT for acme's API carrying the session's sid, and ending
+// wrangler: a user logs in to acme's web app (authorization code flow with PKCE through the demo
+// provider's login page), the access token is a JWT for acme's API carrying the session's sid, and ending
 // the session makes the provider post a logout token, to a stand-in for the edge reached as
 // api.acme.test (the provider resolves *.test to loopback), shaped as the edge's back-channel
 // logout endpoint requires (src/events/backchannel-logout.ts).
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { login, logout } from '../../dev/session.mjs';
 import { DEMO_WEB_CLIENT, demoResources, demoWebClients } from '../../dev/tenants.mjs';
@@ -49,6 +49,20 @@ afterAll(async () => {
 const keys = () => createLocalJWKSet(issuer.publicJwks() as never);
 
 describe('a web session at the demo provider', () => {
+  it('the provider starts and rotates keys without a warning: its own login page, not the development interactions', async () => {
+    const warn = vi.spyOn(console, 'warn');
+    const info = vi.spyOn(console, 'info');
+    try {
+      const quiet = await startIssuer({ resources: demoResources(), webClients: demoWebClients({ edgePort: 8787 }) });
+      await quiet.rotate('ES256');
+      await quiet.stop();
+      expect([...warn.mock.calls, ...info.mock.calls]).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      info.mockRestore();
+    }
+  });
+
   it('logs in: an RFC 9068 access token for acme\'s API, carrying the session\'s sid', async () => {
     const session = await login({ issuer: issuer.url, user: 'alice' });
     expect(decodeProtectedHeader(session.accessToken)).toMatchObject({ typ: 'at+jwt', alg: 'RS256' });

@@ -17,7 +17,7 @@ let host: string;
 let id: string;
 
 beforeEach(async () => {
-  edge = testEdge();
+  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
   issuer = await TestIssuer.create({ algs: ['RS256'] });
   transmitter = await TestIssuer.create({ algs: ['ES256'] });
   ({ id } = uniqueTenant('ev'));

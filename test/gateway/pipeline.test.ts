@@ -11,7 +11,7 @@ let host: string;
 let id: string;
 
 beforeEach(async () => {
-  edge = testEdge();
+  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
   issuer = await TestIssuer.create();
   const t = uniqueTenant();
   id = t.id;
@@ -308,12 +308,18 @@ describe('observability', () => {
   it('samples allowed decisions at LOG_SAMPLE_RATE and logs every denial', async () => {
     await putBasic();
     await edge.request(`https://${host}/x`, { token: await token() });
-    expect(edge.decisions().map((d) => d.outcome)).toEqual(['allowed']); // the default rate is 1.0
+    expect(edge.decisions().map((d) => d.outcome)).toEqual(['allowed']); // this edge's rate is 1
     const quiet = testEdge({ env: { LOG_SAMPLE_RATE: '0' } });
     await quiet.request(`https://${host}/x`, { token: await token() });
     await quiet.request(`https://${host}/x`);
     quiet.restoreLog();
     expect(quiet.decisions().map((d) => d.outcome)).toEqual(['denied']);
+    // wrangler.toml's 0.01: a decision is logged when the random draw falls under it (testEdge draws 0.5).
+    const production = testEdge();
+    await production.request(`https://${host}/x`, { token: await token() });
+    await production.request(`https://${host}/x`);
+    production.restoreLog();
+    expect(production.decisions().map((d) => d.outcome)).toEqual(['denied']);
   });
 });
 

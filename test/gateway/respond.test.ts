@@ -53,6 +53,21 @@ describe('denialResponse', () => {
     });
   });
 
+  it('unknown_kid says this API does not know the key, not that the issuer does not publish it (it may, inside the refetch cooldown)', async () => {
+    const body = await denialResponse({ error: 'invalid_token', reason: 'unknown_kid' }, context).json() as Record<string, string>;
+    expect(body.error_description).toBe('The token is signed with a key this API does not know for its issuer.');
+  });
+
+  it('unknown_host names the host it got, or says that there was none', async () => {
+    const named = await denialResponse({ error: 'unknown_host' }, { host: '127.0.0.1', requestId: 'r' }).json() as Record<string, string>;
+    expect(named.error_description).toBe('No API is configured for the host "127.0.0.1" (the request\'s Host header).');
+    const none = await denialResponse({ error: 'unknown_host' }, { host: '', requestId: 'r' }).json() as Record<string, string>;
+    expect(none.error_description).toBe('The request names no host (no Host header), and no API is configured without one.');
+    // A host is at most 253 characters; a longer one is cut, so the answer stays small.
+    const long = await denialResponse({ error: 'unknown_host' }, { host: 'a'.repeat(5000), requestId: 'r' }).json() as Record<string, string>;
+    expect(long.error_description!.length).toBeLessThan(400);
+  });
+
   it('gives Retry-After in whole seconds, at least 1', () => {
     expect(denialResponse({ error: 'rate_limited', retryAfterSeconds: 2.2 }, context).headers.get('retry-after')).toBe('3');
     expect(denialResponse({ error: 'rate_limited', retryAfterSeconds: 0 }, context).headers.get('retry-after')).toBe('1');

@@ -12,7 +12,7 @@ let issuer: TestIssuer;
 let host: string;
 
 beforeEach(async () => {
-  edge = testEdge();
+  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
   issuer = await TestIssuer.create();
   const t = uniqueTenant('rte');
   host = `api.${t.domain}`;

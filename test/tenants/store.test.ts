@@ -191,7 +191,14 @@ describe('settings', () => {
       dohUrl: 'https://cloudflare-dns.com/dns-query',
     });
     expect(parseSettings({ LOG_SAMPLE_RATE: '7' }).logSampleRate).toBe(1);
-    expect(parseSettings({ LOG_SAMPLE_RATE: 'x' }).logSampleRate).toBe(1);
     expect(parseSettings({ LOG_SAMPLE_RATE: '-1' }).logSampleRate).toBe(0);
+    expect(parseSettings({ LOG_SAMPLE_RATE: '1.0' }).logSampleRate).toBe(1);
+  });
+
+  it('samples 1 in 100 allowed decisions in production: wrangler.toml says 0.01, and so does the default of a Worker that sets nothing', () => {
+    // docs/configuration.md "Worker settings": a log line per request would cost twice the request.
+    expect(env.LOG_SAMPLE_RATE).toBe('0.01');
+    expect(parseSettings(env).logSampleRate).toBe(0.01);
+    for (const value of [undefined, '', ' ', 'x', 'NaN']) expect(parseSettings({ LOG_SAMPLE_RATE: value }).logSampleRate).toBe(0.01);
   });
 });

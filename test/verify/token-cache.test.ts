@@ -212,7 +212,7 @@ describe('the cache in the pipeline', () => {
   let host: string;
 
   beforeEach(async () => {
-    edge = testEdge();
+    edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
     issuer = await TestIssuer.create();
     const t = uniqueTenant('tc');
     id = t.id;

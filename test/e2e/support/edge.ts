@@ -17,7 +17,7 @@ import { freePort } from '../../../scripts/processes.mjs';
 import { startWranglerDev } from '../../../scripts/wrangler-dev.mjs';
 
 export interface EdgeOptions {
-  /** `--var NAME:VALUE` settings over wrangler.toml's [vars]; `.dev.vars` is never read. */
+  /** `--var NAME:VALUE` settings over wrangler.toml's [vars]; dev/.dev.vars is never read. */
   vars?: Record<string, string>;
   /** How long wrangler dev may take to answer its first request; default 60 s. */
   readyTimeoutMs?: number;
@@ -48,7 +48,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const adminHost = vars.ADMIN_HOST ?? 'admin.localhost';
   const scratch = await mkdtemp(join(tmpdir(), 'edge-e2e-'));
   // The token goes in an env file, as a secret: not in argv (ps) nor in wrangler's binding table.
-  // Naming a file also keeps wrangler from loading .dev.vars: a test runs with what it says.
+  // Naming a file also keeps wrangler from loading any .dev.vars: a test runs with what it says.
   const envFile = join(scratch, 'secrets.env');
   await writeFile(envFile, `ADMIN_TOKEN=${adminToken}\n`);
   const dev = startWranglerDev({
