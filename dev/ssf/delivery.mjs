@@ -178,7 +178,8 @@ async function pushOnce(stream, item, deps) {
     });
   } catch (error) {
     const name = error instanceof Error ? error.name : 'Error';
-    return { retry: true, details: { status: undefined, reason: name === 'TimeoutError' ? 'the push timed out' : 'the push failed to connect' } };
+    const why = name === 'TimeoutError' ? 'the push timed out' : `the push failed to connect (${error instanceof Error ? error.message.slice(0, 200) : name})`;
+    return { retry: true, details: { status: undefined, reason: why } };
   }
   const status = response.status;
   if (status >= 200 && status < 300) {

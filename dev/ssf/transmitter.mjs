@@ -86,7 +86,6 @@ export async function createTransmitter(options) {
   const setup = compileOptions(options);
   const keys = await createKeyRing(setup.alg);
   let closed = false;
-  const closing = new AbortController();
   /** @type {Set<() => void>} */
   const sleepers = new Set();
   /** @param {number} ms @returns {Promise<void>} */
@@ -104,16 +103,25 @@ export async function createTransmitter(options) {
   let rogue = null;
   /** @type {State} */
   const state = {
-    setup, keys, closing: closing.signal,
+    setup, keys,
     streams: new Map(),
     authority: createAuthority({ receivers: setup.receivers, now: setup.now, tokenTtlSeconds: setup.tokenTtlSeconds }),
     faults: createFaults(),
     rogueKey: () => (rogue ??= createSigningKey(setup.alg)),
     deliveryDeps: /** @type {import('./delivery.mjs').DeliveryDeps} */ ({}),
   };
+  /** Pushes in flight, each with its own controller: workerd lets no request use another's. @type {Set<AbortController>} */
+  const inFlight = new Set();
   Object.assign(state.deliveryDeps, {
-    fetch: (/** @type {Parameters<typeof fetch>[0]} */ url, /** @type {RequestInit} */ init) =>
-      setup.fetch(url, { ...init, signal: AbortSignal.any([init.signal ?? closing.signal, closing.signal]) }),
+    fetch: async (/** @type {Parameters<typeof fetch>[0]} */ url, /** @type {RequestInit} */ init) => {
+      const abort = new AbortController();
+      inFlight.add(abort);
+      try {
+        return await setup.fetch(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, abort.signal]) : abort.signal });
+      } finally {
+        inFlight.delete(abort);
+      }
+    },
     retry: setup.retry, pushTimeoutMs: setup.pushTimeoutMs, maxQueue: setup.maxQueue, longPollMs: setup.longPollMs,
     maxPollBatch: setup.maxPollBatch, redeliverAfterMs: setup.redeliverAfterMs, faults: state.faults,
     log: createDeliveryLog(setup.logSize), isClosed: () => closed, sleep,
@@ -135,7 +143,7 @@ export async function createTransmitter(options) {
     },
     async close() {
       closed = true;
-      closing.abort();
+      for (const abort of inFlight) abort.abort();
       for (const wake of [...sleepers]) wake();
     },
   };
@@ -150,7 +158,6 @@ export async function createTransmitter(options) {
  * @property {ReturnType<typeof createFaults>} faults
  * @property {() => Promise<import('./keys.mjs').SigningKey>} rogueKey a key no JWKS of ours lists
  * @property {import('./delivery.mjs').DeliveryDeps} deliveryDeps
- * @property {AbortSignal} closing
  */
 
 /** Options checked and defaulted once. @param {TransmitterOptions} options */

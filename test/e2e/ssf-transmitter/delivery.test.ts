@@ -50,7 +50,7 @@ describe('push (RFC 8935)', () => {
     const stream = await createStream(transmitter, { delivery: pushTo(gone) });
     const { issued } = await emit(transmitter, { type: 'session-revoked', subject: ALICE });
     const record = await until(async () => (await deliveryLog(transmitter, `?stream_id=${stream.stream_id}&state=failed`))[0]);
-    expect(record).toMatchObject({ jti: issued[0]!.jti, attempts: FAST_RETRY.maxAttempts, reason: 'the push failed to connect' });
+    expect(record).toMatchObject({ jti: issued[0]!.jti, attempts: FAST_RETRY.maxAttempts, reason: expect.stringMatching(/^the push failed to connect/) });
     // The receiver moves to a live endpoint (PATCH): the next SET goes there.
     await call(transmitter, '/ssf/stream', { method: 'PATCH', body: { stream_id: stream.stream_id, delivery: pushTo(receiver) } });
     const before = receiver.pushes.length;
