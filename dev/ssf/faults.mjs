@@ -25,6 +25,7 @@ import { has } from './responses.mjs';
 const MODES = ['down', 'huge', 'many', 'foreign-key', 'endless'];
 export const DEFAULT_HUGE_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MANY_COUNT = 10_000;
+const MAX_FAULTS = 100;
 const LIMITS = { seconds: 86_400, times: 100_000, bytes: 256 * 1024 * 1024, count: 20_000 };
 
 /**
@@ -57,10 +58,9 @@ export function createFaults() {
     /** @param {Record<string, unknown>} body @returns {{ ok: true, value: Fault } | { ok: false, problem: string }} */
     add(body) {
       const read = readFault(body);
-      if (read.ok) {
-        live();
-        faults.push(read.value);
-      }
+      if (!read.ok) return read;
+      if (live().length >= MAX_FAULTS) return { ok: false, problem: `at most ${MAX_FAULTS} faults at once` };
+      faults.push(read.value);
       return read;
     },
     clear() {

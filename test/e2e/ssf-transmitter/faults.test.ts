@@ -121,5 +121,8 @@ describe('hostile poll answers', () => {
       expect((await fetch(`${transmitter.url}/dev/faults`, { method: 'POST', body: JSON.stringify(body) })).status, JSON.stringify(body)).toBe(400);
     }
     expect((await control(transmitter, '/faults')).faults).toEqual([]);
+    // Faults are bounded like everything a caller can add.
+    for (let i = 0; i < 100; i++) await control(transmitter, '/faults', { mode: 'endless', stream_id: 'none-such' });
+    expect((await fetch(`${transmitter.url}/dev/faults`, { method: 'POST', body: JSON.stringify({ mode: 'endless' }) })).status).toBe(400);
   });
 });
