@@ -218,3 +218,38 @@ describe('what a stream gets (SSF §8.1.1 events_delivered, §8.1.3 subjects)', 
     expect(payload.events).toEqual({ 'https://schemas.openid.net/secevent/risc/event-type/account-disabled': { subject: ALICE } });
   });
 });
+
+describe('signing', () => {
+  it('signs with RS256 and a 2048-bit key when asked (what the CAEP interoperability profile requires), the JWKS saying so', async () => {
+    const rsa = await startTransmitter({ receivers: [RECEIVER], alg: 'RS256' });
+    try {
+      const jwks = await json(await fetch(`${rsa.url}/jwks.json`));
+      expect(jwks.keys).toEqual([expect.objectContaining({ kty: 'RSA', alg: 'RS256', use: 'sig', e: 'AQAB' })]);
+      expect(Buffer.from(jwks.keys[0].n, 'base64url').length * 8).toBe(2048);
+      expect(jwks.keys[0]).not.toHaveProperty('d');
+      const stream = await createStream(rsa, {});
+      await emit(rsa, { type: 'session-revoked', subject: ALICE });
+      const answer = await json(await poll(rsa, stream, { returnImmediately: true }));
+      const { protectedHeader, payload } = await verifySet(rsa, Object.values(answer.sets)[0] as string);
+      expect(protectedHeader).toEqual({ alg: 'RS256', kid: jwks.keys[0].kid, typ: 'secevent+jwt' });
+      expect(payload.iat).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+    } finally {
+      await rsa.stop();
+    }
+  });
+
+  it('keeps the old key published after a rotation: SETs signed before it still verify, new ones use the new kid', async () => {
+    const stream = await createStream(transmitter, { delivery: { method: POLL } });
+    await emit(transmitter, { type: 'session-revoked', subject: ALICE });
+    const before = Object.values((await json(await poll(transmitter, stream, { returnImmediately: true }))).sets)[0] as string;
+    const { kid } = await control(transmitter, '/rotate', {});
+    const jwks = await json(await fetch(`${transmitter.url}/jwks.json`));
+    expect(jwks.keys.map((key: any) => key.kid)[0]).toBe(kid);
+    expect(jwks.keys).toHaveLength(2);
+    await verifySet(transmitter, before);
+    await emit(transmitter, { type: 'credential-change', subject: ALICE });
+    const sets = (await json(await poll(transmitter, stream, { returnImmediately: true }))).sets;
+    const after = await Promise.all(Object.values(sets).map((set) => verifySet(transmitter, set as string)));
+    expect(after.map((set) => set.protectedHeader.kid)).toContain(kid);
+  });
+});
