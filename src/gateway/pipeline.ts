@@ -25,7 +25,7 @@ import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } f
 import { EMPTY_LIST } from '../state/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
 import { createTenantStates, type StateRead } from '../state/tenant-states';
-import { createTenantStore, type TenantKv, type TenantStore } from '../tenants/store';
+import { createTenantStore, type TenantSource, type TenantStore } from '../tenants/store';
 import type { LimitConfig, Tenant } from '../tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
@@ -81,7 +81,7 @@ export function ioOf(bindings: PipelineBindings, settings: Settings, waitUntil: 
 /** How a door finds the tenant: by host in KV (the gateway, RPC, edgeAuth 'kv'), or its own way
  *  (edgeAuth with one config or a resolver). */
 export type TenantLookup =
-  | { readonly kv: TenantKv; readonly cacheSeconds: number }
+  | TenantSource
   | { readonly find: () => Promise<Outcome<Tenant>> };
 
 /** One request as every door describes it. */
@@ -344,7 +344,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const given = await lookup.find();
       return given.ok ? { ok: true, tenant: given.value } : given;
     }
-    const resolved = await tenants.resolve(host, { kv: lookup.kv, cacheSeconds: lookup.cacheSeconds });
+    const resolved = await tenants.resolve(host, lookup);
     return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
   }
 

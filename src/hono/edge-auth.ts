@@ -159,7 +159,8 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
 function tenantLookup(source: EdgeAuthOptions['tenant']): (c: AnyContext, bindings: EdgeAuthBindings, settings: Settings) => TenantLookup {
   if (source === 'kv') {
     const unbound: TenantLookup = { find: () => Promise.reject(new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding")) };
-    return (_c, bindings, settings) => (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds } : unbound);
+    return (_c, bindings, settings) =>
+      (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets } : unbound);
   }
   if (typeof source === 'function') {
     const compiled = new WeakMap<object, Outcome<Tenant>>();
