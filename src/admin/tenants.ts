@@ -38,13 +38,16 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
   const directory = directoryOf(call.env);
   const keyring = settingsOf(call.env).secrets;
   let written: TenantWrite = { ok: false, refusal: { error: 'changed' } };
+  let replacedEdgeKey = null;
   for (let attempt = 0; attempt < WRITE_ATTEMPTS && !written.ok && written.refusal.error === 'changed'; attempt++) {
     const current = await directory.recordOf(id);
     const sealed = await sealConfig(parsed.config, current === null ? null : JSON.parse(current.json) as TenantConfig, keyring);
     if (!sealed.ok) return adminError('invalid_config', 'the tenant config is invalid', { issues: sealed.issues });
+    replacedEdgeKey = sealed.replacedEdgeKey;
     written = await directory.put(sealed.config, preconditionOf(request), current?.etag ?? null);
   }
   if (!written.ok) return refused(written.refusal, id);
+  if (replacedEdgeKey !== null) console.log(JSON.stringify({ event: 'edge_key_replaced', tenant: id, ...replacedEdgeKey }));
   audit(call, { action: written.created ? 'tenant.create' : 'tenant.replace', tenant: id, before: written.before, after: written.after });
   if (!(await startState(call, id, written.created))) {
     return adminError('internal_error', `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);

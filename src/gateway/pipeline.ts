@@ -41,6 +41,7 @@ import { SSF_PATH, handleSsfPush } from '../events/ssf';
 import { tenantStateStub } from '../state/tenant-state';
 import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './forward';
+import type { PublicDocument } from './metadata';
 import { newDecisionRecord, type DecisionRecord } from './log';
 
 /** The bindings and request-scoped I/O the steps use. The optional ones may be absent in a
@@ -111,16 +112,17 @@ export interface PipelineRequest {
     readonly request: Request;
     readonly origin: string | null;
     readonly preflight: boolean;
-    /** GET or HEAD of /.well-known/oauth-protected-resource (or a path below it). */
-    readonly metadata: boolean;
+    /** GET or HEAD of a public document: /.well-known/oauth-protected-resource (or a path below
+     *  it), or /_edge/jwks; null for every other request. */
+    readonly metadata: PublicDocument | null;
   } | null;
   readonly tenants: TenantLookup;
 }
 
 export type Verdict =
   | { readonly kind: 'refused'; readonly denial: Denial }
-  /** The RFC 9728 document for the tenant, under `resource`. */
-  | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string }
+  /** A public document of the tenant: the RFC 9728 metadata under `resource`, or its edge JWKS. */
+  | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string; readonly document: PublicDocument }
   /** A preflight the edge answers from the tenant's `cors` (204). */
   | { readonly kind: 'preflight'; readonly tenant: Tenant }
   /** A revocation event the tenant's provider pushed (events/): the endpoint's own answer. */
@@ -243,7 +245,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const scheme = schemeOf(r);
     const resource = tenant.resource ?? `https://${r.host}`;
 
-    if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
+    if (r.http?.metadata) return { kind: 'metadata', tenant, resource, document: r.http.metadata };
 
     const state = io.tenantState === null ? UNTRACKED
       : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil });

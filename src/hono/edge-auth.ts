@@ -20,7 +20,7 @@ import { isPreflight } from '../gateway/cors';
 import type { Identity } from '../gateway/forward';
 import { edgeAnswer, passThrough, decisionHeaders } from '../gateway/http';
 import { finishDecision, type DecisionOutcome } from '../gateway/log';
-import { isMetadataRequest } from '../gateway/metadata';
+import { publicDocumentOf } from '../gateway/metadata';
 import { requestUrl, type RequestUrl } from '../gateway/request-url';
 import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
 import { denialResponse } from '../gateway/respond';
@@ -120,7 +120,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
       url: target.href,
       certificate: certificateOfRequest(request.cf),
       clientIp: headers.get('cf-connecting-ip'),
-      http: { request, origin: headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, target.pathname) },
+      http: { request, origin: headers.get('origin'), preflight: isPreflight(request), metadata: publicDocumentOf(request.method, target.pathname) },
       tenants: lookup(c, bindings, settings),
     }, ioOf(bindings, settings, waitUntilOf(c)));
     const finish = (outcome: DecisionOutcome, status: number, denial?: Denial) =>

@@ -7,6 +7,7 @@
 import * as v from 'valibot';
 import { isScopeToken } from '../policy/scopes';
 import { isSealed, type Sealed } from '../secrets/sealed';
+import { isStoredEdgeKey, type StoredEdgeKey } from './edge-key';
 import { isClaimName } from '../verify/claim-names';
 import { normalizeHostPattern } from './hosts';
 
@@ -303,6 +304,8 @@ export const TenantConfigSchema = v.pipe(
       failuresBeforeHold: v.optional(Seconds(1, 100), DEFAULTS.failuresBeforeHold),
       mode: v.optional(v.picklist(['enforce', 'report']), 'enforce'),
     })), null),
+    // Made by the edge, never written: only a stored record holds one (checked by source below).
+    edgeKey: v.optional(v.custom<StoredEdgeKey>(() => true)),
   }),
   // Cross-field rules the field schemas cannot express, each reported at its own path.
   v.rawCheck(({ dataset, addIssue }) => {
@@ -348,7 +351,7 @@ export const TenantConfigSchema = v.pipe(
 
 export type TenantConfig = v.InferOutput<typeof TenantConfigSchema>;
 /** A config as written, before defaults (what the admin API and edgeAuth() accept). */
-export type TenantConfigInput = v.InferInput<typeof TenantConfigSchema>;
+export type TenantConfigInput = Omit<v.InferInput<typeof TenantConfigSchema>, 'edgeKey'>;
 export type IssuerConfig = TenantConfig['issuers'][number];
 export type RouteConfig = TenantConfig['routes'][number];
 export type CorsConfig = NonNullable<TenantConfig['cors']>;
@@ -417,6 +420,20 @@ function secretFormIssues(config: TenantConfig, source: ConfigSource): ConfigIss
     const form = typeof slot.value === 'string' ? 'plain' : isKeepSecret(slot.value) ? 'keep' : 'sealed';
     const message = SECRET_FORM_REFUSALS[source][form];
     if (message !== null) issues.push({ path: slot.pointer, message });
+  }
+  if (source === 'stored') {
+    if (config.edgeKey !== undefined && !isStoredEdgeKey(config.edgeKey)) {
+      issues.push({ path: '/edgeKey', message: 'not an edge key record ({kid, x, y, d} with d sealed)' });
+    }
+  } else if (Object.hasOwn(config, 'edgeKey')) {
+    issues.push({ path: '/edgeKey', message: 'made by the edge when the tenant is created (GET /tenants/:id/jwks); it cannot be written' });
+  }
+  if (source === 'plain') {
+    config.issuers.forEach((issuer, i) => {
+      if (issuer.introspection?.clientAuth === 'private_key_jwt') {
+        issues.push({ path: `/issuers/${i}/introspection/clientAuth`, message: 'private_key_jwt signs with the edge key of a tenant stored through the admin API' });
+      }
+    });
   }
   return issues;
 }

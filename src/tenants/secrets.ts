@@ -4,6 +4,7 @@
 //
 // A sealed value's additional data names the tenant, the value's JSON Pointer, whose it is and
 // where it is sent, so a ciphertext moved to another tenant, field or endpoint does not open.
+// The edge key's private part is sealed the same way, made at the first write with SECRETS_KEY.
 //
 //   const sealed = await sealConfig(written, stored, keyring);    // admin PUT: { ok, config } | { ok: false, issues }
 //   redactConfig(stored);                                         // what GET answers
@@ -11,10 +12,14 @@
 //   compileTenant(stored, opened.opened);
 import type { SecretsKeyring } from '../secrets/keyring';
 import { isSealed, sealedKeyId, type Sealed } from '../secrets/sealed';
+import { edgeKeyPlace, generateEdgeKey, importSigningKey, type StoredEdgeKey } from './edge-key';
 import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from './schema';
 import type { OpenedSecrets } from './tenant';
 
-export type SealedConfig = { ok: true; config: TenantConfig } | { ok: false; issues: ConfigIssue[] };
+export type SealedConfig =
+  /** `replacedEdgeKey`: the stored edge key no longer opened, so a new one was made (log it once written). */
+  | { ok: true; config: TenantConfig; replacedEdgeKey: { kid: string; newKid: string; reason: string } | null }
+  | { ok: false; issues: ConfigIssue[] };
 export type OpenedConfig = { ok: true; opened: OpenedSecrets } | { ok: false; issues: ConfigIssue[] };
 
 /** The place a sealed value opens for: changing any part makes it not authentic. */
@@ -30,12 +35,38 @@ export async function sealConfig(written: TenantConfig, stored: TenantConfig | n
   const currentKeyId = await keyring.currentKeyId();
   const config = structuredClone(written);
   const issues: ConfigIssue[] = [];
+  const sealing: Sealing = { tenantId: written.id, keyring, currentKeyId };
   for (const slot of secretSlots(written)) {
-    const sealed = await sealSlot(slot, before.get(slot.owner) ?? null, { tenantId: written.id, keyring, currentKeyId });
+    const sealed = await sealSlot(slot, before.get(slot.owner) ?? null, sealing);
     if (typeof sealed === 'string') issues.push({ path: slot.pointer, message: sealed });
     else setAt(config, slot.path, sealed);
   }
-  return issues.length === 0 ? { ok: true, config } : { ok: false, issues };
+  const edge = await edgeKeyFor(stored?.edgeKey, sealing);
+  if (edge.key !== undefined) config.edgeKey = edge.key;
+  else if (keyring.problem !== null) {
+    written.issuers.forEach((issuer, i) => {
+      if (issuer.introspection?.clientAuth !== 'private_key_jwt') return;
+      issues.push({ path: `/issuers/${i}/introspection/clientAuth`, message: `private_key_jwt signs with the tenant's edge key, which needs SECRETS_KEY (${keyring.problem})` });
+    });
+  }
+  return issues.length === 0 ? { ok: true, config, replacedEdgeKey: edge.replaced } : { ok: false, issues };
+}
+
+/** The edge key a write stores: the stored one (sealed again when SECRETS_KEY rotated), or a new
+ *  one when there is none and SECRETS_KEY is set, or when no key opens the stored one any more. */
+async function edgeKeyFor(stored: StoredEdgeKey | undefined, s: Sealing):
+  Promise<{ key: StoredEdgeKey | undefined; replaced: { kid: string; newKid: string; reason: string } | null }> {
+  if (stored !== undefined && (s.currentKeyId === null || sealedKeyId(stored.d.sealed) === s.currentKeyId)) return { key: stored, replaced: null };
+  if (s.keyring.problem !== null) return { key: stored, replaced: null };
+  let reason: string | null = null;
+  if (stored !== undefined) {
+    const opened = await s.keyring.open(stored.d, secretAad(s.tenantId, edgeKeyPlace(stored)));
+    if (opened.ok) return { key: { ...stored, d: await s.keyring.seal(opened.value, secretAad(s.tenantId, edgeKeyPlace(stored))) }, replaced: null };
+    reason = opened.reason;
+  }
+  const made = await generateEdgeKey();
+  const key = { ...made.publicKey, d: await s.keyring.seal(made.d, secretAad(s.tenantId, edgeKeyPlace(made.publicKey))) };
+  return { key, replaced: stored === undefined ? null : { kid: stored.kid, newKid: key.kid, reason: reason! } };
 }
 
 interface Sealing { readonly tenantId: string; readonly keyring: SecretsKeyring; readonly currentKeyId: string | null }
@@ -75,23 +106,37 @@ export function redactConfig(stored: TenantConfig): Record<string, unknown> {
   return view as unknown as Record<string, unknown>;
 }
 
-/** A stored record's secrets (parsed as 'stored'), opened for compileTenant; a secret that does
- *  not open is an issue at its path, so the record is that tenant's tenant_config_invalid. */
+/** A stored record's secrets (parsed as 'stored'), opened for compileTenant, and the edge key's
+ *  private key imported when an issuer signs with it; a value that does not open is an issue at
+ *  its path, so the record is that tenant's tenant_config_invalid. */
 export async function openSecrets(config: TenantConfig, keyring: SecretsKeyring | null): Promise<OpenedConfig> {
   const values = new Map<string, string>();
   const issues: ConfigIssue[] = [];
+  const open = (sealed: unknown, aad: string) => (keyring === null || !isSealed(sealed)
+    ? Promise.resolve({ ok: false as const, reason: 'unknown_key' as const }) : keyring.open(sealed, aad));
   for (const slot of secretSlots(config)) {
-    const opened = keyring === null || !isSealed(slot.value)
-      ? { ok: false as const, reason: 'unknown_key' as const }
-      : await keyring.open(slot.value, secretAad(config.id, slot));
+    const opened = await open(slot.value, secretAad(config.id, slot));
     if (opened.ok) values.set(slot.pointer, opened.value);
     else issues.push({ path: slot.pointer, message: openFailure(opened.reason, keyring) });
   }
-  return issues.length === 0 ? { ok: true, opened: { values } } : { ok: false, issues };
+  let signingKey: CryptoKey | null = null;
+  if (signsWithEdgeKey(config)) {
+    const key = config.edgeKey;
+    const opened = key === undefined ? null : await open(key.d, secretAad(config.id, edgeKeyPlace(key)));
+    if (opened === null) issues.push({ path: '/edgeKey', message: 'private_key_jwt needs the tenant\'s edge key, and the record has none' });
+    else if (!opened.ok) issues.push({ path: '/edgeKey/d', message: openFailure(opened.reason, keyring) });
+    else signingKey = await importSigningKey(key!, opened.value);
+  }
+  return issues.length === 0 ? { ok: true, opened: { values, signingKey } } : { ok: false, issues };
 }
 
-/** Whether loading the config needs keys: it holds a secret that is not written as itself. */
-export const needsOpening = (config: TenantConfig): boolean => secretSlots(config).some((slot) => typeof slot.value !== 'string');
+/** Whether loading the config needs keys: a secret not written as itself, or an issuer signing
+ *  with the edge key. */
+export const needsOpening = (config: TenantConfig): boolean =>
+  signsWithEdgeKey(config) || secretSlots(config).some((slot) => typeof slot.value !== 'string');
+
+const signsWithEdgeKey = (config: TenantConfig): boolean =>
+  config.issuers.some((issuer) => issuer.introspection?.clientAuth === 'private_key_jwt');
 
 function openFailure(reason: 'unknown_key' | 'not_authentic', keyring: SecretsKeyring | null): string {
   if (reason === 'not_authentic') return 'does not open here: changed, or sealed for another tenant or place';

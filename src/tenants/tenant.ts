@@ -6,6 +6,7 @@
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 //   tenant.introspection?.introspection.clientSecret?.reveal()   // the one issuer taking opaque tokens
+//   tenant.edgeKey?.signingKey                                    // private_key_jwt's key, imported once
 //
 // Write-only values arrive opened: a config given in code holds them as written; a stored
 // record's are opened first (tenants/secrets.ts openSecrets) and passed in.
@@ -13,6 +14,7 @@ import type { KeyDiscovery, KeySetPolicy } from '../keys/key-source';
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import { writeOnly, type WriteOnly } from '../secrets/write-only';
 import { compileClaimName, type ClaimReader } from '../verify/claim-names';
+import { edgeKeyJwks, type EdgeKey } from './edge-key';
 import {
   ALGORITHMS, DEFAULTS, pointerOf, secretSlots, type Algorithm, type ClientAuth, type CorsConfig, type EventsConfig,
   type IntrospectionConfig, type ProofOfPossession, type TenantConfig, type TransmitterConfig,
@@ -133,12 +135,16 @@ export interface Tenant {
   /** The one issuer whose introspection takes opaque tokens (the schema allows one), or null:
    *  an opaque token is then malformed. */
   readonly introspection: (IssuerPolicy & { readonly introspection: IntrospectionPolicy }) | null;
+  /** The tenant's edge key (its public key set, and its private key when it signs); null for a
+   *  tenant created without SECRETS_KEY, or given in code. */
+  readonly edgeKey: EdgeKey | null;
 }
 
 /** A stored record's write-only values, opened (tenants/secrets.ts openSecrets): the plaintext by
- *  JSON Pointer. */
+ *  JSON Pointer, and the edge key's private key when an issuer signs with it. */
 export interface OpenedSecrets {
   readonly values: ReadonlyMap<string, string>;
+  readonly signingKey: CryptoKey | null;
 }
 
 export interface DpopPolicy {
@@ -208,6 +214,8 @@ export function compileTenant(config: TenantConfig, opened?: OpenedSecrets): Ten
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
     events: config.events && compileEvents(config.events, secretAt),
     introspection: introspecting === undefined ? null : introspecting as IssuerPolicy & { introspection: IntrospectionPolicy },
+    edgeKey: config.edgeKey === undefined ? null
+      : { kid: config.edgeKey.kid, jwks: edgeKeyJwks(config.edgeKey), signingKey: opened?.signingKey ?? null },
   };
 }
 

@@ -9,9 +9,10 @@ const ISSUER = 'https://acme.okta.com/oauth2/default';
 const base = { id: 'acme', hosts: ['api.acme.com'], issuers: [{ issuer: ISSUER, audiences: ['api://default'] }] };
 const withIntrospection = (introspection: unknown, extra: Record<string, unknown> = {}) =>
   ({ ...base, issuers: [{ ...base.issuers[0], introspection, ...extra }] });
-const issuesOf = (input: unknown) => { const r = parseTenantConfig(input); return r.ok ? [] : r.issues; };
+const issuesOf = (input: unknown) => { const r = parseTenantConfig(input, 'written'); return r.ok ? [] : r.issues; };
+/** 'written' (an admin PUT): private_key_jwt needs a stored tenant's edge key. */
 function parsed(input: unknown) {
-  const result = parseTenantConfig(input);
+  const result = parseTenantConfig(input, 'written');
   if (!result.ok) throw new Error(JSON.stringify(result.issues));
   return result.config;
 }
@@ -100,6 +101,12 @@ describe('the introspection block', () => {
       }]);
     }
     expect(issuesOf({ ...base, issuers: [{ ...base.issuers[0], introspection: { clientId: 'a', clientSecret: 's' } }, second] })).toEqual([]);
+  });
+
+  it('refuses private_key_jwt in a config given in code (edgeAuth): only stored tenants have an edge key', () => {
+    expect(parseTenantConfig(withIntrospection({ clientId: 'c', clientAuth: 'private_key_jwt' }))).toEqual({ ok: false, issues: [{
+      path: '/issuers/0/introspection/clientAuth', message: 'private_key_jwt signs with the edge key of a tenant stored through the admin API',
+    }] });
   });
 
   it('never echoes a secret in an issue, whatever else is wrong', () => {
