@@ -10,7 +10,7 @@
 //   redactConfig(stored);                                         // what GET answers
 //   const opened = await openSecrets(stored, keyring);            // the edge's load: { ok, opened } | { ok: false, issues }
 //   compileTenant(stored, opened.opened);
-import type { SecretsKeyring } from '../secrets/keyring';
+import type { OpenedSecret, SecretsKeyring } from '../secrets/keyring';
 import { isSealed, sealedKeyId, type Sealed } from '../secrets/sealed';
 import { edgeKeyPlace, generateEdgeKey, importSigningKey, type StoredEdgeKey } from './edge-key';
 import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from './schema';
@@ -20,7 +20,8 @@ export type SealedConfig =
   /** `replacedEdgeKey`: the stored edge key no longer opened, so a new one was made (log it once written). */
   | { ok: true; config: TenantConfig; replacedEdgeKey: { kid: string; newKid: string; reason: string } | null }
   | { ok: false; issues: ConfigIssue[] };
-export type OpenedConfig = { ok: true; opened: OpenedSecrets } | { ok: false; issues: ConfigIssue[] };
+/** `previousKey`: something opened only with SECRETS_KEY_PREVIOUS (the record awaits its reseal). */
+export type OpenedConfig = { ok: true; opened: OpenedSecrets; previousKey: boolean } | { ok: false; issues: ConfigIssue[] };
 
 /** The place a sealed value opens for: changing any part makes it not authentic. */
 export const secretAad = (tenantId: string, place: Pick<SecretSlot, 'pointer' | 'owner' | 'destination'>): string =>
@@ -112,8 +113,12 @@ export function redactConfig(stored: TenantConfig): Record<string, unknown> {
 export async function openSecrets(config: TenantConfig, keyring: SecretsKeyring | null): Promise<OpenedConfig> {
   const values = new Map<string, string>();
   const issues: ConfigIssue[] = [];
-  const open = (sealed: unknown, aad: string) => (keyring === null || !isSealed(sealed)
-    ? Promise.resolve({ ok: false as const, reason: 'unknown_key' as const }) : keyring.open(sealed, aad));
+  let previousKey = false;
+  const open = async (sealed: unknown, aad: string): Promise<OpenedSecret> => {
+    const opened: OpenedSecret = keyring === null || !isSealed(sealed) ? { ok: false, reason: 'unknown_key' } : await keyring.open(sealed, aad);
+    if (opened.ok && !opened.current) previousKey = true;
+    return opened;
+  };
   for (const slot of secretSlots(config)) {
     const opened = await open(slot.value, secretAad(config.id, slot));
     if (opened.ok) values.set(slot.pointer, opened.value);
@@ -127,7 +132,7 @@ export async function openSecrets(config: TenantConfig, keyring: SecretsKeyring 
     else if (!opened.ok) issues.push({ path: '/edgeKey/d', message: openFailure(opened.reason, keyring) });
     else signingKey = await importSigningKey(key!, opened.value);
   }
-  return issues.length === 0 ? { ok: true, opened: { values, signingKey } } : { ok: false, issues };
+  return issues.length === 0 ? { ok: true, opened: { values, signingKey }, previousKey } : { ok: false, issues };
 }
 
 /** Whether loading the config needs keys: a secret not written as itself, or an issuer signing

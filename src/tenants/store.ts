@@ -169,7 +169,10 @@ function compileParsed(parsed: ReturnType<typeof parseRecord>, compile: Compile,
 
 async function openAndCompile(config: TenantConfig, keyring: SecretsKeyring | null, compile: Compile): Promise<Compiled> {
   const opened = await openSecrets(config, keyring);
-  return opened.ok ? compileParsed({ ok: true, config }, compile, opened.opened) : invalid(config, opened.issues);
+  if (!opened.ok) return invalid(config, opened.issues);
+  // Once per compiled record: which tenants a SECRETS_KEY rotation has yet to rewrite.
+  if (opened.previousKey) console.log(JSON.stringify({ event: 'tenant_secrets_previous_key', tenant: config.id }));
+  return compileParsed({ ok: true, config }, compile, opened.opened);
 }
 
 /** A compiled record serves a host only if it is valid and lists the pattern the host was found
