@@ -149,3 +149,19 @@ describe('compiled introspection', () => {
     expect(tenant.issuers.get('https://first.example/')!.introspection).toBeNull();
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('states the defaults and bounds the schema applies to the new fields', async () => {
+    const { default: configuration } = await import('../../docs/configuration.md?raw');
+    const { DEFAULTS } = await import('../../src/tenants/schema');
+    const row = (field: string) => configuration.split('\n').find((line: string) => line.startsWith(`| \`${field}\` |`)) ?? '';
+    expect(row('clientAuth')).toContain(`| \`${DEFAULTS.introspection.clientAuth}\` |`);
+    expect(row('tokens')).toContain(`| \`${DEFAULTS.introspection.tokens}\` |`);
+    expect(row('cacheSeconds')).toMatch(new RegExp(`^\\| \`cacheSeconds\` \\| ${DEFAULTS.introspection.cacheSeconds} \\| 0–300`));
+    expect(row('inactiveCacheSeconds')).toMatch(new RegExp(`^\\| \`inactiveCacheSeconds\` \\| ${DEFAULTS.introspection.inactiveCacheSeconds} \\| 0–60`));
+    expect(row('delivery')).toContain(`| \`${DEFAULTS.ssf.delivery}\` |`);
+    expect(row('pollSeconds')).toMatch(new RegExp(`^\\| \`pollSeconds\` \\| ${DEFAULTS.ssf.pollSeconds} with \`poll\` \\| 10–300`));
+    expect(row('management.scope')).toContain(`| \`${DEFAULTS.ssf.managementScope}\` |`);
+    expect(row('subjectClaims')).toContain(JSON.stringify(DEFAULTS.ssf.subjectClaims).replaceAll(':', ': ').replaceAll(',', ', ').replace('{', '{ ').replace('}', ' }'));
+  });
+});
