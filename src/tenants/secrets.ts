@@ -126,13 +126,22 @@ export async function openSecrets(config: TenantConfig, keyring: SecretsKeyring 
   }
   let signingKey: CryptoKey | null = null;
   if (signsWithEdgeKey(config)) {
-    const key = config.edgeKey;
-    const opened = key === undefined ? null : await open(key.d, secretAad(config.id, edgeKeyPlace(key)));
-    if (opened === null) issues.push({ path: '/edgeKey', message: 'private_key_jwt needs the tenant\'s edge key, and the record has none' });
-    else if (!opened.ok) issues.push({ path: '/edgeKey/d', message: openFailure(opened.reason, keyring) });
-    else signingKey = await importSigningKey(key!, opened.value);
+    const opened = await openSigningKey(config, open, keyring);
+    if (opened instanceof CryptoKey) signingKey = opened;
+    else issues.push(opened);
   }
   return issues.length === 0 ? { ok: true, opened: { values, signingKey }, previousKey } : { ok: false, issues };
+}
+
+/** The edge key's private key, imported (non-extractable), or why it cannot be. */
+async function openSigningKey(config: TenantConfig, open: (sealed: unknown, aad: string) => Promise<OpenedSecret>,
+  keyring: SecretsKeyring | null): Promise<CryptoKey | ConfigIssue> {
+  const key = config.edgeKey;
+  if (key === undefined) return { path: '/edgeKey', message: 'private_key_jwt needs the tenant\'s edge key, and the record has none' };
+  const opened = await open(key.d, secretAad(config.id, edgeKeyPlace(key)));
+  if (!opened.ok) return { path: '/edgeKey/d', message: openFailure(opened.reason, keyring) };
+  return importSigningKey(key, opened.value)
+    .catch(() => ({ path: '/edgeKey/d', message: 'does not import as the P-256 private key of its public key' }));
 }
 
 /** Whether loading the config needs keys: a secret not written as itself, or an issuer signing

@@ -18,8 +18,8 @@
 import { BoundedCache, type CacheCounters } from '../cache';
 import type { Clock } from '../clock';
 import { deny, ok, type Outcome } from '../denial';
-import { hostLookupOrder, isDnsName } from './hosts';
 import type { SecretsKeyring } from '../secrets/keyring';
+import { hostLookupOrder, isDnsName } from './hosts';
 import { hostKey } from './kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
 import { needsOpening, openSecrets } from './secrets';

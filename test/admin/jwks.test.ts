@@ -10,6 +10,8 @@ import type { Env } from '../../src/env';
 import { settingsOf } from '../../src/settings';
 import { directoryStub } from '../../src/tenants/directory';
 import { hostKey, tenantKey } from '../../src/tenants/kv-keys';
+import { edgeKeyPlace } from '../../src/tenants/edge-key';
+import { secretAad } from '../../src/tenants/secrets';
 import { createTenantStore } from '../../src/tenants/store';
 import { config, unique } from '../tenants/fixtures';
 import { adminCaller, json } from './caller';
@@ -163,6 +165,24 @@ describe('the private key for private_key_jwt', () => {
     await env.TENANTS.put(hostKey(`api.${b.domain}`), JSON.stringify(victim));
     expect(await resolve(`api.${b.domain}`)).toEqual({ ok: false, denial: { error: 'tenant_config_invalid' } });
     expect((await resolve(`api.${a.domain}`)).ok).toBe(true);
+  });
+
+  it('makes a record whose sealed private part is no P-256 key, or which lost its edge key, tenant_config_invalid (not a 500)', async () => {
+    const { id, domain } = unique('jwk');
+    const host = `api.${domain}`;
+    await put(id, signing(id, host));
+    const record = await rawRecord(id);
+    const keyring = settingsOf(env).secrets;
+    for (const edgeKey of [{ ...record.edgeKey, d: await keyring.seal('AAAA', secretAad(id, edgeKeyPlace(record.edgeKey))) }, undefined]) {
+      await env.TENANTS.put(hostKey(host), JSON.stringify({ ...record, edgeKey }));
+      expect(await resolve(host)).toEqual({ ok: false, denial: { error: 'tenant_config_invalid' } });
+    }
+    const issues = log.mock.calls.map((c: unknown[]) => String(c[0])).filter((l: string) => l.includes('tenant_config_invalid'))
+      .map((l: string) => JSON.parse(l).issues);
+    expect(issues).toEqual([
+      [{ path: '/edgeKey/d', message: 'does not import as the P-256 private key of its public key' }],
+      [{ path: '/edgeKey', message: 'private_key_jwt needs the tenant\'s edge key, and the record has none' }],
+    ]);
   });
 
   it('is sealed again with the current key at the next write when SECRETS_KEY rotated, the same key', async () => {
