@@ -23,7 +23,7 @@ export default defineConfig({
               // auxiliary Worker below: test issuers keep their https:// URLs.
               outboundService: 'issuer',
               // Tests see production settings (wrangler.toml's), not dev/.dev.vars of `npm start`.
-              bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false' },
+              bindings: { ADMIN_TOKEN: 'test-admin-token', ALLOW_INSECURE_ISSUERS: 'false', SECRETS_KEY: 'dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy1sb25nISE' },
               // The RPC door's consumer: another Worker bound to this one's `Verifier` entrypoint.
               // RELAY: a client whose GET or HEAD carries a body (test/fixtures/relay-worker.js).
               serviceBindings: { CONSUMER: 'consumer', RELAY: 'relay' },

@@ -27,8 +27,10 @@ Commands:
   status <id> <hold|active>                 put the tenant on hold or back to active
   state <id>                                status, tokenVersion, revokedBefore and list sizes
   dns-check <id>                            run the tenant's DNS check now (reports, never holds)
-  export [--out FILE]                       every tenant's config as one JSON array
+  export [--out FILE]                       every tenant's config as one JSON array (secrets as {"set": true})
   import <file.json>                        PUT each config of a JSON array; one line per tenant
+  jwks <id>                                 the tenant's edge public key set (to register for private_key_jwt)
+  reseal [<id>]                             seal every tenant's secrets (or one's) again with SECRETS_KEY, after a rotation
 
 Connection (every command):
   --url URL          admin API base URL                 (or EDGE_ADMIN_URL)
@@ -98,7 +100,9 @@ Either move revokes every token issued before it. Prints the new state.`,
   },
   export: {
     usage: 'export [--out FILE]',
-    about: 'Writes every tenant\'s config as one JSON array (to stdout, or to FILE), ready for import.',
+    about: `Writes every tenant's config as one JSON array (to stdout, or to FILE), ready for import.
+Write-only secrets show as {"set": true}: imported into the same gateway they keep the stored
+secret; a gateway that holds none refuses them, and the secret must be written again.`,
     options: ['out'],
   },
   import: {
@@ -108,7 +112,26 @@ and prints one line per tenant: "ok 201 acme" or "failed 409 host_conflict beta:
 Exits 1 if any failed.`,
     options: [],
   },
+  jwks: {
+    usage: 'jwks <id>',
+    about: `Prints the tenant's edge public key set, {"keys": [{"kty", "crv", "x", "y", "kid", "alg": "ES256", "use": "sig"}]}:
+what a provider needs to check the edge's private_key_jwt client assertions (also public at
+https://<tenant host>/_edge/jwks). {"keys": []} for a tenant created without SECRETS_KEY.`,
+    options: [],
+  },
+  reseal: {
+    usage: 'reseal [<id>]',
+    about: `After SECRETS_KEY was rotated (the old key set as SECRETS_KEY_PREVIOUS): reads each tenant (or
+the one named) and writes it back unchanged with If-Match, which seals its write-only secrets and
+its edge key again with the current SECRETS_KEY. Prints one line per tenant: "resealed acme",
+"current acme" (nothing sealed with the old key), or "failed 400 invalid_config acme: ...".
+Exits 1 if any failed; once every tenant is resealed, SECRETS_KEY_PREVIOUS can be deleted.`,
+    options: [],
+  },
 };
+
+/** Tries at writing one tenant back when another write lands in between (412). */
+const RESEAL_ATTEMPTS = 3;
 
 /** @type {import('node:util').ParseArgsConfig['options']} */
 const OPTIONS = {
@@ -192,6 +215,8 @@ async function main(argv) {
     case 'dns-check': return printJson(await expectOk(await admin.call('POST', tenantPath(arity(name, args, 1)[0], '/dns-check'), {})));
     case 'export': return exportAll(admin, arity(name, args, 0), str('out'));
     case 'import': return importAll(admin, arity(name, args, 1)[0]);
+    case 'jwks': return printJson(await expectOk(await admin.call('GET', tenantPath(arity(name, args, 1)[0], '/jwks'))));
+    case 'reseal': return reseal(admin, args.length === 0 ? null : arity(name, args, 1)[0]);
     default: throw new UsageError(`unknown command "${name}"`);
   }
 }
@@ -315,6 +340,40 @@ async function importAll(admin, file) {
   }
   message(`imported ${configs.length - failed} of ${configs.length} tenant${configs.length === 1 ? '' : 's'}`);
   return failed === 0 ? EXIT.ok : EXIT.refused;
+}
+
+/** @param {Admin} admin @param {string | null} only */
+async function reseal(admin, only) {
+  const ids = only === null ? (await listEvery(admin, null, PAGE)).map((tenant) => tenant.id) : [only];
+  let failed = 0;
+  for (const id of ids) {
+    const outcome = await resealOne(admin, id, only !== null);
+    if (outcome.startsWith('failed')) failed++;
+    process.stdout.write(`${outcome}\n`);
+  }
+  message(`resealed or checked ${ids.length - failed} of ${ids.length} tenant${ids.length === 1 ? '' : 's'}`);
+  return failed === 0 ? EXIT.ok : EXIT.refused;
+}
+
+/** GET, then PUT the same config back with its ETag: an unchanged ETag means nothing needed sealing.
+ * @param {Admin} admin @param {string} id @param {boolean} named whether the user named it (else found by listing) */
+async function resealOne(admin, id, named) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const read = await admin.call('GET', tenantPath(id));
+      if (read.status === 404 && !named) return `skipped ${id}: deleted meanwhile`;
+      const config = await expectOk(read);
+      const etag = read.headers.get('etag') ?? '*';
+      const written = await admin.call('PUT', tenantPath(id), config, { 'if-match': etag });
+      await expectOk(written);
+      return `${written.headers.get('etag') === etag ? 'current' : 'resealed'} ${id}`;
+    } catch (error) {
+      if (!(error instanceof Refused)) throw error;
+      if (error.status === 412 && attempt < RESEAL_ATTEMPTS) continue;
+      const code = typeof error.body?.error === 'string' ? error.body.error : 'error';
+      return `failed ${error.status} ${code} ${id}: ${refusalDetail(error.body, '')}`;
+    }
+  }
 }
 
 // ---- the admin API ----

@@ -14,6 +14,10 @@ export interface Env {
   DPOP_REPLAY: DurableObjectNamespace<DpopReplay>;
   ADMIN_HOST: string;
   ADMIN_TOKEN?: string;
+  /** Secret: 32 random bytes, base64url; seals the write-only values of tenant configs. */
+  SECRETS_KEY?: string;
+  /** Secret, while rotating SECRETS_KEY: the key before it, still accepted for opening. */
+  SECRETS_KEY_PREVIOUS?: string;
   TENANT_CACHE_SECONDS: string;
   ALLOW_INSECURE_ISSUERS: string;
   DOH_URL: string;

@@ -4,6 +4,8 @@
 //
 //   const settings = settingsOf(env);   // the same object for every request of this isolate
 //   settings.tenantCacheSeconds;        // 30; "0" turns the isolate's tenant cache off
+//   settings.secrets.problem;           // null when SECRETS_KEY can seal (secrets/keyring.ts)
+import { createKeyring, type SecretsKeyring, type SecretsVars } from './secrets/keyring';
 
 export interface Settings {
   /** ADMIN_HOST: the admin API's host, lowercase. */
@@ -20,10 +22,14 @@ export interface Settings {
   readonly debugTiming: boolean;
   /** DOH_URL: the DNS-over-HTTPS JSON endpoint of the DNS drift check. */
   readonly dohUrl: string;
+  /** SECRETS_KEY and SECRETS_KEY_PREVIOUS (secrets): seal and open the write-only values of
+   *  tenant configs; its keys are imported once, on first use. */
+  readonly secrets: SecretsKeyring;
 }
 
-/** The vars as wrangler.toml declares them; all optional for a user's own Worker (edgeAuth). */
-export interface SettingsVars {
+/** The vars as wrangler.toml declares them (and the secrets); all optional for a user's own
+ *  Worker (edgeAuth). */
+export interface SettingsVars extends SecretsVars {
   ADMIN_HOST?: string;
   TENANT_CACHE_SECONDS?: string;
   ALLOW_INSECURE_ISSUERS?: string;
@@ -39,6 +45,7 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
   logSampleRate: 0.01,
   debugTiming: false,
   dohUrl: 'https://cloudflare-dns.com/dns-query',
+  secrets: createKeyring({}),
 });
 
 // Workers hand every request of an isolate the same env object: parsed once, then a lookup.
@@ -58,6 +65,7 @@ export function parseSettings(vars: SettingsVars): Settings {
     logSampleRate: rate(vars.LOG_SAMPLE_RATE),
     debugTiming: vars.DEBUG_TIMING === 'true',
     dohUrl: vars.DOH_URL?.trim() || DEFAULT_SETTINGS.dohUrl,
+    secrets: createKeyring(vars),
   });
 }
 

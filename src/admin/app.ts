@@ -10,6 +10,7 @@ import { noteOf } from '../denial';
 import { adminError } from './answer';
 import { authenticateAdmin } from './auth';
 import { checkTenantDns } from './dns-check';
+import { getTenantJwks } from './jwks';
 import { listTenants } from './list';
 import { getTenantState, revokeTokens, setTenantStatus } from './state';
 import { deleteTenant, getTenant, putTenant, type AdminCall } from './tenants';
@@ -48,6 +49,8 @@ export function createAdminApp(deps: { now: Clock }): AdminApp {
   app.all('/tenants', () => adminError('method_not_allowed', 'allowed: GET, HEAD', {}, { allow: 'GET, HEAD' }));
   app.post('/tenants/:id/dns-check', (c) => checkTenantDns(c.req.param('id'), call(c)));
   app.all('/tenants/:id/dns-check', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
+  app.get('/tenants/:id/jwks', (c) => getTenantJwks(c.req.param('id'), call(c)));
+  app.all('/tenants/:id/jwks', () => adminError('method_not_allowed', 'allowed: GET, HEAD', {}, { allow: 'GET, HEAD' }));
 
   app.notFound(() => adminError('not_found', 'not found'));
   app.onError((error) => {

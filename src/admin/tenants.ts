@@ -1,12 +1,16 @@
 // The admin API's tenant records (docs/admin-api.md): PUT, GET and DELETE /tenants/:id.
-// Validation happens here; every write runs in the Directory object, which owns host claims.
+// Validation and sealing happen here (write-only values are sealed before the Directory object
+// sees them, and answered as {"set": true}); every write runs in the Directory object, which
+// owns host claims.
 //
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
 //   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
 import type { Clock } from '../clock';
 import { noteOf } from '../denial';
 import type { Env } from '../env';
-import { directoryStub, type Precondition, type WriteRefusal } from '../tenants/directory';
+import { settingsOf } from '../settings';
+import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal } from '../tenants/directory';
+import { redactConfig, sealConfig } from '../tenants/secrets';
 import { tenantStateStub } from '../state/tenant-state';
 import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
 import { adminError } from './answer';
@@ -21,19 +25,34 @@ export interface AdminCall {
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
+/** A write is made from the stored record (kept secrets, the edge key); when another write lands
+ *  in between, it is made again from the new one, this many times at most. */
+const WRITE_ATTEMPTS = 5;
+
 export async function putTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
   const body = await readJsonBody(request);
   if (!body.ok) return adminError(body.error, body.description);
   const parsed = validate(body.value, id);
   if (!parsed.ok) return adminError('invalid_config', 'the tenant config is invalid', { issues: parsed.issues });
 
-  const written = await directoryOf(call.env).put(parsed.config, preconditionOf(request));
+  const directory = directoryOf(call.env);
+  const keyring = settingsOf(call.env).secrets;
+  let written: TenantWrite = { ok: false, refusal: { error: 'changed' } };
+  let replacedEdgeKey = null;
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS && !written.ok && written.refusal.error === 'changed'; attempt++) {
+    const current = await directory.recordOf(id);
+    const sealed = await sealConfig(parsed.config, current === null ? null : JSON.parse(current.json) as TenantConfig, keyring);
+    if (!sealed.ok) return adminError('invalid_config', 'the tenant config is invalid', { issues: sealed.issues });
+    replacedEdgeKey = sealed.replacedEdgeKey;
+    written = await directory.put(sealed.config, preconditionOf(request), current?.etag ?? null);
+  }
   if (!written.ok) return refused(written.refusal, id);
+  if (replacedEdgeKey !== null) console.log(JSON.stringify({ event: 'edge_key_replaced', tenant: id, ...replacedEdgeKey }));
   audit(call, { action: written.created ? 'tenant.create' : 'tenant.replace', tenant: id, before: written.before, after: written.after });
   if (!(await startState(call, id, written.created))) {
     return adminError('internal_error', `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);
   }
-  return new Response(`${JSON.stringify(written.after)}\n`, {
+  return new Response(`${JSON.stringify(redactConfig(written.after))}\n`, {
     status: written.created ? 201 : 200,
     headers: { ...JSON_HEADERS, etag: written.etag, ...(written.created ? { location: `/tenants/${id}` } : {}) },
   });
@@ -48,7 +67,9 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
   if (entityTags(request.headers.get('if-none-match'), { weak: true }).includes(etag)) {
     return new Response(null, { status: 304, headers: { etag } });
   }
-  return new Response(`${json}\n`, { status: 200, headers: { ...JSON_HEADERS, etag } });
+  // The ETag is the stored text's, sealed secrets included: it moves when a secret does, though
+  // the answer shows {"set": true} either way.
+  return new Response(`${JSON.stringify(redactConfig(JSON.parse(json) as TenantConfig))}\n`, { status: 200, headers: { ...JSON_HEADERS, etag } });
 }
 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
@@ -86,7 +107,7 @@ function validate(body: unknown, id: string): { ok: true; config: TenantConfig }
   const input = isRecord && !('id' in body) ? { id, ...body } : body;
   const mismatch = isRecord && 'id' in body && body.id !== id;
   const issues: ConfigIssue[] = mismatch ? [{ path: '/id', message: `must equal the id in the path (${id})` }] : [];
-  const parsed = parseTenantConfig(input);
+  const parsed = parseTenantConfig(input, 'written');
   if (!parsed.ok) issues.push(...parsed.issues.filter((issue) => !(mismatch && issue.path === '/id')));
   return parsed.ok && issues.length === 0 ? { ok: true, config: parsed.config } : { ok: false, issues };
 }
@@ -101,6 +122,8 @@ function refused(refusal: WriteRefusal, id: string): Response {
       return adminError('precondition_failed', `tenant ${id} does not match the request's precondition`);
     case 'unknown_tenant':
       return adminError('unknown_tenant', `no tenant ${id}`);
+    case 'changed':
+      return adminError('internal_error', `tenant ${id} changed under ${WRITE_ATTEMPTS} attempts to write it; repeating the request finishes it`);
     case 'incomplete':
       console.log(JSON.stringify({ event: 'tenant_write_incomplete', tenant: id, note: refusal.note }));
       return adminError('internal_error', 'the change stopped half way; repeating it, or the next scheduled run, finishes it');
@@ -124,6 +147,11 @@ function entityTags(header: string | null, options: { weak: boolean }): string[]
 
 const directoryOf = (env: Env) => directoryStub(env.DIRECTORY);
 
+/** Before and after as GET shows them: a secret is {"set": true} here too. */
 function audit(call: AdminCall, change: { action: string; tenant: string; before: TenantConfig | null; after: TenantConfig | null }): void {
-  console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, ...change }));
+  const { before, after, ...what } = change;
+  console.log(JSON.stringify({
+    event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, ...what,
+    before: before && redactConfig(before), after: after && redactConfig(after),
+  }));
 }

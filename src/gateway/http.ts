@@ -7,7 +7,7 @@
 //   return passThrough(await next(), decided, settings.debugTiming);
 import type { LimitDecision } from '../state/rate-limits';
 import { preflightResponse } from './cors';
-import { metadataResponse } from './metadata';
+import { edgeJwksResponse, metadataResponse } from './metadata';
 import type { Decided, Verdict } from './pipeline';
 import { denialResponse } from './respond';
 
@@ -19,7 +19,8 @@ export function edgeAnswer(decided: Answered, host: string): Response {
   const { verdict, log } = decided;
   switch (verdict.kind) {
     case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
-    case 'metadata': return metadataResponse(verdict.tenant, verdict.resource, log.requestId);
+    case 'metadata': return verdict.document === 'jwks' ? edgeJwksResponse(verdict.tenant, log.requestId)
+      : metadataResponse(verdict.tenant, verdict.resource, log.requestId);
     // The endpoint's own answer (RFC 8935, OIDC Back-Channel Logout), with the request id.
     case 'event': {
       const response = new Response(verdict.response.body, verdict.response);

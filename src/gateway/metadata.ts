@@ -1,12 +1,35 @@
-// The RFC 9728 protected resource metadata of a tenant host, served under
-// /.well-known/oauth-protected-resource and any path suffix of it (§3.1).
+// The public documents of a tenant host: the RFC 9728 protected resource metadata, served under
+// /.well-known/oauth-protected-resource and any path suffix of it (§3.1), and the tenant's edge
+// public key set at /_edge/jwks (what a provider checks private_key_jwt assertions with).
+//
+//   publicDocumentOf('GET', '/_edge/jwks');     // 'jwks' | 'resource' | null
+//   edgeJwksResponse(tenant, requestId);         // 200 { keys: [...] }, public, cacheable
 import type { Tenant } from '../tenants/tenant';
 
 const PREFIX = '/.well-known/oauth-protected-resource';
+export const EDGE_JWKS_PATH = '/_edge/jwks';
 
-/** GET or HEAD of the document, or of a path below it. */
-export function isMetadataRequest(method: string, pathname: string): boolean {
-  return (method === 'GET' || method === 'HEAD') && (pathname === PREFIX || pathname.startsWith(`${PREFIX}/`));
+/** Which public document a request asks for: GET or HEAD of the metadata (or a path below it),
+ *  or of /_edge/jwks exactly as written. */
+export type PublicDocument = 'resource' | 'jwks';
+
+export function publicDocumentOf(method: string, pathname: string): PublicDocument | null {
+  if (method !== 'GET' && method !== 'HEAD') return null;
+  if (pathname === EDGE_JWKS_PATH) return 'jwks';
+  return pathname === PREFIX || pathname.startsWith(`${PREFIX}/`) ? 'resource' : null;
+}
+
+/** The tenant's edge public key set (`{"keys": []}` without an edge key). It changes only when
+ *  the tenant is created again, so providers may keep it a while. */
+export function edgeJwksResponse(tenant: Tenant, requestId: string): Response {
+  return new Response(JSON.stringify(tenant.edgeKey?.jwks ?? { keys: [] }), {
+    headers: {
+      'content-type': 'application/json',
+      'access-control-allow-origin': '*',
+      'cache-control': 'public, max-age=300',
+      'x-request-id': requestId,
+    },
+  });
 }
 
 export function metadataResponse(tenant: Tenant, resource: string, requestId: string): Response {

@@ -26,7 +26,7 @@ import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } f
 import { EMPTY_LIST } from '../state/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../state/tenant-state';
 import { createTenantStates, type StateRead, type TenantStates } from '../state/tenant-states';
-import { createTenantStore, type TenantKv, type TenantStore } from '../tenants/store';
+import { createTenantStore, type TenantSource, type TenantStore } from '../tenants/store';
 import type { LimitConfig, Tenant } from '../tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
@@ -42,6 +42,7 @@ import { SSF_PATH, handleSsfPush } from '../events/ssf';
 import { tenantStateStub } from '../state/tenant-state';
 import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './forward';
+import type { PublicDocument } from './metadata';
 import { newDecisionRecord, type DecisionRecord } from './log';
 
 /** The bindings and request-scoped I/O the steps use. The optional ones may be absent in a
@@ -82,7 +83,7 @@ export function ioOf(bindings: PipelineBindings, settings: Settings, waitUntil: 
 /** How a door finds the tenant: by host in KV (the gateway, RPC, edgeAuth 'kv'), or its own way
  *  (edgeAuth with one config or a resolver). */
 export type TenantLookup =
-  | { readonly kv: TenantKv; readonly cacheSeconds: number }
+  | TenantSource
   | { readonly find: () => Promise<Outcome<Tenant>> };
 
 /** One request as every door describes it. */
@@ -112,16 +113,17 @@ export interface PipelineRequest {
     readonly request: Request;
     readonly origin: string | null;
     readonly preflight: boolean;
-    /** GET or HEAD of /.well-known/oauth-protected-resource (or a path below it). */
-    readonly metadata: boolean;
+    /** GET or HEAD of a public document: /.well-known/oauth-protected-resource (or a path below
+     *  it), or /_edge/jwks; null for every other request. */
+    readonly metadata: PublicDocument | null;
   } | null;
   readonly tenants: TenantLookup;
 }
 
 export type Verdict =
   | { readonly kind: 'refused'; readonly denial: Denial }
-  /** The RFC 9728 document for the tenant, under `resource`. */
-  | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string }
+  /** A public document of the tenant: the RFC 9728 metadata under `resource`, or its edge JWKS. */
+  | { readonly kind: 'metadata'; readonly tenant: Tenant; readonly resource: string; readonly document: PublicDocument }
   /** A preflight the edge answers from the tenant's `cors` (204). */
   | { readonly kind: 'preflight'; readonly tenant: Tenant }
   /** A revocation event the tenant's provider pushed (events/): the endpoint's own answer. */
@@ -246,7 +248,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const scheme = schemeOf(r);
     const resource = tenant.resource ?? `https://${r.host}`;
 
-    if (r.http?.metadata) return { kind: 'metadata', tenant, resource };
+    if (r.http?.metadata) return { kind: 'metadata', tenant, resource, document: r.http.metadata };
 
     // No object call before perIp admits the request: the status check reads the isolate's copy
     // alone here, and the fresh read, when one is due, follows perIp.
@@ -352,7 +354,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const given = await lookup.find();
       return given.ok ? { ok: true, tenant: given.value } : given;
     }
-    const resolved = await tenants.resolve(host, { kv: lookup.kv, cacheSeconds: lookup.cacheSeconds });
+    const resolved = await tenants.resolve(host, lookup);
     return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
   }
 

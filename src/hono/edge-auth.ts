@@ -20,7 +20,7 @@ import { isPreflight } from '../gateway/cors';
 import type { Identity } from '../gateway/forward';
 import { edgeAnswer, passThrough, decisionHeaders } from '../gateway/http';
 import { finishDecision, type DecisionOutcome } from '../gateway/log';
-import { isMetadataRequest } from '../gateway/metadata';
+import { publicDocumentOf } from '../gateway/metadata';
 import { requestUrl, type RequestUrl } from '../gateway/request-url';
 import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
 import { denialResponse } from '../gateway/respond';
@@ -125,7 +125,7 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
       url: target.href,
       certificate: certificateOfRequest(request.cf),
       clientIp: headers.get('cf-connecting-ip'),
-      http: { request, origin: headers.get('origin'), preflight: isPreflight(request), metadata: isMetadataRequest(request.method, target.pathname) },
+      http: { request, origin: headers.get('origin'), preflight: isPreflight(request), metadata: publicDocumentOf(request.method, target.pathname) },
       tenants: lookup(c, bindings, settings),
     }, ioOf(bindings, settings, waitUntilOf(c)));
     const finish = (outcome: DecisionOutcome, status: number, denial?: Denial) =>
@@ -164,7 +164,8 @@ export function edgeAuthWith(pipeline: Pipeline, options: EdgeAuthOptions & { ha
 function tenantLookup(source: EdgeAuthOptions['tenant']): (c: AnyContext, bindings: EdgeAuthBindings, settings: Settings) => TenantLookup {
   if (source === 'kv') {
     const unbound: TenantLookup = { find: () => Promise.reject(new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding")) };
-    return (_c, bindings, settings) => (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds } : unbound);
+    return (_c, bindings, settings) =>
+      (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets } : unbound);
   }
   if (typeof source === 'function') {
     const compiled = new WeakMap<object, Outcome<Tenant>>();

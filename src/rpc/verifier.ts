@@ -83,7 +83,7 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     clientIp: parsed?.clientIp ?? null,
     http: null,
     // Off-shape arguments are refused at the first step, before anything is read.
-    tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds },
+    tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets },
   }, ioOf(env, settings, (promise) => ctx.waitUntil(promise)));
   const { verdict } = decided;
   const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt, now: pipeline.now() });

@@ -4,7 +4,7 @@
 // is also what admin listing and the scheduled run page through (with the run's stored cursor).
 //
 //   const directory = directoryStub(env.DIRECTORY);
-//   await directory.put(config, { etags: ['"3f2a…"'] })  // { ok: true, created, before, after } or a refusal
+//   await directory.put(config, { etags: ['"3f2a…"'] }, basis)  // { ok: true, created, before, after } or a refusal
 //   await directory.remove('acme', null)                  // { ok: true, before } or unknown_tenant
 //   await directory.hostsOf('acme')                       // ['api.acme.com', '*.acme.dev']
 //   await directory.listTenants(null, 100)                // [{ id, hosts }] ordered by id; pass the last id on
@@ -25,6 +25,8 @@ export type WriteRefusal =
   | { error: 'host_conflict'; conflicts: HostConflict[] }
   | { error: 'precondition_failed' }
   | { error: 'unknown_tenant' }
+  /** The record is no longer the one the write was made from (its `basis`): make it again. */
+  | { error: 'changed' }
   /** KV failed part way: the write stays pending and is finished later (repairPending). */
   | { error: 'incomplete'; note: string };
 
@@ -166,9 +168,9 @@ export class Directory extends DurableObject<Env> {
    *   5. release the dropped hosts (only now may another tenant claim them) and record the etag.
    *  A failure between steps leaves the claims in place and the write marked pending: the next
    *  write of the tenant, or repairPending() from the cron run, finishes it. */
-  async put(config: TenantConfig, precondition: Precondition): Promise<TenantWrite> {
+  async put(config: TenantConfig, precondition: Precondition, basis?: string | null): Promise<TenantWrite> {
     const record = await storedRecord(config);
-    return this.#serially(config.id, () => this.#write(config, record, precondition));
+    return this.#serially(config.id, () => this.#write(config, record, precondition, basis));
   }
 
   /** Deletes a tenant: its `host/` copies first, then `tenant/<id>`, then its claims, so a
@@ -198,9 +200,12 @@ export class Directory extends DurableObject<Env> {
     return repairs;
   }
 
-  async #write(config: TenantConfig, record: StoredRecord, precondition: Precondition): Promise<TenantWrite> {
+  /** `basis`: the ETag of the record the config was made from (null: none), when it carries
+   *  something of it (kept secrets, the edge key): a write in between makes it stale. */
+  async #write(config: TenantConfig, record: StoredRecord, precondition: Precondition, basis?: string | null): Promise<TenantWrite> {
     const current = this.#current(config.id);
     if (!satisfies(precondition, current)) return { ok: false, refusal: { error: 'precondition_failed' } };
+    if (basis !== undefined && (current?.etag ?? null) !== basis) return { ok: false, refusal: { error: 'changed' } };
     const claim = this.#claim(config.id, config.hosts);
     if (!claim.ok) return { ok: false, refusal: { error: 'host_conflict', conflicts: claim.conflicts } };
     this.#markPending(config.id, 'put', record.json);

@@ -6,6 +6,8 @@
 //   parsed.config.issuers[0].algorithms;    // defaults applied
 import * as v from 'valibot';
 import { isScopeToken } from '../policy/scopes';
+import { isSealed, type Sealed } from '../secrets/sealed';
+import { isStoredEdgeKey, type StoredEdgeKey } from './edge-key';
 import { isClaimName } from '../verify/claim-names';
 import { normalizeHostPattern } from './hosts';
 
@@ -35,7 +37,18 @@ export const DEFAULTS = {
   proofOfPossession: 'optional',
   /** RFC 9449 proofs: how old a proof's iat may be, and whether the edge issues nonces. */
   dpop: { maxAgeSeconds: 300, nonce: false },
+  /** RFC 7662 introspection of opaque tokens (docs/configuration.md "Introspection"). */
+  introspection: { clientAuth: 'client_secret_basic', tokens: 'opaque', cacheSeconds: 60, inactiveCacheSeconds: 5 },
+  /** An SSF transmitter (docs/configuration.md "Revocation events"). */
+  ssf: {
+    delivery: 'push', pollSeconds: 30, managementScope: 'ssf.manage ssf.read',
+    subjectClaims: { email: 'email', phone_number: 'phone_number' },
+  },
 } as const;
+
+/** How the edge authenticates to an introspection endpoint (RFC 7662 §2.1, RFC 7523). */
+export const CLIENT_AUTHS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type ClientAuth = (typeof CLIENT_AUTHS)[number];
 
 /** The reserved identity headers; configured claim headers may not reuse them. */
 export const IDENTITY_HEADERS = [
@@ -95,6 +108,40 @@ const Seconds = (min: number, max: number) =>
   v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max), notNegativeZero);
 const Token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token
 
+/** A write-only value (docs/configuration.md "Write-only secrets"): the secret itself as written,
+ *  `{"set": true}` to keep the stored one (what GET shows), or sealed by SECRETS_KEY (only ever
+ *  in a stored record). Which forms a config may hold depends on where it comes from
+ *  (parseTenantConfig's `form`). */
+export type SecretValue = string | KeepSecret | Sealed;
+export interface KeepSecret { readonly set: true }
+export const isKeepSecret = (value: unknown): value is KeepSecret =>
+  isObjectLike(value) && Object.keys(value as object).length === 1 && (value as KeepSecret).set === true;
+/** No message here ever quotes the value: issues are answered and logged. */
+const SECRET_SHAPE = 'a secret is a string, or {"set": true} to keep the stored one';
+const writeOnly = (pattern: RegExp, message: string) => v.pipe(
+  v.custom<SecretValue>((input) => typeof input === 'string' || isKeepSecret(input) || isSealed(input), SECRET_SHAPE),
+  v.check((value) => typeof value !== 'string' || pattern.test(value), message),
+);
+/** RFC 6749 §2.3.1 and Appendix A: a client secret is VSCHARs. */
+const ClientSecret = writeOnly(/^[\x20-\x7e]{1,4096}$/, 'a client secret is 1-4096 printable ASCII characters (RFC 6749 §2.3.1)');
+/** RFC 6750 §2.1 b64token. */
+const BearerToken = writeOnly(/^(?=.{1,4096}$)[A-Za-z0-9\-._~+/]+=*$/,
+  'a bearer token is 1-4096 characters of RFC 6750 b64token (letters, digits, "-._~+/", then "=")');
+/** RFC 6749 §2.2 and Appendix A: VSCHARs. */
+const ClientId = v.pipe(v.string(), v.regex(/^[\x20-\x7e]{1,256}$/, 'a client id is 1-256 printable ASCII characters (RFC 6749 §2.2)'));
+
+/** RFC 7662: how this issuer's opaque tokens (and, with tokens "all", its JWTs) are checked. */
+const IntrospectionSchema = v.strictObject({
+  endpoint: v.optional(v.nullable(IssuerUrl), null),
+  clientId: ClientId,
+  clientAuth: v.optional(v.picklist(CLIENT_AUTHS, 'one of "client_secret_basic", "client_secret_post", "private_key_jwt"'),
+    DEFAULTS.introspection.clientAuth),
+  clientSecret: v.optional(ClientSecret),
+  tokens: v.optional(v.picklist(['opaque', 'all'], 'one of "opaque", "all"'), DEFAULTS.introspection.tokens),
+  cacheSeconds: v.optional(Seconds(0, 300), DEFAULTS.introspection.cacheSeconds),
+  inactiveCacheSeconds: v.optional(Seconds(0, 60), DEFAULTS.introspection.inactiveCacheSeconds),
+});
+
 const IssuerSchema = v.strictObject({
   issuer: IssuerUrl,
   jwksUri: v.optional(v.nullable(IssuerUrl), null),
@@ -109,6 +156,7 @@ const IssuerSchema = v.strictObject({
   clientIdClaims: v.optional(v.array(ClaimName), () => [...DEFAULTS.clientIdClaims]),
   proofOfPossession: v.optional(v.picklist(PROOFS_OF_POSSESSION, 'one of "optional", "dpop", "mtls", "dpop-or-mtls"'),
     DEFAULTS.proofOfPossession),
+  introspection: v.optional(v.nullable(IntrospectionSchema), null),
 });
 
 /** Bounds of a route's conditions (docs/configuration.md). */
@@ -159,16 +207,52 @@ const TransmitterIssuer = v.pipe(
     'a transmitter issuer has no query or fragment'),
 );
 
+/** Space-separated scope tokens (RFC 6749 §3.3). */
+const ScopeList = v.pipe(v.string(), v.check((s) => s.split(' ').every(isScopeToken),
+  'one or more scope tokens separated by single spaces (RFC 6749 §3.3)'));
+
+/** How the edge authenticates to a transmitter's stream management API (SSF 1.0 §8). */
+const BearerManagement = v.strictObject({ bearerToken: BearerToken });
+const ClientManagement = v.strictObject({
+  tokenEndpoint: v.optional(v.nullable(IssuerUrl), null),
+  clientId: ClientId,
+  clientSecret: ClientSecret,
+  scope: v.optional(ScopeList, DEFAULTS.ssf.managementScope),
+});
+const Management = v.pipe(
+  v.custom<Record<string, unknown>>(isObjectLike, 'management is {"bearerToken"} or {"tokenEndpoint", "clientId", "clientSecret", "scope"}'),
+  v.lazy((input) => (isObjectLike(input) && Object.hasOwn(input as object, 'bearerToken') ? BearerManagement : ClientManagement)),
+);
+
+const TransmitterSchema = v.pipe(
+  v.strictObject({
+    issuer: TransmitterIssuer,
+    audience: NonEmpty,
+    jwksUri: v.optional(v.nullable(IssuerUrl), null),
+    delivery: v.optional(v.picklist(['push', 'poll'], 'one of "push", "poll"'), DEFAULTS.ssf.delivery),
+    pollSeconds: v.optional(v.nullable(Seconds(10, 300)), null),
+    // A format left out (or null) has no claim: such subjects change nothing.
+    subjectClaims: v.optional(v.strictObject({
+      email: v.optional(v.nullable(ClaimPath), null),
+      phone_number: v.optional(v.nullable(ClaimPath), null),
+    }), () => ({ ...DEFAULTS.ssf.subjectClaims })),
+    management: v.optional(v.nullable(Management), null),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (dataset.typed && dataset.value.delivery === 'push' && dataset.value.pollSeconds !== null) {
+      addIssue({ message: 'only with delivery "poll"', path: pathTo(dataset.value, ['pollSeconds']) });
+    }
+  }),
+  // Stored with its interval, so a stored entry reads back equal.
+  v.transform((t) => (t.delivery === 'poll' && t.pollSeconds === null ? { ...t, pollSeconds: DEFAULTS.ssf.pollSeconds as number } : t)),
+);
+
 /** Revocation events (docs/events.md): who may send them, and to which audience. */
 const EventsSchema = v.strictObject({
   backchannelLogout: v.optional(v.nullable(v.strictObject({
     audiences: v.pipe(v.array(NonEmpty), v.minLength(1, 'at least one audience is required'), v.maxLength(20)),
   })), null),
-  ssf: v.optional(v.pipe(v.array(v.strictObject({
-    issuer: TransmitterIssuer,
-    audience: NonEmpty,
-    jwksUri: v.optional(v.nullable(IssuerUrl), null),
-  })), v.maxLength(20)), () => []),
+  ssf: v.optional(v.pipe(v.array(TransmitterSchema), v.maxLength(20)), () => []),
 });
 
 const Limit = v.strictObject({ limit: Seconds(1, 1_000_000), windowSeconds: Seconds(1, 86_400) });
@@ -220,6 +304,8 @@ export const TenantConfigSchema = v.pipe(
       failuresBeforeHold: v.optional(Seconds(1, 100), DEFAULTS.failuresBeforeHold),
       mode: v.optional(v.picklist(['enforce', 'report']), 'enforce'),
     })), null),
+    // Made by the edge, never written: only a stored record holds one (checked by source below).
+    edgeKey: v.optional(v.custom<StoredEdgeKey>(() => true)),
   }),
   // Cross-field rules the field schemas cannot express, each reported at its own path.
   v.rawCheck(({ dataset, addIssue }) => {
@@ -235,6 +321,7 @@ export const TenantConfigSchema = v.pipe(
       if (seenIssuers.has(issuer.issuer)) addIssue({ message: 'issuer listed twice', path: pathOf(config, 'issuers', i) });
       seenIssuers.add(issuer.issuer);
     });
+    for (const { message, path } of introspectionIssues(config)) addIssue({ message, path: pathTo(config, path) });
     const seenTransmitters = new Set<string>();
     config.events?.ssf.forEach((transmitter, i) => {
       if (seenTransmitters.has(transmitter.issuer)) addIssue({ message: 'transmitter listed twice', path: transmitterPath(config, i) });
@@ -264,25 +351,156 @@ export const TenantConfigSchema = v.pipe(
 
 export type TenantConfig = v.InferOutput<typeof TenantConfigSchema>;
 /** A config as written, before defaults (what the admin API and edgeAuth() accept). */
-export type TenantConfigInput = v.InferInput<typeof TenantConfigSchema>;
+export type TenantConfigInput = Omit<v.InferInput<typeof TenantConfigSchema>, 'edgeKey'>;
 export type IssuerConfig = TenantConfig['issuers'][number];
 export type RouteConfig = TenantConfig['routes'][number];
 export type CorsConfig = NonNullable<TenantConfig['cors']>;
 export type EventsConfig = NonNullable<TenantConfig['events']>;
 
+export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
+export type TransmitterConfig = EventsConfig['ssf'][number];
+
 export interface ConfigIssue { path: string; message: string }
 export type ParsedConfig = { ok: true; config: TenantConfig } | { ok: false; issues: ConfigIssue[] };
 
-export function parseTenantConfig(input: unknown): ParsedConfig {
+/** Where a config comes from, which says the form its write-only values take:
+ *  - `plain`: given in code (edgeAuth): each secret is itself;
+ *  - `written`: an admin PUT body: the secret itself, or `{"set": true}` to keep the stored one;
+ *  - `stored`: a record read from KV or the Directory: every secret sealed by SECRETS_KEY. */
+export type ConfigSource = 'plain' | 'written' | 'stored';
+
+export function parseTenantConfig(input: unknown, source: ConfigSource = 'plain'): ParsedConfig {
   const result = v.safeParse(TenantConfigSchema, input);
-  if (result.success) return { ok: true, config: result.output };
-  return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+  if (!result.success) return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+  const issues = secretFormIssues(result.output, source);
+  return issues.length === 0 ? { ok: true, config: result.output } : { ok: false, issues };
 }
+
+/** A write-only value of a config, wherever the schema allows one. */
+export interface SecretSlot {
+  /** The keys leading to it, and the same as an RFC 6901 pointer (`/issuers/0/introspection/clientSecret`). */
+  readonly path: readonly (string | number)[];
+  readonly pointer: string;
+  /** Whose secret it is, stable when issuers or transmitters are reordered. */
+  readonly owner: string;
+  /** Where it is sent (null: an endpoint found by discovery of the owner's issuer). A kept
+   *  secret must still go to the same place, and a sealed one opens only for it. */
+  readonly destination: string | null;
+  readonly value: SecretValue;
+}
+
+/** Every write-only value in the config, in document order. */
+export function secretSlots(config: TenantConfig): SecretSlot[] {
+  const slots: SecretSlot[] = [];
+  const add = (path: (string | number)[], owner: string, destination: string | null, value: SecretValue | undefined) => {
+    if (value !== undefined) slots.push({ path, pointer: pointerOf(path), owner, destination, value });
+  };
+  config.issuers.forEach((issuer, i) => {
+    const introspection = issuer.introspection;
+    if (introspection === null) return;
+    add(['issuers', i, 'introspection', 'clientSecret'], `issuer ${issuer.issuer} introspection clientSecret`,
+      introspection.endpoint, introspection.clientSecret);
+  });
+  config.events?.ssf.forEach((transmitter, i) => {
+    const management = transmitter.management;
+    if (management === null) return;
+    if ('bearerToken' in management) {
+      add(['events', 'ssf', i, 'management', 'bearerToken'], `transmitter ${transmitter.issuer} management bearerToken`, null, management.bearerToken);
+    } else {
+      add(['events', 'ssf', i, 'management', 'clientSecret'], `transmitter ${transmitter.issuer} management clientSecret`,
+        management.tokenEndpoint, management.clientSecret);
+    }
+  });
+  return slots;
+}
+
+function secretFormIssues(config: TenantConfig, source: ConfigSource): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const slot of secretSlots(config)) {
+    const form = typeof slot.value === 'string' ? 'plain' : isKeepSecret(slot.value) ? 'keep' : 'sealed';
+    const message = SECRET_FORM_REFUSALS[source][form];
+    if (message !== null) issues.push({ path: slot.pointer, message });
+  }
+  if (source === 'stored') {
+    if (config.edgeKey !== undefined && !isStoredEdgeKey(config.edgeKey)) {
+      issues.push({ path: '/edgeKey', message: 'not an edge key record ({kid, x, y, d} with d sealed)' });
+    }
+  } else if (Object.hasOwn(config, 'edgeKey')) {
+    issues.push({ path: '/edgeKey', message: 'made by the edge when the tenant is created (GET /tenants/:id/jwks); it cannot be written' });
+  }
+  if (source === 'plain') {
+    config.issuers.forEach((issuer, i) => {
+      if (issuer.introspection?.clientAuth === 'private_key_jwt') {
+        issues.push({ path: `/issuers/${i}/introspection/clientAuth`, message: 'private_key_jwt signs with the edge key of a tenant stored through the admin API' });
+      }
+    });
+  }
+  return issues;
+}
+
+const SECRET_FORM_REFUSALS: Record<ConfigSource, Record<'plain' | 'keep' | 'sealed', string | null>> = {
+  plain: {
+    plain: null,
+    keep: '{"set": true} keeps a secret stored by the admin API: a config given in code holds the secret itself',
+    sealed: 'a sealed secret is read only from a stored record: a config given in code holds the secret itself',
+  },
+  written: { plain: null, keep: null, sealed: 'write the secret itself, or {"set": true} to keep the stored one' },
+  stored: {
+    plain: 'a stored record holds every secret sealed with SECRETS_KEY, never in plain text',
+    keep: 'a stored record holds every secret sealed with SECRETS_KEY',
+    sealed: null,
+  },
+};
 
 /** RFC 6901: "/issuers/0/issuer". */
 function jsonPointer(path: readonly { key: unknown }[] | undefined): string {
-  if (!path) return '';
-  return path.map(({ key }) => `/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+  return path ? pointerOf(path.map(({ key }) => key as string | number)) : '';
+}
+
+export const pointerOf = (keys: readonly (string | number)[]): string =>
+  keys.map((key) => `/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+
+/** The cross-field rules of introspection blocks: the secret its clientAuth needs (and no other),
+ *  and one issuer at most taking opaque tokens, since an opaque token names no issuer. */
+function introspectionIssues(config: TenantConfig): { message: string; path: (string | number)[] }[] {
+  const issues: { message: string; path: (string | number)[] }[] = [];
+  let takesOpaque: number | null = null;
+  config.issuers.forEach((issuer, i) => {
+    const introspection = issuer.introspection;
+    if (introspection === null) return;
+    const secretPath = ['issuers', i, 'introspection', 'clientSecret'];
+    if (introspection.clientAuth === 'private_key_jwt') {
+      if (introspection.clientSecret !== undefined) {
+        issues.push({ message: 'not used with clientAuth "private_key_jwt" (the tenant\'s edge key signs its client assertion)', path: secretPath });
+      }
+    } else if (introspection.clientSecret === undefined) {
+      issues.push({ message: `required with clientAuth "${introspection.clientAuth}"`, path: secretPath });
+    }
+    // "opaque" and "all" both take the tokens that are not JWTs.
+    if (takesOpaque === null) {
+      takesOpaque = i;
+    } else {
+      issues.push({
+        message: `only one issuer of a tenant may introspect: opaque tokens go to /issuers/${takesOpaque} (${config.issuers[takesOpaque]!.issuer})`,
+        path: ['issuers', i, 'introspection'],
+      });
+    }
+  });
+  return issues;
+}
+
+/** The issue path of the value at `keys` inside `root`, for checks on a whole object. */
+function pathTo(root: unknown, keys: readonly (string | number)[]): [v.IssuePathItem, ...v.IssuePathItem[]] {
+  const items: v.IssuePathItem[] = [];
+  let input = root as Record<string | number, unknown>;
+  for (const key of keys) {
+    const value = input?.[key];
+    items.push((typeof key === 'number'
+      ? { type: 'array', origin: 'value', input, key, value }
+      : { type: 'object', origin: 'value', input, key, value }) as v.IssuePathItem);
+    input = value as Record<string | number, unknown>;
+  }
+  return items as [v.IssuePathItem, ...v.IssuePathItem[]];
 }
 
 /** The issue path of `config[field][index]`, for cross-field checks on the whole record. */

@@ -6,20 +6,24 @@
 // before any read or cache entry. A record is compiled once per stored text and shared by every
 // host it serves (a wildcard tenant's million subdomains share one compiled Tenant, and with it
 // their verified tokens where the resource is the same); host entries are small and bounded in
-// bytes, compiled records in bytes and entries.
+// bytes, compiled records in bytes and entries. A record's write-only values are opened with
+// SECRETS_KEY when it is compiled, so once per record, never per request; one that does not open
+// is that tenant's tenant_config_invalid.
 //
 //   const tenants = createTenantStore({ now: systemClock });          // once per isolate
 //   const found = await tenants.resolve(normalizeRequestHost(url), {
-//     kv: env.TENANTS, cacheSeconds: settingsOf(env).tenantCacheSeconds });
+//     kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
 //   if (!found.ok) return found.denial;      // unknown_host | tenant_config_invalid
 //   found.value.tenant.routes.match(method, path);
 import { BoundedCache, type CacheCounters } from '../cache';
 import type { Clock } from '../clock';
 import { deny, ok, type Outcome } from '../denial';
+import type { SecretsKeyring } from '../secrets/keyring';
 import { hostLookupOrder, isDnsName } from './hosts';
 import { hostKey } from './kv-keys';
 import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
-import { compileTenant, type Tenant } from './tenant';
+import { needsOpening, openSecrets } from './secrets';
+import { compileTenant, type OpenedSecrets, type Tenant } from './tenant';
 
 export interface ResolvedTenant {
   readonly tenant: Tenant;
@@ -35,6 +39,8 @@ export type TenantKv = Pick<KVNamespace, 'get'>;
 export interface TenantSource {
   readonly kv: TenantKv;
   readonly cacheSeconds: number;
+  /** Opens records' write-only values (settings.secrets); absent: a record holding one is invalid. */
+  readonly secrets?: SecretsKeyring;
 }
 
 export interface TenantStore {
@@ -65,7 +71,7 @@ export function createTenantStore(options: {
   maxRecordBytes?: number;
   maxHostBytes?: number;
   /** Seam for tests; the request path always compiles with compileTenant. */
-  compile?: (config: TenantConfig) => Tenant;
+  compile?: (config: TenantConfig, opened?: OpenedSecrets) => Tenant;
 }): TenantStore {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_TENANT_ENTRIES;
   const compile = options.compile ?? compileTenant;
@@ -73,17 +79,22 @@ export function createTenantStore(options: {
   // Found hosts and refusals apart, so a flood of unknown hosts cannot evict real tenants.
   const hosts = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
   const refusals = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
-  /** Stored text -> its compiled tenant (or the refusal of an invalid record). */
-  const records = new BoundedCache<string, Compiled>({ now, maxEntries, maxBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES });
+  /** Stored text -> its compiled tenant (or the refusal of an invalid record), and the keyring
+   *  that opened its secrets (null: it has none, so any keyring reads it the same). */
+  const records = new BoundedCache<string, { compiled: Compiled; keyring: SecretsKeyring | null }>(
+    { now, maxEntries, maxBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES });
   let compiles = 0;
 
-  /** The record compiled once per text, whichever host or pattern it was read under. */
-  function compiled(text: string): Compiled {
+  /** The record compiled once per text, whichever host or pattern it was read under. A record
+   *  without sealed values compiles without a pause, so concurrent loads cannot both compile it. */
+  async function compiled(text: string, keyring: SecretsKeyring | null): Promise<Compiled> {
     const held = records.get(text);
-    if (held !== undefined) return held;
+    if (held !== undefined && (held.keyring === null || held.keyring === keyring)) return held.compiled;
+    const parsed = parseRecord(text);
+    const sealed = parsed.ok && needsOpening(parsed.config);
+    const fresh = sealed ? await openAndCompile(parsed.config, keyring, compile) : compileParsed(parsed, compile);
     compiles++;
-    const fresh = compileRecord(text, compile);
-    records.set(text, fresh, { ttlMs: RECORD_TTL_MS, bytes: recordBytes(text) });
+    records.set(text, { compiled: fresh, keyring: sealed ? keyring : null }, { ttlMs: RECORD_TTL_MS, bytes: recordBytes(text) });
     return fresh;
   }
 
@@ -92,7 +103,8 @@ export function createTenantStore(options: {
     // Text, not 'json': a record that is not JSON must be this tenant's 500, not a thrown read.
     const texts = await source.kv.get(patterns.map(hostKey), 'text');
     const pattern = patterns.find((p) => typeof texts.get(hostKey(p)) === 'string');
-    const outcome = pattern === undefined ? deny({ error: 'unknown_host' }) : admit(host, pattern, compiled(texts.get(hostKey(pattern))!));
+    const outcome = pattern === undefined ? deny({ error: 'unknown_host' })
+      : admit(host, pattern, await compiled(texts.get(hostKey(pattern))!, source.secrets ?? null));
     const entry = { ttlMs: source.cacheSeconds * 1000, bytes: HOST_ENTRY_BYTES + 2 * host.length };
     if (outcome.ok) {
       refusals.delete(host);
@@ -132,21 +144,35 @@ const UNKNOWN_HOST: Outcome<ResolvedTenant> = deny({ error: 'unknown_host' });
 /** A stored text parsed, validated and compiled, or why it is no tenant (logged once, when
  *  compiled). `id` names the tenant in later log lines. */
 type Compiled = { ok: true; tenant: Tenant } | { ok: false; id: string | null; issues: ConfigIssue[] };
+type Compile = (config: TenantConfig, opened?: OpenedSecrets) => Tenant;
 
-function compileRecord(text: string, compile: (config: TenantConfig) => Tenant): Compiled {
+/** The stored text validated as a stored record (every secret sealed), or why it is no tenant. */
+function parseRecord(text: string): { ok: true; config: TenantConfig } | { ok: false; compiled: Compiled } {
   let record: unknown;
   try {
     record = JSON.parse(text);
   } catch {
-    return invalid(undefined, [{ path: '', message: 'not JSON' }]);
+    return { ok: false, compiled: invalid(undefined, [{ path: '', message: 'not JSON' }]) };
   }
-  const parsed = parseTenantConfig(record);
-  if (!parsed.ok) return invalid(record, parsed.issues);
+  const parsed = parseTenantConfig(record, 'stored');
+  return parsed.ok ? parsed : { ok: false, compiled: invalid(record, parsed.issues) };
+}
+
+function compileParsed(parsed: ReturnType<typeof parseRecord>, compile: Compile, opened?: OpenedSecrets): Compiled {
+  if (!parsed.ok) return parsed.compiled;
   try {
-    return { ok: true, tenant: compile(parsed.config) };
+    return { ok: true, tenant: compile(parsed.config, opened) };
   } catch (error) {
-    return invalid(record, [{ path: '', message: `does not compile: ${error instanceof Error ? error.message : String(error)}` }]);
+    return invalid(parsed.config, [{ path: '', message: `does not compile: ${error instanceof Error ? error.message : String(error)}` }]);
   }
+}
+
+async function openAndCompile(config: TenantConfig, keyring: SecretsKeyring | null, compile: Compile): Promise<Compiled> {
+  const opened = await openSecrets(config, keyring);
+  if (!opened.ok) return invalid(config, opened.issues);
+  // Once per compiled record: which tenants a SECRETS_KEY rotation has yet to rewrite.
+  if (opened.previousKey) console.log(JSON.stringify({ event: 'tenant_secrets_previous_key', tenant: config.id }));
+  return compileParsed({ ok: true, config }, compile, opened.opened);
 }
 
 /** A compiled record serves a host only if it is valid and lists the pattern the host was found

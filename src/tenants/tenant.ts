@@ -5,10 +5,20 @@
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
 //   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
+//   tenant.introspection?.introspection.clientSecret?.reveal()   // the one issuer taking opaque tokens
+//   tenant.edgeKey?.signingKey                                    // private_key_jwt's key, imported once
+//
+// Write-only values arrive opened: a config given in code holds them as written; a stored
+// record's are opened first (tenants/secrets.ts openSecrets) and passed in.
 import type { KeyDiscovery, KeySetPolicy } from '../keys/key-source';
 import { compileRoutes, type RouteTable } from '../policy/routes';
+import { writeOnly, type WriteOnly } from '../secrets/write-only';
 import { compileClaimName, type ClaimReader } from '../verify/claim-names';
-import { ALGORITHMS, DEFAULTS, type Algorithm, type CorsConfig, type EventsConfig, type ProofOfPossession, type TenantConfig } from './schema';
+import { edgeKeyJwks, type EdgeKey } from './edge-key';
+import {
+  ALGORITHMS, DEFAULTS, pointerOf, secretSlots, type Algorithm, type ClientAuth, type CorsConfig, type EventsConfig,
+  type IntrospectionConfig, type ProofOfPossession, type TenantConfig, type TransmitterConfig,
+} from './schema';
 
 export interface IssuerPolicy extends KeySetPolicy {
   readonly issuer: string;
@@ -27,7 +37,36 @@ export interface IssuerPolicy extends KeySetPolicy {
   readonly proofOfPossession: ProofOfPossession;
   /** Names this issuer's key set in every key tier (memory, Cache API, IssuerKeys object). */
   readonly keySetId: string;
+  /** RFC 7662: how this issuer's opaque tokens are checked; null: its tokens are JWTs only. */
+  readonly introspection: IntrospectionPolicy | null;
 }
+
+/** An issuer's `introspection` block, defaults applied. */
+export interface IntrospectionPolicy {
+  /** null: the introspection_endpoint of the issuer's discovery document. */
+  readonly endpoint: string | null;
+  readonly clientId: string;
+  readonly clientAuth: ClientAuth;
+  /** For client_secret_basic and client_secret_post; null with private_key_jwt (the tenant's
+   *  edge key signs: Tenant.edgeKey). */
+  readonly clientSecret: WriteOnly | null;
+  /** "opaque": tokens that are not JWTs; "all": this issuer's JWTs too. */
+  readonly tokens: 'opaque' | 'all';
+  readonly cacheSeconds: number;
+  readonly inactiveCacheSeconds: number;
+}
+
+/** How the edge authenticates to a transmitter's stream management API (SSF 1.0 §8). */
+export type ManagementPolicy =
+  | { readonly kind: 'bearer'; readonly bearerToken: WriteOnly }
+  | {
+    readonly kind: 'client_credentials';
+    /** null: the token endpoint of the transmitter's discovery. */
+    readonly tokenEndpoint: string | null;
+    readonly clientId: string;
+    readonly clientSecret: WriteOnly;
+    readonly scope: string;
+  };
 
 /** An SSF transmitter (docs/events.md): its SETs are verified with its own key set,
  *  found through its ssf-configuration unless jwksUri is set, under the same key tiers as issuers. */
@@ -41,6 +80,14 @@ export interface TransmitterPolicy extends KeySetPolicy {
   /** Every asymmetric algorithm (never none or HMAC). */
   readonly algorithms: ReadonlySet<Algorithm>;
   readonly clockToleranceSeconds: number;
+  /** RFC 8935 push to /_edge/ssf, or RFC 8936 poll every pollSeconds (null for push). */
+  readonly delivery: 'push' | 'poll';
+  readonly pollSeconds: number | null;
+  /** The claim an `email` or `phone_number` subject is matched against; null: such subjects
+   *  change nothing. */
+  readonly subjectClaims: { readonly email: ClaimReader | null; readonly phone_number: ClaimReader | null };
+  /** null: the edge does not manage a stream at this transmitter. */
+  readonly management: ManagementPolicy | null;
 }
 
 /** The tenant's `events` block, compiled: null parts accept nothing. */
@@ -82,6 +129,19 @@ export interface Tenant {
   readonly dpopAlgorithms: readonly Algorithm[];
   /** null: no `events` block, so the event paths are ordinary routes. */
   readonly events: CompiledEvents | null;
+  /** The one issuer whose introspection takes opaque tokens (the schema allows one), or null:
+   *  an opaque token is then malformed. */
+  readonly introspection: (IssuerPolicy & { readonly introspection: IntrospectionPolicy }) | null;
+  /** The tenant's edge key (its public key set, and its private key when it signs); null for a
+   *  tenant created without SECRETS_KEY, or given in code. */
+  readonly edgeKey: EdgeKey | null;
+}
+
+/** A stored record's write-only values, opened (tenants/secrets.ts openSecrets): the plaintext by
+ *  JSON Pointer, and the edge key's private key when an issuer signs with it. */
+export interface OpenedSecrets {
+  readonly values: ReadonlyMap<string, string>;
+  readonly signingKey: CryptoKey | null;
 }
 
 export interface DpopPolicy {
@@ -107,11 +167,12 @@ export const keySetIdOf = (issuer: string, jwksUri: string | null, discovery: Ke
 
 const TRANSMITTER_ALGORITHMS: ReadonlySet<Algorithm> = new Set(ALGORITHMS);
 
-export function compileTenant(config: TenantConfig): Tenant {
-  return {
-    id: config.id,
-    config,
-    issuers: new Map(config.issuers.map((i) => [i.issuer, {
+/** `opened` holds a stored record's secrets; without it, each secret must be written as itself
+ *  (a config given in code). A secret neither written nor opened is a bug: it throws. */
+export function compileTenant(config: TenantConfig, opened?: OpenedSecrets): Tenant {
+  const secrets = secretsOf(config, opened);
+  const secretAt = (...path: (string | number)[]): WriteOnly | null => secrets.get(pointerOf(path)) ?? null;
+  const issuers = new Map(config.issuers.map((i, index) => [i.issuer, {
       issuer: i.issuer,
       jwksUri: i.jwksUri,
       discovery: 'oidc' as const,
@@ -125,7 +186,13 @@ export function compileTenant(config: TenantConfig): Tenant {
       clientIdClaims: i.clientIdClaims,
       proofOfPossession: i.proofOfPossession,
       keySetId: keySetIdOf(i.issuer, i.jwksUri),
-    }])),
+      introspection: i.introspection && compileIntrospection(i.introspection, secretAt('issuers', index, 'introspection', 'clientSecret')),
+    } satisfies IssuerPolicy]));
+  const introspecting = [...issuers.values()].find((issuer) => issuer.introspection !== null);
+  return {
+    id: config.id,
+    config,
+    issuers,
     routes: compileRoutes(config.routes),
     hosts: config.hosts,
     resource: config.resource,
@@ -141,14 +208,42 @@ export function compileTenant(config: TenantConfig): Tenant {
     },
     dpop: config.dpop ?? DEFAULTS.dpop,
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
-    events: config.events && compileEvents(config.events),
+    events: config.events && compileEvents(config.events, secretAt),
+    introspection: introspecting === undefined ? null : introspecting as IssuerPolicy & { introspection: IntrospectionPolicy },
+    edgeKey: config.edgeKey === undefined ? null
+      : { kid: config.edgeKey.kid, jwks: edgeKeyJwks(config.edgeKey), signingKey: opened?.signingKey ?? null },
   };
 }
 
-function compileEvents(events: EventsConfig): CompiledEvents {
+/** Every secret of the config by pointer: as written, or as opened. */
+function secretsOf(config: TenantConfig, opened: OpenedSecrets | undefined): Map<string, WriteOnly> {
+  const secrets = new Map<string, WriteOnly>();
+  for (const slot of secretSlots(config)) {
+    const value = typeof slot.value === 'string' ? slot.value : opened?.values.get(slot.pointer);
+    if (value === undefined) throw new Error(`the secret at ${slot.pointer} was not opened`);
+    secrets.set(slot.pointer, writeOnly(value));
+  }
+  return secrets;
+}
+
+function compileIntrospection(block: IntrospectionConfig, clientSecret: WriteOnly | null): IntrospectionPolicy {
+  return {
+    endpoint: block.endpoint,
+    clientId: block.clientId,
+    clientAuth: block.clientAuth,
+    clientSecret: block.clientAuth === 'private_key_jwt' ? null : clientSecret,
+    tokens: block.tokens,
+    cacheSeconds: block.cacheSeconds,
+    inactiveCacheSeconds: block.inactiveCacheSeconds,
+  };
+}
+
+type SecretAt = (...path: (string | number)[]) => WriteOnly | null;
+
+function compileEvents(events: EventsConfig, secretAt: SecretAt): CompiledEvents {
   return {
     backchannelLogout: events.backchannelLogout && { audiences: new Set(events.backchannelLogout.audiences) },
-    transmitters: new Map(events.ssf.map((t) => [t.issuer, {
+    transmitters: new Map(events.ssf.map((t, index) => [t.issuer, {
       issuer: t.issuer,
       jwksUri: t.jwksUri,
       discovery: 'ssf' as const,
@@ -156,7 +251,20 @@ function compileEvents(events: EventsConfig): CompiledEvents {
       audience: t.audience,
       algorithms: TRANSMITTER_ALGORITHMS,
       clockToleranceSeconds: DEFAULTS.clockToleranceSeconds,
-    }])),
+      delivery: t.delivery,
+      pollSeconds: t.pollSeconds,
+      subjectClaims: { email: readerOf(t.subjectClaims.email), phone_number: readerOf(t.subjectClaims.phone_number) },
+      management: compileManagement(t.management, (field) => secretAt('events', 'ssf', index, 'management', field)),
+    } satisfies TransmitterPolicy])),
+  };
+}
+
+function compileManagement(management: TransmitterConfig['management'], secretAt: (field: string) => WriteOnly | null): ManagementPolicy | null {
+  if (management === null) return null;
+  if ('bearerToken' in management) return { kind: 'bearer', bearerToken: secretAt('bearerToken')! };
+  return {
+    kind: 'client_credentials', tokenEndpoint: management.tokenEndpoint, clientId: management.clientId,
+    clientSecret: secretAt('clientSecret')!, scope: management.scope,
   };
 }
 

@@ -2,6 +2,7 @@
 // round trips (put, get, list, export/import, revoke, status, state, dns-check); then a tenant
 // host through real HTTP (challenges, metadata, and request bodies written on a raw socket).
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -30,7 +31,7 @@ beforeAll(async () => {
   const address = dns.address();
   const dohPort = typeof address === 'object' && address !== null ? address.port : 0;
   scratch = await mkdtemp(join(tmpdir(), 'tenants-cli-'));
-  edge = await startEdge({ vars: { DOH_URL: `http://127.0.0.1:${dohPort}/dns-query` } });
+  edge = await startEdge({ vars: { DOH_URL: `http://127.0.0.1:${dohPort}/dns-query` }, secrets: { SECRETS_KEY: randomBytes(32).toString('base64url') } });
 });
 
 afterAll(async () => {
@@ -398,5 +399,53 @@ describe('request bodies through real HTTP', () => {
       expect(answer.split('\r\n')[0], `${method} ${JSON.stringify(framing)}`).toBe('HTTP/1.1 200 OK');
       expect(received, `${method} ${JSON.stringify(framing)}`).toEqual([{ method, path: '/_search', body: expected }]);
     }
+  });
+});
+
+describe('write-only secrets and the edge key', () => {
+  const SECRET = 'Zq9-cli-introspection-secret';
+  const withSecret = (id: string) => tenant(id, [`api.${id}.test`], {
+    issuers: [{ issuer: 'https://issuer.example/', audiences: ['https://api.example'], introspection: { clientId: 'edge', clientSecret: SECRET } }],
+  });
+
+  it('prints {"set": true} in place of a secret on put and get, never the secret', async () => {
+    const put = await runTenants(edge, ['put', await file('secret.json', withSecret('secret'))]);
+    expect(put.code).toBe(0);
+    expect(put.json().issuers[0].introspection.clientSecret).toEqual({ set: true });
+    const got = await runTenants(edge, ['get', 'secret']);
+    expect(got.json()).toEqual(put.json());
+    for (const text of [put.stdout, put.stderr, got.stdout, got.stderr]) expect(text).not.toContain(SECRET);
+  });
+
+  it('prints the edge public key set, the same the tenant host serves', async () => {
+    const result = await runTenants(edge, ['jwks', 'secret']);
+    expect(result.code).toBe(0);
+    const keys = result.json().keys as Record<string, string>[];
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+    const served = await fetchAs(edge, 'api.secret.test', '/_edge/jwks');
+    expect(served.status).toBe(200);
+    expect(await served.json()).toEqual({ keys });
+  });
+
+  it('reseals every tenant (GET then PUT with If-Match): nothing to do with one key, and the secret kept', async () => {
+    const before = etagIn((await runTenants(edge, ['get', 'secret'])).stderr);
+    const one = await runTenants(edge, ['reseal', 'secret']);
+    expect(one.code).toBe(0);
+    expect(one.stdout.trim()).toBe('current secret');
+    const all = await runTenants(edge, ['reseal']);
+    expect(all.code).toBe(0);
+    expect(all.stdout.trim().split('\n')).toContain('current secret');
+    expect(all.stdout.trim().split('\n').every((line) => line.startsWith('current '))).toBe(true);
+    const missing = await runTenants(edge, ['reseal', 'nobody']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/^failed 404 unknown_tenant nobody/);
+    // The same secret written again leaves the record as it was: it is still the one kept.
+    const rewritten = await runTenants(edge, ['put', await file('secret.json', withSecret('secret'))]);
+    expect(etagIn(rewritten.stderr)).toBe(before);
+  });
+
+  it('keeps the secret out of everything wrangler dev printed', () => {
+    expect(edge.output()).not.toContain(SECRET);
   });
 });

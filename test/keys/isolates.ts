@@ -37,6 +37,7 @@ export function policyFor(
     clientIdClaims: ['azp'],
     proofOfPossession: 'optional',
     keySetId: keySetIdOf(name, jwksUri),
+    introspection: null,
   };
 }
 
@@ -49,6 +50,8 @@ export function transmitterPolicyFor(
   return {
     issuer: name, jwksUri, discovery: 'ssf', keySetId: keySetIdOf(name, jwksUri, 'ssf'),
     audience: options.audience ?? 'https://api.test/ssf', algorithms: new Set(ALGORITHMS), clockToleranceSeconds: 30,
+    delivery: 'push', pollSeconds: null, management: null,
+    subjectClaims: { email: compileClaimName('email'), phone_number: compileClaimName('phone_number') },
   };
 }
 

@@ -16,7 +16,7 @@ describe('parseTenantConfig', () => {
       issuer: 'https://acme.eu.auth0.com/', jwksUri: null, audiences: ['https://api.acme.com'], audienceClaim: 'aud',
       algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'], clockToleranceSeconds: 30, maxTokenAgeSeconds: null,
       requiredType: null, scopeClaims: ['scope', 'scp', 'permissions'], clientIdClaims: ['azp', 'client_id', 'cid', 'appid'],
-      proofOfPossession: 'optional',
+      proofOfPossession: 'optional', introspection: null,
     });
     expect(parsed.config.dpop).toBeNull();
     expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
@@ -34,11 +34,12 @@ describe('parseTenantConfig', () => {
       ],
     } });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const defaults = { delivery: 'push', pollSeconds: null, subjectClaims: { email: 'email', phone_number: 'phone_number' }, management: null };
     expect(parsed.config.events).toEqual({
       backchannelLogout: { audiences: ['acme-web'] },
       ssf: [
-        { issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: null },
-        { issuer: 'https://acme.eu.auth0.com/', audience: 'x', jwksUri: 'https://acme.eu.auth0.com/ssf-jwks' },
+        { issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: null, ...defaults },
+        { issuer: 'https://acme.eu.auth0.com/', audience: 'x', jwksUri: 'https://acme.eu.auth0.com/ssf-jwks', ...defaults },
       ],
     });
     const events = compileTenant(parsed.config).events!;
@@ -297,6 +298,10 @@ const full = {
     issuer: 'https://acme.eu.auth0.com/', jwksUri: 'https://acme.eu.auth0.com/jwks', audiences: ['https://api.acme.com'],
     audienceClaim: 'aud', algorithms: ['RS256'], clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, requiredType: 'at+jwt',
     scopeClaims: ['scope', '/realm_access/roles'], clientIdClaims: ['azp'], proofOfPossession: 'dpop-or-mtls',
+    introspection: {
+      endpoint: 'https://acme.eu.auth0.com/introspect', clientId: 'edge', clientAuth: 'client_secret_post', clientSecret: 's3cret',
+      tokens: 'all', cacheSeconds: 60, inactiveCacheSeconds: 5,
+    },
   }],
   resource: 'https://api.acme.com',
   routes: [{ path: '/health', auth: 'none' }, {
@@ -312,7 +317,12 @@ const full = {
   dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
   events: {
     backchannelLogout: { audiences: ['acme-web'] },
-    ssf: [{ issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: 'https://tr.example/jwks' }],
+    ssf: [
+      { issuer: 'https://tr.example/t1', audience: 'https://api.acme.com/ssf', jwksUri: 'https://tr.example/jwks', delivery: 'poll',
+        pollSeconds: 30, subjectClaims: { email: '/contact/email', phone_number: 'phone' },
+        management: { tokenEndpoint: 'https://tr.example/token', clientId: 'edge', clientSecret: 's', scope: 'ssf.manage' } },
+      { issuer: 'https://tr.example/t2', audience: 'a', management: { bearerToken: 'abc' } },
+    ],
   },
 };
 

@@ -188,7 +188,7 @@ describe('settings', () => {
     const vars = { LOG_SAMPLE_RATE: '0.25', DEBUG_TIMING: 'true', ALLOW_INSECURE_ISSUERS: 'yes', ADMIN_HOST: 'Admin.Example.com' };
     expect(parseSettings(vars)).toEqual({
       adminHost: 'admin.example.com', tenantCacheSeconds: 30, allowInsecureIssuers: false, logSampleRate: 0.25, debugTiming: true,
-      dohUrl: 'https://cloudflare-dns.com/dns-query',
+      dohUrl: 'https://cloudflare-dns.com/dns-query', secrets: expect.objectContaining({ problem: 'SECRETS_KEY is not set' }),
     });
     expect(parseSettings({ LOG_SAMPLE_RATE: '7' }).logSampleRate).toBe(1);
     expect(parseSettings({ LOG_SAMPLE_RATE: '-1' }).logSampleRate).toBe(0);

@@ -19,6 +19,8 @@ import { startWranglerDev } from '../../../scripts/wrangler-dev.mjs';
 export interface EdgeOptions {
   /** `--var NAME:VALUE` settings over wrangler.toml's [vars]; dev/.dev.vars is never read. */
   vars?: Record<string, string>;
+  /** Secrets besides ADMIN_TOKEN (SECRETS_KEY), passed in the env file as the token is. */
+  secrets?: Record<string, string>;
   /** How long wrangler dev may take to answer its first request; default 60 s. */
   readyTimeoutMs?: number;
 }
@@ -50,7 +52,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   // The token goes in an env file, as a secret: not in argv (ps) nor in wrangler's binding table.
   // Naming a file also keeps wrangler from loading any .dev.vars: a test runs with what it says.
   const envFile = join(scratch, 'secrets.env');
-  await writeFile(envFile, `ADMIN_TOKEN=${adminToken}\n`);
+  const secrets = Object.entries({ ADMIN_TOKEN: adminToken, ...options.secrets }).map(([name, value]) => `${name}=${value}\n`).join('');
+  await writeFile(envFile, secrets);
   const dev = startWranglerDev({
     port: await freePort(), inspectorPort: await freePort(), persistTo: join(scratch, 'state'), envFile,
     vars: plainVars, removeOnExit: scratch, adminHost, readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
