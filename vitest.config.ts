@@ -4,17 +4,18 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two projects: `workers` runs inside workerd (unit and integration tests), then `e2e` runs in
 // Node against real `wrangler dev` processes. `vitest run --project e2e` runs one of them.
+// The package's own name means the sources here, as tsconfig.json "paths" says: never lib/, which
+// `npm pack` builds (stale or absent). Given to each project: a root `resolve` is not inherited.
+const alias = [
+  { find: /^edge-token-verifier$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+  { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono/edge-auth.ts', import.meta.url)) },
+];
+
 export default defineConfig({
-  // The package's own name means the sources here, as tsconfig.json "paths" says: never a stale lib/.
-  resolve: {
-    alias: [
-      { find: /^edge-token-verifier$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono/edge-auth.ts', import.meta.url)) },
-    ],
-  },
   test: {
     projects: [
       {
+        resolve: { alias },
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
@@ -53,6 +54,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: { alias },
         test: {
           name: 'e2e',
           environment: 'node',

@@ -5,7 +5,7 @@
 // installed declarations, and under its own `wrangler dev` (workerd) answers through edgeAuth:
 // 200 with a token from a local provider (dev/issuer.mjs), 401 missing_token without.
 import { execFile } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -42,6 +42,9 @@ function projectFiles(dir = CONSUMER): string[] {
     entry.isDirectory() ? projectFiles(join(dir, entry.name)) : [relative(CONSUMER, join(dir, entry.name))]);
 }
 
+/** Whether lib/ was there before the test built it: a build the test made is removed after it. */
+const hadLib = existsSync(join(ROOT, 'lib'));
+
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'edge-package-'));
   // prepack builds lib/ first, as it does before a publish.
@@ -59,6 +62,7 @@ afterAll(async () => {
   await worker?.stop();
   await issuer?.stop();
   if (scratch) await rm(scratch, { recursive: true, force: true });
+  if (!hadLib) await rm(join(ROOT, 'lib'), { recursive: true, force: true });
 });
 
 describe('npm pack', () => {

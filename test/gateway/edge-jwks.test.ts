@@ -15,7 +15,7 @@ const adminJwks = async (id: string) =>
 
 describe('GET /_edge/jwks on a tenant host', () => {
   it('answers the edge public key set, public and cacheable, with a request id', async () => {
-    edge = testEdge();
+    edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // the answer's decision line, which production samples
     const { id, domain } = uniqueTenant('jwks');
     const host = `api.${domain}`;
     await edge.putTenant(tenant(id, host, { routes: [{ path: '/*', scopes: ['admin'] }] }));
