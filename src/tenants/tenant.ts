@@ -19,6 +19,9 @@ export interface IssuerPolicy extends KeySetPolicy {
   readonly algorithms: ReadonlySet<Algorithm>;
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number | null;
+  /** The tenant's revocation.retainSeconds: no token older than the memory of revocations
+   *  (verify/times.ts). */
+  readonly retainSeconds: number;
   readonly requiredType: string | null;
   /** Read in order, their scopes united (verify/claims.ts). */
   readonly scopeClaims: readonly ClaimReader[];
@@ -73,6 +76,8 @@ export interface Tenant {
     readonly versionClaim: ClaimReader | null;
     readonly tenantClaim: ClaimReader | null;
     readonly maxStalenessSeconds: number;
+    /** How long revocations are remembered; tokens older than that are too_old. */
+    readonly retainSeconds: number;
   };
   /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
    *  tenant, with or without a `dpop` block. */
@@ -123,6 +128,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       algorithms: new Set(i.algorithms),
       clockToleranceSeconds: i.clockToleranceSeconds,
       maxTokenAgeSeconds: i.maxTokenAgeSeconds,
+      retainSeconds: config.revocation.retainSeconds,
       requiredType: i.requiredType,
       scopeClaims: i.scopeClaims.map(compileClaimName),
       clientIdClaims: i.clientIdClaims,
@@ -141,6 +147,7 @@ export function compileTenant(config: TenantConfig): Tenant {
       versionClaim: readerOf(config.revocation.versionClaim),
       tenantClaim: readerOf(config.revocation.tenantClaim),
       maxStalenessSeconds: config.revocation.maxStalenessSeconds,
+      retainSeconds: config.revocation.retainSeconds,
     },
     dpop: config.dpop ?? DEFAULTS.dpop,
     challengesDpop: config.dpop !== null || config.issuers.some((i) => i.proofOfPossession !== 'optional'),
