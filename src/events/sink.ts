@@ -41,14 +41,16 @@ export interface RevocationSink {
 export const MAX_EVENT_VALUE_LENGTH = 256;
 /** The most events one SET may carry; more is refused (400 invalid_request) before any is read. */
 export const MAX_EVENTS_PER_SET = 100;
-/** A jti is remembered at least this long after it was processed. */
-export const JTI_MEMORY_SECONDS = 7 * 24 * 60 * 60;
+/** The edge's and the object's clocks may differ a little: a jti is remembered this much
+ *  longer than its event could be accepted, by the edge's clock. */
+export const JTI_MEMORY_SLACK_SECONDS = 60;
 
-/** Until when to remember a jti: a week, and at least past the last moment the same token could
- *  still be accepted (its iat plus the accepted age plus the clock tolerance). */
-export function rememberUntil(nowSeconds: number, issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
+/** Until when to remember a jti: past the last moment the same token could still be accepted
+ *  (its iat plus the accepted age plus the clock tolerance), and no longer: a token that old is
+ *  refused by its iat, so a replay cannot change anything. */
+export function rememberUntil(issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
   // iat is a NumericDate, which may have a fraction: the ledger keeps whole seconds.
-  return Math.max(nowSeconds + JTI_MEMORY_SECONDS, Math.ceil(issuedAt) + maxAgeSeconds + toleranceSeconds + 1);
+  return Math.ceil(issuedAt) + maxAgeSeconds + toleranceSeconds + 1 + JTI_MEMORY_SLACK_SECONDS;
 }
 
 /** The sink of an object that applies event batches (TenantState's stub), under the deadline of
