@@ -5,7 +5,7 @@
 //
 //   const sink = revocationSinkOf(tenantStateStub(env.TENANT_STATE, tenant.id));   // under the 2 s object deadline
 //   const result = await sink.applyEvents({ issuer, jti, rememberUntil, effects: [{ kind: 'session', value: sid }] });
-//   result.outcome;   // 'applied' | 'replayed' (nothing changed again) | 'list_full' (nothing changed)
+//   result.outcome;   // 'applied' | 'replayed' (nothing changed again)
 import { OBJECT_DEADLINE_MS, withDeadline } from '../state/deadline';
 
 /** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
@@ -27,10 +27,8 @@ export interface EventBatch {
   readonly effects: readonly RevocationEffect[];
 }
 
-export type BatchResult =
-  | { readonly outcome: 'applied' | 'replayed' }
-  /** A list is at its cap: nothing was written, the jti is not remembered (a retry may succeed). */
-  | { readonly outcome: 'list_full'; readonly list: 'subjects' | 'sessions' | 'event_jtis' };
+/** A full list never refuses: it makes room (docs/revocation.md, "Retention is exact"). */
+export type BatchResult = { readonly outcome: 'applied' | 'replayed' };
 
 export interface RevocationSink {
   /** Remembers the jti and writes every effect in one transaction, or (replay) does nothing. */

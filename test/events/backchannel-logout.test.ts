@@ -266,14 +266,6 @@ describe('failures the provider should retry', () => {
     expect(await response.json()).toMatchObject({ error: 'revocation_unavailable' });
     expect(lines).toEqual([expect.objectContaining({ event: 'revocation_event_refused', status: 503, error: 'revocation_unavailable', note: expect.stringMatching(/TenantState/) })]);
   });
-
-  it('a full revocation list: 503 revocation_list_full, logged', async () => {
-    sink.failure = 'list_full';
-    const response = await post(form(await logoutToken()));
-    expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ error: 'revocation_list_full' });
-    expect(lines[0]).toMatchObject({ event: 'revocation_event_refused', error: 'revocation_list_full' });
-  });
 });
 
 /** Type-level: a Durable Object stub whose class has applyEvents is a sink (TenantState in phase 2). */
