@@ -74,12 +74,13 @@ tokenVersion 1, nothing revoked.`,
   revoke: {
     usage: 'revoke <id> [--sub S | --sid S | --jti J --exp E]',
     about: `Without options: revokes every token issued so far for the tenant, from any issuer.
---sub S: every token of subject S issued so far (kept 30 days). --sid S: every token of session S
-issued so far (kept 30 days). --jti J --exp E: one token, by its jti and its exp (epoch seconds;
-the denial is kept until then, and covers the token that carries the jti, issued before the
-denial). "So far" includes the current second: a token issued in the same second is revoked.
-Values are 1 to 256 characters. Each list holds at most 1,000,000 entries; past that the API
-answers 409 revocation_list_full, and revoking every token is the way on. Prints the new state.`,
+--sub S: every token of subject S issued so far. --sid S: every token of session S issued so far
+(both kept for the tenant's revocation.retainSeconds, a day by default; older tokens are refused
+as too_old). --jti J --exp E: one token, by its jti and its exp (epoch seconds; the denial is kept
+until then, and covers the token that carries the jti, issued before the denial). "So far"
+includes the current second: a token issued in the same second is revoked. Values are 1 to 256
+characters. Each list holds at most 1,000,000 entries; past that it forgets its oldest and revokes,
+as a group, every token they could have matched (the state shows the floor). Prints the new state.`,
     options: ['sub', 'sid', 'jti', 'exp'],
   },
   status: {

@@ -8,7 +8,7 @@ export type AdminErrorCode =
   | 'not_found' | 'missing_token' | 'invalid_token' | 'method_not_allowed' | 'body_too_large'
   | 'unsupported_media_type' | 'invalid_json' | 'invalid_config' | 'unknown_tenant'
   | 'host_conflict' | 'precondition_failed' | 'internal_error' | 'invalid_request'
-  | 'invalid_limit' | 'invalid_cursor' | 'dns_check_not_configured' | 'revocation_list_full';
+  | 'invalid_limit' | 'invalid_cursor' | 'dns_check_not_configured';
 
 const STATUS: Record<AdminErrorCode, number> = {
   not_found: 404,
@@ -27,7 +27,6 @@ const STATUS: Record<AdminErrorCode, number> = {
   invalid_limit: 400,
   invalid_cursor: 400,
   dns_check_not_configured: 400,
-  revocation_list_full: 409,
 };
 
 export function adminError(

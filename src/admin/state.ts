@@ -3,14 +3,11 @@
 //
 //   admin.post('/tenants/:id/revoke', (c) => revokeTokens(c.req.raw, c.req.param('id'), call(c)));
 //   // {} | {"sub": S} | {"sid": S} | {"jti": J, "exp": E} -> 200 summary; 400 invalid_request;
-//   // 404 unknown_tenant; 409 revocation_list_full
+//   // 404 unknown_tenant. Never refused for a full list: the list forgets its oldest entries.
 //   admin.post('/tenants/:id/status', ...)   // {"status": "hold" | "active"} -> 200 summary
-//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, revokedSessions, deniedJtis }
+//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, revokedSessions, deniedJtis, floors? }
 import type { Env } from '../env';
-import {
-  MAX_LIST_ENTRIES, MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type ListName, type Revoked, type TenantStateSummary,
-  type TenantStatus,
-} from '../state/tenant-state';
+import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../state/tenant-state';
 import { directoryStub } from '../tenants/directory';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
@@ -25,8 +22,6 @@ export type Revocation =
   | { kind: 'session'; sid: string }
   | { kind: 'jti'; jti: string; exp: number };
 
-const LIST_WORDS: Record<ListName, string> = { subjects: 'revoked subjects', sessions: 'revoked sessions', jtis: 'denied jtis' };
-
 type Parsed<T> = { ok: true; value: T } | { ok: false; description: string };
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -36,9 +31,9 @@ export async function revokeTokens(request: Request, id: string, call: AdminCall
   if (!body.ok) return adminError(body.error, body.description);
   const revocation = parseRevocation(body.value);
   if (!revocation.ok) return adminError('invalid_request', revocation.description);
-  return change(id, call, { action: 'tenant.revoke', ...revocation.value }, async (state): Promise<Revoked> => {
+  return change(id, call, { action: 'tenant.revoke', ...revocation.value }, async (state): Promise<TenantStateSummary> => {
     switch (revocation.value.kind) {
-      case 'all': return { ok: true, summary: await state.revokeAll() };
+      case 'all': return state.revokeAll();
       case 'subject': return state.revokeSubject(revocation.value.sub);
       case 'session': return state.revokeSession(revocation.value.sid);
       case 'jti': return state.revokeJti(revocation.value.jti, revocation.value.exp);
@@ -51,8 +46,7 @@ export async function setTenantStatus(request: Request, id: string, call: AdminC
   if (!body.ok) return adminError(body.error, body.description);
   const status = parseStatus(body.value);
   if (!status.ok) return adminError('invalid_request', status.description);
-  return change(id, call, { action: 'tenant.status', status: status.value },
-    async (state): Promise<Revoked> => ({ ok: true, summary: await state.setStatus(status.value) }));
+  return change(id, call, { action: 'tenant.status', status: status.value }, (state) => state.setStatus(status.value));
 }
 
 export async function getTenantState(_request: Request, id: string, call: AdminCall): Promise<Response> {
@@ -98,23 +92,17 @@ type StateStub = ReturnType<typeof tenantStateStub>;
  *  clears the retired mark), so the check is repeated after and the state retired again. */
 async function change(
   id: string, call: AdminCall, what: Record<string, unknown> & { action: string },
-  apply: (state: StateStub) => Promise<Revoked>,
+  apply: (state: StateStub) => Promise<TenantStateSummary>,
 ): Promise<Response> {
   const directory = directoryOf(call.env);
   if (!(await directory.exists(id))) return adminError('unknown_tenant', `no tenant ${id}`);
   const state = tenantStateStub(call.env.TENANT_STATE, id);
   const before = await state.summary();
-  const applied = await apply(state);
+  const after: TenantStateSummary = await apply(state);
   if (!(await directory.exists(id))) {
     await state.retire();
     return adminError('unknown_tenant', `no tenant ${id}`);
   }
-  if (!applied.ok) {
-    return adminError('revocation_list_full',
-      `the ${LIST_WORDS[applied.full]} list holds ${MAX_LIST_ENTRIES} entries, each kept 30 days (jtis: until exp); ` +
-      `POST /tenants/${id}/revoke {} revokes every token issued so far instead`, { list: applied.full });
-  }
-  const after: TenantStateSummary = applied.summary;
   const { action, ...detail } = what;
   console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, action, tenant: id, ...detail, before, after }));
   return new Response(`${JSON.stringify(after)}\n`, { status: 200, headers: JSON_HEADERS });

@@ -20,7 +20,7 @@ export type EventAnswer =
   /** Nothing changed, and the sender should try again later. */
   | { readonly kind: 'unavailable'; readonly error: UnavailableError; readonly description: string; readonly retryAfterSeconds: number };
 
-export type UnavailableError = 'issuer_unavailable' | 'revocation_unavailable' | 'revocation_list_full';
+export type UnavailableError = 'issuer_unavailable' | 'revocation_unavailable';
 
 export const ACCEPTED: EventAnswer = { kind: 'accepted' };
 export const METHOD_NOT_ALLOWED: EventAnswer = { kind: 'method_not_allowed' };

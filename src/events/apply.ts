@@ -39,9 +39,8 @@ export interface EventMessage {
   readonly rememberUntil: number;
 }
 
-/** A state that cannot be reached is asked again soon; a full list needs an operator. */
+/** A state that cannot be reached is asked again soon. */
 const STATE_RETRY_SECONDS = 30;
-const LIST_FULL_RETRY_SECONDS = 300;
 
 export async function applyEvents(
   tenant: { readonly id: string }, channel: EventChannel, message: EventMessage, events: readonly ProcessedEvent[], deps: EventDeps,
@@ -58,11 +57,6 @@ export async function applyEvents(
       return refuseRequest(tenant, channel, { answer: {
         kind: 'unavailable', error: 'revocation_unavailable', description: 'the tenant state cannot be reached now', retryAfterSeconds: STATE_RETRY_SECONDS,
       }, note: noteOf(error) }, deps);
-    }
-    if (outcome.outcome === 'list_full') {
-      return refuseRequest(tenant, channel, { answer: {
-        kind: 'unavailable', error: 'revocation_list_full', description: `the tenant's revocation list is full (${outcome.list})`, retryAfterSeconds: LIST_FULL_RETRY_SECONDS,
-      } }, deps);
     }
     replayed = outcome.outcome === 'replayed';
   }

@@ -54,11 +54,10 @@ async function receiveLogout(request: Request, tenant: LogoutTenant, deps: Event
   const verified = await verifyLogoutToken(token.value, tenant, deps);
   if (!verified.ok) return refuseRequest(tenant, 'backchannel_logout', verified.refusal, deps);
   const event = verified.value;
-  const nowSeconds = Math.floor(deps.now() / 1000);
   return applyEvents(tenant, 'backchannel_logout', {
     issuer: event.issuer,
     jti: event.jti,
-    rememberUntil: rememberUntil(nowSeconds, event.issuedAt, MAX_LOGOUT_TOKEN_AGE_SECONDS, event.toleranceSeconds),
+    rememberUntil: rememberUntil(event.issuedAt, MAX_LOGOUT_TOKEN_AGE_SECONDS, event.toleranceSeconds),
   }, [{ eventType: BACKCHANNEL_LOGOUT_EVENT, subject: event.effect.kind === 'session' ? 'sid' : 'sub', effect: event.effect }], deps);
 }
 

@@ -5,7 +5,7 @@
 //
 //   const sink = revocationSinkOf(tenantStateStub(env.TENANT_STATE, tenant.id));   // under the 2 s object deadline
 //   const result = await sink.applyEvents({ issuer, jti, rememberUntil, effects: [{ kind: 'session', value: sid }] });
-//   result.outcome;   // 'applied' | 'replayed' (nothing changed again) | 'list_full' (nothing changed)
+//   result.outcome;   // 'applied' | 'replayed' (nothing changed again)
 import { OBJECT_DEADLINE_MS, withDeadline } from '../state/deadline';
 
 /** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
@@ -27,10 +27,8 @@ export interface EventBatch {
   readonly effects: readonly RevocationEffect[];
 }
 
-export type BatchResult =
-  | { readonly outcome: 'applied' | 'replayed' }
-  /** A list is at its cap: nothing was written, the jti is not remembered (a retry may succeed). */
-  | { readonly outcome: 'list_full'; readonly list: 'subjects' | 'sessions' | 'event_jtis' };
+/** A full list never refuses: it makes room (docs/revocation.md, "Retention is exact"). */
+export type BatchResult = { readonly outcome: 'applied' | 'replayed' };
 
 export interface RevocationSink {
   /** Remembers the jti and writes every effect in one transaction, or (replay) does nothing. */
@@ -41,14 +39,16 @@ export interface RevocationSink {
 export const MAX_EVENT_VALUE_LENGTH = 256;
 /** The most events one SET may carry; more is refused (400 invalid_request) before any is read. */
 export const MAX_EVENTS_PER_SET = 100;
-/** A jti is remembered at least this long after it was processed. */
-export const JTI_MEMORY_SECONDS = 7 * 24 * 60 * 60;
+/** The edge's and the object's clocks may differ a little: a jti is remembered this much
+ *  longer than its event could be accepted, by the edge's clock. */
+export const JTI_MEMORY_SLACK_SECONDS = 60;
 
-/** Until when to remember a jti: a week, and at least past the last moment the same token could
- *  still be accepted (its iat plus the accepted age plus the clock tolerance). */
-export function rememberUntil(nowSeconds: number, issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
+/** Until when to remember a jti: past the last moment the same token could still be accepted
+ *  (its iat plus the accepted age plus the clock tolerance), and no longer: a token that old is
+ *  refused by its iat, so a replay cannot change anything. */
+export function rememberUntil(issuedAt: number, maxAgeSeconds: number, toleranceSeconds: number): number {
   // iat is a NumericDate, which may have a fraction: the ledger keeps whole seconds.
-  return Math.max(nowSeconds + JTI_MEMORY_SECONDS, Math.ceil(issuedAt) + maxAgeSeconds + toleranceSeconds + 1);
+  return Math.ceil(issuedAt) + maxAgeSeconds + toleranceSeconds + 1 + JTI_MEMORY_SLACK_SECONDS;
 }
 
 /** The sink of an object that applies event batches (TenantState's stub), under the deadline of

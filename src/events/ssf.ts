@@ -4,7 +4,8 @@
 // SET is verified with its transmitter's keys (verify/jws.ts: the transmitter by `iss`, an
 // asymmetric alg, keys through the key tiers, found by the transmitter's ssf-configuration unless
 // `jwksUri` is set); then `aud` must hold the transmitter's `audience`, `iat` must be present
-// and at most 7 days old (so a replay outlives no jti memory), `exp` when present not passed,
+// and at most the tenant's revocation.retainSeconds old (an older SET can only concern tokens
+// refused as too old; its jti is remembered that long, and no longer), `exp` when present not passed,
 // `jti` present, `events` an object of 1 to 100 events. Each event's effect comes from
 // event-types.ts; all of a SET's revocations are one sink call (one state transaction). 202
 // Accepted; a refused SET 400 {"err", "description"} (RFC 8935 §2.3), nothing changed; a
@@ -30,13 +31,11 @@ import { audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, ref
 export const SSF_PATH = '/_edge/ssf';
 /** The SET body cap (and so the SET's), checked before anything is parsed. */
 export const MAX_SET_BYTES = 64 * 1024;
-/** The oldest SET accepted: older ones could be replays the jti memory no longer knows. */
-export const MAX_SET_AGE_SECONDS = 7 * 24 * 60 * 60;
 const SET_LIMIT = { maxBytes: MAX_SET_BYTES };
 const NO_TRANSMITTERS: ReadonlyMap<string, TransmitterPolicy> = new Map();
 
 /** What the endpoint needs of a tenant. */
-export type SetTenant = Pick<Tenant, 'id' | 'issuers' | 'events'>;
+export type SetTenant = Pick<Tenant, 'id' | 'issuers' | 'events' | 'revocation'>;
 
 /** A verified SET and what each of its events does. */
 export interface VerifiedSet {
@@ -57,11 +56,10 @@ async function receiveSet(request: Request, tenant: SetTenant, deps: EventDeps):
   const verified = await verifySet(token.value, tenant, deps);
   if (!verified.ok) return refuseRequest(tenant, 'ssf', verified.refusal, deps);
   const set = verified.value;
-  const nowSeconds = Math.floor(deps.now() / 1000);
   return applyEvents(tenant, 'ssf', {
     issuer: set.transmitter.issuer,
     jti: set.jti,
-    rememberUntil: rememberUntil(nowSeconds, set.issuedAt, MAX_SET_AGE_SECONDS, set.transmitter.clockToleranceSeconds),
+    rememberUntil: rememberUntil(set.issuedAt, tenant.revocation.retainSeconds, set.transmitter.clockToleranceSeconds),
   }, set.events, deps);
 }
 
@@ -94,8 +92,10 @@ export async function verifySet(token: string, tenant: SetTenant, deps: Pick<Eve
   const audience = audienceHolds(own(payload, 'aud'), (aud) => aud === transmitter.audience);
   if (audience === null) return refuse('invalid_audience', 'aud is missing or not a string or array of strings', 'wrong_audience');
   if (!audience) return refuse('invalid_audience', "aud does not hold this receiver's audience", 'wrong_audience');
+  // The oldest SET accepted: one older than the tenant's memory of revocations can only concern
+  // tokens refused as too old, and a replay of it could not be told from a first delivery.
   const times = readEventTimes(payload, {
-    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: MAX_SET_AGE_SECONDS,
+    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: tenant.revocation.retainSeconds,
   });
   if (!times.ok) return times;
   const jti = readJti(payload);

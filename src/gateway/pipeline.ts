@@ -189,7 +189,7 @@ export interface PipelineOptions {
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
 const UNTRACKED: StateRead = {
   ok: true, tier: 'none',
-  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, dpopNonceSecret: null } satisfies TenantStateSnapshot,
+  snapshot: { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, asOf: 0, dpopNonceSecret: null } satisfies TenantStateSnapshot,
 };
 
 export function createPipeline(options: PipelineOptions): Pipeline {
@@ -259,7 +259,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (ip !== null) return refused(ip);
 
     const state = io.tenantState === null ? UNTRACKED
-      : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil });
+      : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }, tenant.revocation.retainSeconds);
     lap('state');
     if (state.ok) log.tiers.state = state.tier;
     const nonceSecret = state.ok ? state.snapshot.dpopNonceSecret : null;

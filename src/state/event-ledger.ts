@@ -1,8 +1,10 @@
 // The storage side of revocation events inside the TenantState object (docs/events.md): which (issuer, jti) pairs were processed and until when they are remembered, and one
 // storage transaction that either applies all of an event's revocations and remembers its jti,
 // or (a replay) does nothing. Free of the Durable Object class: TenantState passes its storage and
-// its own writers for revoked subjects and sessions (which own their tables and caps), so the
-// same code is tested here against a real object's SQLite.
+// its own writers for revoked subjects and sessions (which own their tables and capacities), so
+// the same code is tested here against a real object's SQLite. A pair is remembered only while
+// its event could be accepted again (its iat window, events/sink.ts rememberUntil); a memory at
+// its capacity forgets the pairs closest to their time rather than refuse an event.
 //
 //   // TenantState
 //   constructor: ctx.storage.sql.exec(SCHEMA + EVENT_LEDGER_SCHEMA);
@@ -25,51 +27,51 @@ export const EVENT_LEDGER_SCHEMA = `
   CREATE TABLE IF NOT EXISTS event_jtis_count (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
 `;
 
-/** Like every revocation list (the contract, docs/): at most this many remembered jtis per tenant. */
+/** Like every revocation list (the contract, docs/): at most this many remembered jtis per
+ *  tenant. Past it the pairs closest to their time are forgotten: a replay of one of those would
+ *  be applied again (a revocation repeated, never one lost). */
 export const MAX_EVENT_JTIS = 1_000_000;
 /** The longest issuer stored; a tenant's issuers and transmitters are URLs far below it. */
 const MAX_ISSUER_LENGTH = 2048;
 
 /** Writes one revocation at `at` (epoch seconds) inside the caller's transaction, as the admin
- *  API's revokeSubject / revokeSession do (a later time wins); 'list_full' when its list is at its
- *  cap, which rolls the whole batch back. */
-export type EffectWriter = (effect: RevocationEffect, at: number) => 'written' | 'list_full';
+ *  API's revokeSubject / revokeSession do (a later time wins; a list at its capacity makes room,
+ *  never refuses). */
+export type EffectWriter = (effect: RevocationEffect, at: number) => void;
 
 /** What the ledger needs of DurableObjectStorage. */
 export type LedgerStorage = Pick<DurableObjectStorage, 'sql' | 'transactionSync'>;
 
-/** Thrown inside the transaction to roll it back. */
-class ListFull extends Error {
-  constructor(readonly list: 'subjects' | 'sessions' | 'event_jtis') {
-    super(`revocation list full: ${list}`);
-  }
-}
-
 /** One transaction: a replay (the pair is remembered and not past its time) changes nothing;
  *  otherwise every effect is written at `nowSeconds` and the pair remembered until
- *  `batch.rememberUntil`. A batch that breaks the EventBatch contract is a bug: thrown. */
-export function applyEventBatch(storage: LedgerStorage, batch: EventBatch, nowSeconds: number, write: EffectWriter): BatchResult {
+ *  `batch.rememberUntil`, making room first when `capacity` pairs are held. A batch that breaks
+ *  the EventBatch contract is a bug: thrown. */
+export function applyEventBatch(storage: LedgerStorage, batch: EventBatch, nowSeconds: number, write: EffectWriter,
+  capacity: number = MAX_EVENT_JTIS): BatchResult {
   assertBatch(batch, nowSeconds);
   const { sql } = storage;
-  try {
-    return storage.transactionSync((): BatchResult => {
-      const held = sql.exec<{ remember_until: number }>(
-        'SELECT remember_until FROM event_jtis WHERE iss = ? AND jti = ?', batch.issuer, batch.jti).toArray()[0];
-      if (held !== undefined && held.remember_until > nowSeconds) return { outcome: 'replayed' };
-      if (held === undefined && eventJtiCount(sql) >= MAX_EVENT_JTIS) throw new ListFull('event_jtis');
-      for (const effect of batch.effects) {
-        if (write(effect, nowSeconds) === 'list_full') throw new ListFull(effect.kind === 'subject' ? 'subjects' : 'sessions');
-      }
-      sql.exec(
-        `INSERT INTO event_jtis (iss, jti, remember_until) VALUES (?, ?, ?)
-         ON CONFLICT (iss, jti) DO UPDATE SET remember_until = excluded.remember_until`, batch.issuer, batch.jti, batch.rememberUntil);
-      if (held === undefined) addToCount(sql, 1);
-      return { outcome: 'applied' };
-    });
-  } catch (error) {
-    if (error instanceof ListFull) return { outcome: 'list_full', list: error.list };
-    throw error;
-  }
+  return storage.transactionSync((): BatchResult => {
+    const held = sql.exec<{ remember_until: number }>(
+      'SELECT remember_until FROM event_jtis WHERE iss = ? AND jti = ?', batch.issuer, batch.jti).toArray()[0];
+    if (held !== undefined && held.remember_until > nowSeconds) return { outcome: 'replayed' };
+    if (held === undefined && eventJtiCount(sql) >= capacity) makeRoom(sql, nowSeconds, capacity);
+    for (const effect of batch.effects) write(effect, nowSeconds);
+    sql.exec(
+      `INSERT INTO event_jtis (iss, jti, remember_until) VALUES (?, ?, ?)
+       ON CONFLICT (iss, jti) DO UPDATE SET remember_until = excluded.remember_until`, batch.issuer, batch.jti, batch.rememberUntil);
+    if (held === undefined) addToCount(sql, 1);
+    return { outcome: 'applied' };
+  });
+}
+
+/** Room for one more pair: those past their time go first, then those closest to it (the
+ *  events least likely to come again, and soonest unable to). */
+function makeRoom(sql: SqlStorage, nowSeconds: number, capacity: number): void {
+  forgetEventJtis(sql, nowSeconds);
+  const over = eventJtiCount(sql) - capacity + 1;
+  if (over <= 0) return;
+  sql.exec('DELETE FROM event_jtis WHERE (iss, jti) IN (SELECT iss, jti FROM event_jtis ORDER BY remember_until LIMIT ?)', over);
+  addToCount(sql, -over);
 }
 
 /** Drops the pairs no longer remembered (at or past their time); the number dropped. Run it in

@@ -1,11 +1,13 @@
 // Whether a verified token is still good against its tenant's state (docs/revocation.md): the tenant claim, the token version, revokedBefore, revoked subjects and sessions
-// and the jti denylist. Pure: the state is a snapshot read elsewhere, and the object's exact
-// answer, when the snapshot cannot decide, is asked for elsewhere too (tenant-states.ts).
+// and the jti denylist, and what the lists have forgotten. Pure: the state is a snapshot read
+// elsewhere, and the object's exact answer, when the snapshot cannot decide, is asked for
+// elsewhere too (tenant-states.ts).
 //
 //   const checked = checkRevocation(verified, snapshot, { tenantId: tenant.id, versionClaim: compileClaimName('tv'), tenantClaim: null });
-//   if (checked.ok !== 'ask') return checked;            // invalid_token: wrong_tenant | revoked, or ok
+//   if (checked.ok !== 'ask') return checked;            // invalid_token: wrong_tenant | revoked | too_old, or ok
 //   const times = await stub.check(checked.query);       // only on "maybe"
 //   return settleRevocation(verified, snapshot, times);
+//   answerStillHolds(snapshot.sessions, snapshot.asOf, hash32(sid), { at: times.sid, asOf: times.asOf })   // reuse it later?
 //
 // The rules, with iat in whole seconds (a fractional iat counts as its second): a token is
 // revoked when issued at or before revokedBefore (no iat counts as before), unless it carries
@@ -14,9 +16,12 @@
 // or sid was revoked at or after its iat (no iat: whenever); and when its jti is denied. A jti
 // list too long to ship whole is checked as "denied at or after iat", the denial time reaching
 // JTI_REACH_SECONDS ahead (tenant-state.ts): a denied jti names a token issued before the denial.
-import { invalidToken, ok, type Outcome } from '../denial';
+// A list that forgot entries at its capacity refuses, as a group, every token carrying a value
+// for it issued at or before its floor (or without iat); one that forgot entries with age
+// refuses such a token issued at or before agedThrough as too_old.
+import { invalidToken, ok, type Denial, type Outcome } from '../denial';
 import type { ClaimReader } from '../verify/claim-names';
-import { hash32, latestRevocation, type RevocationList } from './revocation-list';
+import { filterMayHold, hash32, latestRevocation, shipsWhole, type RevocationList } from './revocation-list';
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from './tenant-state';
 
 export interface RevocationSubject {
@@ -67,33 +72,85 @@ export function checkRevocation(verified: RevocationSubject, state: TenantStateS
   }
 
   let query: { sub?: string; sid?: string; jti?: string } | null = null;
-  if (verified.subject !== null && mayHold(state.subjects, verified.subject, issued, false, hash)) (query ??= {}).sub = verified.subject;
-  const sid = claim(verified.claims, 'sid');
-  if (typeof sid === 'string' && mayHold(state.sessions, sid, issued, false, hash)) (query ??= {}).sid = sid;
-  const jti = claim(verified.claims, 'jti');
-  if (typeof jti === 'string' && mayHold(state.jtis, jti, issued, true, hash)) (query ??= {}).jti = jti;
+  for (const field of FIELDS) {
+    const value = valueOf(verified, field);
+    if (value === null) continue;
+    const list = state[LIST_OF[field]];
+    const forgotten = forgottenBy(list, issued, field);
+    if (forgotten !== null) return forgotten;
+    if (mayHold(list, value, issued, field === 'jti', hash)) (query ??= {})[field] = value;
+  }
   return query === null ? PASSED : { ok: 'ask', query };
 }
 
 /** The list rules once the object has said when each asked value was revoked (null: never, or
  *  no longer). Only asked values are settled here: the snapshot cleared the others. */
-export function settleRevocation(verified: RevocationSubject, state: TenantStateSnapshot, times: RevocationTimes): Outcome<void> {
+export function settleRevocation(verified: RevocationSubject, state: TenantStateSnapshot, times: Omit<RevocationTimes, 'asOf'>): Outcome<void> {
   const issued = issuedSecond(verified);
   const covers = (at: number | null) => at !== null && (issued === null || at >= issued);
   if (covers(times.sub)) return invalidToken('revoked', 'subject revoked at or after the token was issued');
   if (covers(times.sid)) return invalidToken('revoked', 'session revoked at or after the token was issued');
-  if (times.jti !== null && (state.jtis.horizon === 0 || covers(times.jti))) return invalidToken('revoked', 'jti denied');
+  if (times.jti !== null && (shipsWhole(state.jtis) || covers(times.jti))) return invalidToken('revoked', 'jti denied');
   return PASSED;
 }
 
-/** Whether `list` may hold `value` revoked at or after `issued`. Exact "no" when: no shipped
- *  entry under its hash is that recent, and the token was issued at or after the horizon (every
- *  entry not shipped was revoked before it). `membership`: a whole list matches by value alone. */
+/** One exact answer an isolate holds: the value's entry time (null: none) as of the object's
+ *  clock `asOf`. */
+export interface HeldAnswer {
+  readonly at: number | null;
+  readonly asOf: number;
+}
+
+/** Whether an answer the object gave about a value (hash `hash`) is still the answer, against a
+ *  newer copy of the list: the copy (made at `snapshotAsOf`) is older than the answer, or it
+ *  ships every entry revoked since the answer (its horizon is no later) and none of them may be
+ *  the value (no tail entry under its hash that recent, and a filter whose newest entry is older
+ *  than the answer, or that does not hold it). Anything revoked after the answer was revoked at
+ *  or after it. Entries the object dropped since only make the answer more severe than the
+ *  truth, and the floors and revokedBefore are checked on every token anyway. */
+export function answerStillHolds(list: RevocationList, snapshotAsOf: number, hash: number, answer: HeldAnswer): boolean {
+  if (snapshotAsOf < answer.asOf) return true;
+  if (list.horizon > answer.asOf) return false;
+  if (latestRevocation(list, hash) >= answer.asOf) return false;
+  return !(list.filter !== null && list.filter.through >= answer.asOf && filterMayHold(list, hash));
+}
+
+/** The token's claim each list matches, in the order they are checked. */
+export const FIELDS = ['sub', 'sid', 'jti'] as const;
+export type Field = (typeof FIELDS)[number];
+export const LIST_OF = { sub: 'subjects', sid: 'sessions', jti: 'jtis' } as const satisfies Record<Field, keyof TenantStateSnapshot>;
+
+/** The value a token carries for a list: its sub, or a string sid or jti claim; else null. */
+export function valueOf(verified: RevocationSubject, field: Field): string | null {
+  if (field === 'sub') return verified.subject;
+  const value = claim(verified.claims, field);
+  return typeof value === 'string' ? value : null;
+}
+
+/** The refusal of a token carrying a value for `list` that the list may have forgotten: issued
+ *  at or before its floor (or without iat), revoked as a group; issued at or before what age
+ *  took, too old. */
+function forgottenBy(list: RevocationList, issued: number | null, field: Field): { ok: false; denial: Denial } | null {
+  if (list.floor > 0 && (issued === null || issued <= list.floor)) {
+    return invalidToken('revoked', `issued at or before the ${field} list's forgetting floor`);
+  }
+  if (issued !== null && issued <= list.agedThrough) return invalidToken('too_old', `issued before the ${field} list's memory of revocations`);
+  return null;
+}
+
+/** Whether `list` may hold `value` revoked at or after `issued`. Exact "no" when: no tail entry
+ *  under its hash is that recent; the filter does not hold it, or holds nothing that recent
+ *  (its newest entry is older than the token); and the token was issued at or after the horizon
+ *  (every entry not shipped was revoked before it). `membership`: a whole list matches by value
+ *  alone. */
 function mayHold(list: RevocationList, value: string, issued: number | null, membership: boolean,
   hash: (value: string) => number): boolean {
-  if (list.horizon === 0 && list.entries.length === 0) return false;
-  const at = latestRevocation(list, hash(value) >>> 0);
-  if (at >= 0 && (issued === null || at >= issued || (membership && list.horizon === 0))) return true;
+  if (list.horizon === 0 && list.entries.length === 0 && list.filter === null) return false;
+  const h = hash(value) >>> 0;
+  const byValue = membership && shipsWhole(list);
+  const at = latestRevocation(list, h);
+  if (at >= 0 && (issued === null || at >= issued || byValue)) return true;
+  if (list.filter !== null && (issued === null || issued <= list.filter.through || byValue) && filterMayHold(list, h)) return true;
   return list.horizon > 0 && (issued === null || issued < list.horizon);
 }
 

@@ -47,7 +47,16 @@ const THIRD = `
 /** Step 4: the jtis of processed revocation events (state/event-ledger.ts). */
 const FOURTH = EVENT_LEDGER_SCHEMA;
 
-const LATEST = 4;
+/** Step 5: what a list has forgotten (its capacity floor, and what age took from it), and the
+ *  tenant's retainSeconds as the last reader told it (absent: the default). An object that held
+ *  subjects and sessions for 30 days keeps them until its alarm finds them past retainSeconds. */
+const FIFTH = `
+  ALTER TABLE list_sizes ADD COLUMN floor INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE list_sizes ADD COLUMN aged_through INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE IF NOT EXISTS retention (id INTEGER PRIMARY KEY CHECK (id = 1), retain_seconds INTEGER NOT NULL);
+`;
+
+const LATEST = 5;
 
 export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: number; hash: (value: string) => number }): void {
   const sql = storage.sql;
@@ -59,6 +68,7 @@ export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: n
     if (version < 2) second(sql, options);
     if (version < 3) sql.exec(THIRD);
     if (version < 4) sql.exec(FOURTH);
+    if (version < 5) sql.exec(FIFTH);
     sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, ?)', LATEST);
   });
 }

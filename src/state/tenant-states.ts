@@ -4,10 +4,11 @@
 // Copies are small (a snapshot is at most 64 KiB whatever the lists hold), and the cache is
 // bounded by bytes as well as by tenants. It also runs the revocation step: the copy decides
 // nearly every token; the few it cannot clear cost one object call, whose exact answers are kept
-// per (tenant, list, value) under the same staleness and grace rules.
+// per (tenant, list, value) and reused for as long as every later copy shows they still hold
+// (revocation.ts answerStillHolds).
 //
 //   const states = createTenantStates({ now });                       // once per isolate
-//   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil });
+//   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil }, 86_400);   // + retainSeconds
 //   if (read.ok) read.snapshot.status;                               // tier: memory | object | grace
 //   const revoked = await states.revocation(verified, read, { tenantId, versionClaim, tenantClaim, maxStalenessSeconds: 5 }, env.TENANT_STATE);
 //
@@ -17,7 +18,10 @@ import { BoundedCache } from '../cache';
 import type { Clock } from '../clock';
 import { deny, noteOf, type Outcome } from '../denial';
 import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
-import { checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from './revocation';
+import {
+  answerStillHolds, checkRevocation, FIELDS, LIST_OF, settleRevocation, type HeldAnswer, type RevocationPolicy, type RevocationSubject,
+} from './revocation';
+import { hash32 } from './revocation-list';
 import {
   snapshotBytes, tenantStateStub, type RevocationQuery, type RevocationTimes, type TenantState, type TenantStateSnapshot,
 } from './tenant-state';
@@ -46,8 +50,9 @@ export interface RevocationStep extends RevocationPolicy {
 }
 
 export interface TenantStates {
-  /** Answered from memory on the hot path (no I/O). */
-  read(tenantId: string, maxStalenessSeconds: number, io: StateIo): Promise<StateRead>;
+  /** Answered from memory on the hot path (no I/O). `retainSeconds`, the tenant's
+   *  revocation.retainSeconds, goes with every read of the object: it keeps revocations that long. */
+  read(tenantId: string, maxStalenessSeconds: number, io: StateIo, retainSeconds?: number): Promise<StateRead>;
   /** The isolate's copy alone, never I/O: younger than maxStalenessSeconds (than
    *  PEEK_FLOOR_MS when that is 0), else null. For the status check before perIp, which no
    *  object call may precede. */
@@ -66,9 +71,13 @@ export interface TenantStates {
 
 /** Isolate memory the copies may take: 16 MiB is some 270 of the largest snapshots. */
 export const STATE_CACHE_BYTES = 16 * 1024 * 1024;
-/** Exact answers kept per isolate: a revoked user's every token costs one call per staleness window. */
+/** Exact answers kept per isolate: a value asked about costs one call for as long as its answer
+ *  holds (at most ANSWER_TTL_MS), within these bounds. */
 export const ANSWER_CACHE_ENTRIES = 10_000;
 export const ANSWER_CACHE_BYTES = 4 * 1024 * 1024;
+/** An answer no copy has contradicted is still dropped after a day (the default retainSeconds):
+ *  older tokens are mostly too old by then, and memory goes to answers in use. */
+export const ANSWER_TTL_MS = 24 * 60 * 60 * 1000;
 
 interface Held {
   readonly snapshot: TenantStateSnapshot;
@@ -78,15 +87,9 @@ interface Held {
   readonly fromMemory: StateRead;
 }
 
-/** One exact answer: when the value's entry was revoked (null: it is in no list), as of `readAt`. */
-interface Answer {
-  readonly at: number | null;
-  readonly readAt: number;
-}
-
 type ObjectRead = { ok: true; held: Held } | { ok: false; note: string };
 
-const LIST_OF = { sub: 'subjects', sid: 'sessions', jti: 'jtis' } as const;
+type Times = { sub: number | null; sid: number | null; jti: number | null };
 
 export function createTenantStates(options: {
   now: Clock; maxEntries?: number; maxBytes?: number; maxAnswers?: number; maxAnswerBytes?: number; objectDeadlineMs?: number;
@@ -98,17 +101,17 @@ export function createTenantStates(options: {
   /** tenant -> start of its background refresh; plain data, so a lost one simply expires. */
   const refreshing = new BoundedCache<string, number>({ now, maxEntries });
   /** "<tenant>/<list>/<value>" -> the object's exact answer. A tenant id holds no "/". */
-  const answers = new BoundedCache<string, Answer>({
+  const answers = new BoundedCache<string, HeldAnswer>({
     now, maxEntries: options.maxAnswers ?? ANSWER_CACHE_ENTRIES, maxBytes: options.maxAnswerBytes ?? ANSWER_CACHE_BYTES,
   });
   const counters = { reads: 0, checks: 0 };
 
   /** One read of the object; a newer copy is kept, an older one (a slow read) is not. */
-  async function readObject(tenantId: string, allowanceMs: number, io: StateIo): Promise<ObjectRead> {
+  async function readObject(tenantId: string, allowanceMs: number, io: StateIo, retainSeconds: number | undefined): Promise<ObjectRead> {
     const readAt = now();
     try {
       counters.reads++;
-      const snapshot = (await withDeadline(tenantStateStub(io.tenantState, tenantId).snapshot(), deadlineMs, 'TenantState')) as TenantStateSnapshot;
+      const snapshot = (await withDeadline(tenantStateStub(io.tenantState, tenantId).snapshot(retainSeconds), deadlineMs, 'TenantState')) as TenantStateSnapshot;
       const fresh: Held = { snapshot, readAt, fromMemory: { ok: true, snapshot, tier: 'memory' } };
       const current = held.getStale(tenantId)?.value;
       if (current === undefined || current.readAt <= readAt) {
@@ -123,46 +126,45 @@ export function createTenantStates(options: {
     }
   }
 
-  function refreshAhead(tenantId: string, allowanceMs: number, io: StateIo): void {
+  function refreshAhead(tenantId: string, allowanceMs: number, io: StateIo, retainSeconds: number | undefined): void {
     if (refreshing.get(tenantId) !== undefined) return;
     refreshing.set(tenantId, now(), { ttlMs: REFRESH_LOST_AFTER_MS });
-    io.waitUntil(readObject(tenantId, allowanceMs, io).finally(() => refreshing.delete(tenantId)));
+    io.waitUntil(readObject(tenantId, allowanceMs, io, retainSeconds).finally(() => refreshing.delete(tenantId)));
   }
 
-  /** The answers memory holds for every asked value, each younger than `maxAgeMs`, else null. */
-  function remembered(tenantId: string, query: RevocationQuery, maxAgeMs: number): RevocationTimes | null {
-    const t = now();
-    const times = { sub: null as number | null, sid: null as number | null, jti: null as number | null };
-    for (const field of ['sub', 'sid', 'jti'] as const) {
+  /** The answers memory holds that still hold against `snapshot`, and the values it must ask about. */
+  function remembered(tenantId: string, query: RevocationQuery, snapshot: TenantStateSnapshot): { known: Times; missing: RevocationQuery | null } {
+    const known: Times = { sub: null, sid: null, jti: null };
+    let missing: { sub?: string; sid?: string; jti?: string } | null = null;
+    for (const field of FIELDS) {
       const value = query[field];
       if (value === undefined) continue;
-      const answer = answers.getStale(`${tenantId}/${LIST_OF[field]}/${value}`)?.value;
-      if (answer === undefined || t - answer.readAt >= maxAgeMs) return null;
-      times[field] = answer.at;
+      const answer = answers.get(`${tenantId}/${LIST_OF[field]}/${value}`);
+      if (answer !== undefined && answerStillHolds(snapshot[LIST_OF[field]], snapshot.asOf, hash32(value), answer)) known[field] = answer.at;
+      else (missing ??= {})[field] = value;
     }
-    return times;
+    return { known, missing };
   }
 
-  /** "maybe": one object call for the exact times, kept for the allowance (and the grace after
-   *  it). Unreachable: answers within the grace serve, else the token fails closed. */
+  /** "maybe", and memory holds no answer that still holds: one object call for the exact times
+   *  of the values missing, kept for reuse. Unreachable: the token fails closed. */
   async function askObject(tenantId: string, verified: RevocationSubject, snapshot: TenantStateSnapshot,
-    query: RevocationQuery, allowanceMs: number, tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
-    const readAt = now();
+    query: RevocationQuery, known: Times, tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
     try {
       counters.checks++;
       const times = await withDeadline(tenantStateStub(tenantState, tenantId).check(query), deadlineMs, 'TenantState') as RevocationTimes;
-      for (const field of ['sub', 'sid', 'jti'] as const) {
+      const settled = { ...known };
+      for (const field of FIELDS) {
         const value = query[field];
         if (value === undefined) continue;
+        settled[field] = times[field];
         const key = `${tenantId}/${LIST_OF[field]}/${value}`;
-        answers.set(key, { at: times[field], readAt }, { ttlMs: readAt + allowanceMs + GRACE_MS - now(), bytes: 2 * key.length + 64 });
+        answers.set(key, { at: times[field], asOf: times.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
       }
-      return settleRevocation(verified, snapshot, times);
+      return settleRevocation(verified, snapshot, settled);
     } catch (error) {
       const note = noteOf(error);
       console.log(JSON.stringify({ event: 'tenant_state_unavailable', tenant: tenantId, note }));
-      const last = remembered(tenantId, query, allowanceMs + GRACE_MS);
-      if (last !== null) return settleRevocation(verified, snapshot, last);
       return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note });
     }
   }
@@ -179,10 +181,9 @@ export function createTenantStates(options: {
       if (checked.ok !== 'ask') return checked;
       // Untracked (no object bound) lists are empty and never ask; should one, it fails closed.
       if (tenantState === null) return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: 'no TenantState bound' });
-      const allowanceMs = step.maxStalenessSeconds * 1000;
-      const known = remembered(step.tenantId, checked.query, allowanceMs);
-      return known !== null ? settleRevocation(verified, read.snapshot, known)
-        : askObject(step.tenantId, verified, read.snapshot, checked.query, allowanceMs, tenantState);
+      const { known, missing } = remembered(step.tenantId, checked.query, read.snapshot);
+      return missing === null ? settleRevocation(verified, read.snapshot, known)
+        : askObject(step.tenantId, verified, read.snapshot, missing, known, tenantState);
     },
 
     peek(tenantId, maxStalenessSeconds) {
@@ -191,23 +192,23 @@ export function createTenantStates(options: {
       return copy.fromMemory as Extract<StateRead, { ok: true }>;
     },
 
-    async read(tenantId, maxStalenessSeconds, io) {
+    async read(tenantId, maxStalenessSeconds, io, retainSeconds) {
       const allowanceMs = maxStalenessSeconds * 1000;
       const copy = held.get(tenantId);
       if (copy !== undefined) {
         const age = now() - copy.readAt;
         if (age < allowanceMs) {
-          if (age >= allowanceMs / 2) refreshAhead(tenantId, allowanceMs, io);
+          if (age >= allowanceMs / 2) refreshAhead(tenantId, allowanceMs, io, retainSeconds);
           return copy.fromMemory;
         }
       }
-      return readThrough(tenantId, allowanceMs, io);
+      return readThrough(tenantId, allowanceMs, io, retainSeconds);
     },
   };
 
   /** Memory could not answer: the object, else the grace copy, else fail closed. */
-  async function readThrough(tenantId: string, allowanceMs: number, io: StateIo): Promise<StateRead> {
-    const read = await readObject(tenantId, allowanceMs, io);
+  async function readThrough(tenantId: string, allowanceMs: number, io: StateIo, retainSeconds: number | undefined): Promise<StateRead> {
+    const read = await readObject(tenantId, allowanceMs, io, retainSeconds);
     if (read.ok) return { ok: true, snapshot: read.held.snapshot, tier: 'object' };
     // The newest copy (another request may have read meanwhile), aged as of now: the failed
     // read may have taken a while.

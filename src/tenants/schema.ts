@@ -33,6 +33,8 @@ export const DEFAULTS = {
   corsHeaders: ['authorization', 'content-type'],
   corsMaxAgeSeconds: 600,
   maxStalenessSeconds: 5,
+  /** How long revocations are remembered, and so the oldest token a tenant accepts. */
+  retainSeconds: 86_400,
   failuresBeforeHold: 3,
   proofOfPossession: 'optional',
   /** RFC 9449 proofs: how old a proof's iat may be, and whether the edge issues nonces. */
@@ -49,6 +51,9 @@ export const DEFAULTS = {
 /** How the edge authenticates to an introspection endpoint (RFC 7662 §2.1, RFC 7523). */
 export const CLIENT_AUTHS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type ClientAuth = (typeof CLIENT_AUTHS)[number];
+
+/** The range of revocation.retainSeconds: five minutes to 30 days. */
+export const RETAIN_SECONDS = { min: 300, max: 2_592_000 } as const;
 
 /** The reserved identity headers; configured claim headers may not reuse them. */
 export const IDENTITY_HEADERS = [
@@ -292,7 +297,10 @@ export const TenantConfigSchema = v.pipe(
       versionClaim: v.optional(v.nullable(ClaimPath), null),
       tenantClaim: v.optional(v.nullable(ClaimPath), null),
       maxStalenessSeconds: v.optional(Seconds(0, 300), DEFAULTS.maxStalenessSeconds),
-    }), () => ({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: DEFAULTS.maxStalenessSeconds })),
+      retainSeconds: v.optional(Seconds(RETAIN_SECONDS.min, RETAIN_SECONDS.max), DEFAULTS.retainSeconds),
+    }), () => ({
+      versionClaim: null, tenantClaim: null, maxStalenessSeconds: DEFAULTS.maxStalenessSeconds, retainSeconds: DEFAULTS.retainSeconds,
+    })),
     dpop: v.optional(v.nullable(v.strictObject({
       maxAgeSeconds: v.optional(Seconds(10, 3600), DEFAULTS.dpop.maxAgeSeconds),
       nonce: v.optional(v.boolean(), DEFAULTS.dpop.nonce),

@@ -29,6 +29,9 @@ export interface IssuerPolicy extends KeySetPolicy {
   readonly algorithms: ReadonlySet<Algorithm>;
   readonly clockToleranceSeconds: number;
   readonly maxTokenAgeSeconds: number | null;
+  /** The tenant's revocation.retainSeconds: no token older than the memory of revocations
+   *  (verify/times.ts). */
+  readonly retainSeconds: number;
   readonly requiredType: string | null;
   /** Read in order, their scopes united (verify/claims.ts). */
   readonly scopeClaims: readonly ClaimReader[];
@@ -120,6 +123,8 @@ export interface Tenant {
     readonly versionClaim: ClaimReader | null;
     readonly tenantClaim: ClaimReader | null;
     readonly maxStalenessSeconds: number;
+    /** How long revocations are remembered; tokens older than that are too_old. */
+    readonly retainSeconds: number;
   };
   /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
    *  tenant, with or without a `dpop` block. */
@@ -181,6 +186,7 @@ export function compileTenant(config: TenantConfig, opened?: OpenedSecrets): Ten
       algorithms: new Set(i.algorithms),
       clockToleranceSeconds: i.clockToleranceSeconds,
       maxTokenAgeSeconds: i.maxTokenAgeSeconds,
+      retainSeconds: config.revocation.retainSeconds,
       requiredType: i.requiredType,
       scopeClaims: i.scopeClaims.map(compileClaimName),
       clientIdClaims: i.clientIdClaims,
@@ -205,6 +211,7 @@ export function compileTenant(config: TenantConfig, opened?: OpenedSecrets): Ten
       versionClaim: readerOf(config.revocation.versionClaim),
       tenantClaim: readerOf(config.revocation.tenantClaim),
       maxStalenessSeconds: config.revocation.maxStalenessSeconds,
+      retainSeconds: config.revocation.retainSeconds,
     },
     dpop: config.dpop ?? DEFAULTS.dpop,
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),

@@ -4,7 +4,10 @@
 // parts: readTimes once per verification (types and presence: malformed, wrong_type), and
 // checkTimes on every request, a verified-token cache hit included (expired, not_yet_valid,
 // too_old), so a cached token is held to exactly the rules that admitted it.
-// Plus one rule of ours: a future iat is refused with or without maxTokenAge.
+// Plus two rules of ours: a future iat is refused with or without maxTokenAge; and no token is
+// older than the tenant's memory of revocations (revocation.retainSeconds, docs/revocation.md):
+// an iat more than retainSeconds ago, or without iat an exp more than retainSeconds ahead, is
+// too_old, as maxTokenAgeSeconds is (with the clock tolerance).
 //
 //   const times = readTimes(header, payload, issuer);
 //   if (!times.ok) return times;                         // wrong_type, malformed
@@ -45,6 +48,11 @@ export function checkTimes(times: TokenTimes, issuer: IssuerPolicy, nowMs: numbe
   const iat = times.issuedAt;
   const maxAge = issuer.maxTokenAgeSeconds;
   if (maxAge !== null && iat !== null && now - iat - tolerance > maxAge) return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  // A token without iat shows its age only through its lifetime: one that lives on past the
+  // memory of revocations may have been issued before what that memory has forgotten.
+  const retain = issuer.retainSeconds;
+  if (iat !== null && now - iat - tolerance > retain) return invalidToken('too_old', 'iat older than revocation.retainSeconds');
+  if (iat === null && times.expiresAt - now - tolerance > retain) return invalidToken('too_old', 'no iat, and exp further ahead than revocation.retainSeconds');
   if (iat !== null && iat > now + tolerance) return invalidToken('not_yet_valid', 'iat in the future');
   return PASSED;
 }

@@ -8,7 +8,7 @@ import { createAdminApp } from '../../src/admin/app';
 import { MAX_BODY_BYTES } from '../../src/admin/json-body';
 import { MAX_IDENTIFIER_LENGTH } from '../../src/admin/state';
 import { hash32, latestRevocation } from '../../src/state/revocation-list';
-import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import { config, unique } from '../tenants/fixtures';
 import { ADMIN_TOKEN as TOKEN, adminCaller, auditLines, json } from './caller';
 
@@ -30,7 +30,7 @@ async function tenant(): Promise<string> {
 }
 
 const INITIAL = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
-const EMPTY = { entries: new Uint32Array(0), horizon: 0 };
+const EMPTY = { entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0 };
 
 beforeEach(() => {
   t = 1_900_000_000_000;
@@ -83,7 +83,7 @@ describe('POST /tenants/:id/revoke', () => {
     expect(latestRevocation(snapshot.subjects, hash32('user-1'))).toBe(seconds());
     expect(latestRevocation(snapshot.sessions, hash32('session-1'))).toBe(seconds());
     expect(latestRevocation(snapshot.jtis, hash32('j-1'))).toBeGreaterThanOrEqual(seconds());
-    expect(await state.check({ sub: 'user-1', sid: 'session-1', jti: 'j-1' })).toEqual({ sub: seconds(), sid: seconds(), jti: expect.any(Number) });
+    expect(await state.check({ sub: 'user-1', sid: 'session-1', jti: 'j-1' })).toEqual({ sub: seconds(), sid: seconds(), jti: expect.any(Number), asOf: seconds() });
     const lines = audits().filter((a) => a.action === 'tenant.revoke');
     expect(lines.map((a) => a.kind)).toEqual(['subject', 'session', 'jti']);
     expect(lines[1]).toMatchObject({ sid: 'session-1', after: { revokedSessions: 1 } });
@@ -101,29 +101,26 @@ describe('POST /tenants/:id/revoke', () => {
     expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual({ ...INITIAL, revokedSubjects: 1, revokedSessions: 1, deniedJtis: 1 });
   });
 
-  it('answers 409 revocation_list_full for a new value once a list holds 1,000,000 entries, suggesting a revoke-all', async () => {
+  it('takes a revocation into a full list (200, never 409): the oldest entry is forgotten and GET state shows the floor', async () => {
     const id = await tenant();
-    await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'kept' } });
-    // The kept size is what the cap reads: at the cap without writing a million rows.
-    await runInDurableObject(tenantStateStub(env.TENANT_STATE, id), (_: TenantState, s) => {
-      s.storage.sql.exec("UPDATE list_sizes SET entries = ? WHERE list = 'sessions'", MAX_LIST_ENTRIES);
-    });
-    const full = await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'one-more' } });
-    expect(full.status).toBe(409);
-    const answer = await json(full);
-    expect(answer).toMatchObject({ error: 'revocation_list_full', list: 'sessions' });
-    expect(answer.error_description).toContain('POST /tenants/');
-    expect(answer.error_description).toContain('revoke {}');
-    expect(audits().filter((a) => a.action === 'tenant.revoke')).toHaveLength(1);
-    // Re-revoking a value already listed is no new entry; other lists have room; a revoke-all works.
-    expect((await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'kept' } })).status).toBe(200);
-    expect((await call('POST', `/tenants/${id}/revoke`, { body: { sub: 'user-1' } })).status).toBe(200);
-    expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: {} }))).toMatchObject({ tokenVersion: 2, revokedSessions: MAX_LIST_ENTRIES });
-    // A revoke-all a second later covers every entry revoked before it: they are forgotten, and
-    // the list has room again (here: the one real row of the pretended million).
+    // A capacity of 2 on the instance: the same path as the real 1,000,000.
+    await runInDurableObject(tenantStateStub(env.TENANT_STATE, id), (instance: TenantState) => { instance.maxListEntries = 2; });
+    const first = seconds();
+    await call('POST', `/tenants/${id}/revoke`, { body: { sid: 's-1' } });
     t += 1_000;
-    expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: {} }))).toMatchObject({ tokenVersion: 3, revokedSessions: MAX_LIST_ENTRIES - 1 });
-    expect((await call('POST', `/tenants/${id}/revoke`, { body: { sid: 'one-more' } })).status).toBe(200);
+    await call('POST', `/tenants/${id}/revoke`, { body: { sid: 's-2' } });
+    t += 1_000;
+    const full = await call('POST', `/tenants/${id}/revoke`, { body: { sid: 's-3' } });
+    expect(full.status).toBe(200);
+    const after = { ...INITIAL, revokedSessions: 2, floors: { sessions: first } };
+    expect(await json(full)).toEqual(after);
+    expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(after);
+    expect(audits().filter((a) => a.action === 'tenant.revoke').map((a) => a.sid)).toEqual(['s-1', 's-2', 's-3']);
+    // Each list has its own floor; a revoke-all leaves the floors as they are.
+    t += 1_000;
+    for (const sub of ['u-1', 'u-2', 'u-3']) expect((await call('POST', `/tenants/${id}/revoke`, { body: { sub } })).status).toBe(200);
+    expect(await json(await call('POST', `/tenants/${id}/revoke`, { body: {} })))
+      .toMatchObject({ tokenVersion: 2, floors: { sessions: first, subjects: seconds() } });
   });
 
   it.each([
@@ -236,7 +233,7 @@ describe('DELETE /tenants/:id', () => {
     expect((await call('PUT', `/tenants/${id}`, { body: config(id, [`api.${domain}`]) })).status).toBe(201);
     expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(INITIAL);
     expect(await tenantStateStub(env.TENANT_STATE, id).snapshot())
-      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, dpopNonceSecret: expect.any(Uint8Array) });
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, asOf: seconds(), dpopNonceSecret: expect.any(Uint8Array) });
   });
 
   it('still answers 404 for an unknown tenant, retiring whatever state its id had', async () => {

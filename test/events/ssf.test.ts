@@ -5,8 +5,8 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EventDeps } from '../../src/events/apply';
 import type { AuditLine, ProcessedEventLine } from '../../src/events/audit';
 import { CAEP_EVENT, RISC_EVENT, SSF_VERIFICATION_EVENT } from '../../src/events/event-types';
-import { MAX_EVENTS_PER_SET } from '../../src/events/sink';
-import { MAX_SET_AGE_SECONDS, MAX_SET_BYTES, SSF_PATH, handleSsfPush } from '../../src/events/ssf';
+import { JTI_MEMORY_SLACK_SECONDS, MAX_EVENTS_PER_SET } from '../../src/events/sink';
+import { MAX_SET_BYTES, SSF_PATH, handleSsfPush } from '../../src/events/ssf';
 import type { Tenant } from '../../src/tenants/tenant';
 import { TestIssuer, makeKey, type TestKey } from '../support/issuer';
 import { isolate, transmitterPolicyFor, useClock, type TestIsolate } from '../keys/isolates';
@@ -14,11 +14,13 @@ import { FakeSink, expectNoToken, hmacToken, linesText, raw, tampered, tenantOf 
 
 const AUDIENCE = 'https://api.acme.test/ssf';
 const SSF_AT = '/.well-known/ssf-configuration/t1';
+const DAY = 86_400;
 
 let transmitter: TestIssuer;
 let idp: TestIssuer;
 let other: TestIssuer;
 let unlisted: TestKey;
+let TENANT: Parameters<typeof tenantOf>[0];
 let tenant: Tenant;
 let t: number;
 const now = () => t;
@@ -35,10 +37,11 @@ beforeAll(async () => {
   other = await TestIssuer.create({ publish: false });
   await other.publishSsf();
   unlisted = await makeKey('ES256', transmitter.keys[0]!.kid);
-  tenant = tenantOf({
+  TENANT = {
     issuers: [{ issuer: idp.issuer, audiences: ['https://api.acme.test'] }],
     events: { ssf: [{ issuer: transmitter.issuer, audience: AUDIENCE }] },
-  });
+  };
+  tenant = tenantOf(TENANT);
 });
 
 beforeEach(async () => {
@@ -203,7 +206,11 @@ describe('one SET, one state transaction', () => {
     await expectAccepted(token);
     expect(sink.batches.map((b) => b.jti)).toEqual(['j-replay', 'j-replay']);
     expect(processed().map((line) => [line.effect, line.replayed])).toEqual([['subject_revoked', false], ['none', true]]);
-    expect(sink.batches[0]!.rememberUntil).toBeGreaterThanOrEqual(Math.floor(t / 1000) - 3600 + MAX_SET_AGE_SECONDS);
+    // Remembered while a SET that old is accepted (the tenant's retainSeconds, a day by default,
+    // and the 30 s tolerance), and no longer.
+    const iat = Math.floor(t / 1000) - 3600;
+    expect(sink.batches[0]!.rememberUntil - iat).toBeGreaterThanOrEqual(DAY + 30 + 1 + JTI_MEMORY_SLACK_SECONDS - 5);
+    expect(sink.batches[0]!.rememberUntil - iat).toBeLessThanOrEqual(DAY + 30 + 1 + JTI_MEMORY_SLACK_SECONDS);
   });
 });
 
@@ -226,7 +233,20 @@ describe('RFC 8935 error codes', () => {
   it('invalid_request: jti missing', async () => expectRefused(await set({ jti: undefined }), 'invalid_request', /jti/));
   it('invalid_request: iat missing', async () => expectRefused(await set({ iat: undefined }), 'invalid_request', /iat/));
   it('invalid_request: iat in the future', async () => expectRefused(await set({ iat: s() + 31 }), 'invalid_request', /future/));
-  it('invalid_request: iat older than 7 days', async () => expectRefused(await set({ iat: s() - MAX_SET_AGE_SECONDS - 31 }), 'invalid_request', /old/));
+  it('invalid_request: iat older than the tenant\'s retainSeconds (a day by default)', async () => {
+    await expectRefused(await set({ iat: s() - DAY - 31 }), 'invalid_request', /old/);
+    await expectAccepted(await set({ iat: s() - DAY - 29 }));
+  });
+  it('invalid_request: iat older than a shorter retainSeconds', async () => {
+    const saved = tenant;
+    tenant = tenantOf({ ...TENANT, revocation: { retainSeconds: 3_600 } });
+    try {
+      await expectRefused(await set({ iat: s() - 3_600 - 31 }), 'invalid_request', /old/);
+      await expectAccepted(await set({ iat: s() - 3_600 + 60 }));
+    } finally {
+      tenant = saved;
+    }
+  });
   it('invalid_request: exp passed', async () => expectRefused(await set({ exp: s() - 31 }), 'invalid_request', /exp/));
   it('invalid_request: events missing', async () => expectRefused(await set({ events: undefined }), 'invalid_request', /events/));
   it('invalid_request: events empty', async () => expectRefused(await set({ events: {} }), 'invalid_request', /empty/));

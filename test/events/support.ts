@@ -23,13 +23,12 @@ export class FakeSink implements RevocationSink {
   readonly batches: EventBatch[] = [];
   readonly #remembered = new Map<string, number>();
   /** Set to make the next calls fail this way. */
-  failure: 'throw' | 'list_full' | null = null;
+  failure: 'throw' | null = null;
 
   constructor(private readonly now: () => number) {}
 
   async applyEvents(batch: EventBatch): Promise<BatchResult> {
     if (this.failure === 'throw') throw new Error('TenantState did not answer within 2000 ms');
-    if (this.failure === 'list_full') return { outcome: 'list_full', list: 'sessions' };
     this.batches.push(batch);
     const key = `${batch.issuer}\n${batch.jti}`;
     const until = this.#remembered.get(key);

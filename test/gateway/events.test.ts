@@ -2,7 +2,10 @@
 // provider revokes the session or the subject at the real TenantState object, so the next
 // request with an affected access token is refused; invalid ones change nothing; the endpoints
 // exist only on tenants with an `events` block, after the status and perIp steps.
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import { TestIssuer } from '../support/issuer';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
 
@@ -72,6 +75,49 @@ describe('OIDC back-channel logout at the gateway', () => {
     expect((await logout(once)).status).toBe(200);
     expect(await status(token)).toBe(401);
     expect((await logout(once)).status).toBe(200);
+  });
+
+  it('takes a logout into a session list at its real capacity (1,000,000): 200, and the session is revoked', async () => {
+    await put();
+    const stub = tenantStateStub(env.TENANT_STATE, id);
+    await runInDurableObject(stub, (instance: TenantState) => { instance.now = () => edge.now; });
+    expect((await logout(await logoutToken({ sub: 'a', sid: 'first' }))).status).toBe(200);
+    // At the capacity without writing a million rows: the kept size is what the capacity reads.
+    await runInDurableObject(stub, (_: TenantState, state) => {
+      state.storage.sql.exec("UPDATE list_sizes SET entries = ? WHERE list = 'sessions'", MAX_LIST_ENTRIES);
+    });
+    edge.advance(1_000);
+    const session = await access({ sub: 'b', sid: 'victim', iat: seconds() });
+    expect(await status(session)).toBe(200);
+    const answer = await logout(await logoutToken({ sub: 'b', sid: 'victim' }));
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    expect(await status(session)).toBe(401);
+  });
+
+  it('keeps revoking when the session list is full: a login/logout loop fills it, every logout is 200 and every logged-out token refused', async () => {
+    await put();
+    // A capacity of 3 on the object: the same path as the real 1,000,000.
+    await runInDurableObject(tenantStateStub(env.TENANT_STATE, id), (instance: TenantState) => {
+      instance.now = () => edge.now;
+      instance.maxListEntries = 3;
+    });
+    const loggedOut: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const session = await access({ sub: 'looper', sid: `loop-${i}`, iat: seconds() });
+      expect(await status(session)).toBe(200);
+      const answer = await logout(await logoutToken({ sub: 'looper', sid: `loop-${i}` }));
+      expect(answer.status, await answer.clone().text()).toBe(200);
+      loggedOut.push(session);
+      for (const token of loggedOut) expect(await status(token)).toBe(401);
+      edge.advance(1_000);
+    }
+    // The list forgot its oldest sessions behind its floor: tokens with a sid issued at or before it are refused as a group.
+    const state = await (await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/state`, { headers: ADMIN }))).json() as Record<string, unknown>;
+    expect(state).toMatchObject({ revokedSessions: 3, floors: { sessions: expect.any(Number) } });
+    expect(await status(await access({ sub: 'other', sid: 'never-logged-out', iat: seconds() - 7 }))).toBe(401);
+    // A newer session, and a token without sid, are not affected.
+    expect(await status(await access({ sub: 'other', sid: 'new-session', iat: seconds() }))).toBe(200);
+    expect(await status(await access({ sub: 'other', iat: seconds() - 7 }))).toBe(200);
   });
 
   it('a logout token is never an access token, whatever audience it names', async () => {

@@ -77,6 +77,14 @@ describe('revocation', () => {
     expect((await edge.request(`https://${host}/orders`, { token: await token() })).status).toBe(200);
   });
 
+  it('refuses a token older than revocation.retainSeconds as too_old, and a long-lived token without iat', async () => {
+    await put({ revocation: { maxStalenessSeconds: 0, retainSeconds: 3_600 } });
+    expect(await statusOf(await token({ iat: nowSeconds() - 3_000, exp: nowSeconds() + 86_400 }))).toBe(200);
+    expect(await statusOf(await token({ iat: nowSeconds() - 3_700, exp: nowSeconds() + 86_400 }))).toBe('401 too_old');
+    expect(await statusOf(await token({ iat: undefined, exp: nowSeconds() + 7_200 }))).toBe('401 too_old');
+    expect(await statusOf(await token({ iat: undefined, exp: nowSeconds() + 600 }))).toBe(200);
+  });
+
   it('revokes one subject and one jti', async () => {
     await put({ revocation: { maxStalenessSeconds: 0 } });
     const alice = await token({ sub: 'alice', iat: nowSeconds() - 5 });

@@ -71,6 +71,14 @@ describe('edgeAuth with one tenant config', () => {
     expect(await bad.json()).toMatchObject({ error: 'invalid_token', reason: 'wrong_audience' });
   });
 
+  it('refuses a token older than the memory of revocations (revocation.retainSeconds) as too_old', async () => {
+    const request = userApp({ ...config, revocation: { maxStalenessSeconds: 0, retainSeconds: 300 } });
+    const s = Math.floor(Date.now() / 1000);
+    expect((await request('/orders', { token: await token({ iat: s - 200 }) })).status).toBe(200);
+    const old = await request('/orders', { token: await token({ iat: s - 400 }) });
+    expect([old.status, await old.json()]).toEqual([401, expect.objectContaining({ error: 'invalid_token', reason: 'too_old' })]);
+  });
+
   it('lets auth:none routes through with a null identity, and serves metadata and preflights', async () => {
     const request = userApp(config);
     expect(await (await request('/health')).json()).toEqual({ auth: null });

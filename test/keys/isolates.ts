@@ -32,6 +32,7 @@ export function policyFor(
     algorithms: new Set(options.algorithms ?? ['RS256', 'ES256', 'PS256', 'EdDSA']),
     clockToleranceSeconds: 30,
     maxTokenAgeSeconds: null,
+    retainSeconds: 86_400,
     requiredType: null,
     scopeClaims: [compileClaimName('scope')],
     clientIdClaims: ['azp'],

@@ -144,6 +144,14 @@ describe('Verifier.verify over a service binding', () => {
     expect(await verify({ host: `nobody.${host}`, token: t })).toEqual({ ok: false, status: 404, error: 'unknown_host' });
   });
 
+  it('refuses a token older than the tenant\'s memory of revocations as too_old, as the gateway does', async () => {
+    const s = Math.floor(Date.now() / 1000);
+    const old = await token({ iat: s - 2 * 86_400, exp: s + 3_600 });
+    expect(await verify({ host, token: old })).toEqual({ ok: false, status: 401, error: 'invalid_token', reason: 'too_old' });
+    const noIat = await token({ iat: undefined, exp: s + 2 * 86_400 });
+    expect(await verify({ host, token: noIat })).toEqual({ ok: false, status: 401, error: 'invalid_token', reason: 'too_old' });
+  });
+
   it('sees revocations made through the admin API', async () => {
     const old = await issuer.sign({ sub: 'user-1', aud: `https://${host}`, iat: Math.floor(Date.now() / 1000) - 10 });
     expect((await verify({ host, token: old })).ok).toBe(true);

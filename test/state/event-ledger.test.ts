@@ -1,7 +1,7 @@
 // The storage side of revocation events (src/state/event-ledger.ts) against a real Durable
 // Object's SQLite: a TenantState object lends its storage through runInDurableObject, and the test
-// brings its own revoked-subject and revoked-session tables (with a small cap) as the writers
-// TenantState will pass.
+// brings its own revoked-subject and revoked-session tables as the writers TenantState passes.
+// A memory at its capacity forgets the pairs closest to their time; it never refuses an event.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
@@ -14,20 +14,16 @@ import { tenantStateStub } from '../../src/state/tenant-state';
 const NOW = 1_800_000_000;
 const WEEK = 7 * 24 * 3600;
 
-/** Runs `body` with a fresh object's storage, the ledger schema and capped test lists. */
-async function withLedger<T>(body: (storage: DurableObjectStorage, write: EffectWriter, lists: () => Record<string, Record<string, number>>) => T, cap = 1_000): Promise<T> {
+/** Runs `body` with a fresh object's storage, the ledger schema and test lists. */
+async function withLedger<T>(body: (storage: DurableObjectStorage, write: EffectWriter, lists: () => Record<string, Record<string, number>>) => T): Promise<T> {
   const stub = tenantStateStub(env.TENANT_STATE, `ledger-${crypto.randomUUID()}`);
   return runInDurableObject(stub, (_instance, state) => {
     const { sql } = state.storage;
     sql.exec(EVENT_LEDGER_SCHEMA);
     sql.exec('CREATE TABLE test_revoked (kind TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (kind, value))');
     const write: EffectWriter = (effect: RevocationEffect, at: number) => {
-      const count = sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM test_revoked WHERE kind = ?', effect.kind).one().n;
-      const present = sql.exec('SELECT 1 FROM test_revoked WHERE kind = ? AND value = ?', effect.kind, effect.value).toArray().length > 0;
-      if (!present && count >= cap) return 'list_full';
       sql.exec(`INSERT INTO test_revoked (kind, value, at) VALUES (?, ?, ?)
                 ON CONFLICT (kind, value) DO UPDATE SET at = MAX(at, excluded.at)`, effect.kind, effect.value, at);
-      return 'written';
     };
     const lists = () => {
       const out: Record<string, Record<string, number>> = { subject: {}, session: {} };
@@ -72,16 +68,27 @@ describe('applyEventBatch', () => {
     });
   });
 
-  it('rolls the whole batch back when a list is full: no effect written, the jti not remembered', async () => {
+  it('never refuses an event for a full memory: it forgets the pairs past their time, then those closest to it', async () => {
     await withLedger((storage, write, lists) => {
-      applyEventBatch(storage, batch({ jti: 'fill', effects: [{ kind: 'subject', value: 'u-0' }, { kind: 'subject', value: 'u-00' }] }), NOW, write);
-      const result = applyEventBatch(storage, batch({ effects: [{ kind: 'session', value: 's-9' }, { kind: 'subject', value: 'u-9' }] }), NOW, write);
-      expect(result).toEqual({ outcome: 'list_full', list: 'subjects' });
-      expect(lists()).toEqual({ session: {}, subject: { 'u-0': NOW, 'u-00': NOW } });
-      expect(eventJtiCount(storage.sql)).toBe(1);
-      // A revocation of a value already in the full list still fits.
-      expect(applyEventBatch(storage, batch({ effects: [{ kind: 'subject', value: 'u-0' }] }), NOW + 5, write)).toEqual({ outcome: 'applied' });
-    }, 2);
+      const capacity = 3;
+      applyEventBatch(storage, batch({ jti: 'soon', rememberUntil: NOW + 100 }), NOW, write, capacity);
+      applyEventBatch(storage, batch({ jti: 'later', rememberUntil: NOW + 300 }), NOW, write, capacity);
+      applyEventBatch(storage, batch({ jti: 'latest', rememberUntil: NOW + 500 }), NOW, write, capacity);
+      const more = applyEventBatch(storage, batch({ jti: 'more', rememberUntil: NOW + 600, effects: [{ kind: 'subject', value: 'u-9' }] }), NOW + 1, write, capacity);
+      expect(more).toEqual({ outcome: 'applied' });
+      expect(lists().subject).toMatchObject({ 'u-9': NOW + 1 });
+      expect(eventJtiCount(storage.sql)).toBe(3);
+      // The pair closest to its time went; the others are still replays.
+      expect(applyEventBatch(storage, batch({ jti: 'later' }), NOW + 2, write, capacity)).toEqual({ outcome: 'replayed' });
+      expect(applyEventBatch(storage, batch({ jti: 'more' }), NOW + 2, write, capacity)).toEqual({ outcome: 'replayed' });
+      // A replay of the forgotten one is applied again: a revocation repeated, never one lost.
+      expect(applyEventBatch(storage, batch({ jti: 'soon', rememberUntil: NOW + 700 }), NOW + 2, write, capacity)).toEqual({ outcome: 'applied' });
+      expect(eventJtiCount(storage.sql)).toBe(3);
+      // Pairs past their time make room first.
+      expect(applyEventBatch(storage, batch({ jti: 'after', rememberUntil: NOW + 900 }), NOW + 650, write, capacity)).toEqual({ outcome: 'applied' });
+      expect(applyEventBatch(storage, batch({ jti: 'soon' }), NOW + 651, write, capacity)).toEqual({ outcome: 'replayed' });
+      expect(eventJtiCount(storage.sql)).toBe(2);
+    });
   });
 
   it('writes 100 effects in one transaction', async () => {

@@ -1,35 +1,57 @@
 // checkRevocation and settleRevocation: each rule of docs/revocation.md, for
 // tokens issued before, during and after the second of a revocation, the version exception, the
-// tenant claim, and the compact lists' horizon. The object's part is played by a map here
-// (tenant-state.test.ts and revocation-exact.test.ts use the real one).
+// tenant claim, and the compact lists' tail, filter, horizon and forgetting marks; and when an
+// exact answer still holds. The object's part is played by a map here (tenant-state.test.ts and
+// revocation-exact.test.ts use the real one).
 import { compileClaimName } from '../../src/verify/claim-names';
 import { describe, expect, it } from 'vitest';
-import { checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';
-import { EMPTY_LIST, encodeRevocationList, hash32, latestRevocation, SHIPPED_PER_LIST } from '../../src/state/revocation-list';
-import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from '../../src/state/tenant-state';
+import { buildFuseFilter } from '../../src/state/binary-fuse';
+import { answerStillHolds, checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';
+import { EMPTY_LIST, encodeTail, hash32, latestRevocation, type RevocationList } from '../../src/state/revocation-list';
+import type { RevocationQuery, TenantStateSnapshot } from '../../src/state/tenant-state';
 
 const NOW = 1_900_000_000;
-const clean: TenantStateSnapshot = { status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, dpopNonceSecret: null };
+const clean: TenantStateSnapshot = {
+  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, asOf: NOW, dpopNonceSecret: null,
+};
 const none: RevocationPolicy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 const token = (over: { subject?: string | null; issuedAt?: number | null; claims?: Record<string, unknown> } = {}): RevocationSubject =>
   ({ subject: 'user-1', issuedAt: NOW, claims: {}, ...over });
 
-type Lists = { subjects?: Record<string, number>; sessions?: Record<string, number>; jtis?: Record<string, number> };
+type ListName = 'subjects' | 'sessions' | 'jtis';
+type Lists = Partial<Record<ListName, Record<string, number>>>;
 
-/** A state with lists (value -> time), encoded as the object would, and the object's answers. */
-function stateWith(lists: Lists, scalars: Partial<TenantStateSnapshot> = {}, shipped = SHIPPED_PER_LIST,
+/** How a list is shipped: entries revoked at or after tailFrom in the tail, those from horizon
+ *  to tailFrom in the filter, older ones left out; and its marks. */
+interface Shape { tailFrom?: number; horizon?: number; floor?: number; agedThrough?: number }
+
+/** One list (value -> time) shipped in `shape`, as the object ships it (compact-lists.ts). */
+function listOf(entries: Record<string, number> = {}, shape: Shape = {}, hash: (value: string) => number = hash32): RevocationList {
+  const rows = Object.entries(entries).map(([value, at]): [number, number] => [hash(value) >>> 0, at]);
+  const { tailFrom = 0, horizon = 0 } = shape;
+  const older = rows.filter(([, at]) => at < tailFrom && at >= horizon);
+  return {
+    entries: encodeTail(rows.filter(([, at]) => at >= tailFrom)),
+    filter: older.length === 0 ? null : {
+      ...buildFuseFilter(Uint32Array.from(older.map(([hash]) => hash))), through: Math.max(...older.map(([, at]) => at)),
+    },
+    horizon, floor: shape.floor ?? 0, agedThrough: shape.agedThrough ?? 0,
+  };
+}
+
+/** A state with lists (value -> time), shipped as `shapes` say (default: whole, in the tail), and the object's answers. */
+function stateWith(lists: Lists, scalars: Partial<TenantStateSnapshot> = {}, shapes: Partial<Record<ListName, Shape>> = {},
   hash: (value: string) => number = hash32) {
-  const encode = (entries: Record<string, number> = {}) => encodeRevocationList(
-    Object.entries(entries).map(([value, at]): [number, number] => [hash(value), at]).sort((a, b) => b[1] - a[1]).slice(0, shipped + 1), shipped);
   const snapshot: TenantStateSnapshot = {
-    ...clean, ...scalars, subjects: encode(lists.subjects), sessions: encode(lists.sessions), jtis: encode(lists.jtis),
+    ...clean, ...scalars, subjects: listOf(lists.subjects, shapes.subjects, hash),
+    sessions: listOf(lists.sessions, shapes.sessions, hash), jtis: listOf(lists.jtis, shapes.jtis, hash),
   };
   let asked = 0;
   const timeOf = (entries: Record<string, number> | undefined, value: string | undefined) =>
     value !== undefined && entries !== undefined && Object.hasOwn(entries, value) ? entries[value]! : null;
-  const check = (query: RevocationQuery): RevocationTimes => {
+  const check = (query: RevocationQuery) => {
     asked++;
-    return { sub: timeOf(lists.subjects, query.sub), sid: timeOf(lists.sessions, query.sid), jti: timeOf(lists.jtis, query.jti) };
+    return { sub: timeOf(lists.subjects, query.sub), sid: timeOf(lists.sessions, query.sid), jti: timeOf(lists.jtis, query.jti), asOf: NOW };
   };
   return { snapshot, check, get asked() { return asked; } };
 }
@@ -164,24 +186,9 @@ describe('checkRevocation', () => {
 });
 
 describe('the compact lists', () => {
-  it('ship the whole list (horizon 0) up to the bound, and past it only the newest seconds, whole', () => {
-    const rows = (times: number[]) => times.map((at, i): [number, number] => [hash32(`v-${i}`), at]);
-    expect(encodeRevocationList(rows([30, 20, 10]), 3).horizon).toBe(0);
-    expect(encodeRevocationList(rows([30, 20, 10]), 3).entries.length).toBe(6);
-    const cut = encodeRevocationList(rows([30, 20, 20, 10]), 3);
-    expect(cut.horizon).toBe(11);
-    expect(cut.entries.length).toBe(6);
-    // The cut falls inside second 20: none of that second ships, so it is never half shipped.
-    const tie = encodeRevocationList(rows([30, 20, 20, 20]), 3);
-    expect(tie.horizon).toBe(21);
-    expect(tie.entries.length).toBe(2);
-    const pairs = encodeRevocationList(rows([30, 20, 10]), 3).entries;
-    for (let i = 2; i < pairs.length; i += 2) expect(pairs[i]!).toBeGreaterThan(pairs[i - 2]!);
-  });
-
-  it('keep one pair per hash, with the newest time among the values that share it', () => {
+  it('keep one tail pair per hash, with the newest time among the values that share it, sorted by hash', () => {
     // a and b share hash 1; c has 2.
-    const list = encodeRevocationList([[1, 50], [1, 40], [2, 30]], 5);
+    const list = { ...EMPTY_LIST, entries: encodeTail([[1, 40], [2, 30], [1, 50]]) };
     expect(list.entries).toEqual(new Uint32Array([1, 50, 2, 30]));
     expect(latestRevocation(list, 1)).toBe(50);
     expect(latestRevocation(list, 2)).toBe(30);
@@ -189,10 +196,9 @@ describe('the compact lists', () => {
   });
 
   it('clear a token issued at or after the horizon that matches no shipped entry, and ask about the rest', () => {
-    // Entries 1..6 revoked at seconds 101..106; 3 shipped (104..106), horizon 104.
+    // Entries 1..6 revoked at seconds 101..106; 104..106 in the tail, nothing older shipped.
     const subjects = Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`u-${i}`, 100 + i]));
-    const state = stateWith({ subjects }, {}, 3);
-    expect(state.snapshot.subjects.horizon).toBe(104);
+    const state = stateWith({ subjects }, {}, { subjects: { tailFrom: 104, horizon: 104 } });
     const ask = (sub: string, issuedAt: number | null) => checkRevocation(token({ subject: sub, issuedAt }), state.snapshot, none).ok;
     expect(ask('u-9', 104)).toBe(true);      // at the horizon, in no shipped entry: clear, exactly
     expect(ask('u-2', 104)).toBe(true);      // revoked at 102 < 104: cannot matter
@@ -205,25 +211,110 @@ describe('the compact lists', () => {
     expect(reasonOf(judge(token({ subject: 'u-2', issuedAt: 103 }), state))).toBe('ok');
   });
 
+  it('look a value up in the filter only for a token issued at or before its newest entry, and ask on its "maybe"', () => {
+    // 101..103 in the filter (through 103), 104..106 in the tail, 100 left out (horizon 101).
+    const subjects = Object.fromEntries([0, 1, 2, 3, 4, 5, 6].map((i) => [`u-${i}`, 100 + i]));
+    const state = stateWith({ subjects }, {}, { subjects: { tailFrom: 104, horizon: 101 } });
+    expect(state.snapshot.subjects.filter?.through).toBe(103);
+    const ask = (sub: string, issuedAt: number | null) => checkRevocation(token({ subject: sub, issuedAt }), state.snapshot, none).ok;
+    expect(ask('u-2', 102)).toBe('ask');     // in the filter, revoked in the token's second
+    expect(ask('u-2', 101)).toBe('ask');
+    expect(ask('u-2', 104)).toBe(true);      // issued after everything the filter holds
+    expect(ask('u-2', null)).toBe('ask');
+    expect(ask('u-0', 100)).toBe('ask');     // before the horizon
+    expect(reasonOf(judge(token({ subject: 'u-2', issuedAt: 102 }), state))).toBe('revoked');
+    expect(reasonOf(judge(token({ subject: 'u-3', issuedAt: 101 }), state))).toBe('revoked');
+    // A value the filter does not hold is cleared, but for its false positives (about 1 in 256), which the object clears.
+    let asked = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const fresh = token({ subject: `fresh-${i}`, issuedAt: 102 });
+      if (checkRevocation(fresh, state.snapshot, none).ok === 'ask') asked++;
+      expect(reasonOf(judge(fresh, state))).toBe('ok');
+    }
+    expect(asked).toBeLessThan(30);
+  });
+
   it('never refuse on a hash collision: the object answers', () => {
     const collide = () => 7;
-    const state = stateWith({ subjects: { alice: NOW } }, {}, SHIPPED_PER_LIST, collide);
-    const bob = token({ subject: 'bob', issuedAt: NOW - 5 });
-    expect(checkRevocation(bob, state.snapshot, none, collide).ok).toBe('ask');
-    expect(judge(bob, state, none, collide).ok).toBe(true);
-    expect(judge(token({ subject: 'alice', issuedAt: NOW - 5 }), state, none, collide).ok).toBe(false);
+    for (const shape of [{}, { tailFrom: NOW + 1 }]) {
+      const state = stateWith({ subjects: { alice: NOW } }, {}, { subjects: shape }, collide);
+      const bob = token({ subject: 'bob', issuedAt: NOW - 5 });
+      expect(checkRevocation(bob, state.snapshot, none, collide).ok).toBe('ask');
+      expect(judge(bob, state, none, collide).ok).toBe(true);
+      expect(judge(token({ subject: 'alice', issuedAt: NOW - 5 }), state, none, collide).ok).toBe(false);
+    }
   });
 
   it('check a long jti list as "denied at or after iat", and a whole one by membership', () => {
     const jtis = Object.fromEntries([1, 2, 3, 4].map((i) => [`j-${i}`, 100 + i]));
-    const long = stateWith({ jtis }, {}, 2);
-    expect(long.snapshot.jtis.horizon).toBe(103);
+    const long = stateWith({ jtis }, {}, { jtis: { tailFrom: 103, horizon: 103 } });
     expect(reasonOf(judge(token({ issuedAt: 101, claims: { jti: 'j-1' } }), long))).toBe('revoked');
     expect(reasonOf(judge(token({ issuedAt: 102, claims: { jti: 'j-1' } }), long))).toBe('ok');
     expect(reasonOf(judge(token({ issuedAt: 104, claims: { jti: 'j-4' } }), long))).toBe('revoked');
     expect(reasonOf(judge(token({ issuedAt: 105, claims: { jti: 'j-4' } }), long))).toBe('ok');
-    const whole = stateWith({ jtis }, {}, 4);
-    expect(whole.snapshot.jtis.horizon).toBe(0);
-    expect(reasonOf(judge(token({ issuedAt: 500, claims: { jti: 'j-1' } }), whole))).toBe('revoked');
+    for (const shape of [{}, { tailFrom: 103 }]) {
+      const whole = stateWith({ jtis }, {}, { jtis: shape });
+      expect(reasonOf(judge(token({ issuedAt: 500, claims: { jti: 'j-1' } }), whole))).toBe('revoked');
+      expect(reasonOf(judge(token({ issuedAt: 500, claims: { jti: 'j-4' } }), whole))).toBe('revoked');
+    }
+    // A list that forgot entries at its capacity is not whole any more.
+    const forgot = stateWith({ jtis }, {}, { jtis: { floor: 100 } });
+    expect(reasonOf(judge(token({ issuedAt: 500, claims: { jti: 'j-1' } }), forgot))).toBe('ok');
+  });
+});
+
+describe('the forgetting marks', () => {
+  for (const [list, field, place] of [
+    ['subjects', 'sub', (v: string) => ({ subject: v })],
+    ['sessions', 'sid', (v: string) => ({ subject: 'u', claims: { sid: v } })],
+    ['jtis', 'jti', (v: string) => ({ subject: 'u', claims: { jti: v } })],
+  ] as const) {
+    it(`refuse every token carrying a ${field} issued at or before the ${list} floor, or without iat, as revoked, without asking`, () => {
+      const state = stateWith({ [list]: { kept: NOW + 10 } }, {}, { [list]: { floor: NOW } });
+      expect(reasonOf(judge(token({ ...place('forgotten'), issuedAt: NOW - 100 }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('forgotten'), issuedAt: NOW }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('forgotten'), issuedAt: NOW + 0.5 }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('forgotten'), issuedAt: null }), state))).toBe('revoked');
+      expect(reasonOf(judge(token({ ...place('never'), issuedAt: NOW + 1 }), state))).toBe('ok');
+      expect(reasonOf(judge(token({ ...place('kept'), issuedAt: NOW + 1 }), state))).toBe('revoked');
+      expect(state.asked).toBe(1);
+      if (list !== 'subjects') {
+        // A token without that claim cannot have been matched by the list.
+        expect(reasonOf(judge(token({ subject: 'u', issuedAt: NOW - 100 }), state))).toBe('ok');
+      }
+      const refused = judge(token({ ...place('forgotten'), issuedAt: NOW }), state);
+      expect(!refused.ok && refused.denial).toMatchObject({ error: 'invalid_token', reason: 'revoked', note: expect.stringMatching(/forgetting floor/) });
+    });
+  }
+
+  it('refuse a token carrying a value, issued at or before what age took from its list, as too_old; not one without iat', () => {
+    const state = stateWith({}, {}, { sessions: { agedThrough: NOW } });
+    expect(reasonOf(judge(token({ claims: { sid: 's' }, issuedAt: NOW }), state))).toBe('too_old');
+    expect(reasonOf(judge(token({ claims: { sid: 's' }, issuedAt: NOW + 1 }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ claims: { sid: 's' }, issuedAt: null }), state))).toBe('ok');
+    expect(reasonOf(judge(token({ issuedAt: NOW - 10 }), state))).toBe('ok');
+  });
+});
+
+describe('answerStillHolds', () => {
+  const h = hash32('v');
+  const answer = { at: null, asOf: 200 };
+  const list = (lists: Record<string, number>, shape: Shape = {}) => listOf(lists, shape);
+
+  it('holds against an older copy, and against a newer one that ships everything since and shows nothing new for the value', () => {
+    expect(answerStillHolds(list({ v: 300 }), 199, h, answer)).toBe(true);
+    expect(answerStillHolds(list({ other: 250 }), 260, h, answer)).toBe(true);
+    expect(answerStillHolds(list({ v: 150 }), 260, h, answer)).toBe(true);
+    // Everything the filter holds was revoked before the answer: the object knew it.
+    expect(answerStillHolds(list({ v: 150, w: 199 }, { tailFrom: 200 }), 260, h, answer)).toBe(true);
+  });
+
+  it('does not hold once the value may have been revoked since, or the copy no longer ships everything since', () => {
+    expect(answerStillHolds(list({ v: 200 }), 260, h, answer)).toBe(false);
+    expect(answerStillHolds(list({ v: 250 }), 260, h, answer)).toBe(false);
+    // The filter holds entries revoked since the answer, and may hold the value among them.
+    expect(answerStillHolds(list({ v: 200, w: 250 }, { tailFrom: 255 }), 260, h, answer)).toBe(false);
+    expect(answerStillHolds(list({ w: 250 }, { tailFrom: 250, horizon: 201 }), 260, h, answer)).toBe(false);
+    expect(answerStillHolds(list({ w: 250 }, { tailFrom: 250, horizon: 200 }), 260, h, answer)).toBe(true);
   });
 });

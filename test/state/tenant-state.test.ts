@@ -1,6 +1,7 @@
 // The TenantState object inside workerd: transitions and the version bump, each revocation kind,
-// the compact snapshot and the exact check behind it, pruning by its alarm, the list cap,
-// retire and reset, the schema migration, and the DNS-check count.
+// the compact snapshot and the exact check behind it, pruning by its alarm after retainSeconds,
+// the list capacity (revocation-capacity.test.ts fills lists), retire and reset, the schema
+// migration, and the DNS-check count.
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -30,10 +31,15 @@ type Stub = Awaited<ReturnType<typeof object>>;
 const rows = (stub: Stub, table: 'revoked_subjects' | 'revoked_sessions' | 'denied_jtis') =>
   runInDurableObject(stub, (_: TenantState, state) => state.storage.sql.exec(`SELECT * FROM ${table}`).toArray());
 
-const EMPTY = { entries: new Uint32Array(0), horizon: 0 };
+const EMPTY = { entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0 };
 const CLEAN_SNAPSHOT = {
-  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, dpopNonceSecret: expect.any(Uint8Array),
+  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, asOf: expect.any(Number),
+  dpopNonceSecret: expect.any(Uint8Array),
 };
+/** check()'s answer about values in no list. */
+const NOTHING = { sub: null, sid: null, jti: null, asOf: expect.any(Number) };
+/** How long a subject or session counts by default: a day, plus the largest clock tolerance. */
+const KEPT_S = 86_400 + 300;
 const CLEAN_SUMMARY = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
 const policy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 
@@ -53,7 +59,7 @@ describe('TenantState', () => {
     const state = await object();
     expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
     expect(await state.summary()).toEqual(CLEAN_SUMMARY);
-    expect(await state.check({ sub: 'u', sid: 's', jti: 'j' })).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check({ sub: 'u', sid: 's', jti: 'j' })).toEqual({ ...NOTHING, asOf: seconds() });
   });
 
   it('bumps tokenVersion and sets revokedBefore on every move into or out of active, and not on a repeat', async () => {
@@ -86,7 +92,7 @@ describe('TenantState', () => {
       const state = await object();
       const first = seconds();
       const summary = (await revoke(state, 'v-1'));
-      expect(summary).toEqual({ ok: true, summary: { ...CLEAN_SUMMARY, [kind === 'subject' ? 'revokedSubjects' : 'revokedSessions']: 1 } });
+      expect(summary).toEqual({ ...CLEAN_SUMMARY, [kind === 'subject' ? 'revokedSubjects' : 'revokedSessions']: 1 });
       t += 60_000;
       await revoke(state, 'v-1');
       expect(shipped(await state.snapshot(), list, 'v-1')).toBe(first + 60);
@@ -108,22 +114,22 @@ describe('TenantState', () => {
     expect(shipped(await state.snapshot(), 'subjects', '__proto__')).toBe(seconds());
     expect((await judge(state, { subject: '__proto__', issuedAt: seconds() - 1, claims: {} })).ok).toBe(false);
     expect((await judge(state, { subject: 'constructor', issuedAt: seconds() - 1, claims: {} })).ok).toBe(true);
-    expect(await state.check({ sub: 'constructor', sid: '__proto__', jti: 'toString' })).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check({ sub: 'constructor', sid: '__proto__', jti: 'toString' })).toEqual(NOTHING);
   });
 
   it('answers check() about strings only: other RPC arguments ask about nothing', async () => {
     const state = await object();
     await state.revokeSubject('1');
     const hostile = { sub: 1, sid: { a: 1 }, jti: ['x'] } as unknown as { sub: string };
-    expect(await state.check(hostile)).toEqual({ sub: null, sid: null, jti: null });
-    expect(await state.check(null as unknown as { sub: string })).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check(hostile)).toEqual(NOTHING);
+    expect(await state.check(null as unknown as { sub: string })).toEqual(NOTHING);
   });
 
   it('denies a jti until its exp plus the largest clock tolerance, without writing a token already past that', async () => {
     const state = await object();
     const exp = seconds() + 600;
-    expect(await state.revokeJti('j-1', exp)).toMatchObject({ ok: true, summary: { deniedJtis: 1 } });
-    expect(await state.revokeJti('j-old', seconds() - JTI_KEPT_PAST_EXP_SECONDS)).toMatchObject({ ok: true, summary: { deniedJtis: 1 } });
+    expect(await state.revokeJti('j-1', exp)).toMatchObject({ deniedJtis: 1 });
+    expect(await state.revokeJti('j-old', seconds() - JTI_KEPT_PAST_EXP_SECONDS)).toMatchObject({ deniedJtis: 1 });
     expect((await rows(state, 'denied_jtis')).map((r) => r.jti)).toEqual(['j-1']);
     // Shipped at its denial time plus the clock tolerance: it covers a token whose issuer's clock runs ahead.
     expect(shipped(await state.snapshot(), 'jtis', 'j-1')).toBe(seconds() + JTI_REACH_SECONDS);
@@ -132,7 +138,7 @@ describe('TenantState', () => {
     expect((await state.check({ jti: 'j-1' })).jti).not.toBeNull();
     t += 1000;
     expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
-    expect(await state.check({ jti: 'j-1' })).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check({ jti: 'j-1' })).toEqual(NOTHING);
     expect(await state.summary()).toMatchObject({ deniedJtis: 0 });
   });
 
@@ -156,26 +162,47 @@ describe('TenantState', () => {
     t += 31 * DAY;
     expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
     expect(await rows(state, 'revoked_subjects')).toHaveLength(1); // gone from reads before the alarm runs
-    expect(await state.check({ sub: 'user-1', sid: 's-1' })).toEqual({ sub: null, sid: null, jti: null });
+    expect(await state.check({ sub: 'user-1', sid: 's-1' })).toEqual(NOTHING);
     expect(await runDurableObjectAlarm(state)).toBe(true);
     expect(await rows(state, 'revoked_subjects')).toEqual([]);
     expect(await rows(state, 'revoked_sessions')).toEqual([]);
     expect(await rows(state, 'denied_jtis')).toEqual([]);
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.getAlarm())).toBeNull();
-    // The kept sizes followed the deletes: a new entry counts from one again.
-    expect(await state.revokeSubject('user-2')).toMatchObject({ summary: { revokedSubjects: 1 } });
-    expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.sql.exec('SELECT list, entries FROM list_sizes ORDER BY list').toArray()))
-      .toEqual([{ list: 'jtis', entries: 0 }, { list: 'sessions', entries: 0 }, { list: 'subjects', entries: 1 }]);
+    // The kept sizes followed the deletes: a new entry counts from one again. What age took is
+    // marked (a jti leaves with its token's exp: nothing to mark).
+    expect(await state.revokeSubject('user-2')).toMatchObject({ revokedSubjects: 1 });
+    expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.sql.exec('SELECT list, entries, floor, aged_through FROM list_sizes ORDER BY list').toArray()))
+      .toEqual([{ list: 'jtis', entries: 0, floor: 0, aged_through: 0 }, { list: 'sessions', entries: 0, floor: 0, aged_through: exp - 60 },
+        { list: 'subjects', entries: 1, floor: 0, aged_through: exp - 60 }]);
+    expect((await state.snapshot()).subjects).toMatchObject({ floor: 0, agedThrough: exp - 60 });
+    expect(await state.summary()).not.toHaveProperty('floors');
   });
 
-  it('keeps a subject and a session for 30 days after its revocation', async () => {
+  it('keeps a subject and a session for retainSeconds (a day unless a reader says otherwise) plus the largest clock tolerance', async () => {
     const state = await object();
     await state.revokeSubject('user-1');
     await state.revokeSession('s-1');
-    t += 30 * DAY - 1_000;
+    t += KEPT_S * 1000;
     expect(await state.summary()).toMatchObject({ revokedSubjects: 1, revokedSessions: 1 });
     t += 1_000;
     expect(await state.summary()).toMatchObject({ revokedSubjects: 0, revokedSessions: 0 });
+    // A reader of a tenant that remembers a week keeps the next ones a week.
+    const week = await object();
+    await week.snapshot(7 * 86_400);
+    await week.revokeSession('s-1');
+    t += (7 * 86_400 + 300) * 1000;
+    expect(await week.summary()).toMatchObject({ revokedSessions: 1 });
+    t += 1_000;
+    expect(await week.summary()).toMatchObject({ revokedSessions: 0 });
+    expect(await runInDurableObject(week, (_: TenantState, s) => s.storage.getAlarm())).toBe((seconds() + 1) * 1000);
+  });
+
+  it('takes retainSeconds from readers only within the schema\'s range', async () => {
+    const state = await object();
+    for (const bad of [299, 2_592_001, 3_600.5, '3600', null, -1]) await state.snapshot(bad as number);
+    await state.revokeSession('s-1');
+    t += (KEPT_S + 1) * 1000;
+    expect(await state.summary()).toMatchObject({ revokedSessions: 0 });
   });
 
   it('rebuilds its snapshot after every write, and not for reads in between', async () => {
@@ -190,28 +217,37 @@ describe('TenantState', () => {
     expect((await state.snapshot()).status).toBe('hold');
   });
 
-  it('counts re-revoking a value as no new entry, and refuses a new one once a list holds MAX_LIST_ENTRIES', async () => {
+  it('counts re-revoking a value as no new entry; at its capacity a list forgets its oldest entry behind its floor', async () => {
     const state = await object();
+    await runInDurableObject(state, (instance: TenantState) => { instance.maxListEntries = 2; });
+    const first = seconds();
     await state.revokeSubject('user-1');
+    t += 1_000;
+    await state.revokeSubject('user-2');
+    t += 1_000;
+    expect(await state.revokeSubject('user-1')).toMatchObject({ revokedSubjects: 2 });
+    expect(await state.summary()).not.toHaveProperty('floors');
+    // user-2 (revoked at first + 1) is now the oldest: the third value forgets it.
+    t += 1_000;
+    expect(await state.revokeSubject('user-3')).toMatchObject({ revokedSubjects: 2, floors: { subjects: first + 1 } });
+    expect((await state.check({ sub: 'user-2' })).sub).toBeNull();
+    expect((await state.check({ sub: 'user-1' })).sub).toBe(first + 2);
+    expect((await state.snapshot()).subjects.floor).toBe(first + 1);
+    // Entries past their time make room first, and move no floor.
+    t += (KEPT_S + 10) * 1000;
+    await state.revokeSubject('user-4');
+    await state.revokeSubject('user-5');
+    expect(await state.summary()).toMatchObject({ revokedSubjects: 2, floors: { subjects: first + 1 } });
+    // The other lists have their own capacity and floor.
+    await runInDurableObject(state, (instance: TenantState) => { instance.maxListEntries = 1; });
     await state.revokeSession('s-1');
-    await state.revokeJti('j-1', seconds() + 60);
-    // The kept size is what the cap reads: set it at the cap rather than writing a million rows.
-    await runInDurableObject(state, (_: TenantState, s) => { s.storage.sql.exec('UPDATE list_sizes SET entries = ?', MAX_LIST_ENTRIES); });
-    expect(await state.revokeSubject('user-2')).toEqual({ ok: false, full: 'subjects' });
-    expect(await state.revokeSession('s-2')).toEqual({ ok: false, full: 'sessions' });
-    expect(await state.revokeJti('j-2', seconds() + 60)).toEqual({ ok: false, full: 'jtis' });
-    expect(await state.check({ sub: 'user-2', sid: 's-2', jti: 'j-2' })).toEqual({ sub: null, sid: null, jti: null });
-    t += 5_000;
-    expect(await state.revokeSubject('user-1')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES } });
-    expect((await state.check({ sub: 'user-1' })).sub).toBe(seconds());
-    expect(await state.revokeSession('s-1')).toMatchObject({ ok: true });
-    expect(await state.revokeJti('j-1', seconds() + 120)).toMatchObject({ ok: true });
-    // Entries past their time make room even before the alarm drops them.
-    await runInDurableObject(state, (_: TenantState, s) => { s.storage.sql.exec("UPDATE list_sizes SET entries = ? WHERE list = 'subjects'", MAX_LIST_ENTRIES - 1); });
-    expect(await state.revokeSubject('user-3')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES } });
-    t += 31 * DAY;
-    // user-1 and user-3 no longer count; user-4 is one more.
-    expect(await state.revokeSubject('user-4')).toMatchObject({ ok: true, summary: { revokedSubjects: MAX_LIST_ENTRIES - 1 } });
+    t += 1_000;
+    await state.revokeSession('s-2');
+    expect(await state.summary()).toMatchObject({ revokedSessions: 1, floors: { subjects: first + 1, sessions: seconds() - 1 } });
+    await state.revokeJti('j-1', seconds() + 600);
+    t += 1_000;
+    await state.revokeJti('j-2', seconds() + 600);
+    expect((await state.summary()).floors).toEqual({ subjects: first + 1, sessions: seconds() - 2, jtis: seconds() - 1 + JTI_REACH_SECONDS });
   });
 
   it('retires a deleted tenant: hold and every token revoked in one step, lists kept, then reset starts it clean', async () => {
@@ -226,7 +262,7 @@ describe('TenantState', () => {
     expect(await state.snapshot()).toEqual(CLEAN_SNAPSHOT);
     expect(await state.summary()).toEqual(CLEAN_SUMMARY);
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.getAlarm())).toBeNull();
-    expect(await state.revokeSubject('user-2')).toMatchObject({ summary: { revokedSubjects: 1 } });
+    expect(await state.revokeSubject('user-2')).toMatchObject({ revokedSubjects: 1 });
     expect(await state.reset({ ifRetired: true })).toBe(false);
     expect(await state.summary()).toMatchObject({ revokedSubjects: 1 });
   });
@@ -248,7 +284,7 @@ describe('TenantState', () => {
     const denied = Math.floor(Date.now() / 1000);
     await runInDurableObject(stub, (_: TenantState, s) => {
       // Back to the first layout, as an object created before schema versions holds it.
-      s.storage.sql.exec(`DROP TABLE schema_version; DROP TABLE list_sizes; DROP TABLE revoked_sessions; DROP TABLE denied_jtis;
+      s.storage.sql.exec(`DROP TABLE schema_version; DROP TABLE list_sizes; DROP TABLE revoked_sessions; DROP TABLE denied_jtis; DROP TABLE retention;
         DROP TABLE status; DROP TABLE revoked_subjects;
         CREATE TABLE status (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, token_version INTEGER NOT NULL,
           revoked_before INTEGER NOT NULL, dns_failures INTEGER NOT NULL);
@@ -267,7 +303,26 @@ describe('TenantState', () => {
     const snapshot = await stub.snapshot();
     expect(shipped(snapshot, 'subjects', 'old-user')).toBe(denied);
     expect(shipped(snapshot, 'jtis', 'old-jti')).toBeGreaterThanOrEqual(denied + JTI_REACH_SECONDS);
-    expect(await stub.revokeSession('s-1')).toMatchObject({ summary: { revokedSessions: 1 } });
+    expect(await stub.revokeSession('s-1')).toMatchObject({ revokedSessions: 1 });
+  });
+
+  it('brings an object of schema version 4 up to date: list floors, what age took, and the retention', async () => {
+    const name = unique('v4').id;
+    const stub = tenantStateStub(env.TENANT_STATE, name);
+    await runInDurableObject(stub, (_: TenantState, s) => {
+      s.storage.sql.exec(`DROP TABLE retention; DROP TABLE list_sizes;
+        CREATE TABLE list_sizes (list TEXT PRIMARY KEY, entries INTEGER NOT NULL);
+        INSERT INTO list_sizes VALUES ('subjects', 0), ('sessions', 1), ('jtis', 0);
+        UPDATE schema_version SET version = 4;`);
+      s.storage.sql.exec("INSERT INTO revoked_sessions VALUES ('old-session', ?, ?)", seconds() - 10, hash32('old-session'));
+    });
+    await evictDurableObject(stub);
+    await runInDurableObject(stub, (instance: TenantState) => { instance.now = () => t; });
+    expect(await stub.summary()).toEqual({ ...CLEAN_SUMMARY, revokedSessions: 1 });
+    expect((await stub.snapshot(3_600)).sessions).toMatchObject({ floor: 0, agedThrough: 0 });
+    expect((await stub.check({ sid: 'old-session' })).sid).toBe(seconds() - 10);
+    expect(await runInDurableObject(stub, (_: TenantState, s) => s.storage.sql.exec('SELECT * FROM retention').toArray()))
+      .toEqual([{ id: 1, retain_seconds: 3_600 }]);
   });
 });
 

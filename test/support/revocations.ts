@@ -1,12 +1,13 @@
 // Revocation lists written straight into a TenantState object's tables, for tests that need more
 // entries than admin calls could write in time (up to a million per list in a few seconds).
 //
-//   await seedList(stub, 'subjects', { count: 100_000, from: s - 30 * DAY_S, to: s }, () => t);
+//   await seedList(stub, 'subjects', { count: 100_000, from: s - DAY_S, to: s }, () => t);
 //   listValue('subjects', 42)   // the 42nd value: "sub-0000042"
+//   wireBytes(await stub.snapshot())   // what a read moves
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import type { Clock } from '../../src/clock';
-import { hash32 } from '../../src/state/revocation-list';
-import type { ListName, TenantState } from '../../src/state/tenant-state';
+import { hash32, type RevocationList } from '../../src/state/revocation-list';
+import type { ListName, TenantState, TenantStateSnapshot } from '../../src/state/tenant-state';
 
 const TABLES: Record<ListName, { insert: string; prefix: string }> = {
   subjects: { insert: 'INSERT INTO revoked_subjects (sub, revoked_at, hash)', prefix: 'sub-' },
@@ -47,4 +48,12 @@ export async function seedList(stub: DurableObjectStub<TenantState>, list: ListN
   });
   await evictDurableObject(stub);
   await runInDurableObject(stub, (instance: TenantState) => { instance.now = now; });
+}
+
+/** The bytes a read moves: each typed array's bytes, and the numbers and field names as JSON. */
+export function wireBytes(snapshot: TenantStateSnapshot): number {
+  const arrays = (list: RevocationList) => list.entries.byteLength + (list.filter?.fingerprints.byteLength ?? 0);
+  const bare = (list: RevocationList) => ({ ...list, entries: [], filter: list.filter && { ...list.filter, fingerprints: [] } });
+  const skeleton = JSON.stringify({ ...snapshot, subjects: bare(snapshot.subjects), sessions: bare(snapshot.sessions), jtis: bare(snapshot.jtis) });
+  return skeleton.length + arrays(snapshot.subjects) + arrays(snapshot.sessions) + arrays(snapshot.jtis);
 }

@@ -19,10 +19,17 @@ describe('parseTenantConfig', () => {
       proofOfPossession: 'optional', introspection: null,
     });
     expect(parsed.config.dpop).toBeNull();
-    expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
+    expect(parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5, retainSeconds: 86_400 });
     expect(parsed.config.forward).toEqual({ claimHeaders: {}, stripAuthorization: false });
     expect(parsed.config.events).toBeNull();
     expect(compileTenant(parsed.config).events).toBeNull();
+  });
+
+  it('takes revocation.retainSeconds from 300 (five minutes) to 2,592,000 (30 days)', () => {
+    for (const retainSeconds of [300, 3_600, 2_592_000]) {
+      const parsed = parseTenantConfig({ ...base, revocation: { retainSeconds } });
+      expect(parsed.ok && parsed.config.revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5, retainSeconds });
+    }
   });
 
   it('compiles the events block: logout audiences, and transmitters keyed by issuer with key sets of their own', () => {
@@ -117,6 +124,11 @@ describe('parseTenantConfig', () => {
     [{ forward: { claimHeaders: { nickname: 'x-auth-nick_name' } } }, '/forward/claimHeaders/nickname'],
     [{ cors: { allowOrigins: ['https://app.acme.com/'] } }, '/cors/allowOrigins/0'],
     [{ revocation: { maxStalenessSeconds: 301 } }, '/revocation/maxStalenessSeconds'],
+    [{ revocation: { retainSeconds: 299 } }, '/revocation/retainSeconds'],
+    [{ revocation: { retainSeconds: 2_592_001 } }, '/revocation/retainSeconds'],
+    [{ revocation: { retainSeconds: 3_600.5 } }, '/revocation/retainSeconds'],
+    [{ revocation: { retainSeconds: '86400' } }, '/revocation/retainSeconds'],
+    [{ revocation: { retainSeconds: null } }, '/revocation/retainSeconds'],
     [{ issuers: [{ ...base.issuers[0], proofOfPossession: 'required' }] }, '/issuers/0/proofOfPossession'],
     [{ dpop: { maxAgeSeconds: 9 } }, '/dpop/maxAgeSeconds'],
     [{ dpop: { maxAgeSeconds: 3601 } }, '/dpop/maxAgeSeconds'],
@@ -312,7 +324,7 @@ const full = {
   upstream: 'https://origin.acme.internal',
   forward: { claimHeaders: { email: 'x-auth-email', '/org/name': 'x-auth-org' }, stripAuthorization: true },
   rateLimit: { perIp: { limit: 10, windowSeconds: 60 }, perSubject: { limit: 10, windowSeconds: 60 } },
-  revocation: { versionClaim: '/org/tv', tenantClaim: 'tid', maxStalenessSeconds: 5 },
+  revocation: { versionClaim: '/org/tv', tenantClaim: 'tid', maxStalenessSeconds: 5, retainSeconds: 604_800 },
   dpop: { maxAgeSeconds: 120, nonce: true },
   dnsCheck: { type: 'CNAME', target: 'edge.saas.example', failuresBeforeHold: 3, mode: 'enforce' },
   events: {

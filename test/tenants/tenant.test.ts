@@ -20,7 +20,10 @@ describe('compileTenant: claim names', () => {
     expect(tenant.revocation.versionClaim?.name).toBe('/org/version');
     expect(tenant.revocation.versionClaim?.read(payload)).toBe('4');
     expect(tenant.revocation.tenantClaim?.read(payload)).toBe('acme');
-    expect(compiled({}).revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5 });
+    expect(compiled({}).revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5, retainSeconds: 86_400 });
+    // The memory of revocations bounds every issuer's tokens' age (verify/times.ts).
+    const week = compiled({ revocation: { retainSeconds: 604_800 } });
+    expect([week.revocation.retainSeconds, [...week.issuers.values()].map((i) => i.retainSeconds)]).toEqual([604_800, [604_800]]);
   });
 
   it('compiles claim header keys: pointers, and namespaced names as top-level claims', () => {

@@ -148,6 +148,15 @@ describe('the cache as a unit', () => {
     expect(await decide(token)).toMatchObject({ ok: false, denial: { reason: 'too_old' } });
   });
 
+  it('re-checks revocation.retainSeconds on a hit: a cached token grows too old like any other', async () => {
+    const token = await sign({ exp: S0 + 3 * 86_400 });
+    await admitted(token);
+    t = T0 + (86_400 + 30) * 1000;
+    expect(await decide(token)).toMatchObject({ ok: true, hit: true });
+    t = T0 + (86_400 + 31) * 1000;
+    expect(await decide(token)).toMatchObject({ ok: false, denial: { reason: 'too_old' } });
+  });
+
   it('stops answering when the key set that verified the token is no longer the current one', async () => {
     const token = await sign();
     await admitted(token);

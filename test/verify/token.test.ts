@@ -313,7 +313,42 @@ describe('time', () => {
     await expectVerified(await at(S0 - 629));
     await expectReason(await at(S0 - 631), 'too_old');
   });
+
+  it('refuses a token older than the memory of revocations: iat more than revocation.retainSeconds ago (plus tolerance)', async () => {
+    // A day by default; maxTokenAgeSeconds is not set for this issuer. A long-lived token is
+    // refused once it is older than what the edge remembers of revocations.
+    const long = (iat: number) => sign({ iat, exp: S0 + 365 * 86_400 });
+    await expectVerified(await long(S0 - 86_400 - 30));
+    await expectReason(await long(S0 - 86_400 - 31), 'too_old');
+    await expectReason(await long(S0 - 30 * 86_400), 'too_old');
+    // maxTokenAgeSeconds still applies when it is the smaller; retainSeconds when it is.
+    const at = (iat: number) => sign({ iss: ISS_AT, iat }, { key: atKey, header: { typ: 'at+jwt' } });
+    await expectReason(await at(S0 - 631), 'too_old');
+    const short = await retaining(300);
+    expect((await short(await sign({ iat: S0 - 330 }))).ok).toBe(true);
+    expect(await short(await sign({ iat: S0 - 331 }))).toMatchObject({ ok: false, denial: { reason: 'too_old', note: expect.stringMatching(/retainSeconds/) } });
+    expect(await short(await at(S0 - 331))).toMatchObject({ ok: false, denial: { reason: 'too_old', note: expect.stringMatching(/retainSeconds/) } });
+  });
+
+  it('refuses a token without iat whose exp is more than revocation.retainSeconds ahead (plus tolerance)', async () => {
+    await expectVerified(await sign({ iat: undefined, exp: S0 + 86_400 + 30 }));
+    await expectReason(await sign({ iat: undefined, exp: S0 + 86_400 + 31 }), 'too_old');
+    await expectReason(await sign({ iat: undefined, exp: S0 + 365 * 86_400 }), 'too_old');
+    // One that lives long: refused until its exp is within the memory, whatever its age.
+    const lasting = await sign({ iat: undefined, exp: S0 + 2 * 86_400 });
+    await expectReason(lasting, 'too_old');
+    t = T0 + (86_400 - 30) * 1000;
+    await expectVerified(lasting);
+  });
 });
+
+/** verifyToken against the same tenant with another revocation.retainSeconds. */
+async function retaining(retainSeconds: number) {
+  const parsed = parseTenantConfig({ ...tenant.config, revocation: { ...tenant.config.revocation, retainSeconds } });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const short = compileTenant(parsed.config);
+  return (token: string) => verifyToken(token, { id: short.id, issuers: short.issuers, resource: API }, { now, keys });
+}
 
 describe('audience and resource', () => {
   it('accepts the audience as a string or in an array', async () => {
