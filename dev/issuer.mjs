@@ -105,6 +105,8 @@ export async function startIssuer(options) {
   let handleBound = null;
   /** @type {BackchannelDelivery[]} */
   const deliveries = [];
+  // Each issuer's own storage, kept across rebuilds: a token of one is never found by another.
+  const stores = { main: new Map(), bound: new Map() };
   const server = createServer((request, response) => {
     if (request.url === '/dev/backchannel' && request.method === 'GET') return answer(response, 200, { deliveries });
     if (request.url?.startsWith('/dev/rotate') && request.method === 'POST') {
@@ -145,10 +147,10 @@ export async function startIssuer(options) {
     deliveries.splice(20);
   };
   const rebuild = () => {
-    provider = buildProvider(url, options.resources, { keys, cookieKeys, options, delivered, bound: false });
+    provider = buildProvider(url, options.resources, { keys, cookieKeys, options, delivered, bound: false, store: stores.main });
     handle = provider.callback();
     handleBound = options.boundResources === undefined ? null
-      : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, delivered, bound: true }).callback();
+      : buildProvider(boundIssuerOf(url), options.boundResources, { keys, cookieKeys, options, delivered, bound: true, store: stores.bound }).callback();
   };
   rebuild();
 
@@ -181,11 +183,11 @@ export async function startIssuer(options) {
  * @param {string} url the issuer identifier
  * @param {ResourceServer[]} servers
  * @param {{ keys: PrivateJwk[], cookieKeys: string[], options: IssuerOptions, bound: boolean,
- *   delivered: (delivery: Omit<BackchannelDelivery, 'at'>) => void }} setup
+ *   delivered: (delivery: Omit<BackchannelDelivery, 'at'>) => void, store: Map<string, StoredItem> }} setup
  *   keys newest first; bound: every client must send a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens)
- *   and it has no web clients
+ *   and it has no web clients; store: what this issuer keeps
  */
-function buildProvider(url, servers, { keys, cookieKeys, options, bound, delivered }) {
+function buildProvider(url, servers, { keys, cookieKeys, options, bound, delivered, store }) {
   const ttl = options.tokenTtlSeconds ?? 3600;
   const resources = new Map(servers.map((server) => [server.resource, server]));
   const webClients = bound ? [] : options.webClients ?? [];
@@ -218,7 +220,7 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
   const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
 
   const provider = new Provider(url, {
-    adapter: MemoryAdapter,
+    adapter: memoryAdapter(store),
     cookies: { keys: cookieKeys },
     clients,
     jwks: { keys: /** @type {any} */ (keys) },
@@ -351,43 +353,53 @@ async function bodyOf(request) {
   return body;
 }
 
+/** One stored artifact of the provider, until `expiresAt` (ms). @typedef {{ payload: Record<string, unknown>, expiresAt: number }} StoredItem */
+
 /**
  * The provider's storage for what it keeps (sessions, interactions, grants and codes of the web
- * clients' logins; nothing for JWT client credentials tokens): a Map, which is all a demo needs,
- * named so oidc-provider stops warning about its own fallback.
+ * clients' logins; nothing for JWT access tokens): one issuer's
+ * Map, which is all a demo needs, in an adapter so oidc-provider stops warning about
+ * its own fallback. Expired artifacts are swept as new ones come.
+ * @param {Map<string, StoredItem>} items
  */
-class MemoryAdapter {
-  /** @type {Map<string, { payload: Record<string, unknown>, expiresAt: number }>} */
-  static #items = new Map();
-  /** @param {string} name */
-  constructor(name) { this.name = name; }
-  /** @param {string} id */
-  #key(id) { return `${this.name}:${id}`; }
-  /** @param {string} id @param {Record<string, unknown>} payload @param {number} expiresIn */
-  async upsert(id, payload, expiresIn) {
-    MemoryAdapter.#items.set(this.#key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
-  }
-  /** @param {string} id */
-  async find(id) {
-    const item = MemoryAdapter.#items.get(this.#key(id));
-    return item !== undefined && item.expiresAt > Date.now() ? item.payload : undefined;
-  }
-  async findByUserCode() { return undefined; }
-  /** Sessions are looked up by uid too (a code bound to its session, at the token endpoint). @param {string} uid */
-  async findByUid(uid) {
-    for (const [key, item] of MemoryAdapter.#items) {
-      if (key.startsWith(`${this.name}:`) && item.payload.uid === uid && item.expiresAt > Date.now()) return item.payload;
+function memoryAdapter(items) {
+  let writes = 0;
+  const sweep = () => {
+    const now = Date.now();
+    for (const [key, item] of items) if (item.expiresAt <= now) items.delete(key);
+  };
+  return class MemoryAdapter {
+    /** @param {string} name */
+    constructor(name) { this.name = name; }
+    /** @param {string} id */
+    #key(id) { return `${this.name}:${id}`; }
+    /** @param {string} id @param {Record<string, unknown>} payload @param {number} expiresIn */
+    async upsert(id, payload, expiresIn) {
+      if (++writes % 256 === 0) sweep();
+      items.set(this.#key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
     }
-    return undefined;
-  }
-  /** @param {string} id */
-  async consume(id) {
-    const item = MemoryAdapter.#items.get(this.#key(id));
-    if (item !== undefined) item.payload.consumed = Math.floor(Date.now() / 1000);
-  }
-  /** @param {string} id */
-  async destroy(id) { MemoryAdapter.#items.delete(this.#key(id)); }
-  async revokeByGrantId() {}
+    /** @param {string} id */
+    async find(id) {
+      const item = items.get(this.#key(id));
+      return item !== undefined && item.expiresAt > Date.now() ? item.payload : undefined;
+    }
+    async findByUserCode() { return undefined; }
+    /** Sessions are looked up by uid too (a code bound to its session, at the token endpoint). @param {string} uid */
+    async findByUid(uid) {
+      for (const [key, item] of items) {
+        if (key.startsWith(`${this.name}:`) && item.payload.uid === uid && item.expiresAt > Date.now()) return item.payload;
+      }
+      return undefined;
+    }
+    /** @param {string} id */
+    async consume(id) {
+      const item = items.get(this.#key(id));
+      if (item !== undefined) item.payload.consumed = Math.floor(Date.now() / 1000);
+    }
+    /** @param {string} id */
+    async destroy(id) { items.delete(this.#key(id)); }
+    async revokeByGrantId() {}
+  };
 }
 
 /**
