@@ -10,14 +10,26 @@
 // file's own login page (any login, any password; consent is given at once: the demo's web app
 // is first party; dev/session.mjs scripts it), get access tokens for their resource carrying the
 // session's `sid`, and are sent OpenID Connect Back-Channel Logout tokens when the session ends.
-// The provider's own requests (those logout tokens) to `*.test` host names go to 127.0.0.1 with
-// the name as Host, so they reach `wrangler dev` as the tenant's.
+// Opaque access tokens (RFC 7662): a client marked `opaque` gets, without naming a resource, an
+// opaque token for its API (the provider defaults the resource; the audience and scopes are the
+// API's). The API's resource-server clients (`introspectors`: a secret, client_secret_basic or
+// _post, or a `jwksUri`, private_key_jwt with ES256) introspect the tokens for that API, and
+// only those; a client revokes its own (RFC 7009). Introspection answers `sub` (the client id,
+// as the JWT form does) and `aud` (the API) for them too. oidc-provider introspects and revokes
+// only opaque tokens: a JWT access token there is 400 unsupported_token_type.
+// The provider's own requests (those logout tokens, a client's jwks_uri) to `*.test` host names
+// go to 127.0.0.1 with the name as Host, so they reach `wrangler dev` as the tenant's; with
+// `edgePort`, all of them go to that port over http (https://api.acme.test/_edge/jwks included).
 //
-//   const issuer = await startIssuer({ port: 0, resources: [{ resource: 'https://api.acme.test',
-//     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' }] }] });
+//   const issuer = await startIssuer({ port: 0, edgePort: 8787, resources: [{ resource: 'https://api.acme.test',
+//     scopes: ['read', 'admin'], alg: 'RS256', clients: [{ clientId: 'acme-service', clientSecret: 's' },
+//       { clientId: 'acme-opaque', clientSecret: 'o', opaque: true }],
+//     introspectors: [{ clientId: 'acme-edge', clientSecret: 'e' }, { clientId: 'acme-edge-jwt', jwksUri: 'https://api.acme.test/_edge/jwks' }] }] });
 //   issuer.url;                                            // http://127.0.0.1:<port>, also the `iss`
 //   const token = await issuer.token({ clientId: 'acme-service', clientSecret: 's',
 //     resource: 'https://api.acme.test', scope: 'read admin' });
+//   const opaque = await issuer.token({ clientId: 'acme-opaque', clientSecret: 'o', scope: 'read' });   // not a JWT
+//   await revokeToken(issuer.url, { clientId: 'acme-opaque', clientSecret: 'o', token: opaque });
 //   await issuer.token({ ...request, dpop: (htm, htu) => signProof(htm, htu) });   // a DPoP-bound token
 //   boundIssuerOf(issuer.url);                             // <url>/dpop
 //   const kid = await issuer.rotate('RS256');              // new tokens for RS256 resources use it
@@ -34,11 +46,22 @@ import Provider, { errors } from 'oidc-provider';
 import { hostRequest } from '../scripts/host-request.mjs';
 
 /** @typedef {'RS256' | 'ES256'} SigningAlg */
-/** @typedef {{ clientId: string, clientSecret: string }} DemoClient */
+/**
+ * A client credentials client. `opaque`: its tokens for this API are opaque, and it need not name
+ * the API (the provider's default resource for it; so it may be listed under one API only).
+ * @typedef {{ clientId: string, clientSecret: string, opaque?: boolean }} DemoClient
+ */
+/**
+ * A resource server's own client at the introspection endpoint: with a secret it authenticates
+ * by client_secret_basic (oidc-provider takes the secret in the body too), with a `jwksUri` by
+ * private_key_jwt (RFC 7523, ES256), its keys fetched from there.
+ * @typedef {{ clientId: string, clientSecret: string } | { clientId: string, jwksUri: string }} Introspector
+ */
 /**
  * One API the provider issues tokens for: the token's `aud` is `resource`, its scopes are the
- * requested ones this resource knows, and only the listed clients may ask for it.
- * @typedef {{ resource: string, scopes: string[], alg: SigningAlg, clients: DemoClient[] }} ResourceServer
+ * requested ones this resource knows, and only the listed clients may ask for it; only its
+ * `introspectors` (and a token's own client) learn about its opaque tokens.
+ * @typedef {{ resource: string, scopes: string[], alg: SigningAlg, clients: DemoClient[], introspectors?: Introspector[] }} ResourceServer
  */
 /** @typedef {import('node:crypto').JsonWebKey & { kid: string, alg: SigningAlg, use: 'sig' }} PrivateJwk */
 /**
@@ -61,6 +84,7 @@ import { hostRequest } from '../scripts/host-request.mjs';
  * @property {string} [keysFile] private JWKs kept here, so tokens outlive a restart; default in memory only
  * @property {ResourceServer[]} [boundResources] served by the issuer at `<url>/dpop`, DPoP-bound tokens only
  * @property {WebClient[]} [webClients] clients that log users in (the login page on); default none
+ * @property {number} [edgePort] the local edge's port: every *.test URL the provider fetches goes there, over http
  */
 
 /**
@@ -77,8 +101,8 @@ import { hostRequest } from '../scripts/host-request.mjs';
 
 /**
  * A client credentials grant; `dpop` signs a DPoP proof for the token request (RFC 9449 §5), so
- * the token is bound to that key.
- * @typedef {{ clientId: string, clientSecret: string, resource: string, scope?: string,
+ * the token is bound to that key. Without `resource` (an opaque-token client), the provider picks.
+ * @typedef {{ clientId: string, clientSecret: string, resource?: string, scope?: string,
  *   dpop?: (htm: string, htu: string) => Promise<string> }} TokenRequest
  */
 
@@ -201,6 +225,15 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
     response_types: [],
     token_endpoint_auth_method: 'client_secret_post',
     ...(bound ? { dpop_bound_access_tokens: true } : {}),
+  }))), ...servers.flatMap((server) => (server.introspectors ?? []).map((introspector) => /** @type {ClientMetadata} */ ({
+    client_id: introspector.clientId,
+    // A resource server: it asks for no tokens, it only introspects them.
+    grant_types: [],
+    redirect_uris: [],
+    response_types: [],
+    ...('clientSecret' in introspector
+      ? { client_secret: introspector.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }
+      : { jwks_uri: introspector.jwksUri, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256' }),
   }))), ...webClients.map((client) => /** @type {ClientMetadata} */ ({
     client_id: client.clientId,
     // A public client: PKCE instead of a secret (oidc-provider requires PKCE for these).
@@ -215,6 +248,13 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
   /** May this client ask for tokens for this resource? */
   const mayAsk = (/** @type {string} */ clientId, /** @type {ResourceServer} */ server) =>
     server.clients.some((c) => c.clientId === clientId) || webClients.some((c) => c.clientId === clientId && c.resource === server.resource);
+  /** The API an opaque-token client's tokens are for, when it names none. */
+  const opaqueResourceOf = (/** @type {string} */ clientId) =>
+    servers.find((server) => server.clients.some((c) => c.clientId === clientId && c.opaque))?.resource;
+  /** May this client learn about this token (RFC 7662 §4)? Its own, or one for its API. */
+  const mayIntrospect = (/** @type {string} */ clientId, /** @type {{ clientId?: string, aud?: string | string[] }} */ token) =>
+    token.clientId === clientId || (typeof token.aud === 'string'
+      && (resources.get(token.aud)?.introspectors ?? []).some((introspector) => introspector.clientId === clientId));
   const scopes = [...new Set(servers.flatMap((server) => server.scopes))];
   /** Signs with the newest key of the resource's alg (the keystore alone would pick any). */
   const signingKid = (/** @type {SigningAlg} */ alg) => keys.find((key) => key.alg === alg)?.kid;
@@ -231,10 +271,16 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
     // This file's login page (interact() below), not the provider's development interactions.
     interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}` },
-    // RFC 9068 leaves `sid` out of JWT access tokens; the edge revokes sessions by it.
-    extraTokenClaims: async (_ctx, token) => (token.kind === 'AccessToken' && typeof token.sid === 'string' ? { sid: token.sid } : undefined),
-    // The provider's own requests (back-channel logout) to *.test names go to loopback.
-    fetch: loopbackFetch,
+    extraTokenClaims: async (_ctx, token) => {
+      // RFC 9068 leaves `sid` out of JWT access tokens; the edge revokes sessions by it.
+      if (token.kind === 'AccessToken' && typeof token.sid === 'string') return { sid: token.sid };
+      // Introspection names a `sub` only for a user's token; a client's own (client credentials)
+      // then names the client, as its JWT form does (RFC 9068 §2.2).
+      if (token.kind === 'ClientCredentials' && token.resourceServer?.accessTokenFormat === 'opaque') return { sub: token.clientId };
+      return undefined;
+    },
+    // The provider's own requests (back-channel logout, a client's jwks_uri) to *.test names go to loopback.
+    fetch: loopbackFetch(options.edgePort),
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
@@ -242,21 +288,32 @@ function buildProvider(url, servers, { keys, cookieKeys, options, bound, deliver
       dPoP: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource },
       clientCredentials: { enabled: true },
-      introspection: { enabled: false },
-      revocation: { enabled: false },
+      // Both answer for opaque tokens only (oidc-provider refuses JWTs there).
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client.clientId, token) },
+      revocation: {
+        enabled: true,
+        // A client revokes its own tokens; another client is told no (RFC 7009 §2.1).
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       resourceIndicators: {
         enabled: true,
+        // An opaque-token client names no resource: its API is the one.
+        defaultResource: (_ctx, client, oneOf) => oneOf ?? opaqueResourceOf(client.clientId),
         getResourceServerInfo: (_ctx, resourceIndicator, client) => {
           const server = resources.get(resourceIndicator);
           if (server === undefined || !mayAsk(client.clientId, server)) {
             throw new errors.InvalidTarget(`${client.clientId} may not ask for ${resourceIndicator}`);
           }
+          const opaque = server.clients.some((c) => c.clientId === client.clientId && c.opaque);
           return {
             scope: server.scopes.join(' '),
             audience: server.resource,
             accessTokenTTL: ttl,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: server.alg, kid: signingKid(server.alg) } },
+            ...(opaque ? { accessTokenFormat: 'opaque' }
+              : { accessTokenFormat: 'jwt', jwt: { sign: { alg: server.alg, kid: signingKid(server.alg) } } }),
           };
         },
       },
@@ -283,22 +340,32 @@ ${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign
 
 /**
  * The provider's fetch, except that names under .test (the demo tenants' hosts) are 127.0.0.1:
- * the provider's back-channel logout then reaches the local edge, with the tenant's name as Host.
- * (The provider's default fetch refuses loopback addresses, rightly so anywhere but here.)
- * @param {string | URL | Request} input @param {RequestInit} [init] @returns {Promise<Response>}
+ * the provider's back-channel logout and its fetch of a client's jwks_uri then reach the local
+ * edge, with the tenant's name as Host. With `edgePort` every such URL goes to that port over
+ * http, as `wrangler dev` serves them (https://api.acme.test/_edge/jwks names no port); without,
+ * to the URL's own scheme and port. (The provider's default fetch refuses loopback addresses,
+ * rightly so anywhere but here.)
+ * @param {number | undefined} edgePort
+ * @returns {(input: string | URL | Request, init?: RequestInit) => Promise<Response>}
  */
-function loopbackFetch(input, init = {}) {
-  const target = new URL(input instanceof Request ? input.url : input);
-  if (!target.hostname.endsWith('.test')) return fetch(input, init);
-  /** @type {Record<string, string>} */
-  const headers = {};
-  new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
-  const loopback = new URL(target);
-  loopback.hostname = '127.0.0.1';
-  return hostRequest(loopback, {
-    method: init.method ?? 'GET', host: target.host, headers, timeoutMs: 2_500,
-    ...(init.body === undefined || init.body === null ? {} : { body: String(init.body) }),
-  });
+function loopbackFetch(edgePort) {
+  return (input, init = {}) => {
+    const target = new URL(input instanceof Request ? input.url : input);
+    if (!target.hostname.endsWith('.test')) return fetch(input, init);
+    /** @type {Record<string, string>} */
+    const headers = {};
+    new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
+    const loopback = new URL(target);
+    if (edgePort !== undefined) {
+      loopback.protocol = 'http:';
+      loopback.port = String(edgePort);
+    }
+    loopback.hostname = '127.0.0.1';
+    return hostRequest(loopback, {
+      method: init.method ?? 'GET', host: target.host, headers, timeoutMs: 2_500,
+      ...(init.body === undefined || init.body === null ? {} : { body: String(init.body) }),
+    });
+  };
 }
 
 /** Where the provider sends the user agent to log in (its `interactions.url`). */
@@ -357,8 +424,8 @@ async function bodyOf(request) {
 
 /**
  * The provider's storage for what it keeps (sessions, interactions, grants and codes of the web
- * clients' logins; nothing for JWT access tokens): one issuer's
- * Map, which is all a demo needs, in an adapter so oidc-provider stops warning about
+ * clients' logins, opaque access tokens, client assertion jtis; nothing for JWT access tokens):
+ * one issuer's Map, which is all a demo needs, in an adapter so oidc-provider stops warning about
  * its own fallback. Expired artifacts are swept as new ones come.
  * @param {Map<string, StoredItem>} items
  */
@@ -415,7 +482,7 @@ export async function requestToken(issuer, request) {
     grant_type: 'client_credentials',
     client_id: request.clientId,
     client_secret: request.clientSecret,
-    resource: request.resource,
+    ...(request.resource ? { resource: request.resource } : {}),
     ...(request.scope ? { scope: request.scope } : {}),
   });
   /** @type {Record<string, string>} */
@@ -426,6 +493,29 @@ export async function requestToken(issuer, request) {
     throw new Error(`token request refused (${response.status}): ${answered.error ?? ''} ${answered.error_description ?? ''}`.trim());
   }
   return answered.access_token;
+}
+
+/**
+ * Token revocation (RFC 7009) at the endpoint that discovery names, as the token's own client
+ * (client_secret_post, as the demo clients ask for tokens). The provider answers 200 for a token
+ * it does not know too (§2.2); an Error carries its words otherwise.
+ * @param {string} issuer @param {{ clientId: string, clientSecret: string, token: string }} request
+ * @returns {Promise<string>} the revocation endpoint
+ */
+export async function revokeToken(issuer, request) {
+  const discovery = await fetch(`${issuer}/.well-known/openid-configuration`);
+  if (!discovery.ok) throw new Error(`no discovery document at ${issuer} (${discovery.status})`);
+  const { revocation_endpoint: endpoint } = /** @type {{ revocation_endpoint?: string }} */ (await discovery.json());
+  if (typeof endpoint !== 'string') throw new Error(`${issuer} names no revocation_endpoint`);
+  const body = new URLSearchParams({
+    token: request.token, token_type_hint: 'access_token', client_id: request.clientId, client_secret: request.clientSecret,
+  });
+  const response = await fetch(endpoint, { method: 'POST', body });
+  if (!response.ok) {
+    const answered = /** @type {{ error?: string, error_description?: string }} */ (await response.json().catch(() => ({})));
+    throw new Error(`revocation refused (${response.status}): ${answered.error ?? ''} ${answered.error_description ?? ''}`.trim());
+  }
+  return endpoint;
 }
 
 /** @param {SigningAlg} alg @returns {Promise<PrivateJwk>} */

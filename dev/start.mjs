@@ -59,7 +59,7 @@ async function main() {
   const startedAt = Date.now();
   await assertFree(ports.edge, 'EDGE_PORT', '--edge-port');
   const issuer = await listenOrExplain('issuer', ports.issuer, 'ISSUER_PORT', '--issuer-port',
-    () => startIssuer({ port: ports.issuer, resources: demoResources(), boundResources: demoBoundResources(), webClients: demoWebClients({ edgePort: ports.edge }), keysFile }));
+    () => startIssuer({ port: ports.issuer, resources: demoResources(), boundResources: demoBoundResources(), webClients: demoWebClients({ edgePort: ports.edge }), keysFile, edgePort: ports.edge }));
   started.push({ name: 'issuer', stop: issuer.stop });
   const origin = await listenOrExplain('origin', ports.origin, 'ORIGIN_PORT', '--origin-port',
     () => startOrigin({ port: ports.origin }));

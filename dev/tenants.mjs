@@ -8,6 +8,8 @@
 //   const issuer = await startIssuer({ resources: demoResources(), webClients: demoWebClients({ edgePort: 8787 }) });
 //   DEMO_WEB_CLIENT.clientId;   // acme's web app: users log in (dev/session.mjs), logouts reach the edge
 //   DEMO_DPOP_CLIENTS.acme;          // acme's payments client, at the DPoP-only issuer
+//   DEMO_OPAQUE_CLIENTS.acme;        // acme's client with opaque tokens (RFC 7662 introspection)
+//   DEMO_INTROSPECTION_CLIENTS.acme; // the edge's two clients at the introspection endpoint
 //
 // acme's payments API (/payments/*) wants DPoP-bound tokens, and proof of possession is an
 // issuer's property, not a route's (the contract (docs/): `proofOfPossession` on an issuer entry; the issuer is
@@ -73,14 +75,50 @@ export const DEMO_DPOP_CLIENTS = {
   },
 };
 
+/**
+ * Demo clients whose access tokens are opaque, by tenant: they name no resource (the provider
+ * issues for the tenant's API, its audience), and the edge must ask the provider about their
+ * tokens (RFC 7662 introspection). The provider revokes them on the client's word (RFC 7009).
+ * @type {Readonly<Partial<Record<'acme' | 'globex', Omit<DemoClient, 'alg'>>>>}
+ */
+export const DEMO_OPAQUE_CLIENTS = {
+  acme: {
+    tenant: 'acme', host: 'api.acme.test', resource: 'https://api.acme.test',
+    clientId: 'acme-opaque', clientSecret: 'acme-opaque-demo-secret', scopes: ['read', 'write', 'admin'],
+  },
+};
+
+/**
+ * The edge's own clients at the provider's introspection endpoint, by tenant: one with a secret
+ * (client_secret_basic, what acme's seed uses), one with the tenant's edge key (private_key_jwt:
+ * the provider fetches the key set from the tenant's host, which the edge serves at
+ * /_edge/jwks). Each sees only tokens for its tenant's API.
+ * @type {Readonly<Partial<Record<'acme' | 'globex', { basic: { clientId: string, clientSecret: string },
+ *   privateKeyJwt: { clientId: string, jwksUri: string } }>>>}
+ */
+export const DEMO_INTROSPECTION_CLIENTS = {
+  acme: {
+    basic: { clientId: 'acme-edge', clientSecret: 'acme-edge-demo-secret' },
+    privateKeyJwt: { clientId: 'acme-edge-jwt', jwksUri: 'https://api.acme.test/_edge/jwks' },
+  },
+};
+
 /** The issuer's side of the demo clients: one resource server per tenant API. */
 export function demoResources() {
-  return Object.values(DEMO_CLIENTS).map((client) => ({
-    resource: client.resource,
-    scopes: client.scopes,
-    alg: client.alg,
-    clients: [{ clientId: client.clientId, clientSecret: client.clientSecret }],
-  }));
+  return Object.values(DEMO_CLIENTS).map((client) => {
+    const opaque = DEMO_OPAQUE_CLIENTS[/** @type {'acme' | 'globex'} */ (client.tenant)];
+    const introspection = DEMO_INTROSPECTION_CLIENTS[/** @type {'acme' | 'globex'} */ (client.tenant)];
+    return {
+      resource: client.resource,
+      scopes: client.scopes,
+      alg: client.alg,
+      clients: [
+        { clientId: client.clientId, clientSecret: client.clientSecret },
+        ...(opaque === undefined ? [] : [{ clientId: opaque.clientId, clientSecret: opaque.clientSecret, opaque: true }]),
+      ],
+      introspectors: introspection === undefined ? [] : [introspection.basic, introspection.privateKeyJwt],
+    };
+  });
 }
 
 /** The DPoP-only issuer's side (startIssuer's boundResources). */
