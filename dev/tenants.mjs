@@ -137,42 +137,53 @@ export function demoBoundResources() {
  * else, and forwards to the echo origin. globex is rate limited so 429 can be shown; acme's
  * /account/* asks for a recent multi-factor login (RFC 9470 step-up), which a client
  * credentials token never has, so it shows the 401 insufficient_user_authentication challenge;
- * acme also takes back-channel logouts for its web app.
+ * acme also takes back-channel logouts for its web app, and asks the provider about the tokens
+ * that are not JWTs (its opaque-token client's) with its client_secret_basic client (RFC 7662;
+ * the endpoint is discovery's introspection_endpoint; the secret is write-only at the edge).
  * @param {{ issuer: string, upstream: string }} stack
  */
 export function demoTenants(stack) {
   const paying = new Set(Object.values(DEMO_DPOP_CLIENTS).map((client) => client?.tenant));
-  return Object.values(DEMO_CLIENTS).map((client) => ({
-    id: client.tenant,
-    hosts: [client.host],
-    issuers: [{
-      issuer: stack.issuer,
-      audiences: [client.resource],
-      // Both, though each API's tokens come signed with one: an acme token at globex is then
-      // refused for its audience (wrong_audience), the refusal that tells cross-tenant replay.
-      algorithms: ['RS256', 'ES256'],
-      // oidc-provider marks its JWT access tokens `typ: at+jwt` (RFC 9068).
-      requiredType: 'at+jwt',
-    }, ...(!paying.has(client.tenant) ? [] : [{
-      issuer: boundIssuerOf(stack.issuer),
-      audiences: [client.resource],
-      algorithms: ['ES256'],
-      requiredType: 'at+jwt',
-      proofOfPossession: 'dpop',
-    }])],
-    resource: client.resource,
-    routes: [
-      { path: '/health', auth: 'none' },
-      { path: '/admin/*', scopes: ['admin'] },
-      ...(client.tenant === 'acme' ? [{ path: '/account/*', acr: ['urn:acme:mfa'], maxAuthAgeSeconds: 600 }] : []),
-      ...(!paying.has(client.tenant) ? [] : [{ path: '/payments/*', scopes: ['payments'] }]),
-      { path: '/*', auth: 'required' },
-    ],
-    upstream: stack.upstream,
-    // The origin trusts the x-auth-* headers; the echo is easier to read without the token.
-    forward: { claimHeaders: {}, stripAuthorization: true },
-    ...(client.tenant === 'globex' ? { rateLimit: { perSubject: { limit: 5, windowSeconds: 10 } } } : {}),
-    // acme's web app's sessions end at the provider, which tells the edge (OIDC Back-Channel Logout).
-    ...(client.tenant === DEMO_WEB_CLIENT.tenant ? { events: { backchannelLogout: { audiences: [DEMO_WEB_CLIENT.clientId] } } } : {}),
-  }));
+  return Object.values(DEMO_CLIENTS).map((client) => {
+    const introspection = DEMO_INTROSPECTION_CLIENTS[/** @type {'acme' | 'globex'} */ (client.tenant)];
+    return {
+      id: client.tenant,
+      hosts: [client.host],
+      issuers: [{
+        issuer: stack.issuer,
+        audiences: [client.resource],
+        // Both, though each API's tokens come signed with one: an acme token at globex is then
+        // refused for its audience (wrong_audience), the refusal that tells cross-tenant replay.
+        algorithms: ['RS256', 'ES256'],
+        // oidc-provider marks its JWT access tokens `typ: at+jwt` (RFC 9068).
+        requiredType: 'at+jwt',
+        ...(introspection === undefined ? {} : {
+          introspection: {
+            endpoint: null, clientId: introspection.basic.clientId, clientAuth: 'client_secret_basic',
+            clientSecret: introspection.basic.clientSecret, tokens: 'opaque',
+          },
+        }),
+      }, ...(!paying.has(client.tenant) ? [] : [{
+        issuer: boundIssuerOf(stack.issuer),
+        audiences: [client.resource],
+        algorithms: ['ES256'],
+        requiredType: 'at+jwt',
+        proofOfPossession: 'dpop',
+      }])],
+      resource: client.resource,
+      routes: [
+        { path: '/health', auth: 'none' },
+        { path: '/admin/*', scopes: ['admin'] },
+        ...(client.tenant === 'acme' ? [{ path: '/account/*', acr: ['urn:acme:mfa'], maxAuthAgeSeconds: 600 }] : []),
+        ...(!paying.has(client.tenant) ? [] : [{ path: '/payments/*', scopes: ['payments'] }]),
+        { path: '/*', auth: 'required' },
+      ],
+      upstream: stack.upstream,
+      // The origin trusts the x-auth-* headers; the echo is easier to read without the token.
+      forward: { claimHeaders: {}, stripAuthorization: true },
+      ...(client.tenant === 'globex' ? { rateLimit: { perSubject: { limit: 5, windowSeconds: 10 } } } : {}),
+      // acme's web app's sessions end at the provider, which tells the edge (OIDC Back-Channel Logout).
+      ...(client.tenant === DEMO_WEB_CLIENT.tenant ? { events: { backchannelLogout: { audiences: [DEMO_WEB_CLIENT.clientId] } } } : {}),
+    };
+  });
 }

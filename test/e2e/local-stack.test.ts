@@ -15,13 +15,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundIssuerOf, requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { startOrigin, type Origin } from '../../dev/origin.mjs';
 import { login, logout } from '../../dev/session.mjs';
-import { DEMO_CLIENTS, DEMO_DPOP_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from '../../dev/tenants.mjs';
+import { DEMO_CLIENTS, DEMO_DPOP_CLIENTS, DEMO_INTROSPECTION_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from '../../dev/tenants.mjs';
 import { hostRequest } from '../../scripts/host-request.mjs';
 import { freePort, groupAlive, signalGroup } from '../../scripts/processes.mjs';
 import { ROOT } from './support/cli';
@@ -101,13 +101,15 @@ beforeAll(async () => {
     startOrigin(),
     startIssuer({ resources: [resourceOf(rotating)] }),
     startIssuer({ resources: [resourceOf(fragile, 'ES256')] }),
-    startEdge({ vars: { ALLOW_INSECURE_ISSUERS: 'true' } }),
+    // SECRETS_KEY, as npm start has it (dev/.dev.vars): acme's seed holds a write-only secret.
+    startEdge({ vars: { ALLOW_INSECURE_ISSUERS: 'true' }, secrets: { SECRETS_KEY: randomBytes(32).toString('base64url') } }),
   ]);
   // As npm start runs it: the DPoP-only issuer beside it, and acme's web app, whose logouts the
-  // provider posts to this edge (its port is known now).
+  // provider posts to this edge (its port is known now), as it fetches the tenants' edge key sets.
+  const edgePort = Number(new URL(edge.url).port);
   issuer = await startIssuer({
     resources: [...demoResources(), resourceOf(revocable)], boundResources: demoBoundResources(),
-    webClients: demoWebClients({ edgePort: Number(new URL(edge.url).port) }),
+    webClients: demoWebClients({ edgePort }), edgePort,
   });
   for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) await put(config);
   await put(tenantConfig(rotating, rotatingIssuer.url));
@@ -178,6 +180,18 @@ describe('the demo tenants, as npm start seeds them', () => {
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: 'invalid_token', reason: 'wrong_audience' });
     expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('stores acme\'s introspection block (for the opaque-token client\'s tokens) with its secret write-only', async () => {
+    const response = await fetchAdmin(edge, '/tenants/acme');
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).not.toContain(DEMO_INTROSPECTION_CLIENTS.acme!.basic.clientSecret);
+    const stored = JSON.parse(text) as { issuers: { introspection?: unknown }[] };
+    expect(stored.issuers[0]!.introspection).toMatchObject({
+      endpoint: null, clientId: DEMO_INTROSPECTION_CLIENTS.acme!.basic.clientId, clientAuth: 'client_secret_basic',
+      clientSecret: { set: true }, tokens: 'opaque',
+    });
   });
 
   it('rate limits globex per subject: 429 with Retry-After once 5 in 10 s are used', async () => {

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requestToken, revokeToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
-import { DEMO_CLIENTS, DEMO_INTROSPECTION_CLIENTS, DEMO_OPAQUE_CLIENTS, demoResources } from '../../dev/tenants.mjs';
+import { DEMO_CLIENTS, DEMO_INTROSPECTION_CLIENTS, DEMO_OPAQUE_CLIENTS, demoResources, demoTenants } from '../../dev/tenants.mjs';
 import { ROOT } from './support/cli';
 
 const execFileAsync = promisify(execFile);
@@ -328,3 +328,14 @@ describe('JWT access tokens of every other client, as before', () => {
   });
 });
 
+describe('the seed', () => {
+  it('acme\'s issuer carries an introspection block for acme-edge (client_secret_basic, opaque tokens, endpoint from discovery)', () => {
+    const acme = demoTenants({ issuer: issuer.url, upstream: 'http://127.0.0.1:1' }).find((tenant) => tenant.id === 'acme')!;
+    expect(acme.issuers[0]).toMatchObject({
+      issuer: issuer.url,
+      introspection: { endpoint: null, clientId: basic.clientId, clientAuth: 'client_secret_basic', clientSecret: basic.clientSecret, tokens: 'opaque' },
+    });
+    const globex = demoTenants({ issuer: issuer.url, upstream: 'http://127.0.0.1:1' }).find((tenant) => tenant.id === 'globex')!;
+    expect(globex.issuers.every((entry) => !('introspection' in entry))).toBe(true);
+  });
+});
