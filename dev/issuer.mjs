@@ -54,7 +54,10 @@ import { hostRequest } from '../scripts/host-request.mjs';
 /**
  * A resource server's own client at the introspection endpoint: with a secret it authenticates
  * by client_secret_basic (oidc-provider takes the secret in the body too), with a `jwksUri` by
- * private_key_jwt (RFC 7523, ES256), its keys fetched from there.
+ * private_key_jwt (RFC 7523, ES256), its keys fetched from there (again on an unknown kid or
+ * bad signature once the set's max-age, at least 60 s, has passed). oidc-provider wants the
+ * assertion's `iss` and `sub` to be the client id, `aud` the issuer, the token endpoint or the
+ * endpoint called (or a list holding one), an `exp`, and a `jti` it has not seen before.
  * @typedef {{ clientId: string, clientSecret: string } | { clientId: string, jwksUri: string }} Introspector
  */
 /**
