@@ -59,9 +59,10 @@ const require = createRequire(import.meta.url);
 // The Miniflare (and so the workerd) that wrangler itself runs (package.json overrides keep the
 // vitest plugin on the same one).
 const wranglerRequire = createRequire(require.resolve('wrangler/package.json'));
-// Typed loosely: the types that resolve from here are the beta's.
-/** @type {{ Miniflare: new (options: any) => any }} */
-const { Miniflare } = await import(wranglerRequire.resolve('miniflare'));
+// Typed loosely: the types that resolve from here are the beta's. Miniflare 5 takes its own options
+// shape; convertV4MiniflareOptions reads the v4 one (scriptPath, bindings, ...) written here.
+/** @type {{ Miniflare: new (options: any) => any; convertV4MiniflareOptions: (options: any) => any }} */
+const { Miniflare, convertV4MiniflareOptions } = await import(wranglerRequire.resolve('miniflare'));
 const miniflareRequire = createRequire(wranglerRequire.resolve('miniflare'));
 /** wrangler's own esbuild (not a dependency of ours). */
 /** @type {typeof import('esbuild')} */
@@ -338,19 +339,19 @@ async function start(/** @type {string} */ jwks) {
     name, modules: true, scriptPath, compatibilityDate: COMPAT, unsafeDirectSockets: direct, ...extra,
   });
   const inspectorPort = PROFILE ? await freePort() : undefined;
-  const mf = new Miniflare({
+  const mf = new Miniflare(convertV4MiniflareOptions({
     // Only BENCH_PROFILE attaches a CPU profiler (an inspector costs a little on every request).
     ...(inspectorPort ? { inspectorPort } : {}),
-    // The Workers' decision log lines (sampled at 0.01; every denial of the flood) are not ours to print.
-    handleRuntimeStdio(/** @type {import('node:stream').Readable} */ stdout, /** @type {import('node:stream').Readable} */ stderr) {
-      stdout.resume();
-      stderr.on('data', (/** @type {Buffer} */ chunk) => process.stderr.write(chunk));
+    // The Workers' decision log lines (console.log, sampled at 0.01; every denial of the flood) are
+    // not ours to print; warnings and errors are.
+    handleStructuredLogs(/** @type {{ level: string; message: string }} */ { level, message }) {
+      if (level === 'warn' || level === 'error') process.stderr.write(`${message}\n`);
     },
     workers: [
       worker('aux', path.join(here, 'workers/aux.js'), { bindings: { JWKS: jwks } }),
       ...Object.entries(WORKERS).map(([name, { options }]) => worker(name, path.join(build, `${name}.js`), options(jwks))),
     ],
-  });
+  }));
   await mf.ready;
   /** @type {Urls} */
   const urls = /** @type {any} */ ({});
