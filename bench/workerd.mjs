@@ -16,7 +16,6 @@ import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build as buildPackage } from '../scripts/build.mjs';
 import { freePort } from '../scripts/processes.mjs';
 import { control } from '../test/fixtures/issuer-worker.js';
 import { AUDIENCE, ISSUER } from './traffic.mjs';
@@ -77,10 +76,9 @@ export const WORKERS = {
 /** @typedef {Record<WorkerName | 'aux', URL>} Urls */
 
 /** Each Worker of bench/workers/ bundled as wrangler would. The product's package name
- *  (edge-token-verifier, edge-token-verifier/hono) resolves through its own package.json
- *  "exports" (a self-reference) to lib/, built first: what a user's Worker installs. */
+ *  (edge-token-verifier, edge-token-verifier/hono) means the sources, as tsconfig.json "paths"
+ *  says (esbuild reads them): the bench measures src/ as it stands, as the tests do. */
 export async function bundle() {
-  await buildPackage();
   mkdirSync(build, { recursive: true });
   for (const [name, { entry }] of Object.entries(WORKERS)) {
     await esbuild.build({
