@@ -1,7 +1,8 @@
 // @ts-check
 // A bounded correctness load against `wrangler dev` (npm run test:load; not part of npm test):
-// a local issuer (node:http: discovery + JWKS, ALLOW_INSECURE_ISSUERS=true) and echo origin,
-// several tenants, and a mix of valid, invalid and rate-limited requests at a fixed concurrency.
+// the stand-in issuer and echo origin of the tests (test/fixtures/issuer-worker.js, over node:http
+// on two loopback ports; ALLOW_INSECURE_ISSUERS=true), several tenants, and a mix of valid,
+// invalid and rate-limited requests at a fixed concurrency.
 // Fails unless: no 5xx, no false accept (each request's status is the one its kind expects),
 // and the rate-limited key got no more than its limit admitted (its window outlasts the run;
 // exactly the limit with LOAD_STRICT_LIMIT=1, see the note at the check).
@@ -14,6 +15,8 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { listen } from '../test/fixtures/issuer-node.mjs';
+import { control, createStandIn } from '../test/fixtures/issuer-worker.js';
 import { freePort } from './processes.mjs';
 import { startWranglerDev } from './wrangler-dev.mjs';
 
@@ -26,35 +29,19 @@ const LIMIT = Number(process.env.LOAD_LIMIT ?? 50);
 
 const sleep = (/** @type {number} */ ms) => new Promise((wake) => setTimeout(wake, ms));
 
-
-/** @param {http.RequestListener} handler @returns {Promise<{ server: http.Server, port: number }>} */
-async function listen(handler) {
-  const server = http.createServer({ keepAliveTimeout: 30_000 }, handler);
-  await new Promise((done) => server.listen(0, '127.0.0.1', () => done(undefined)));
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('no address');
-  return { server, port: address.port };
-}
-
-// --- the local issuer and origin -------------------------------------------------------------
+// --- the stand-in issuer and origin ----------------------------------------------------------
+// One stand-in on two ports: the issuer's (discovery and JWKS registered there, anything else a
+// 404) and the origin's (nothing registered: the echo origin).
 const { privateKey, publicKey } = await generateKeyPair('ES256');
 const kid = 'load-1';
 const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] };
 const stranger = await generateKeyPair('ES256');
-let issuerHits = 0;
-const issuerServer = await listen((request, response) => {
-  issuerHits++;
-  const body = request.url === '/.well-known/openid-configuration' ? { issuer, jwks_uri: `${issuer}jwks` }
-    : request.url === '/jwks' ? jwks : null;
-  response.writeHead(body ? 200 : 404, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' });
-  response.end(JSON.stringify(body ?? { error: 'not found' }));
-});
-const issuer = `http://127.0.0.1:${issuerServer.port}/`;
-const origin = await listen((request, response) => {
-  request.resume();
-  response.writeHead(200, { 'content-type': 'application/json' });
-  response.end(JSON.stringify({ subject: request.headers['x-auth-subject'] ?? null }));
-});
+const world = createStandIn();
+const calls = control((url, init) => world.fetch(new Request(url, init)));
+const issuerServer = await listen(world);
+const issuer = issuerServer.url;
+await calls.publishIssuer(issuer, jwks, { cacheControl: 'max-age=3600' });
+const origin = await listen(world);
 
 // --- wrangler dev ----------------------------------------------------------------------------
 const scratch = await mkdtemp(join(tmpdir(), 'edge-load-'));
@@ -211,7 +198,8 @@ async function main() {
 
   console.log(JSON.stringify({
     requests: sent, seconds: Number(seconds.toFixed(1)), rps: Math.round(sent / seconds), concurrency: CONCURRENCY,
-    p50ms: Number(pct(0.5)), p99ms: Number(pct(0.99)), byStatus, byKind, networkErrors: errors, issuerHits,
+    p50ms: Number(pct(0.5)), p99ms: Number(pct(0.99)), byStatus, byKind, networkErrors: errors,
+    issuerHits: await calls.hits({ host: new URL(issuer).host }),
     rateLimit: { limit: LIMIT, sent: limitedSent, admitted: limitedAdmitted },
   }, null, 2));
 
@@ -240,8 +228,8 @@ try {
 } finally {
   await wrangler.stop();
   agent.destroy();
-  issuerServer.server.close();
-  origin.server.close();
+  await issuerServer.close();
+  await origin.close();
   await sleep(1_000);
   await rm(scratch, { recursive: true, force: true }).catch(() => {});
 }

@@ -1,5 +1,5 @@
 // Baseline for the gateway on a repeated token: forwards every request to the same origin the
-// gateway uses (aux, in the same workerd process), no auth.
+// gateway uses (the stand-in, test/fixtures/issuer-worker.js, in the same workerd process), no auth.
 export default {
   fetch(request) {
     const url = new URL(request.url);
