@@ -8,7 +8,7 @@
 //   await app.fetch(request, env, ctx);
 import { Hono } from 'hono';
 import { createAdminApp } from './admin/app';
-import { systemClock, type Clock } from './clock';
+import { systemClock, type Clock } from './base/clock';
 import type { Env } from './env';
 import { forwardToOrigin } from './gateway/forward';
 import { createPipeline, type Pipeline } from './gateway/pipeline';

@@ -1,7 +1,7 @@
 // Worker entry: the Hono app's fetch, the cron's scheduled handler, the Verifier RPC entrypoint
 // and the Durable Object classes wrangler.toml binds.
 import { createApp } from './app';
-import { systemClock } from './clock';
+import { systemClock } from './base/clock';
 import { runScheduled } from './cron/scheduled';
 import type { Env } from './env';
 import { isolatePipeline } from './isolate';

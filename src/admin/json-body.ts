@@ -5,7 +5,7 @@
 //   if (!body.ok) return adminError(body.error, body.description);  // 413 | 415 | 400
 //   body.value                                                      // unknown JSON
 
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -5,8 +5,8 @@
 //
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
 //   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
-import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import type { Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import type { Env } from '../env';
 import { settingsOf } from '../settings';
 import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal } from '../tenants/directory';

@@ -14,7 +14,7 @@
 // With one host and a shared issuer that is ~450 tenants a run, ~130,000 a day; 5,000 tenants
 // are all checked every ~12 runs (an hour). On the Free plan set RUN_SUBREQUESTS to
 // PLAN_SUBREQUESTS.free - 5: ~21 tenants a run.
-import type { Clock } from '../clock';
+import type { Clock } from '../base/clock';
 import type { Env } from '../env';
 import { issuerKeysStub } from '../keys/issuer-keys';
 import { tenantStateStub, type TenantStatus } from '../state/tenant-state';

@@ -4,8 +4,8 @@
 //
 //   return applyEvents(tenant, 'ssf', { issuer, jti, rememberUntil }, processed, deps);
 //   return refuseRequest(tenant, 'ssf', refusal, deps);
-import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import type { Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import type { KeySource } from '../keys/key-source';
 import { ACCEPTED, type EventAnswer } from './answer';
 import { forLog, writeAuditLine, type AuditLine, type EventChannel } from './audit';

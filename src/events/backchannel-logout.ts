@@ -11,7 +11,7 @@
 //
 //   if (tenant.events !== null && url.pathname === BACKCHANNEL_LOGOUT_PATH)
 //     return handleBackchannelLogout(request, tenant, { now, keys, sink, audit });
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 import type { Tenant } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
 import { MAX_CREDENTIAL_BYTES } from '../verify/token';

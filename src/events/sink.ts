@@ -6,7 +6,7 @@
 //   const sink = revocationSinkOf(tenantStateStub(env.TENANT_STATE, tenant.id));   // under the 2 s object deadline
 //   const result = await sink.applyEvents({ issuer, jti, rememberUntil, effects: [{ kind: 'session', value: sid }] });
 //   result.outcome;   // 'applied' | 'replayed' (nothing changed again)
-import { OBJECT_DEADLINE_MS, withDeadline } from '../state/deadline';
+import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
 
 /** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
  *  `sid` (every token of the session issued up to now). */

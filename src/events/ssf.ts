@@ -19,7 +19,7 @@
 //
 //   if (tenant.events !== null && url.pathname === SSF_PATH)
 //     return handleSsfPush(request, tenant, { now, keys, sink, audit });
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 import type { Tenant, TransmitterPolicy } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';

@@ -5,7 +5,7 @@
 //   const refusedBy = typeRefusal(header, 'logout+jwt');        // null when typ is absent or fits
 //   const iat = readIssuedAt(payload, { nowSeconds, toleranceSeconds: 30, maxAgeSeconds: 300 });
 //   if (!iat.ok) return iat;                                    // { ok: false, refusal }
-import type { Denial, Reason } from '../denial';
+import type { Denial, Reason } from '../base/denial';
 import { refused, type EventAnswer, type SetErrorCode } from './answer';
 import { MAX_EVENT_VALUE_LENGTH } from './sink';
 

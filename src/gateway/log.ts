@@ -4,7 +4,7 @@
 //
 //   const log = newDecisionRecord(requestId, host);           // the pipeline fills it in
 //   finishDecision(log, { outcome: 'allowed', status: 200 }, { sampleRate, random, startedAt, now: now() });
-import type { Denial } from '../denial';
+import type { Denial } from '../base/denial';
 import type { KeyTier } from '../keys/key-source';
 
 export type DecisionOutcome = 'allowed' | 'public' | 'preflight' | 'metadata' | 'event' | 'denied';

@@ -13,8 +13,8 @@
 //   const pipeline = createPipeline({ now });                        // once per isolate: caches live here
 //   const decided = await pipeline.decide(request, ioOf(env, settings, waitUntil));
 //   decided.verdict.kind;                                            // refused | metadata | preflight | passed
-import type { Clock } from '../clock';
-import { noteOf, ok, type Denial, type Outcome } from '../denial';
+import type { Clock } from '../base/clock';
+import { noteOf, ok, type Denial, type Outcome } from '../base/denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, pathRefusal, type RouteMatch } from '../policy/routes';

@@ -3,7 +3,7 @@
 // step-up parameters and the RFC 9449 §7.1 DPoP challenge.
 //
 //   return denialResponse({ error: 'missing_token' }, { host, requestId, headers: corsHeaders, challenge });
-import type { Denial, Reason } from '../denial';
+import type { Denial, Reason } from '../base/denial';
 
 export interface ResponseContext {
   /** The normalized request host: the challenge's realm and the metadata URL's host. */

@@ -14,8 +14,8 @@
 // status or revocation, without RATE_LIMITER no rate limits. Bind them to the gateway's objects
 // with `script_name` so revocations and limits are shared.
 import type { Context, MiddlewareHandler } from 'hono';
-import { systemClock, type Clock } from '../clock';
-import { deny, noteOf, ok, type Denial, type Outcome } from '../denial';
+import { systemClock, type Clock } from '../base/clock';
+import { deny, noteOf, ok, type Denial, type Outcome } from '../base/denial';
 import { isPreflight } from '../gateway/cors';
 import type { Identity } from '../gateway/forward';
 import { edgeAnswer, passThrough, decisionHeaders } from '../gateway/http';

@@ -6,7 +6,7 @@
 //   if (!fetched.ok) return fetched.note;       // 'status 302', 'timeout', 'body over 262144 bytes'
 //   fetched.body; fetched.headers.get('cache-control');
 
-import { discard, readBody } from '../body';
+import { discard, readBody } from '../base/body';
 
 export const FETCH_TIMEOUT_MS = 5_000;
 export const MAX_BODY_BYTES = 256 * 1024;

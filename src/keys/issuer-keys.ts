@@ -10,7 +10,7 @@
 //
 // Tests replace `now` or `fetchTimeoutMs` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
-import { systemClock, type Clock } from '../clock';
+import { systemClock, type Clock } from '../base/clock';
 import type { Env } from '../env';
 import { discoverJwksUri } from './discovery';
 import { FETCH_TIMEOUT_MS, fetchIssuerJson, type FetchRules } from './issuer-fetch';

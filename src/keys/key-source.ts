@@ -1,5 +1,5 @@
 // The seam between verification and the key tiers. INTERFACE: implemented by the key tiers.
-import type { Outcome } from '../denial';
+import type { Outcome } from '../base/denial';
 import type { Algorithm } from '../tenants/schema';
 
 /** Where a key set's JWKS URI is found when none is configured: OIDC Discovery (then RFC 8414)

@@ -18,7 +18,7 @@
 //   order of preference RFC 9470 gives `acr_values`). An empty intersection can be met by no
 //   login at all: that is 403 access_denied, not a step-up challenge the client would loop on;
 // - maxAuthAgeSeconds: the smallest one, which meets every route's.
-import { deny, ok, type Outcome } from '../denial';
+import { deny, ok, type Outcome } from '../base/denial';
 import type { ClaimReader } from '../verify/claim-names';
 import { compileClaimName } from '../verify/claim-names';
 import type { Route, RouteMatch } from './routes';

@@ -7,7 +7,7 @@
 //   const result = await env.VERIFIER.verify({ host: 'api.acme.com', token, method: 'GET', path: '/orders' });
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import { deny, ok, type Denial, type DpopReason, type Reason } from '../denial';
+import { deny, ok, type Denial, type DpopReason, type Reason } from '../base/denial';
 import type { Env } from '../env';
 import { finishDecision, type DecisionEnd } from '../gateway/log';
 import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';

@@ -29,7 +29,7 @@
 // full; once none is left the object deletes its storage (an empty SQLite database still costs
 // about 12 KB a key). Tests replace `now` and `maxRows` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
-import { systemClock, type Clock } from '../clock';
+import { systemClock, type Clock } from '../base/clock';
 import type { Env } from '../env';
 
 /** Rows one key's object keeps, its quota: a key at the object's ~1,000 proofs a second with the

@@ -28,10 +28,10 @@
 // how keys map to objects (dpopReplayName) leaves it as it is. Such a change does move keys to new
 // objects, and a proof recorded on the old one could be used once more on the new one within its
 // window (at most dpop.maxAgeSeconds plus the clock tolerance; docs/dpop.md).
-import { BoundedCache } from '../cache';
-import type { Clock } from '../clock';
-import { deny, invalidProof, noteOf, ok, type Outcome } from '../denial';
-import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
+import { BoundedCache } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { deny, invalidProof, noteOf, ok, type Outcome } from '../base/denial';
+import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
 import { dpopReplayStub, type DpopReplay, type ProofClaim } from './dpop-replay';
 
 /** What a failed-closed answer tells the client to wait when the object did not say. */

@@ -33,7 +33,7 @@
 // at the later time (counted a little longer, never shorter), so a key with a limit of a million
 // keeps a few hundred entries, not a million. An alarm deletes the storage once everything freed.
 import { DurableObject } from 'cloudflare:workers';
-import { systemClock, type Clock } from '../clock';
+import { systemClock, type Clock } from '../base/clock';
 import type { Env } from '../env';
 
 export type LimitPolicy = 'ip' | 'sub';

@@ -12,11 +12,11 @@
 // key's object (rate-limiter.ts explains why the bound holds). Each request makes its own call:
 // a promise is never shared across requests (a Worker awaiting another request's I/O can hang,
 // cfworker/cfworker#226); leases are plain data in memory, which requests may share.
-import { BoundedCache } from '../cache';
-import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import { BoundedCache } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from './rate-limiter';
-import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
+import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
 
 export type { LimitPolicy } from './rate-limiter';
 

@@ -21,7 +21,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { BatchResult, EventBatch } from '../events/sink';
 import { applyEventBatch, forgetEventJtis, nextEventJtiExpiry } from './event-ledger';
-import { systemClock, type Clock } from '../clock';
+import { systemClock, type Clock } from '../base/clock';
 import type { Env } from '../env';
 import { DEFAULTS, RETAIN_SECONDS } from '../tenants/schema';
 import { fuseFilterBytes } from './binary-fuse';

@@ -14,10 +14,10 @@
 //
 // No promise is ever shared between requests: a request awaiting another request's I/O can hang
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
-import { BoundedCache } from '../cache';
-import type { Clock } from '../clock';
-import { deny, noteOf, type Outcome } from '../denial';
-import { OBJECT_DEADLINE_MS, withDeadline } from './deadline';
+import { BoundedCache } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { deny, noteOf, type Outcome } from '../base/denial';
+import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
 import {
   answerStillHolds, checkRevocation, FIELDS, LIST_OF, settleRevocation, type HeldAnswer, type RevocationPolicy, type RevocationSubject,
 } from './revocation';

@@ -15,9 +15,9 @@
 //     kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
 //   if (!found.ok) return found.denial;      // unknown_host | tenant_config_invalid
 //   found.value.tenant.routes.match(method, path);
-import { BoundedCache, type CacheCounters } from '../cache';
-import type { Clock } from '../clock';
-import { deny, ok, type Outcome } from '../denial';
+import { BoundedCache, type CacheCounters } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { deny, ok, type Outcome } from '../base/denial';
 import type { SecretsKeyring } from '../secrets/keyring';
 import { hostLookupOrder, isDnsName } from './hosts';
 import { hostKey } from './kv-keys';

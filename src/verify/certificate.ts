@@ -8,7 +8,7 @@
 //   const certificate = certificateOfRpc(input.clientCertSha256);
 //   const bound = checkCertificateBinding(confirmation.x5t, certificate);   // cert_mismatch
 import { base64url } from 'jose';
-import { invalidToken, ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 
 const HEX_SHA256 = /^[0-9A-Fa-f]{64}$/;
 const HEX_SHA256_COLONS = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$/;

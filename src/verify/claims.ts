@@ -7,7 +7,7 @@
 //   if (!identity.ok) return identity;                 // wrong_audience, wrong_resource, malformed
 //   identity.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
-import { invalidToken, ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 import { isScopeToken } from '../policy/scopes';
 import type { IssuerPolicy } from '../tenants/tenant';
 

@@ -20,8 +20,8 @@
 // live in a bounded cache, keyed by tenant and window and checked against the secret they were
 // made with (32 bytes compared, cheaper than an HMAC).
 import { base64url } from 'jose';
-import { BoundedCache } from '../cache';
-import type { Clock } from '../clock';
+import { BoundedCache } from '../base/cache';
+import type { Clock } from '../base/clock';
 
 export const NONCE_WINDOW_SECONDS = 300;
 /** 32 base64url characters: 192 bits of the HMAC. */

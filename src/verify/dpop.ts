@@ -22,8 +22,8 @@
 // bytes on every request of a client key, so the key import and the RFC 7638 thumbprint are done
 // once per header per isolate (a bounded map, like token.ts's headers).
 import { base64url, calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
-import type { Clock } from '../clock';
-import { deny, invalidProof, ok, type Outcome } from '../denial';
+import type { Clock } from '../base/clock';
+import { deny, invalidProof, ok, type Outcome } from '../base/denial';
 import { ALGORITHMS, type Algorithm } from '../tenants/schema';
 import { htuMatches } from './htu';
 import type { NonceCheck } from './dpop-nonce';

@@ -7,7 +7,7 @@
 //   if (!credentials.ok) return deny(credentials.denial);       // invalid_request, or malformed
 //   if (credentials.value === null) return deny({ error: 'missing_token' });
 //   credentials.value.scheme;                                   // 'bearer' | 'dpop'
-import { deny, invalidToken, ok, type Outcome } from '../denial';
+import { deny, invalidToken, ok, type Outcome } from '../base/denial';
 import { hasQueryParameter } from '../gateway/request-url';
 import { schemeOf, type Scheme } from './possession';
 import { MAX_CREDENTIAL_BYTES } from './token';

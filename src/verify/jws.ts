@@ -10,7 +10,7 @@
 //   if (!signed.ok) return signed;                   // malformed, unknown_issuer, bad_signature, ...
 //   signed.value.signer; signed.value.header; signed.value.payload;
 import { base64url, compactVerify } from 'jose';
-import { invalidToken, ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { KeySetPolicy, KeySource, KeyTier } from '../keys/key-source';
 import { ALGORITHMS, type Algorithm } from '../tenants/schema';
 import { reasonOfJoseError, type JoseDenial } from './reasons';

@@ -38,8 +38,8 @@
 // (recordProof, state/proof-replays.ts) is the request's last step, after every other one admitted
 // it: a request refused by any rule, here or later, never uses up its proof or writes a row.
 import type { JWTPayload } from 'jose';
-import type { Clock } from '../clock';
-import { deny, invalidToken, ok, type Outcome } from '../denial';
+import type { Clock } from '../base/clock';
+import { deny, invalidToken, ok, type Outcome } from '../base/denial';
 import type { DpopReplay, ProofClaim } from '../state/dpop-replay';
 import type { ProofReplays } from '../state/proof-replays';
 import type { ProofOfPossession } from '../tenants/schema';

@@ -12,7 +12,7 @@
 //   const times = readTimes(header, payload, issuer);
 //   if (!times.ok) return times;                         // wrong_type, malformed
 //   const valid = checkTimes(times.value, issuer, now()); // expired, not_yet_valid, too_old
-import { invalidToken, ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 type Claims = Readonly<Record<string, unknown>>;

@@ -10,8 +10,8 @@
 //   if (!verified.ok) return deny(verified.denial);
 //   verified.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
-import type { Clock } from '../clock';
-import { invalidToken, ok, type Outcome } from '../denial';
+import type { Clock } from '../base/clock';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { KeySource, KeyTier } from '../keys/key-source';
 import type { Algorithm } from '../tenants/schema';
 import type { IssuerPolicy } from '../tenants/tenant';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REASONS, type Denial } from '../../src/denial';
+import { REASONS, type Denial } from '../../src/base/denial';
 import { claimHeaderValue, headerValue } from '../../src/gateway/forward';
 import { denialResponse, quotedString } from '../../src/gateway/respond';
 

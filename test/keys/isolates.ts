@@ -9,7 +9,7 @@
 //   await a.keys.candidates(policy, { alg: 'RS256', kid });   a.objectCalls;  await a.settle();
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import type { Clock } from '../../src/clock';
+import type { Clock } from '../../src/base/clock';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
 import type { KeySetPolicy, KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';

@@ -4,7 +4,7 @@
 // property test against a reference check written separately here.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Denial, Outcome } from '../../src/denial';
+import type { Denial, Outcome } from '../../src/base/denial';
 import { denialResponse } from '../../src/gateway/respond';
 import { checkClaims, checkStepUp } from '../../src/policy/conditions';
 import { compileRoutes, type RouteMatch } from '../../src/policy/routes';

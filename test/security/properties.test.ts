@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { base64url, importJWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REASONS, invalidToken, ok } from '../../src/denial';
+import { REASONS, invalidToken, ok } from '../../src/base/denial';
 import type { KeySource } from '../../src/keys/key-source';
 import { compileRoutes, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';

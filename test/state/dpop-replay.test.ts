@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/denial';
+import type { Outcome } from '../../src/base/denial';
 import { MAX_KEPT_SECONDS, dpopReplayName, dpopReplayStub, type DpopReplay, type ProofClaim } from '../../src/state/dpop-replay';
 import { createProofReplays, REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS } from '../../src/state/proof-replays';
 

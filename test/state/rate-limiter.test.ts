@@ -8,7 +8,7 @@
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock';
+import type { Clock } from '../../src/base/clock';
 import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from '../../src/state/rate-limiter';
 import { LEASE_MS, createRateLimits, leaseMsFor, type LimitDecision, type LimitRequest } from '../../src/state/rate-limits';
 

@@ -5,7 +5,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Outcome } from '../../src/denial';
+import type { Outcome } from '../../src/base/denial';
 import type { RevocationSubject } from '../../src/state/revocation';
 import { snapshotBytes, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
 import {

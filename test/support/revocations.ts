@@ -5,7 +5,7 @@
 //   listValue('subjects', 42)   // the 42nd value: "sub-0000042"
 //   wireBytes(await stub.snapshot())   // what a read moves
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import type { Clock } from '../../src/clock';
+import type { Clock } from '../../src/base/clock';
 import { hash32, type RevocationList } from '../../src/state/revocation-list';
 import type { ListName, TenantState, TenantStateSnapshot } from '../../src/state/tenant-state';
 

@@ -6,7 +6,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { base64url } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { invalidProof, ok, type Outcome } from '../../src/denial';
+import { invalidProof, ok, type Outcome } from '../../src/base/denial';
 import { dpopReplayStub, type DpopReplay } from '../../src/state/dpop-replay';
 import { createProofReplays } from '../../src/state/proof-replays';
 import { parseTenantConfig, PROOFS_OF_POSSESSION, type ProofOfPossession } from '../../src/tenants/schema';

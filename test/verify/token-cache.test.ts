@@ -2,7 +2,7 @@
 // injected clock) and in the pipeline (real key tiers, TenantState and tenant store).
 import { importJWK, type JWTPayload } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { invalidToken, ok, type Outcome } from '../../src/denial';
+import { invalidToken, ok, type Outcome } from '../../src/base/denial';
 import type { KeySource } from '../../src/keys/key-source';
 import { parseTenantConfig } from '../../src/tenants/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';

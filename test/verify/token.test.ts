@@ -2,7 +2,7 @@
 // Each denial test builds a token that triggers exactly one reason and asserts that code.
 import { SignJWT, base64url, importJWK, type JWTPayload } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { REASONS, invalidToken, ok, type Denial, type Outcome, type Reason } from '../../src/denial';
+import { REASONS, invalidToken, ok, type Denial, type Outcome, type Reason } from '../../src/base/denial';
 import type { KeyCandidate, KeySource } from '../../src/keys/key-source';
 import { parseTenantConfig } from '../../src/tenants/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';

@@ -2,8 +2,8 @@
 // set (only files of this repository are read).
 /// <reference types="vite/client" />
 import { describe, expect, it } from 'vitest';
-import errors from '../docs/errors.md?raw';
-import { DENIAL_ERRORS } from '../src/denial';
+import errors from '../../docs/errors.md?raw';
+import { DENIAL_ERRORS } from '../../src/base/denial';
 
 /** The `error` column of the table under a heading, backticks removed. */
 function errorColumn(markdown: string, heading: string): string[] {

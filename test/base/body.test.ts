@@ -1,7 +1,7 @@
 // The one size-capped body reader: a declared length over the cap is refused unread, the bytes
 // read are counted whatever the length says, and a deadline ends a body that never finishes.
 import { describe, expect, it } from 'vitest';
-import { readBody, utf8 } from '../src/body';
+import { readBody, utf8 } from '../../src/base/body';
 
 const stream = (chunks: number, size: number, options: { hang?: boolean } = {}) => {
   let sent = 0;
