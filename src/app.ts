@@ -14,7 +14,7 @@ import { forwardToOrigin } from './gateway/forward';
 import { createPipeline, type Pipeline } from './gateway/pipeline';
 import { denialResponse } from './gateway/respond';
 import { edgeAuthWith, type EdgeAuthVariables } from './hono/edge-auth';
-import { settingsOf } from './settings';
+import { settingsOf } from './config/settings';
 import { requestUrl } from './gateway/request-url';
 
 export interface AppOptions {

@@ -6,9 +6,9 @@
 //   // 200 { results: [{ host, expected, found, verdict, note? }], skipped: [{ host, reason }] }
 //   // 404 unknown_tenant; 400 dns_check_not_configured
 import { checkHost, exactHosts } from '../tenants/dns';
-import { settingsOf } from '../settings';
+import { settingsOf } from '../config/settings';
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../tenants/schema';
+import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 

@@ -8,11 +8,11 @@
 import type { Clock } from '../base/clock';
 import { noteOf } from '../base/denial';
 import type { Env } from '../env';
-import { settingsOf } from '../settings';
+import { settingsOf } from '../config/settings';
 import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal } from '../tenants/directory';
 import { redactConfig, sealConfig } from '../tenants/secrets';
 import { tenantStateStub } from '../state/tenant-state';
-import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
+import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
 

@@ -20,7 +20,7 @@ import { createKeyTiers } from '../keys/tiers';
 import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, pathRefusal, type RouteMatch } from '../policy/routes';
 import { checkClaims, checkStepUp } from '../policy/conditions';
 import { missingScopes } from '../policy/scopes';
-import type { Settings } from '../settings';
+import type { Settings } from '../config/settings';
 import type { RateLimiter } from '../state/rate-limiter';
 import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } from '../state/rate-limits';
 import { EMPTY_LIST } from '../state/revocation-list';
@@ -88,7 +88,7 @@ export type TenantLookup =
 
 /** One request as every door describes it. */
 export interface PipelineRequest {
-  /** The normalized request host (tenants/hosts.ts normalizeRequestHost). */
+  /** The normalized request host (config/hosts.ts normalizeRequestHost). */
   readonly host: string;
   readonly requestId: string;
   readonly method: string;

@@ -9,7 +9,7 @@
 //   target.authority;   // 'api.acme.com:8443': x-forwarded-host
 //   target.pathname;    // '/orders'
 //   target.search;      // '?page=2' or ''
-import { normalizeRequestHost } from '../tenants/hosts';
+import { normalizeRequestHost } from '../config/hosts';
 
 export interface RequestUrl {
   readonly href: string;

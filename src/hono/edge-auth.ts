@@ -25,15 +25,15 @@ import { requestUrl, type RequestUrl } from '../gateway/request-url';
 import { createPipeline, ioOf, type Pipeline, type PipelineBindings, type TenantLookup } from '../gateway/pipeline';
 import { denialResponse } from '../gateway/respond';
 import { methodOverridesOf } from '../policy/routes';
-import { settingsOf, type Settings, type SettingsVars } from '../settings';
-import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../tenants/schema';
+import { settingsOf, type Settings, type SettingsVars } from '../config/settings';
+import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../config/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
 import { certificateOfRequest } from '../verify/certificate';
 import { extractCredentials } from '../verify/extract';
 import type { TokenCache } from '../verify/token-cache';
 
 export type { Identity as AuthIdentity } from '../gateway/forward';
-export type { TenantConfig, TenantConfigInput } from '../tenants/schema';
+export type { TenantConfig, TenantConfigInput } from '../config/schema';
 export { createTokenCache, type TokenCache } from '../verify/token-cache';
 // The objects it binds, for a Worker that hosts them itself rather than binding the gateway's.
 export { IssuerKeys } from '../keys/issuer-keys';

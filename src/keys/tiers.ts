@@ -15,7 +15,7 @@ import { importJWK } from 'jose';
 import { BoundedCache, type CacheCounters } from '../base/cache';
 import type { Clock } from '../base/clock';
 import { deny, invalidToken, ok, type Denial, type Outcome } from '../base/denial';
-import type { Algorithm } from '../tenants/schema';
+import type { Algorithm } from '../config/algorithms';
 import {
   FAILURE_HOLD_MS, REFRESH_COOLDOWN_MS, STALE_IF_ERROR_MS, issuerKeysStub,
   type IssuerKeys, type KeySet, type KeySetAnswer,

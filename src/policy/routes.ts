@@ -15,7 +15,7 @@
 // only when no reading reaches a token route listed before it. Otherwise the requirements of
 // every token route reached before it add up, so a decorated path is never less protected:
 // scopes, claim conditions and step-up alike (conditions.ts says how the latter combine).
-import type { RouteConfig } from '../tenants/schema';
+import type { RouteConfig } from '../config/schema';
 import { combineConditions, compileClaimConditions, NO_CONDITIONS, type ClaimCondition, type RouteConditions } from './conditions';
 
 export interface Route {

@@ -12,12 +12,12 @@ import type { Env } from '../env';
 import { finishDecision, type DecisionEnd } from '../gateway/log';
 import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
 import { statusOf } from '../gateway/respond';
-import { settingsOf } from '../settings';
+import { settingsOf } from '../config/settings';
 import { isolatePipeline } from '../isolate';
 import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../tenants/schema';
-import { normalizeRequestHost } from '../tenants/hosts';
+import { isTenantId } from '../config/schema';
+import { normalizeRequestHost } from '../config/hosts';
 import { certificateOfRpc } from '../verify/certificate';
 import { schemeOf, type Scheme } from '../verify/possession';
 

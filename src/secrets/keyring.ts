@@ -3,7 +3,7 @@
 // fresh random 96-bit IV per seal, and additional data naming the value's place, so a sealed
 // value opens only where it was sealed for. Each sealed text names its key by an id derived from
 // the key, so opening picks the key without trying both. Keys are imported once per keyring
-// (one per isolate and bindings object: settings.ts), non-extractable.
+// (one per isolate and bindings object: config/settings.ts), non-extractable.
 //
 //   const keyring = createKeyring(env);                 // { SECRETS_KEY, SECRETS_KEY_PREVIOUS }
 //   keyring.problem;                                    // null, or 'SECRETS_KEY is not set' / '… not 32 bytes …'

@@ -20,7 +20,7 @@
 // for it issued at or before its floor (or without iat); one that forgot entries with age
 // refuses such a token issued at or before agedThrough as too_old.
 import { invalidToken, ok, type Denial, type Outcome } from '../base/denial';
-import type { ClaimReader } from '../verify/claim-names';
+import type { ClaimReader } from '../config/claim-names';
 import { filterMayHold, hash32, latestRevocation, shipsWhole, type RevocationList } from './revocation-list';
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from './tenant-state';
 

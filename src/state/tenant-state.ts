@@ -23,7 +23,7 @@ import type { BatchResult, EventBatch } from '../events/sink';
 import { applyEventBatch, forgetEventJtis, nextEventJtiExpiry } from './event-ledger';
 import { systemClock, type Clock } from '../base/clock';
 import type { Env } from '../env';
-import { DEFAULTS, RETAIN_SECONDS } from '../tenants/schema';
+import { DEFAULTS, RETAIN_SECONDS } from '../config/schema';
 import { fuseFilterBytes } from './binary-fuse';
 import { composeLists, FILTER_BYTES, planFilters, TAIL_ENTRIES, TAIL_ONLY, type FilterPlan, type ListMarks } from './compact-lists';
 import { hash32, listBytes, type RevocationList, type RevocationRow } from './revocation-list';

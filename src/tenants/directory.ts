@@ -14,7 +14,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { DIRECTORY_NAME, hostKey, tenantKey } from './kv-keys';
 import { storedRecord, type StoredRecord } from './record';
-import type { TenantConfig } from './schema';
+import type { TenantConfig } from '../config/schema';
 
 /** A write's condition on the current record: If-Match (tags or `*`), If-None-Match `*`, or none. */
 export type Precondition = null | 'exists' | 'absent' | { readonly etags: readonly string[] };

@@ -12,8 +12,9 @@
 //   compileTenant(stored, opened.opened);
 import type { OpenedSecret, SecretsKeyring } from '../secrets/keyring';
 import { isSealed, sealedKeyId, type Sealed } from '../secrets/sealed';
-import { edgeKeyPlace, generateEdgeKey, importSigningKey, type StoredEdgeKey } from './edge-key';
-import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from './schema';
+import type { StoredEdgeKey } from '../config/stored-edge-key';
+import { edgeKeyPlace, generateEdgeKey, importSigningKey } from './edge-key';
+import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from '../config/schema';
 import type { OpenedSecrets } from './tenant';
 
 export type SealedConfig =

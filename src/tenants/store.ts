@@ -19,9 +19,9 @@ import { BoundedCache, type CacheCounters } from '../base/cache';
 import type { Clock } from '../base/clock';
 import { deny, ok, type Outcome } from '../base/denial';
 import type { SecretsKeyring } from '../secrets/keyring';
-import { hostLookupOrder, isDnsName } from './hosts';
+import { hostLookupOrder, isDnsName } from '../config/hosts';
 import { hostKey } from './kv-keys';
-import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
+import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { needsOpening, openSecrets } from './secrets';
 import { compileTenant, type OpenedSecrets, type Tenant } from './tenant';
 

@@ -10,15 +10,16 @@
 //
 // Write-only values arrive opened: a config given in code holds them as written; a stored
 // record's are opened first (tenants/secrets.ts openSecrets) and passed in.
+import { ALGORITHMS, type Algorithm } from '../config/algorithms';
+import { compileClaimName, type ClaimReader } from '../config/claim-names';
+import {
+  DEFAULTS, pointerOf, secretSlots, type ClientAuth, type CorsConfig, type EventsConfig, type IntrospectionConfig,
+  type ProofOfPossession, type TenantConfig, type TransmitterConfig,
+} from '../config/schema';
 import type { KeyDiscovery, KeySetPolicy } from '../keys/key-source';
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import { writeOnly, type WriteOnly } from '../secrets/write-only';
-import { compileClaimName, type ClaimReader } from '../verify/claim-names';
 import { edgeKeyJwks, type EdgeKey } from './edge-key';
-import {
-  ALGORITHMS, DEFAULTS, pointerOf, secretSlots, type Algorithm, type ClientAuth, type CorsConfig, type EventsConfig,
-  type IntrospectionConfig, type ProofOfPossession, type TenantConfig, type TransmitterConfig,
-} from './schema';
 
 export interface IssuerPolicy extends KeySetPolicy {
   readonly issuer: string;

@@ -8,7 +8,7 @@
 //   identity.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
 import { invalidToken, ok, type Outcome } from '../base/denial';
-import { isScopeToken } from '../policy/scopes';
+import { isScopeToken } from '../config/scope-token';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 export interface ClaimedIdentity {

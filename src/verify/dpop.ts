@@ -24,7 +24,7 @@
 import { base64url, calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
 import type { Clock } from '../base/clock';
 import { deny, invalidProof, ok, type Outcome } from '../base/denial';
-import { ALGORITHMS, type Algorithm } from '../tenants/schema';
+import { ALGORITHMS, type Algorithm } from '../config/algorithms';
 import { htuMatches } from './htu';
 import type { NonceCheck } from './dpop-nonce';
 import { proofReasonOfJoseError, proofReasonOfKeyImport } from './reasons';

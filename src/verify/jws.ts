@@ -12,7 +12,7 @@
 import { base64url, compactVerify } from 'jose';
 import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { KeySetPolicy, KeySource, KeyTier } from '../keys/key-source';
-import { ALGORITHMS, type Algorithm } from '../tenants/schema';
+import { ALGORITHMS, type Algorithm } from '../config/algorithms';
 import { reasonOfJoseError, type JoseDenial } from './reasons';
 
 /** Whoever signs: a key set and the algorithms it may sign with. */

@@ -42,7 +42,7 @@ import type { Clock } from '../base/clock';
 import { deny, invalidToken, ok, type Outcome } from '../base/denial';
 import type { DpopReplay, ProofClaim } from '../state/dpop-replay';
 import type { ProofReplays } from '../state/proof-replays';
-import type { ProofOfPossession } from '../tenants/schema';
+import type { ProofOfPossession } from '../config/schema';
 import type { DpopPolicy } from '../tenants/tenant';
 import { checkCertificateBinding } from './certificate';
 import { verifyProof, type ProofInput, type VerifiedProof } from './dpop';

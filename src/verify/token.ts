@@ -13,7 +13,7 @@ import type { JWTPayload } from 'jose';
 import type { Clock } from '../base/clock';
 import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { KeySource, KeyTier } from '../keys/key-source';
-import type { Algorithm } from '../tenants/schema';
+import type { Algorithm } from '../config/algorithms';
 import type { IssuerPolicy } from '../tenants/tenant';
 import { readClaims } from './claims';
 import { verifyJws } from './jws';

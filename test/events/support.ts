@@ -9,7 +9,7 @@ import { SignJWT, base64url } from 'jose';
 import { expect } from 'vitest';
 import type { AuditLine } from '../../src/events/audit';
 import type { BatchResult, EventBatch, RevocationSink } from '../../src/events/sink';
-import { parseTenantConfig, type TenantConfigInput } from '../../src/tenants/schema';
+import { parseTenantConfig, type TenantConfigInput } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 
 export function tenantOf(config: Partial<TenantConfigInput> & Pick<TenantConfigInput, 'issuers'>): Tenant {

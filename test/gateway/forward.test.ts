@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { requestUrl } from '../../src/gateway/request-url';
 import { originRequest, type Identity } from '../../src/gateway/forward';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 
 describe('originRequest: configured claim headers', () => {

@@ -13,10 +13,10 @@ import type { Clock } from '../../src/base/clock';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
 import type { KeySetPolicy, KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';
-import type { Algorithm } from '../../src/tenants/schema';
-import { ALGORITHMS } from '../../src/tenants/schema';
+import type { Algorithm } from '../../src/config/algorithms';
+import { ALGORITHMS } from '../../src/config/algorithms';
 import { keySetIdOf, type IssuerPolicy, type TransmitterPolicy } from '../../src/tenants/tenant';
-import { compileClaimName } from '../../src/verify/claim-names';
+import { compileClaimName } from '../../src/config/claim-names';
 
 export function policyFor(
   issuer: { issuer: string } | string, options: { jwksUri?: string | null; algorithms?: Algorithm[] } = {},

@@ -9,7 +9,7 @@ import { denialResponse } from '../../src/gateway/respond';
 import { checkClaims, checkStepUp } from '../../src/policy/conditions';
 import { compileRoutes, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
-import { parseTenantConfig, type RouteConfig } from '../../src/tenants/schema';
+import { parseTenantConfig, type RouteConfig } from '../../src/config/schema';
 
 const NOW = 1_700_000_000_000;
 const nowSeconds = NOW / 1000;

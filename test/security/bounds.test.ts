@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { edgeAuth, type EdgeAuthVariables } from 'edge-token-verifier/hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { VerifyResult } from '../../src/rpc/verifier';
-import { isDnsName } from '../../src/tenants/hosts';
+import { isDnsName } from '../../src/config/hosts';
 import { createTenantStore } from '../../src/tenants/store';
 import { config, countingKv, seed, unique } from '../tenants/fixtures';
 import { TestIssuer } from '../support/issuer';

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerValue, isEdgeOwned } from '../../src/gateway/forward';
-import { isScopeToken } from '../../src/policy/scopes';
+import { isScopeToken } from '../../src/config/scope-token';
 import { TestIssuer } from '../support/issuer';
 import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
 import { expectDenial } from './forge';

@@ -12,7 +12,7 @@ import { checkRevocation, settleRevocation, type RevocationSubject } from '../..
 import { hash32 } from '../../src/state/revocation-list';
 import { JTI_REACH_SECONDS, tenantStateStub, type ListName, type TenantState } from '../../src/state/tenant-state';
 import { createTenantStates, type StateIo } from '../../src/state/tenant-states';
-import { compileClaimName } from '../../src/verify/claim-names';
+import { compileClaimName } from '../../src/config/claim-names';
 import { unique } from '../tenants/fixtures';
 
 const T0 = 1_900_000_000;

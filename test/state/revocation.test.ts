@@ -3,7 +3,7 @@
 // tenant claim, and the compact lists' tail, filter, horizon and forgetting marks; and when an
 // exact answer still holds. The object's part is played by a map here (tenant-state.test.ts and
 // revocation-exact.test.ts use the real one).
-import { compileClaimName } from '../../src/verify/claim-names';
+import { compileClaimName } from '../../src/config/claim-names';
 import { describe, expect, it } from 'vitest';
 import { buildFuseFilter } from '../../src/state/binary-fuse';
 import { answerStillHolds, checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';

@@ -4,7 +4,7 @@
 import { base64url } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Denial, Outcome } from '../../src/base/denial';
-import type { Algorithm } from '../../src/tenants/schema';
+import type { Algorithm } from '../../src/config/algorithms';
 import { createDpopNonces, NONCE_WINDOW_SECONDS } from '../../src/verify/dpop-nonce';
 import { MAX_PROOF_BYTES, sha256, verifyProof, type ProofInput, type ProofRules, type VerifiedProof } from '../../src/verify/dpop';
 import { forge, forgeHmac } from '../security/forge';

@@ -9,7 +9,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { invalidProof, ok, type Outcome } from '../../src/base/denial';
 import { dpopReplayStub, type DpopReplay } from '../../src/state/dpop-replay';
 import { createProofReplays } from '../../src/state/proof-replays';
-import { parseTenantConfig, PROOFS_OF_POSSESSION, type ProofOfPossession } from '../../src/tenants/schema';
+import { parseTenantConfig, PROOFS_OF_POSSESSION, type ProofOfPossession } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { certificateOfRequest } from '../../src/verify/certificate';
 import type { VerifiedProof } from '../../src/verify/dpop';

@@ -4,7 +4,7 @@ import { importJWK, type JWTPayload } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { invalidToken, ok, type Outcome } from '../../src/base/denial';
 import type { KeySource } from '../../src/keys/key-source';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../../src/verify/token';
 import { createTokenCache, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_MAX_TOKENS, type TokenCache } from '../../src/verify/token-cache';

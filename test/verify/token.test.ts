@@ -4,7 +4,7 @@ import { SignJWT, base64url, importJWK, type JWTPayload } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REASONS, invalidToken, ok, type Denial, type Outcome, type Reason } from '../../src/base/denial';
 import type { KeyCandidate, KeySource } from '../../src/keys/key-source';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { MAX_CREDENTIAL_BYTES, verifyToken, type VerifiedToken } from '../../src/verify/token';
 import { makeKey, type TestKey } from '../support/issuer';

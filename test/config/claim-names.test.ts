@@ -2,7 +2,7 @@
 // own-member rule; a property test against a reference walk written separately here.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileClaimName, isClaimName } from '../../src/verify/claim-names';
+import { compileClaimName, isClaimName } from '../../src/config/claim-names';
 
 const payload = {
   sub: 'u1',

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import configuration from '../../docs/configuration.md?raw';
 import readme from '../../README.md?raw';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 
 /** The ```jsonc blocks holding a whole tenant config (an "id" member), `//` comments removed. */
 function tenantExamples(markdown: string): string[] {

@@ -5,7 +5,7 @@
 //   const settings = settingsOf(env);   // the same object for every request of this isolate
 //   settings.tenantCacheSeconds;        // 30; "0" turns the isolate's tenant cache off
 //   settings.secrets.problem;           // null when SECRETS_KEY can seal (secrets/keyring.ts)
-import { createKeyring, type SecretsKeyring, type SecretsVars } from './secrets/keyring';
+import { createKeyring, type SecretsKeyring, type SecretsVars } from '../secrets/keyring';
 
 export interface Settings {
   /** ADMIN_HOST: the admin API's host, lowercase. */

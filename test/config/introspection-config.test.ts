@@ -2,7 +2,7 @@
 // bounds and the cross-field rules, reported at exact JSON Pointers; compiled once into the
 // Tenant so later code never re-validates; and write-only values never echoed in an issue.
 import { describe, expect, it } from 'vitest';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 
 const ISSUER = 'https://acme.okta.com/oauth2/default';
@@ -153,7 +153,7 @@ describe('compiled introspection', () => {
 describe('docs/configuration.md', () => {
   it('states the defaults and bounds the schema applies to the new fields', async () => {
     const { default: configuration } = await import('../../docs/configuration.md?raw');
-    const { DEFAULTS } = await import('../../src/tenants/schema');
+    const { DEFAULTS } = await import('../../src/config/schema');
     const row = (field: string) => configuration.split('\n').find((line: string) => line.startsWith(`| \`${field}\` |`)) ?? '';
     expect(row('clientAuth')).toContain(`| \`${DEFAULTS.introspection.clientAuth}\` |`);
     expect(row('tokens')).toContain(`| \`${DEFAULTS.introspection.tokens}\` |`);

@@ -2,7 +2,7 @@
 // (docs/configuration.md "Revocation events"): defaults, bounds, exact issue paths, and the
 // compiled, typed values later code reads.
 import { describe, expect, it } from 'vitest';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 
 const TRANSMITTER = 'https://acme.okta.com';

@@ -5,18 +5,16 @@
 //   if (!parsed.ok) return parsed.issues;   // [{ path: '/issuers/0/issuer', message }]
 //   parsed.config.issuers[0].algorithms;    // defaults applied
 import * as v from 'valibot';
-import { isScopeToken } from '../policy/scopes';
 import { isSealed, type Sealed } from '../secrets/sealed';
-import { isStoredEdgeKey, type StoredEdgeKey } from './edge-key';
-import { isClaimName } from '../verify/claim-names';
+import { ALGORITHMS, type Algorithm } from './algorithms';
+import { isClaimName } from './claim-names';
 import { normalizeHostPattern } from './hosts';
+import { isScopeToken } from './scope-token';
+import { isStoredEdgeKey, type StoredEdgeKey } from './stored-edge-key';
 
 /** A tenant id: what names its Durable Objects and KV keys (and what the admin API's paths take). */
 export const TENANT_ID = /^[a-z0-9-]{1,63}$/;
 export const isTenantId = (value: unknown): value is string => typeof value === 'string' && TENANT_ID.test(value);
-
-export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
-export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** What an issuer's tokens must be bound to (docs/dpop.md): "optional"
  *  accepts bearer tokens and holds bound ones to their binding. */
@@ -86,7 +84,7 @@ const NonEmpty = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const ClaimName = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
 /** A top-level claim name, or, starting with "/", an RFC 6901 JSON Pointer into the payload
  *  (`/realm_access/roles`); `https://acme.com/roles` is a top-level name. Compiled once per
- *  tenant (verify/claim-names.ts). */
+ *  tenant (claim-names.ts). */
 const ClaimPath = v.pipe(v.string(), v.maxLength(256),
   v.check(isClaimName, 'a claim name, or a JSON Pointer starting with "/" (RFC 6901: "~" only as "~0" or "~1")'));
 /** valibot's record() drops the keys "__proto__", "prototype" and "constructor" without an
