@@ -8,9 +8,9 @@ import { isolatePipeline } from './isolate';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
-export { DpopReplay } from './state/dpop-replay';
-export { RateLimiter } from './state/rate-limiter';
-export { TenantState } from './state/tenant-state';
+export { DpopReplay } from './possession/dpop-replay';
+export { RateLimiter } from './limits/rate-limiter';
+export { TenantState } from './revocation/tenant-state';
 export { Verifier } from './rpc/verifier';
 export type { VerifyRequest, VerifyResult } from './rpc/verifier';
 

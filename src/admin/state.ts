@@ -7,7 +7,7 @@
 //   admin.post('/tenants/:id/status', ...)   // {"status": "hold" | "active"} -> 200 summary
 //   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, revokedSessions, deniedJtis, floors? }
 import type { Env } from '../env';
-import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../state/tenant-state';
+import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';

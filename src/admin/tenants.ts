@@ -11,7 +11,7 @@ import type { Env } from '../env';
 import { settingsOf } from '../config/settings';
 import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal } from '../tenants/directory';
 import { redactConfig, sealConfig } from '../tenants/secrets';
-import { tenantStateStub } from '../state/tenant-state';
+import { tenantStateStub } from '../revocation/tenant-state';
 import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';

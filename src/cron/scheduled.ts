@@ -17,7 +17,7 @@
 import type { Clock } from '../base/clock';
 import type { Env } from '../env';
 import { issuerKeysStub } from '../keys/issuer-keys';
-import { tenantStateStub, type TenantStatus } from '../state/tenant-state';
+import { tenantStateStub, type TenantStatus } from '../revocation/tenant-state';
 import { settingsOf } from '../config/settings';
 import { directoryStub, type Directory, type PendingRepair, type ScheduledTenant } from '../tenants/directory';
 import { keySetIdOf } from '../tenants/tenant';

@@ -9,7 +9,8 @@ import { noteOf } from '../base/denial';
 import type { KeySource } from '../keys/key-source';
 import { ACCEPTED, type EventAnswer } from './answer';
 import { forLog, writeAuditLine, type AuditLine, type EventChannel } from './audit';
-import type { BatchResult, RevocationEffect, RevocationSink } from './sink';
+import type { BatchResult, RevocationEffect } from '../revocation/event-ledger';
+import type { RevocationSink } from './sink';
 import type { EventRefusal } from './token-rules';
 
 /** What an event endpoint needs besides the request and the tenant. */

@@ -18,7 +18,8 @@ import { MAX_CREDENTIAL_BYTES } from '../verify/token';
 import { METHOD_NOT_ALLOWED, backchannelLogoutResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps } from './apply';
 import { BACKCHANNEL_LOGOUT_EVENT } from './event-types';
-import { MAX_EVENT_VALUE_LENGTH, rememberUntil, type RevocationEffect } from './sink';
+import { MAX_EVENT_VALUE_LENGTH, type RevocationEffect } from '../revocation/event-ledger';
+import { rememberUntil } from './sink';
 import {
   audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome,
 } from './token-rules';

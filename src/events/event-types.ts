@@ -11,7 +11,7 @@
 // | CAEP credential-change; RISC account-disabled, account-purged, sessions-revoked, tokens-revoked, account-credential-change-required | the subject |
 // | SSF verification | nothing (accepted) |
 // | anything else | nothing (accepted and logged) |
-import type { RevocationEffect } from './sink';
+import type { RevocationEffect } from '../revocation/event-ledger';
 import { readSubject, type IssuerSet, type SubjectReading } from './subjects';
 
 export const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';

@@ -25,7 +25,8 @@ import { verifyJws } from '../verify/jws';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
 import { readEvent } from './event-types';
-import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH, rememberUntil } from './sink';
+import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
+import { rememberUntil } from './sink';
 import { audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
 
 export const SSF_PATH = '/_edge/ssf';

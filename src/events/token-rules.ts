@@ -7,7 +7,7 @@
 //   if (!iat.ok) return iat;                                    // { ok: false, refusal }
 import type { Denial, Reason } from '../base/denial';
 import { refused, type EventAnswer, type SetErrorCode } from './answer';
-import { MAX_EVENT_VALUE_LENGTH } from './sink';
+import { MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
 
 /** A refusal with what the log needs besides the answer. */
 export interface EventRefusal {

@@ -5,7 +5,7 @@
 //
 //   if (decided.verdict.kind !== 'passed') return edgeAnswer(decided, host);   // else forward, or run the handler
 //   return passThrough(await next(), decided, settings.debugTiming);
-import type { LimitDecision } from '../state/rate-limits';
+import type { LimitDecision } from '../limits/rate-limits';
 import { preflightResponse } from './cors';
 import { edgeJwksResponse, metadataResponse } from './metadata';
 import type { Decided, Verdict } from './pipeline';

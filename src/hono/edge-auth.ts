@@ -28,7 +28,7 @@ import { methodOverridesOf } from '../policy/routes';
 import { settingsOf, type Settings, type SettingsVars } from '../config/settings';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../config/schema';
 import { compileTenant, type Tenant } from '../tenants/tenant';
-import { certificateOfRequest } from '../verify/certificate';
+import { certificateOfRequest } from '../possession/certificate';
 import { extractCredentials } from '../verify/extract';
 import type { TokenCache } from '../verify/token-cache';
 
@@ -37,9 +37,9 @@ export type { TenantConfig, TenantConfigInput } from '../config/schema';
 export { createTokenCache, type TokenCache } from '../verify/token-cache';
 // The objects it binds, for a Worker that hosts them itself rather than binding the gateway's.
 export { IssuerKeys } from '../keys/issuer-keys';
-export { DpopReplay } from '../state/dpop-replay';
-export { RateLimiter } from '../state/rate-limiter';
-export { TenantState } from '../state/tenant-state';
+export { DpopReplay } from '../possession/dpop-replay';
+export { RateLimiter } from '../limits/rate-limiter';
+export { TenantState } from '../revocation/tenant-state';
 
 /** What the middleware decided, for what runs after it (the gateway's forwarding handler). */
 export interface EdgeDecision {

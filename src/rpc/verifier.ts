@@ -14,12 +14,12 @@ import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
 import { statusOf } from '../gateway/respond';
 import { settingsOf } from '../config/settings';
 import { isolatePipeline } from '../isolate';
-import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
+import { tenantStateStub, type TenantStateSummary } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
 import { isTenantId } from '../config/schema';
 import { normalizeRequestHost } from '../config/hosts';
-import { certificateOfRpc } from '../verify/certificate';
-import { schemeOf, type Scheme } from '../verify/possession';
+import { certificateOfRpc } from '../possession/certificate';
+import { schemeOf, type Scheme } from '../verify/extract';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */

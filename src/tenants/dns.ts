@@ -8,7 +8,7 @@
 //   check.found;                        // ['edge.saas.example'] (answers of the expected type)
 //   tenantVerdict(checks);              // one verdict for a run over the tenant's exact hosts
 import { discard, readBody } from '../base/body';
-import type { DnsVerdict } from '../state/tenant-state';
+import type { DnsVerdict } from '../revocation/tenant-state';
 
 export type { DnsVerdict };
 

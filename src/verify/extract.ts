@@ -9,8 +9,16 @@
 //   credentials.value.scheme;                                   // 'bearer' | 'dpop'
 import { deny, invalidToken, ok, type Outcome } from '../base/denial';
 import { hasQueryParameter } from '../gateway/request-url';
-import { schemeOf, type Scheme } from './possession';
 import { MAX_CREDENTIAL_BYTES } from './token';
+
+/** The Authorization scheme of the request, read case-insensitively (RFC 9110 §11.1). */
+export type Scheme = 'bearer' | 'dpop';
+
+/** The scheme name of an Authorization header value, or null when it is neither. */
+export function schemeOf(name: string): Scheme | null {
+  const lower = name.toLowerCase();
+  return lower === 'bearer' ? 'bearer' : lower === 'dpop' ? 'dpop' : null;
+}
 
 /** An access token and the scheme it came with. */
 export interface Credentials {

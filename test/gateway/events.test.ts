@@ -5,7 +5,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
 import { TestIssuer } from '../support/issuer';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
 

@@ -4,7 +4,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
 import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 

@@ -5,7 +5,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { Hono } from 'hono';
 import { edgeAuth, EdgeAuthConfigError, type AuthIdentity, type EdgeAuthVariables, type TenantConfigInput } from 'edge-token-verifier/hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { tenantStateStub } from '../../src/state/tenant-state';
+import { tenantStateStub } from '../../src/revocation/tenant-state';
 import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
 import { proofKey, signProof } from '../support/dpop';
 import { TestIssuer } from '../support/issuer';

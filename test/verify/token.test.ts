@@ -410,7 +410,7 @@ describe('scopes and client id', () => {
 
 // Last in the file (tests of a file run in order): every reason verification can give was
 // produced above. wrong_tenant and revoked belong to the revocation step, pop_required and
-// cert_mismatch to proof of possession (test/verify/possession.test.ts).
+// cert_mismatch to proof of possession (test/possession/decision.test.ts).
 it('covers every reason code verification can give', () => {
   const elsewhere = new Set(['wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch']);
   const expected = REASONS.filter((r) => !elsewhere.has(r));

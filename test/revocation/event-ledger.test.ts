@@ -1,15 +1,15 @@
-// The storage side of revocation events (src/state/event-ledger.ts) against a real Durable
+// The storage side of revocation events (src/revocation/event-ledger.ts) against a real Durable
 // Object's SQLite: a TenantState object lends its storage through runInDurableObject, and the test
 // brings its own revoked-subject and revoked-session tables as the writers TenantState passes.
 // A memory at its capacity forgets the pairs closest to their time; it never refuses an event.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { EventBatch, RevocationEffect } from '../../src/events/sink';
+import type { EventBatch, RevocationEffect } from '../../src/revocation/event-ledger';
 import {
   EVENT_LEDGER_SCHEMA, applyEventBatch, eventJtiCount, forgetEventJtis, nextEventJtiExpiry, type EffectWriter,
-} from '../../src/state/event-ledger';
-import { tenantStateStub } from '../../src/state/tenant-state';
+} from '../../src/revocation/event-ledger';
+import { tenantStateStub } from '../../src/revocation/tenant-state';
 
 const NOW = 1_800_000_000;
 const WEEK = 7 * 24 * 3600;

@@ -7,8 +7,8 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/base/denial';
-import { MAX_KEPT_SECONDS, dpopReplayName, dpopReplayStub, type DpopReplay, type ProofClaim } from '../../src/state/dpop-replay';
-import { createProofReplays, REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS } from '../../src/state/proof-replays';
+import { MAX_KEPT_SECONDS, dpopReplayName, dpopReplayStub, type DpopReplay, type ProofClaim } from '../../src/possession/dpop-replay';
+import { createProofReplays, REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS } from '../../src/possession/proof-replays';
 
 // Ahead of the real clock, so an alarm scheduled from this clock never fires on its own.
 let t: number;

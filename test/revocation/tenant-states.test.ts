@@ -6,11 +6,11 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Outcome } from '../../src/base/denial';
-import type { RevocationSubject } from '../../src/state/revocation';
-import { snapshotBytes, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import type { RevocationSubject } from '../../src/revocation/rules';
+import { snapshotBytes, tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
 import {
   createTenantStates, GRACE_MS, REFRESH_LOST_AFTER_MS, UNAVAILABLE_RETRY_AFTER_SECONDS, type StateIo, type StateRead, type TenantStates,
-} from '../../src/state/tenant-states';
+} from '../../src/revocation/tenant-states';
 import { listValue, seededAt, seedList } from '../support/revocations';
 import { unique } from '../tenants/fixtures';
 

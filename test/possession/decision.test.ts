@@ -7,17 +7,18 @@ import { env } from 'cloudflare:workers';
 import { base64url } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { invalidProof, ok, type Outcome } from '../../src/base/denial';
-import { dpopReplayStub, type DpopReplay } from '../../src/state/dpop-replay';
-import { createProofReplays } from '../../src/state/proof-replays';
+import { dpopReplayStub, type DpopReplay } from '../../src/possession/dpop-replay';
+import { createProofReplays } from '../../src/possession/proof-replays';
 import { parseTenantConfig, PROOFS_OF_POSSESSION, type ProofOfPossession } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
-import { certificateOfRequest } from '../../src/verify/certificate';
-import type { VerifiedProof } from '../../src/verify/dpop';
-import { createDpopNonces } from '../../src/verify/dpop-nonce';
+import { certificateOfRequest } from '../../src/possession/certificate';
+import type { VerifiedProof } from '../../src/possession/dpop';
+import { createDpopNonces } from '../../src/possession/dpop-nonce';
 import {
-  checkPossession, decidePossession, readConfirmation, recordProof, schemeOf,
-  type Confirmation, type PossessionDeps, type PossessionFacts, type PossessionRequest, type Scheme,
-} from '../../src/verify/possession';
+  checkPossession, decidePossession, readConfirmation, recordProof,
+  type Confirmation, type PossessionDeps, type PossessionFacts, type PossessionRequest,
+} from '../../src/possession/decision';
+import { schemeOf, type Scheme } from '../../src/verify/extract';
 import type { VerifiedToken } from '../../src/verify/token';
 import { proofKey, signProof, type ProofKey } from '../support/dpop';
 

@@ -5,7 +5,7 @@
 // bounded by bytes as well as by tenants. It also runs the revocation step: the copy decides
 // nearly every token; the few it cannot clear cost one object call, whose exact answers are kept
 // per (tenant, list, value) and reused for as long as every later copy shows they still hold
-// (revocation.ts answerStillHolds).
+// (rules.ts answerStillHolds).
 //
 //   const states = createTenantStates({ now });                       // once per isolate
 //   const read = await states.read(tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil }, 86_400);   // + retainSeconds
@@ -20,7 +20,7 @@ import { deny, noteOf, type Outcome } from '../base/denial';
 import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
 import {
   answerStillHolds, checkRevocation, FIELDS, LIST_OF, settleRevocation, type HeldAnswer, type RevocationPolicy, type RevocationSubject,
-} from './revocation';
+} from './rules';
 import { hash32 } from './revocation-list';
 import {
   snapshotBytes, tenantStateStub, type RevocationQuery, type RevocationTimes, type TenantState, type TenantStateSnapshot,

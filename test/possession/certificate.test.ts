@@ -3,7 +3,7 @@
 // set cf.tlsClientAuth objects the way Cloudflare fills them after an mTLS handshake.
 import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { certificateOfRequest, certificateOfRpc, checkCertificateBinding } from '../../src/verify/certificate';
+import { certificateOfRequest, certificateOfRpc, checkCertificateBinding } from '../../src/possession/certificate';
 
 const hash = crypto.getRandomValues(new Uint8Array(32));
 const hex = [...hash].map((b) => b.toString(16).padStart(2, '0')).join('');

@@ -3,7 +3,7 @@
 // 1 in 256, and the size it promises before it is built.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildFuseFilter, fuseFilterBytes, mayContain } from '../../src/state/binary-fuse';
+import { buildFuseFilter, fuseFilterBytes, mayContain } from '../../src/revocation/binary-fuse';
 
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
 

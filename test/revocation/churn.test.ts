@@ -7,8 +7,8 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { expect, it } from 'vitest';
-import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
-import { createTenantStates, type StateIo } from '../../src/state/tenant-states';
+import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
+import { createTenantStates, type StateIo } from '../../src/revocation/tenant-states';
 import { seedList, wireBytes } from '../support/revocations';
 import { unique } from '../tenants/fixtures';
 

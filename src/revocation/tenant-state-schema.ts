@@ -44,7 +44,7 @@ const THIRD = `
   CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 `;
 
-/** Step 4: the jtis of processed revocation events (state/event-ledger.ts). */
+/** Step 4: the jtis of processed revocation events (event-ledger.ts). */
 const FOURTH = EVENT_LEDGER_SCHEMA;
 
 /** Step 5: what a list has forgotten (its capacity floor, and what age took from it), and the

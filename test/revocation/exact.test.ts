@@ -8,10 +8,10 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { checkRevocation, settleRevocation, type RevocationSubject } from '../../src/state/revocation';
-import { hash32 } from '../../src/state/revocation-list';
-import { JTI_REACH_SECONDS, tenantStateStub, type ListName, type TenantState } from '../../src/state/tenant-state';
-import { createTenantStates, type StateIo } from '../../src/state/tenant-states';
+import { checkRevocation, settleRevocation, type RevocationSubject } from '../../src/revocation/rules';
+import { hash32 } from '../../src/revocation/revocation-list';
+import { JTI_REACH_SECONDS, tenantStateStub, type ListName, type TenantState } from '../../src/revocation/tenant-state';
+import { createTenantStates, type StateIo } from '../../src/revocation/tenant-states';
 import { compileClaimName } from '../../src/config/claim-names';
 import { unique } from '../tenants/fixtures';
 

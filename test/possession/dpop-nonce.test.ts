@@ -1,7 +1,7 @@
 // Stateless DPoP nonces: the same in every isolate, accepted for at least 5 minutes after issue,
 // one HMAC per (tenant, window) per isolate, and unknown once the secret changes.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createDpopNonces, NONCE_WINDOW_SECONDS } from '../../src/verify/dpop-nonce';
+import { createDpopNonces, NONCE_WINDOW_SECONDS } from '../../src/possession/dpop-nonce';
 
 const WINDOW_MS = NONCE_WINDOW_SECONDS * 1000;
 let t: number;

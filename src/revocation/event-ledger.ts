@@ -1,8 +1,10 @@
-// The storage side of revocation events inside the TenantState object (docs/events.md): which (issuer, jti) pairs were processed and until when they are remembered, and one
-// storage transaction that either applies all of an event's revocations and remembers its jti,
-// or (a replay) does nothing. Free of the Durable Object class: TenantState passes its storage and
-// its own writers for revoked subjects and sessions (which own their tables and capacities), so
-// the same code is tested here against a real object's SQLite. A pair is remembered only while
+// The storage side of revocation events inside the TenantState object (docs/events.md): what one
+// logout token or SET asks the state to do (a batch), which (issuer, jti) pairs were processed
+// and until when they are remembered, and one storage transaction that either applies all of an
+// event's revocations and remembers its jti, or (a replay) does nothing. Free of the Durable
+// Object class: TenantState passes its storage and its own writers for revoked subjects and
+// sessions (which own their tables and capacities), so the same code is tested against a real
+// object's SQLite. A pair is remembered only while
 // its event could be accepted again (its iat window, events/sink.ts rememberUntil); a memory at
 // its capacity forgets the pairs closest to their time rather than refuse an event.
 //
@@ -15,9 +17,34 @@
 //     return result;
 //   }
 //   alarm(): forgetEventJtis(this.ctx.storage.sql, now) in its transaction.
-import {
-  MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH, type BatchResult, type EventBatch, type RevocationEffect,
-} from '../events/sink';
+
+/** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
+ *  `sid` (every token of the session issued up to now). */
+export interface RevocationEffect {
+  readonly kind: 'subject' | 'session';
+  /** 1 to MAX_EVENT_VALUE_LENGTH characters. */
+  readonly value: string;
+}
+
+export interface EventBatch {
+  /** The `iss` of the logout token or SET: a jti is unique per issuer (RFC 7519 §4.1.7). */
+  readonly issuer: string;
+  /** 1 to MAX_EVENT_VALUE_LENGTH characters. */
+  readonly jti: string;
+  /** Epoch seconds: the (issuer, jti) pair is remembered until then, so a replay changes nothing. */
+  readonly rememberUntil: number;
+  /** Distinct, at most MAX_EVENTS_PER_SET; may be empty (the jti is still remembered). */
+  readonly effects: readonly RevocationEffect[];
+}
+
+/** A full list never refuses: it makes room (docs/revocation.md, "Retention is exact"). */
+export type BatchResult = { readonly outcome: 'applied' | 'replayed' };
+
+/** The longest `sub`, `sid` or `jti` an event may carry, as for the admin API
+ *  (docs/revocation.md): longer values are refused with the whole event (400). */
+export const MAX_EVENT_VALUE_LENGTH = 256;
+/** The most events one SET may carry; more is refused (400 invalid_request) before any is read. */
+export const MAX_EVENTS_PER_SET = 100;
 
 /** Executed with the object's own schema: idempotent. */
 export const EVENT_LEDGER_SCHEMA = `

@@ -5,10 +5,10 @@
 // revocation-exact.test.ts use the real one).
 import { compileClaimName } from '../../src/config/claim-names';
 import { describe, expect, it } from 'vitest';
-import { buildFuseFilter } from '../../src/state/binary-fuse';
-import { answerStillHolds, checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/state/revocation';
-import { EMPTY_LIST, encodeTail, hash32, latestRevocation, type RevocationList } from '../../src/state/revocation-list';
-import type { RevocationQuery, TenantStateSnapshot } from '../../src/state/tenant-state';
+import { buildFuseFilter } from '../../src/revocation/binary-fuse';
+import { answerStillHolds, checkRevocation, settleRevocation, type RevocationPolicy, type RevocationSubject } from '../../src/revocation/rules';
+import { EMPTY_LIST, encodeTail, hash32, latestRevocation, type RevocationList } from '../../src/revocation/revocation-list';
+import type { RevocationQuery, TenantStateSnapshot } from '../../src/revocation/tenant-state';
 
 const NOW = 1_900_000_000;
 const clean: TenantStateSnapshot = {

@@ -2,7 +2,7 @@
 // random URLs: every equivalent spelling normalizes to the same string, and different paths never do.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { htuMatches, normalizeHtu } from '../../src/verify/htu';
+import { htuMatches, normalizeHtu } from '../../src/possession/htu';
 
 describe('normalizeHtu', () => {
   it.each([

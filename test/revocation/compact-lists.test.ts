@@ -1,12 +1,12 @@
-// How the object splits its lists into filters and tails (src/state/compact-lists.ts): one
+// How the object splits its lists into filters and tails (src/revocation/compact-lists.ts): one
 // horizon for all lists, whole seconds only, within the byte budget; tails fitted under their
 // share, a burst raising the horizon of the lists it cut. As a property: every row at or after
 // the horizon is in the filter or the tail, and the filters fit the budget.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fuseFilterBytes, mayContain } from '../../src/state/binary-fuse';
-import { composeLists, fitTails, planFilters, TAIL_ONLY } from '../../src/state/compact-lists';
-import { latestRevocation, type RevocationRow } from '../../src/state/revocation-list';
+import { fuseFilterBytes, mayContain } from '../../src/revocation/binary-fuse';
+import { composeLists, fitTails, planFilters, TAIL_ONLY } from '../../src/revocation/compact-lists';
+import { latestRevocation, type RevocationRow } from '../../src/revocation/revocation-list';
 
 type Rows = Record<'a' | 'b', RevocationRow[]>;
 /** Newest first, as the object's index walk reads them. */

@@ -8,8 +8,8 @@
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { expect, it } from 'vitest';
-import { checkRevocation, settleRevocation } from '../../src/state/revocation';
-import { MAX_LIST_ENTRIES, tenantStateStub, type ListName, type TenantState } from '../../src/state/tenant-state';
+import { checkRevocation, settleRevocation } from '../../src/revocation/rules';
+import { MAX_LIST_ENTRIES, tenantStateStub, type ListName, type TenantState } from '../../src/revocation/tenant-state';
 import { listValue, seedList, wireBytes } from '../support/revocations';
 import { unique } from '../tenants/fixtures';
 

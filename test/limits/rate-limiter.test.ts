@@ -9,8 +9,8 @@ import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/base/clock';
-import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from '../../src/state/rate-limiter';
-import { LEASE_MS, createRateLimits, leaseMsFor, type LimitDecision, type LimitRequest } from '../../src/state/rate-limits';
+import { rateLimiterName, rateLimiterStub, type LimitPolicy, type RateLimiter } from '../../src/limits/rate-limiter';
+import { LEASE_MS, createRateLimits, leaseMsFor, type LimitDecision, type LimitRequest } from '../../src/limits/rate-limits';
 
 /** A request for a key no other test uses (objects persist across tests). */
 function freshTarget(policy: LimitPolicy, limit: number, windowSeconds: number): LimitRequest {

@@ -30,7 +30,6 @@
 // about 12 KB a key). Tests replace `now` and `maxRows` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../base/clock';
-import type { Env } from '../env';
 
 /** Rows one key's object keeps, its quota: a key at the object's ~1,000 proofs a second with the
  *  default 330 s window needs 330,000. */
@@ -80,7 +79,7 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS proofs_by_expiry ON proofs (expires_at);
 `;
 
-export class DpopReplay extends DurableObject<Env> {
+export class DpopReplay extends DurableObject {
   now: Clock = systemClock;
   maxRows = MAX_REPLAY_ROWS;
   /** Rows stored, expired ones included until a sweep: counted once, then kept in step. */
@@ -89,7 +88,7 @@ export class DpopReplay extends DurableObject<Env> {
   /** Whether the table exists: not after the storage was deleted, until the next claim. */
   #ready = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     this.#ready = this.#one<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'proofs'")?.n === 1;
     this.#rows = this.#ready ? this.#one<{ n: number }>('SELECT COUNT(*) AS n FROM proofs')?.n ?? 0 : 0;

@@ -35,22 +35,21 @@
 // has cnf.jkt). The requirement (3-5) comes before the proof and the certificate: a token that can
 // never pass is told so, not sent to fix a proof. A DPoP header on a Bearer request is ignored.
 // A replay this isolate already knows of is refused here, from memory. Recording the proof's jti
-// (recordProof, state/proof-replays.ts) is the request's last step, after every other one admitted
+// (recordProof, proof-replays.ts) is the request's last step, after every other one admitted
 // it: a request refused by any rule, here or later, never uses up its proof or writes a row.
 import type { JWTPayload } from 'jose';
 import type { Clock } from '../base/clock';
 import { deny, invalidToken, ok, type Outcome } from '../base/denial';
-import type { DpopReplay, ProofClaim } from '../state/dpop-replay';
-import type { ProofReplays } from '../state/proof-replays';
 import type { ProofOfPossession } from '../config/schema';
 import type { DpopPolicy } from '../tenants/tenant';
+import type { Scheme } from '../verify/extract';
+import type { VerifiedToken } from '../verify/token';
 import { checkCertificateBinding } from './certificate';
 import { verifyProof, type ProofInput, type VerifiedProof } from './dpop';
 import type { DpopNonces } from './dpop-nonce';
-import type { VerifiedToken } from './token';
+import type { DpopReplay, ProofClaim } from './dpop-replay';
+import type { ProofReplays } from './proof-replays';
 
-/** The Authorization scheme of the request, read case-insensitively (RFC 9110 §11.1). */
-export type Scheme = 'bearer' | 'dpop';
 export type Pop = 'dpop' | 'mtls';
 
 /** What the token is bound to (RFC 7800 `cnf`): a DPoP key thumbprint, a certificate hash. */
@@ -74,12 +73,6 @@ export interface Possession {
   readonly pop: Pop | null;
   /** The verified proof, whose jti recordProof claims once the request is admitted. */
   readonly proof: VerifiedProof | null;
-}
-
-/** The scheme name of an Authorization header value, or null when it is neither. */
-export function schemeOf(name: string): Scheme | null {
-  const lower = name.toLowerCase();
-  return lower === 'bearer' ? 'bearer' : lower === 'dpop' ? 'dpop' : null;
 }
 
 /** The token's confirmation members (RFC 7800 §3.1, RFC 9449 §6.1, RFC 8705 §3.1). A `cnf` that

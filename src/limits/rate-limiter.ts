@@ -34,7 +34,6 @@
 // keeps a few hundred entries, not a million. An alarm deletes the storage once everything freed.
 import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../base/clock';
-import type { Env } from '../env';
 
 export type LimitPolicy = 'ip' | 'sub';
 
@@ -80,12 +79,12 @@ export function rateLimiterStub(
   return namespace.get(namespace.idFromName(rateLimiterName(target)));
 }
 
-export class RateLimiter extends DurableObject<Env> {
+export class RateLimiter extends DurableObject {
   now: Clock = systemClock;
   #log: Entry[] = [];
   #alarmSet = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       this.#log = (await ctx.storage.get<Entry[]>(STORAGE_KEY)) ?? [];

@@ -5,11 +5,11 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { checkRevocation, settleRevocation } from '../../src/state/revocation';
-import { hash32, latestRevocation } from '../../src/state/revocation-list';
+import { checkRevocation, settleRevocation } from '../../src/revocation/rules';
+import { hash32, latestRevocation } from '../../src/revocation/revocation-list';
 import {
   JTI_KEPT_PAST_EXP_SECONDS, JTI_REACH_SECONDS, MAX_LIST_ENTRIES, tenantStateStub, type TenantState, type TenantStateSnapshot,
-} from '../../src/state/tenant-state';
+} from '../../src/revocation/tenant-state';
 import { unique } from '../tenants/fixtures';
 
 // Ahead of the real clock, so an alarm scheduled from this clock never fires on its own.

@@ -2,9 +2,9 @@
 // the draft-ietf-httpapi-ratelimit-headers-09 strings, and failing open when the limiter is
 // unreachable.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { RateLimiter } from '../../src/state/rate-limiter';
+import type { RateLimiter } from '../../src/limits/rate-limiter';
 import { rateLimitHeaders } from '../../src/gateway/http';
-import { clientIpKey, createRateLimits, type LimitDecision } from '../../src/state/rate-limits';
+import { clientIpKey, createRateLimits, type LimitDecision } from '../../src/limits/rate-limits';
 
 describe('clientIpKey', () => {
   it('keeps an IPv4 address as is', () => {

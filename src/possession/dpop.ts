@@ -1,8 +1,8 @@
 // Verifying the DPoP proof of one request (RFC 9449 §4.3, §7.1 for a protected resource; the contract (docs/)
 // "Sender-constrained tokens"). The access token was verified before; this checks the proof
 // against the request, the token and the token's `cnf.jkt`. Whether a proof is needed at all is
-// possession.ts's decision; whether its jti was used before is the DpopReplay object's
-// (state/proof-replays.ts), asked last, once every other step admitted the request.
+// decision.ts's; whether its jti was used before is the DpopReplay object's
+// (proof-replays.ts), asked last, once every other step admitted the request.
 //
 //   const proof = await verifyProof(
 //     { proof: request.headers.get('dpop'), method: request.method, url: request.url,
@@ -27,8 +27,8 @@ import { deny, invalidProof, ok, type Outcome } from '../base/denial';
 import { ALGORITHMS, type Algorithm } from '../config/algorithms';
 import { htuMatches } from './htu';
 import type { NonceCheck } from './dpop-nonce';
-import { proofReasonOfJoseError, proofReasonOfKeyImport } from './reasons';
-import { decodeSegment } from './jws';
+import { proofReasonOfJoseError, proofReasonOfKeyImport } from '../verify/reasons';
+import { decodeSegment } from '../verify/jws';
 
 /** A longer DPoP header is malformed without being parsed: a proof with a 4096-bit RSA jwk is
  *  under 2 KiB. */

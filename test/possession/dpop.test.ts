@@ -5,8 +5,8 @@ import { base64url } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Denial, Outcome } from '../../src/base/denial';
 import type { Algorithm } from '../../src/config/algorithms';
-import { createDpopNonces, NONCE_WINDOW_SECONDS } from '../../src/verify/dpop-nonce';
-import { MAX_PROOF_BYTES, sha256, verifyProof, type ProofInput, type ProofRules, type VerifiedProof } from '../../src/verify/dpop';
+import { createDpopNonces, NONCE_WINDOW_SECONDS } from '../../src/possession/dpop-nonce';
+import { MAX_PROOF_BYTES, sha256, verifyProof, type ProofInput, type ProofRules, type VerifiedProof } from '../../src/possession/dpop';
 import { forge, forgeHmac } from '../security/forge';
 import { privateJwkOf, proofKey, signProof, type ProofKey, type ProofRequest } from '../support/dpop';
 

@@ -19,10 +19,8 @@
 // capacity) or `snapshotBudget`, or weaken `hash` (before any write: each entry keeps the hash it
 // was written with), to reach the floor, the horizon and hash collisions with a few entries.
 import { DurableObject } from 'cloudflare:workers';
-import type { BatchResult, EventBatch } from '../events/sink';
-import { applyEventBatch, forgetEventJtis, nextEventJtiExpiry } from './event-ledger';
+import { applyEventBatch, forgetEventJtis, nextEventJtiExpiry, type BatchResult, type EventBatch } from './event-ledger';
 import { systemClock, type Clock } from '../base/clock';
-import type { Env } from '../env';
 import { DEFAULTS, RETAIN_SECONDS } from '../config/schema';
 import { fuseFilterBytes } from './binary-fuse';
 import { composeLists, FILTER_BYTES, planFilters, TAIL_ENTRIES, TAIL_ONLY, type FilterPlan, type ListMarks } from './compact-lists';
@@ -46,9 +44,9 @@ export interface TenantStateSnapshot {
   /** jti -> when it was denied, plus MAX_CLOCK_TOLERANCE_SECONDS (see JTI_REACH_SECONDS). */
   readonly jtis: RevocationList;
   /** The object's clock when this copy was made (epoch seconds): how an exact answer got later
-   *  is weighed against it (revocation.ts answerStillHolds). */
+   *  is weighed against it (rules.ts answerStillHolds). */
   readonly asOf: number;
-  /** The key of the tenant's stateless DPoP nonces (verify/dpop-nonce.ts): random, made on first
+  /** The key of the tenant's stateless DPoP nonces (possession/dpop-nonce.ts): random, made on first
    *  read, shipped with the state every isolate already caches, so checking a nonce reads nothing.
    *  A re-created tenant (reset) gets a new one. Null where no TenantState is bound. */
   readonly dpopNonceSecret: Uint8Array | null;
@@ -105,7 +103,7 @@ export const JTI_KEPT_PAST_EXP_SECONDS = MAX_CLOCK_TOLERANCE_SECONDS;
 /** How far past its denial a jti entry reaches. A jti names a token that exists, so the token
  *  was issued at or before the denial; by its issuer's clock, which verification allows to run
  *  ahead of ours by the clock tolerance. Only a list too long to ship whole relies on this
- *  (revocation.ts): a whole list is checked by membership alone. */
+ *  (rules.ts): a whole list is checked by membership alone. */
 export const JTI_REACH_SECONDS = MAX_CLOCK_TOLERANCE_SECONDS;
 /** Each list holds at most this many live entries; past it the oldest are forgotten and the
  *  list's floor rises to the newest of them. */
@@ -149,7 +147,7 @@ const LIST_NAMES = Object.keys(LISTS) as ListName[];
 /** Rows the alarm deletes per list and run; the next run follows at once while more are due. */
 const PRUNE_BATCH = 50_000;
 
-export class TenantState extends DurableObject<Env> {
+export class TenantState extends DurableObject {
   now: Clock = systemClock;
   hash: (value: string) => number = hash32;
   /** A list's capacity: past it, the oldest entries are forgotten behind the floor. */
@@ -166,7 +164,7 @@ export class TenantState extends DurableObject<Env> {
   /** The tenant's retainSeconds as the last reader told it (table retention), cached. */
   #retain: number | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     migrate(ctx.storage, { jtiDeniedAt: this.#seconds() + JTI_REACH_SECONDS, hash: this.hash });
   }
@@ -307,7 +305,7 @@ export class TenantState extends DurableObject<Env> {
 
   /** A revocation event's effects (OIDC back-channel logout, Shared Signals) and its jti, in one
    *  transaction: all of them and the jti remembered, or (a jti processed before) nothing
-   *  (state/event-ledger.ts). */
+   *  (event-ledger.ts). */
   async applyEvents(batch: EventBatch): Promise<BatchResult> {
     this.#built = null;
     const result = applyEventBatch(this.ctx.storage, batch, this.#seconds(),
