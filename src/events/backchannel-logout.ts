@@ -14,6 +14,7 @@
 import { readBody, utf8 } from '../base/body';
 import type { Tenant } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
+import { readEventTimes, secondsOf } from '../verify/times';
 import { MAX_CREDENTIAL_BYTES } from '../verify/token';
 import { METHOD_NOT_ALLOWED, backchannelLogoutResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps } from './apply';
@@ -21,7 +22,7 @@ import { BACKCHANNEL_LOGOUT_EVENT } from './event-types';
 import { MAX_EVENT_VALUE_LENGTH, type RevocationEffect } from '../revocation/event-ledger';
 import { rememberUntil } from './sink';
 import {
-  audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome,
+  audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome,
 } from './token-rules';
 
 export const BACKCHANNEL_LOGOUT_PATH = '/_edge/backchannel-logout';
@@ -95,9 +96,9 @@ export async function verifyLogoutToken(token: string, tenant: LogoutTenant, dep
   if (audience === null) return refuse('invalid_request', 'aud is missing or not a string or array of strings', 'wrong_audience');
   if (!audience) return refuse('invalid_request', 'aud names none of the audiences this tenant accepts logout tokens for', 'wrong_audience');
   const times = readEventTimes(payload, {
-    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: issuer.clockToleranceSeconds, maxAgeSeconds: MAX_LOGOUT_TOKEN_AGE_SECONDS,
+    nowSeconds: secondsOf(deps.now()), toleranceSeconds: issuer.clockToleranceSeconds, maxAgeSeconds: MAX_LOGOUT_TOKEN_AGE_SECONDS,
   });
-  if (!times.ok) return times;
+  if (!times.ok) return refuse('invalid_request', times.description, times.reason);
   const jti = readJti(payload);
   if (!jti.ok) return jti;
   const events = own(payload, 'events');

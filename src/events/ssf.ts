@@ -22,12 +22,13 @@
 import { readBody, utf8 } from '../base/body';
 import type { Tenant, TransmitterPolicy } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
+import { readEventTimes, secondsOf } from '../verify/times';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
 import { readEvent } from './event-types';
 import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
 import { rememberUntil } from './sink';
-import { audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
+import { audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
 
 export const SSF_PATH = '/_edge/ssf';
 /** The SET body cap (and so the SET's), checked before anything is parsed. */
@@ -96,9 +97,9 @@ export async function verifySet(token: string, tenant: SetTenant, deps: Pick<Eve
   // The oldest SET accepted: one older than the tenant's memory of revocations can only concern
   // tokens refused as too old, and a replay of it could not be told from a first delivery.
   const times = readEventTimes(payload, {
-    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: tenant.revocation.retainSeconds,
+    nowSeconds: secondsOf(deps.now()), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: tenant.revocation.retainSeconds,
   });
-  if (!times.ok) return times;
+  if (!times.ok) return refuse('invalid_request', times.description, times.reason);
   const jti = readJti(payload);
   if (!jti.ok) return jti;
 

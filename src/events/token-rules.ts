@@ -93,31 +93,6 @@ export function audienceHolds(claim: unknown, accepts: (audience: string) => boo
   return found;
 }
 
-export interface TimeRules {
-  readonly nowSeconds: number;
-  readonly toleranceSeconds: number;
-  /** The oldest `iat` accepted: now minus this, minus the tolerance. */
-  readonly maxAgeSeconds: number;
-}
-
-/** `iat` required, finite, not in the future and not older than allowed (each with the clock
- *  tolerance); `nbf` and `exp` honoured when present. The issued-at time, or a refusal. */
-export function readEventTimes(payload: Readonly<Record<string, unknown>>, rules: TimeRules): EventOutcome<number> {
-  const { nowSeconds: now, toleranceSeconds: tolerance } = rules;
-  const iat = own(payload, 'iat');
-  if (iat === undefined) return refuse('invalid_request', 'iat is required', 'malformed');
-  if (!isFiniteNumber(iat)) return refuse('invalid_request', 'iat is not a number', 'malformed');
-  if (iat > now + tolerance) return refuse('invalid_request', 'iat is in the future', 'not_yet_valid');
-  if (now - iat - tolerance > rules.maxAgeSeconds) return refuse('invalid_request', `iat is more than ${rules.maxAgeSeconds} seconds old`, 'too_old');
-  const nbf = own(payload, 'nbf');
-  if (nbf !== undefined && !isFiniteNumber(nbf)) return refuse('invalid_request', 'nbf is not a number', 'malformed');
-  if (nbf !== undefined && nbf > now + tolerance) return refuse('invalid_request', 'nbf is in the future', 'not_yet_valid');
-  const exp = own(payload, 'exp');
-  if (exp !== undefined && !isFiniteNumber(exp)) return refuse('invalid_request', 'exp is not a number', 'malformed');
-  if (exp !== undefined && exp <= now - tolerance) return refuse('invalid_request', 'exp has passed', 'expired');
-  return { ok: true, value: iat };
-}
-
 /** `jti` required: a string of 1 to 256 characters (it is remembered to refuse replays). */
 export function readJti(payload: Readonly<Record<string, unknown>>): EventOutcome<string> {
   const jti = own(payload, 'jti');
@@ -136,4 +111,3 @@ export function mediaTypeOf(contentType: string | null): string | null {
 export const own = (value: Readonly<Record<string, unknown>>, name: string): unknown => Object.hasOwn(value, name) ? value[name] : undefined;
 export const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);

@@ -20,15 +20,16 @@
 //
 // Per request: one signature verification and one SHA-256 (ath). The proof's header is the same
 // bytes on every request of a client key, so the key import and the RFC 7638 thumbprint are done
-// once per header per isolate (a bounded map, like token.ts's headers).
-import { base64url, calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
+// once per header per isolate (a bounded map, like jws.ts's headers).
+import { base64url, calculateJwkThumbprint, importJWK, type JWK } from 'jose';
 import type { Clock } from '../base/clock';
 import { deny, invalidProof, ok, type Outcome } from '../base/denial';
-import { ALGORITHMS, type Algorithm } from '../config/algorithms';
-import { htuMatches } from './htu';
-import type { NonceCheck } from './dpop-nonce';
+import type { Algorithm } from '../config/algorithms';
+import { decodeSegment, isAlgorithm, isSegment, splitCompact, verifySignature } from '../verify/compact';
 import { proofReasonOfJoseError, proofReasonOfKeyImport } from '../verify/reasons';
-import { decodeSegment } from '../verify/jws';
+import { inFuture, olderThan, secondsOf } from '../verify/times';
+import type { NonceCheck } from './dpop-nonce';
+import { htuMatches } from './htu';
 
 /** A longer DPoP header is malformed without being parsed: a proof with a 4096-bit RSA jwk is
  *  under 2 KiB. */
@@ -81,13 +82,9 @@ interface ProofKey {
 
 type KeyOutcome = { ok: true; value: ProofKey } | { ok: false; reason: 'dpop_malformed'; note: string };
 
-const SUPPORTED: ReadonlySet<string> = new Set(ALGORITHMS);
-const SIGNATURE = /^[A-Za-z0-9_-]+$/;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Private or secret members of any key type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'] as const;
 const CURVES: Partial<Record<Algorithm, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
-const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as Record<Algorithm, { algorithms: string[] }>;
 const encoder = new TextEncoder();
 
 export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { now: Clock }): Promise<Outcome<VerifiedProof>> {
@@ -95,10 +92,10 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   if (typeof proof !== 'string') return invalidProof('dpop_malformed', proof.note);
   if (proof.length > MAX_PROOF_BYTES) return invalidProof('dpop_malformed', 'proof over 8 KiB');
 
-  const parts = proof.split('.');
-  if (parts.length !== 3) return invalidProof('dpop_malformed', 'not three dot-separated parts');
-  const [headerSegment, payloadSegment, signature] = parts as [string, string, string];
-  if (!SIGNATURE.test(signature)) return invalidProof('dpop_malformed', 'signature is not base64url');
+  const segments = splitCompact(proof);
+  if (segments === null) return invalidProof('dpop_malformed', 'not three dot-separated parts');
+  const [headerSegment, payloadSegment, signature] = segments;
+  if (!isSegment(signature)) return invalidProof('dpop_malformed', 'signature is not base64url');
 
   const checked = await proofKeyOf(headerSegment);
   if (!checked.ok) return invalidProof(checked.reason, checked.note);
@@ -116,8 +113,8 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   if (nonce !== undefined && typeof nonce !== 'string') return invalidProof('dpop_malformed', 'nonce is not a string');
 
   try {
-    // The JWS only, with the key from this very header: the claims above are what it signed.
-    await compactVerify(proof, key, JWS_OPTIONS[alg]);
+    // With the key from this very header: the claims above are what it signed.
+    await verifySignature(proof, key, alg);
   } catch (error) {
     const why = proofReasonOfJoseError(error);
     return invalidProof(why.reason, why.note);
@@ -127,9 +124,10 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   if (!htuMatches(htu, input.url)) return invalidProof('dpop_mismatch', 'htu is not the request URL');
   if (ath !== await sha256(input.accessToken)) return invalidProof('dpop_mismatch', 'ath is not the hash of the access token');
 
-  const now = Math.floor(deps.now() / 1000);
-  if (iat < now - rules.maxAgeSeconds) return invalidProof('dpop_stale', 'iat older than dpop.maxAgeSeconds');
-  if (iat > now + rules.clockToleranceSeconds) return invalidProof('dpop_stale', 'iat in the future');
+  // The proof's own age, without the clock tolerance; a future iat with it (verify/times.ts).
+  const now = secondsOf(deps.now());
+  if (olderThan(iat, now, rules.maxAgeSeconds, 0)) return invalidProof('dpop_stale', 'iat older than dpop.maxAgeSeconds');
+  if (inFuture(iat, now, rules.clockToleranceSeconds)) return invalidProof('dpop_stale', 'iat in the future');
 
   if (jkt !== input.boundJkt) return invalidProof('dpop_key_mismatch');
 
@@ -187,7 +185,7 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
   const alg = header.alg;
   if (typeof alg !== 'string') return malformed('alg missing or not a string');
   // none, HMAC and anything else outside the asymmetric set (RFC 9449 §4.3 check 5).
-  if (!SUPPORTED.has(alg)) return malformed(`alg ${JSON.stringify(alg.slice(0, 16))} is not an asymmetric algorithm`);
+  if (!isAlgorithm(alg)) return malformed(`alg ${JSON.stringify(alg.slice(0, 16))} is not an asymmetric algorithm`);
   // No JWS extension is understood, so any crit is refused (RFC 7515 §4.1.11).
   if (header.crit !== undefined) return malformed('crit header');
 
@@ -196,7 +194,7 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
   const members = jwk as Record<string, unknown>;
   if (members.kty === 'oct') return malformed('jwk is a symmetric key');
   for (const name of PRIVATE_MEMBERS) if (Object.hasOwn(members, name)) return malformed('jwk holds a private key member');
-  const publicJwk = publicMembers(alg as Algorithm, members);
+  const publicJwk = publicMembers(alg, members);
   if (typeof publicJwk === 'string') return malformed(publicJwk);
 
   let key: CryptoKey;
@@ -212,7 +210,7 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
   // jose refuses to verify with a smaller modulus by throwing a TypeError (a bug to us): refuse first.
   const modulus = (key.algorithm as Partial<CryptoKeyRsaKeyAlgorithm>).modulusLength;
   if (modulus !== undefined && (modulus < RSA_BITS.min || modulus > RSA_BITS.max)) return malformed('jwk RSA modulus outside 2048..8192 bits');
-  return { ok: true, value: { alg: alg as Algorithm, key, jkt } };
+  return { ok: true, value: { alg, key, jkt } };
 }
 
 /** The public members of `jwk` that identify it (RFC 7638 §3.2), when it is a key for `alg`; else
@@ -221,7 +219,7 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
 function publicMembers(alg: Algorithm, jwk: Record<string, unknown>): JWK | string {
   const text = (name: string): string | null => {
     const value = jwk[name];
-    return typeof value === 'string' && BASE64URL.test(value) ? value : null;
+    return typeof value === 'string' && isSegment(value) ? value : null;
   };
   if (alg.startsWith('RS') || alg.startsWith('PS')) {
     const n = text('n');

@@ -104,7 +104,7 @@ export class ScopeSet implements ReadonlySet<string> {
   [Symbol.iterator](): SetIterator<string> { return this.#scopes.values(); }
 }
 
-/** Claims are JSON, at most MAX_JSON_DEPTH levels deep (jws.ts): objects and arrays all the way down. */
+/** Claims are JSON, at most MAX_JSON_DEPTH levels deep (compact.ts): objects and arrays all the way down. */
 function deepFreeze(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
   Object.freeze(value);

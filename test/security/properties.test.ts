@@ -14,7 +14,7 @@ import { parseTenantConfig, type RouteConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { readClaims } from '../../src/verify/claims';
 import { extractCredentials } from '../../src/verify/extract';
-import { MAX_JSON_DEPTH, decodeSegment } from '../../src/verify/jws';
+import { MAX_JSON_DEPTH, decodeSegment } from '../../src/verify/compact';
 import { verifyToken } from '../../src/verify/token';
 import { makeKey } from '../support/issuer';
 
