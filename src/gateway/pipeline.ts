@@ -17,16 +17,16 @@ import type { Clock } from '../base/clock';
 import { noteOf, ok, type Denial, type Outcome } from '../base/denial';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
-import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, pathRefusal, type RouteMatch } from '../policy/routes';
+import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, matchRoute, pathRefusal, type RouteMatch } from '../policy/routes';
 import { checkClaims, checkStepUp } from '../policy/conditions';
 import { missingScopes } from '../policy/scopes';
 import type { Settings } from '../config/settings';
 import type { RateLimiter } from '../limits/rate-limiter';
-import { clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } from '../limits/rate-limits';
+import { admitLimit, clientIpKey, createRateLimits, type LimitDecision, type LimitPolicy } from '../limits/rate-limits';
 import { EMPTY_LIST } from '../revocation/revocation-list';
 import type { TenantState, TenantStateSnapshot } from '../revocation/tenant-state';
-import { createTenantStates, type StateRead, type TenantStates } from '../revocation/tenant-states';
-import { createTenantStore, type TenantSource, type TenantStore } from '../tenants/store';
+import { createTenantStates, decideRevocation, peekState, readState, type StateRead, type TenantStates } from '../revocation/tenant-states';
+import { createTenantStore, resolveTenant, type TenantSource, type TenantStore } from '../tenants/store';
 import type { LimitConfig, Tenant } from '../tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../verify/token';
 import { createTokenCache, type TokenCache } from '../verify/token-cache';
@@ -253,14 +253,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     // No object call before perIp admits the request: the status check reads the isolate's copy
     // alone here, and the fresh read, when one is due, follows perIp.
-    const copy = io.tenantState === null ? null : states.peek(tenant.id, tenant.revocation.maxStalenessSeconds);
+    const copy = io.tenantState === null ? null : peekState(states, tenant.id, tenant.revocation.maxStalenessSeconds);
     if (copy !== null && copy.snapshot.status === 'hold') return refused({ error: 'tenant_on_hold' });
 
     const ip = tenant.rateLimit.perIp === null ? null : await limit(tenant, 'ip', tenant.rateLimit.perIp, clientIpKey(r.clientIp), io, lap, answer.limits);
     if (ip !== null) return refused(ip);
 
     const state = io.tenantState === null ? UNTRACKED
-      : await states.read(tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }, tenant.revocation.retainSeconds);
+      : await readState(states, tenant.id, tenant.revocation.maxStalenessSeconds, { tenantState: io.tenantState, waitUntil: io.waitUntil }, tenant.revocation.retainSeconds);
     lap('state');
     if (state.ok) log.tiers.state = state.tier;
     const nonceSecret = state.ok ? state.snapshot.dpopNonceSecret : null;
@@ -284,7 +284,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const refusal = r.pathname === null ? null : pathRefusal(r.pathname);
     if (refusal !== null) return refused({ error: 'invalid_request', description: refusal });
     if (r.methodOverrides === null) return refused({ error: 'invalid_request', description: `The request names more than ${MAX_METHOD_OVERRIDES} methods.` });
-    const route: RouteMatch = r.pathname === null ? DEFAULT_MATCH : tenant.routes.match(r.method, r.pathname, r.methodOverrides);
+    const route: RouteMatch = r.pathname === null ? DEFAULT_MATCH : matchRoute(tenant.routes, r.method, r.pathname, r.methodOverrides);
     log.route = route.path;
     if (route.auth === 'none') return { kind: 'passed', tenant, identity: null, preflight: false };
 
@@ -313,7 +313,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       ({ pop, proof } = possession.value);
     }
 
-    const revoked = await states.revocation(token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState);
+    const revoked = await decideRevocation(states, token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState);
     lap('revocation');
     if (!revoked.ok) return refused(revoked.denial);
 
@@ -355,7 +355,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const given = await lookup.find();
       return given.ok ? { ok: true, tenant: given.value } : given;
     }
-    const resolved = await tenants.resolve(host, lookup);
+    const resolved = await resolveTenant(tenants, host, lookup);
     return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
   }
 
@@ -382,7 +382,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   async function limit(tenant: Tenant, policy: LimitPolicy, config: LimitConfig, key: string | null, io: PipelineIo,
     lap: (step: string) => void, counted: LimitDecision[]): Promise<Denial | null> {
     if (key === null || io.rateLimiter === null) return null;
-    const decision = await limits.admit({ tenantId: tenant.id, policy, key, ...config }, { rateLimiter: io.rateLimiter });
+    const decision = await admitLimit(limits, { tenantId: tenant.id, policy, key, ...config }, { rateLimiter: io.rateLimiter });
     lap('limit');
     counted.push(decision);
     return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };

@@ -4,7 +4,7 @@
 //
 //   const limits = createRateLimits({ now });              // once per isolate: leases live here
 //   const key = clientIpKey(request.headers.get('cf-connecting-ip'));   // null: skip the limit
-//   const ip = await limits.admit({ tenantId, policy: 'ip', key, limit: 600, windowSeconds: 60 },
+//   const ip = await admitLimit(limits, { tenantId, policy: 'ip', key, limit: 600, windowSeconds: 60 },
 //     { rateLimiter: env.RATE_LIMITER });
 //   if (!ip.admitted) deny({ error: 'rate_limited', retryAfterSeconds: ip.retryAfterSeconds });
 //
@@ -49,20 +49,12 @@ export interface LimitDecision {
   readonly unavailable: boolean;
 }
 
-export interface RateLimits {
-  /** No I/O when the isolate's leases or a remembered refusal decide (the hot path); from check
-   *  to spend the code runs without an await, so concurrent requests never spend one permit twice. */
-  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision>;
-  /** Decisions made from the isolate's leases or remembered refusals vs calls to the objects. */
-  readonly counters: Readonly<RateLimitCounters>;
-}
-
 export interface RateLimitCounters { local: number; objectCalls: number; unavailable: number }
 
 interface Lease { permits: number; readonly expiresAt: number }
 
 /** What an isolate knows about one key. Times are this isolate's clock. */
-interface KeyState {
+export interface KeyState {
   readonly limit: number;
   readonly windowSeconds: number;
   /** Sorted by expiry; the soonest is spent first. */
@@ -80,116 +72,136 @@ interface KeyState {
   lastPeriodSeen: number;
 }
 
-export function createRateLimits(options: { now: Clock; maxKeys?: number; objectDeadlineMs?: number }): RateLimits {
-  const now = options.now;
-  const deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
-  const keys = new BoundedCache<string, KeyState>({ now, maxEntries: options.maxKeys ?? 10_000 });
-  const counters: RateLimitCounters = { local: 0, objectCalls: 0, unavailable: 0 };
+/** The isolate's leases and remembered refusals, by key: plain state, made once per isolate,
+ *  which admitLimit reads and writes. `admit` is the same call, for tests and the bench. */
+export class RateLimits {
+  readonly now: Clock;
+  readonly deadlineMs: number;
+  readonly keys: BoundedCache<string, KeyState>;
+  /** Decisions made from the isolate's leases or remembered refusals vs calls to the objects. */
+  readonly counters: RateLimitCounters = { local: 0, objectCalls: 0, unavailable: 0 };
 
-  function stateOf(name: string, request: LimitRequest, at: number): KeyState {
-    const held = keys.get(name);
-    if (held !== undefined && held.limit === request.limit && held.windowSeconds === request.windowSeconds) return held;
-    const fresh: KeyState = {
-      limit: request.limit, windowSeconds: request.windowSeconds, leases: [], deniedUntil: 0, retryAt: 0,
-      objectRemaining: request.limit, resetAt: at, periodStart: at, seen: 0, lastPeriodSeen: 0,
+  constructor(options: { now: Clock; maxKeys?: number; objectDeadlineMs?: number }) {
+    this.now = options.now;
+    this.deadlineMs = options.objectDeadlineMs ?? OBJECT_DEADLINE_MS;
+    this.keys = new BoundedCache<string, KeyState>({ now: options.now, maxEntries: options.maxKeys ?? 10_000 });
+  }
+
+  /** admitLimit(this, …) */
+  admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision> {
+    return admitLimit(this, request, io);
+  }
+}
+
+export const createRateLimits = (options: { now: Clock; maxKeys?: number; objectDeadlineMs?: number }): RateLimits =>
+  new RateLimits(options);
+
+/** Counts a request against its key. No I/O when the isolate's leases or a remembered refusal
+ *  decide (the hot path); from check to spend the code runs without an await, so concurrent
+ *  requests never spend one permit twice. */
+export async function admitLimit(
+  limits: RateLimits, request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> },
+): Promise<LimitDecision> {
+  const name = rateLimiterName(request);
+  const sentAt = limits.now();
+  const leaseMs = leaseMsFor(request.windowSeconds);
+  const state = stateOf(limits, name, request, sentAt);
+
+  if (sentAt - state.periodStart >= leaseMs) {
+    state.lastPeriodSeen = sentAt - state.periodStart < 2 * leaseMs ? state.seen : 0;
+    state.periodStart = sentAt;
+    state.seen = 0;
+  }
+  state.seen++;
+  if (spendLeased(state, sentAt)) {
+    limits.counters.local++;
+    return decision(request, state, true, sentAt);
+  }
+  if (sentAt < state.deniedUntil) {
+    limits.counters.local++;
+    return decision(request, state, false, sentAt);
+  }
+
+  return acquire(limits, request, io, name, state, sentAt, leaseMs);
+}
+
+/** No leased permit and no remembered refusal: the key's object decides. */
+async function acquire(
+  limits: RateLimits, request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }, name: string,
+  asked: KeyState, sentAt: number, leaseMs: number,
+): Promise<LimitDecision> {
+  // The isolate's demand over one lease lifetime (rate × ε): doubles while a burst lasts.
+  const want = Math.max(asked.seen, asked.lastPeriodSeen);
+  limits.counters.objectCalls++;
+  let answer;
+  try {
+    // Past the deadline the permits the object may still grant stay counted there: never over.
+    const call = rateLimiterStub(io.rateLimiter, request).acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs });
+    answer = await withDeadline(call, limits.deadlineMs, 'RateLimiter');
+  } catch (error) {
+    limits.counters.unavailable++;
+    console.log(JSON.stringify({ event: 'rate_limiter_unavailable', tenant: request.tenantId, policy: request.policy, note: noteOf(error) }));
+    return {
+      policy: request.policy, limit: request.limit, windowSeconds: request.windowSeconds,
+      admitted: true, remaining: request.limit, resetSeconds: 0, retryAfterSeconds: 0, unavailable: true,
     };
-    keys.set(name, fresh, { ttlMs: 2 * leaseMsFor(request.windowSeconds) });
-    return fresh;
   }
 
-  /** Synchronous from check to spend, so concurrent requests cannot spend one permit twice. */
-  function spendLeased(state: KeyState, at: number): boolean {
-    while (state.leases.length > 0 && (state.leases[0]!.expiresAt <= at || state.leases[0]!.permits <= 0)) {
-      state.leases.shift();
+  const receivedAt = limits.now();
+  // Another request may have replaced or evicted the state meanwhile: store into the current one.
+  const state = stateOf(limits, name, request, receivedAt);
+  const untilReset = answer.resetMs - answer.atMs;
+  state.objectRemaining = answer.remaining;
+  state.resetAt = receivedAt + untilReset;
+  if (answer.granted > 0) {
+    const expiresAt = sentAt + leaseMs;
+    if (answer.granted > 1 && expiresAt > receivedAt) {
+      state.leases.push({ permits: answer.granted - 1, expiresAt });
+      state.leases.sort((a, b) => a.expiresAt - b.expiresAt);
     }
-    const lease = state.leases[0];
-    if (lease === undefined) return false;
-    lease.permits--;
-    return true;
+    limits.keys.set(name, state, { ttlMs: Math.max(2 * leaseMs, expiresAt - receivedAt) });
+    return decision(request, state, true, receivedAt);
   }
+  // Measured from the send time the refusal may end a little early (one more call), never late.
+  state.deniedUntil = sentAt + untilReset;
+  state.retryAt = receivedAt + untilReset;
+  limits.keys.set(name, state, { ttlMs: Math.max(2 * leaseMs, state.deniedUntil - receivedAt) });
+  // A concurrent request may have stored a lease while this one waited.
+  return decision(request, state, spendLeased(state, receivedAt), receivedAt);
+}
 
-  function decision(request: LimitRequest, state: KeyState, admitted: boolean, at: number): LimitDecision {
-    const base = { policy: request.policy, limit: request.limit, windowSeconds: request.windowSeconds, unavailable: false };
-    if (!admitted) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((state.retryAt - at) / 1000));
-      return { ...base, admitted, remaining: 0, resetSeconds: retryAfterSeconds, retryAfterSeconds };
-    }
-    let leased = 0;
-    for (const lease of state.leases) if (lease.expiresAt > at) leased += lease.permits;
-    const remaining = Math.min(request.limit, state.objectRemaining + leased);
-    return { ...base, admitted, remaining, resetSeconds: Math.max(0, Math.ceil((state.resetAt - at) / 1000)), retryAfterSeconds: 0 };
+function stateOf(limits: RateLimits, name: string, request: LimitRequest, at: number): KeyState {
+  const held = limits.keys.get(name);
+  if (held !== undefined && held.limit === request.limit && held.windowSeconds === request.windowSeconds) return held;
+  const fresh: KeyState = {
+    limit: request.limit, windowSeconds: request.windowSeconds, leases: [], deniedUntil: 0, retryAt: 0,
+    objectRemaining: request.limit, resetAt: at, periodStart: at, seen: 0, lastPeriodSeen: 0,
+  };
+  limits.keys.set(name, fresh, { ttlMs: 2 * leaseMsFor(request.windowSeconds) });
+  return fresh;
+}
+
+/** Synchronous from check to spend, so concurrent requests cannot spend one permit twice. */
+function spendLeased(state: KeyState, at: number): boolean {
+  while (state.leases.length > 0 && (state.leases[0]!.expiresAt <= at || state.leases[0]!.permits <= 0)) {
+    state.leases.shift();
   }
+  const lease = state.leases[0];
+  if (lease === undefined) return false;
+  lease.permits--;
+  return true;
+}
 
-  async function admit(request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }): Promise<LimitDecision> {
-    const name = rateLimiterName(request);
-    const sentAt = now();
-    const leaseMs = leaseMsFor(request.windowSeconds);
-    const state = stateOf(name, request, sentAt);
-
-    if (sentAt - state.periodStart >= leaseMs) {
-      state.lastPeriodSeen = sentAt - state.periodStart < 2 * leaseMs ? state.seen : 0;
-      state.periodStart = sentAt;
-      state.seen = 0;
-    }
-    state.seen++;
-    if (spendLeased(state, sentAt)) {
-      counters.local++;
-      return decision(request, state, true, sentAt);
-    }
-    if (sentAt < state.deniedUntil) {
-      counters.local++;
-      return decision(request, state, false, sentAt);
-    }
-
-    return acquire(request, io, name, state, sentAt, leaseMs);
+function decision(request: LimitRequest, state: KeyState, admitted: boolean, at: number): LimitDecision {
+  const base = { policy: request.policy, limit: request.limit, windowSeconds: request.windowSeconds, unavailable: false };
+  if (!admitted) {
+    const retryAfterSeconds = Math.max(1, Math.ceil((state.retryAt - at) / 1000));
+    return { ...base, admitted, remaining: 0, resetSeconds: retryAfterSeconds, retryAfterSeconds };
   }
-
-  /** No leased permit and no remembered refusal: the key's object decides. */
-  async function acquire(
-    request: LimitRequest, io: { rateLimiter: DurableObjectNamespace<RateLimiter> }, name: string,
-    asked: KeyState, sentAt: number, leaseMs: number,
-  ): Promise<LimitDecision> {
-    // The isolate's demand over one lease lifetime (rate × ε): doubles while a burst lasts.
-    const want = Math.max(asked.seen, asked.lastPeriodSeen);
-    counters.objectCalls++;
-    let answer;
-    try {
-      // Past the deadline the permits the object may still grant stay counted there: never over.
-      answer = await withDeadline(rateLimiterStub(io.rateLimiter, request)
-        .acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs }), deadlineMs, 'RateLimiter');
-    } catch (error) {
-      counters.unavailable++;
-      console.log(JSON.stringify({ event: 'rate_limiter_unavailable', tenant: request.tenantId, policy: request.policy, note: noteOf(error) }));
-      return {
-        policy: request.policy, limit: request.limit, windowSeconds: request.windowSeconds,
-        admitted: true, remaining: request.limit, resetSeconds: 0, retryAfterSeconds: 0, unavailable: true,
-      };
-    }
-
-    const receivedAt = now();
-    // Another request may have replaced or evicted the state meanwhile: store into the current one.
-    const state = stateOf(name, request, receivedAt);
-    const untilReset = answer.resetMs - answer.atMs;
-    state.objectRemaining = answer.remaining;
-    state.resetAt = receivedAt + untilReset;
-    if (answer.granted > 0) {
-      const expiresAt = sentAt + leaseMs;
-      if (answer.granted > 1 && expiresAt > receivedAt) {
-        state.leases.push({ permits: answer.granted - 1, expiresAt });
-        state.leases.sort((a, b) => a.expiresAt - b.expiresAt);
-      }
-      keys.set(name, state, { ttlMs: Math.max(2 * leaseMs, expiresAt - receivedAt) });
-      return decision(request, state, true, receivedAt);
-    }
-    // Measured from the send time the refusal may end a little early (one more call), never late.
-    state.deniedUntil = sentAt + untilReset;
-    state.retryAt = receivedAt + untilReset;
-    keys.set(name, state, { ttlMs: Math.max(2 * leaseMs, state.deniedUntil - receivedAt) });
-    // A concurrent request may have stored a lease while this one waited.
-    return decision(request, state, spendLeased(state, receivedAt), receivedAt);
-  }
-
-  return { admit, counters };
+  let leased = 0;
+  for (const lease of state.leases) if (lease.expiresAt > at) leased += lease.permits;
+  const remaining = Math.min(request.limit, state.objectRemaining + leased);
+  return { ...base, admitted, remaining, resetSeconds: Math.max(0, Math.ceil((state.resetAt - at) / 1000)), retryAfterSeconds: 0 };
 }
 
 /** The key for a client address: an IPv4 address as is, an IPv6 address by its /64 (one client

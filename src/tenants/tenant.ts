@@ -3,7 +3,7 @@
 //
 //   const tenant = compileTenant(parsed.config);
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
-//   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
+//   matchRoute(tenant.routes, 'GET', path)   // the routes that apply, or the default policy
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 //   tenant.introspection?.introspection.clientSecret?.reveal()   // the one issuer taking opaque tokens
 //   tenant.edgeKey?.signingKey                                    // private_key_jwt's key, imported once
