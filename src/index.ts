@@ -4,7 +4,7 @@ import { createApp } from './app';
 import { systemClock } from './base/clock';
 import { runScheduled } from './cron/scheduled';
 import type { Env } from './env';
-import { isolatePipeline } from './isolate';
+import { workerIsolate } from './pipeline/isolate';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
@@ -14,7 +14,7 @@ export { TenantState } from './revocation/tenant-state';
 export { Verifier } from './rpc/verifier';
 export type { VerifyRequest, VerifyResult } from './rpc/verifier';
 
-const app = createApp({ pipeline: isolatePipeline });
+const app = createApp({ isolate: workerIsolate() });
 
 export default {
   fetch: app.fetch,

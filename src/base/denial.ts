@@ -1,5 +1,5 @@
 // What a refusal is: the closed set of reasons and denials (docs/errors.md).
-// Steps return an Outcome; only gateway/respond.ts turns a Denial into a Response.
+// Steps return an Outcome; only http/respond.ts turns a Denial into a Response.
 
 export const REASONS = [
   'malformed', 'alg_not_allowed', 'unknown_issuer', 'unknown_kid', 'bad_signature', 'expired',

@@ -8,17 +8,19 @@
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
 import { deny, ok, type Denial, type DpopReason, type Reason } from '../base/denial';
-import type { Env } from '../env';
-import { finishDecision, type DecisionEnd } from '../gateway/log';
-import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
-import { statusOf } from '../gateway/respond';
+import { normalizeRequestHost } from '../config/hosts';
+import { isTenantId } from '../config/schema';
 import { settingsOf } from '../config/settings';
-import { isolatePipeline } from '../isolate';
+import type { Env } from '../env';
+import { statusOf } from '../http/respond';
+import { decide } from '../pipeline/decide';
+import { ioOf } from '../pipeline/io';
+import { workerIsolate, type Isolate } from '../pipeline/isolate';
+import { finishDecision } from '../pipeline/record';
+import type { TenantLookup } from '../pipeline/request';
+import { certificateOfRpc } from '../possession/certificate';
 import { tenantStateStub, type TenantStateSummary } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../config/schema';
-import { normalizeRequestHost } from '../config/hosts';
-import { certificateOfRpc } from '../possession/certificate';
 import { schemeOf, type Scheme } from '../verify/extract';
 
 export interface VerifyRequest {
@@ -65,11 +67,11 @@ export type VerifyResult =
 
 /** One verification through the pipeline: tenant, status, perIp, route, credentials, verify,
  *  revocation, scopes, perSubject. Never throws on hostile input. */
-export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyRequest, env: Env, ctx: ExecutionContext,
+export async function verifyThroughPipeline(isolate: Isolate, input: VerifyRequest, env: Env, ctx: ExecutionContext,
   options: { random?: () => number } = {}): Promise<VerifyResult> {
   const settings = settingsOf(env);
   const parsed = parseRequest(input);
-  const decided = await pipeline.decide({
+  const decided = await decide(isolate, {
     host: parsed?.host ?? '',
     requestId: crypto.randomUUID(),
     method: parsed?.method ?? 'GET',
@@ -86,11 +88,11 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets },
   }, ioOf(env, settings, (promise) => ctx.waitUntil(promise)));
   const { verdict } = decided;
-  const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt, now: pipeline.now() });
+  const logged = { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt };
 
   if (verdict.kind === 'refused') {
     const { denial } = verdict;
-    finish({ outcome: 'denied', status: statusOf(denial), denial });
+    finishDecision(decided.record, { outcome: 'denied', status: statusOf(denial), denial }, { ...logged, now: isolate.now() });
     return {
       ok: false, status: statusOf(denial), error: denial.error,
       ...(denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof' ? { reason: denial.reason } : {}),
@@ -103,8 +105,8 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
   }
   // RPC has no metadata or preflight: what passes is a decision on the token.
   const identity = verdict.kind === 'passed' ? verdict.identity : null;
-  finish({ outcome: identity === null ? 'public' : 'allowed', status: 200 });
-  if (identity === null) return { ok: true, tenant: decided.log.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
+  finishDecision(decided.record, { outcome: identity === null ? 'public' : 'allowed', status: 200 }, { ...logged, now: isolate.now() });
+  if (identity === null) return { ok: true, tenant: decided.record.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
     scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue }, pop: identity.pop,
@@ -152,7 +154,7 @@ function parseRequest(input: VerifyRequest): ParsedRequest | null {
 
 export class Verifier extends WorkerEntrypoint<Env> {
   verify(input: VerifyRequest): Promise<VerifyResult> {
-    return verifyThroughPipeline(isolatePipeline, input, this.env, this.ctx);
+    return verifyThroughPipeline(workerIsolate(), input, this.env, this.ctx);
   }
 
   /** The tenant's status and tokenVersion (for first-party issuers that mint versionClaim),

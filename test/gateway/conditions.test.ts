@@ -63,7 +63,7 @@ describe('route conditions at the gateway', () => {
     expect((await call('/account/me', await token({ auth_time: seconds() }))).status).toBe(401);
     const fresh = await token({ acr: 'urn:mfa', auth_time: seconds() });
     for (let i = 0; i < 3; i++) expect((await call('/account/me', fresh)).status).toBe(200);
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBeGreaterThan(0);
     edge.advance(601_000);
     const aged = await call('/account/me', fresh);
     expect([aged.status, await errorOf(aged)]).toEqual([401, 'insufficient_user_authentication']);

@@ -99,7 +99,7 @@ describe('DPoP at the gateway', () => {
     await put();
     const token = await bound();
     for (let i = 0; i < 4; i++) expect((await send(token, await proofFor(token))).status).toBe(200);
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBeGreaterThan(0);
     expect((await send(token, null)).status).toBe(401);
   });
 

@@ -1,7 +1,8 @@
 // Claim headers on the forwarded request, read through compiled claim names.
 import { describe, expect, it } from 'vitest';
-import { requestUrl } from '../../src/gateway/request-url';
-import { originRequest, type Identity } from '../../src/gateway/forward';
+import { requestUrl } from '../../src/http/request-url';
+import { originRequest } from '../../src/gateway/forward';
+import type { Identity } from '../../src/pipeline/identity';
 import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 

@@ -275,7 +275,7 @@ describe('rate limits', () => {
 
   it('costs no TenantState call before perIp admits a request (maxStalenessSeconds 0)', async () => {
     await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await from('203.0.113.20')).status);
@@ -294,7 +294,7 @@ describe('rate limits', () => {
 
   it('costs no TenantState call before perIp admits a request, nor a background refresh (maxStalenessSeconds 5)', async () => {
     await put({ rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
     expect((await from('203.0.113.30')).status).toBe(401);
     expect(reads()).toBe(1);
@@ -310,7 +310,7 @@ describe('rate limits', () => {
   it('refuses a tenant on hold from the isolate\'s copy before perIp, without counting or reading', async () => {
     await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 2, windowSeconds: 60 } } });
     expect((await admin('/status', { status: 'hold' })).status).toBe(200);
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     for (let i = 0; i < 20; i++) {
       const response = await edge.request(`https://${host}/health`, { headers: { 'cf-connecting-ip': '203.0.113.40' } });
       expect([response.status, (await errorOf(response)).error]).toEqual([403, 'tenant_on_hold']);

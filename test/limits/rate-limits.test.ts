@@ -3,7 +3,7 @@
 // unreachable.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RateLimiter } from '../../src/limits/rate-limiter';
-import { rateLimitHeaders } from '../../src/gateway/http';
+import { rateLimitHeaders } from '../../src/http/answers';
 import { clientIpKey, createRateLimits, type LimitDecision } from '../../src/limits/rate-limits';
 
 describe('clientIpKey', () => {

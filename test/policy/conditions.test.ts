@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Denial, Outcome } from '../../src/base/denial';
-import { denialResponse } from '../../src/gateway/respond';
+import { denialResponse } from '../../src/http/respond';
 import { checkClaims, checkStepUp } from '../../src/policy/conditions';
 import { compileRoutes, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';

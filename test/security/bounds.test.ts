@@ -86,7 +86,7 @@ describe('a wildcard tenant under many subdomains', () => {
     const token = await issuer.sign({ sub: 'u', aud: 'https://api.shared.test' }, { now: edge.now });
     for (let i = 0; i < 5; i++) expect((await edge.request(`https://s${i}.${domain}/orders`, { token })).status).toBe(200);
     // The first two requests verify (a token is kept on its second verification), the rest hit.
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBe(3);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBe(3);
     edge.restoreLog();
   });
 });

@@ -236,7 +236,7 @@ describe('the cache in the pipeline', () => {
     issuer.sign({ sub: 'user-1', aud: `https://${host}`, ...claims }, { now: edge.now, key });
   const get = (t: string) => edge.request(`https://${host}/orders`, { token: t });
   const reasonOf = async (response: Response) => ((await response.json()) as { reason?: string }).reason;
-  const cacheOf = () => edge.app.pipeline.tokenCache!;
+  const cacheOf = () => edge.app.isolate.tokenCache!;
 
   it('answers a repeated token from the cache, and says so in the decision log', async () => {
     await put();

@@ -2,8 +2,9 @@
 // route, outcome, reason, issuer, kid, cache tiers hit and timings. Denials always, allowed
 // decisions sampled at LOG_SAMPLE_RATE. Never a token, never a full claim set.
 //
-//   const log = newDecisionRecord(requestId, host);           // the pipeline fills it in
-//   finishDecision(log, { outcome: 'allowed', status: 200 }, { sampleRate, random, startedAt, now: now() });
+//   const decided = await decide(isolate, request, io);      // decide() alone writes decided.record
+//   finishDecision(decided.record, { outcome: 'allowed', status: 200 },   // the door, with one call
+//     { sampleRate, random, startedAt: decided.startedAt, now: now() });
 import type { Denial } from '../base/denial';
 import type { KeyTier } from '../keys/key-source';
 

@@ -42,9 +42,3 @@ export function requestUrl(href: string): RequestUrl {
   const url = new URL(href);
   return { href, scheme: url.protocol.slice(0, -1), authority: url.host, host: normalizeRequestHost(url), pathname: url.pathname, search: url.search };
 }
-
-/** Whether a query string names the parameter (form-decoded names, as URLSearchParams reads
- *  them: an escaped name counts too). */
-export function hasQueryParameter(search: string, name: string): boolean {
-  return search !== '' && (search.includes(name) || search.includes('%')) && new URLSearchParams(search).has(name);
-}

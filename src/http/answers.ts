@@ -3,32 +3,28 @@
 // every answer to a decided request carries, forwarded ones included: CORS for an allowed origin,
 // the draft-ietf-httpapi-ratelimit-headers-09 pair on limited routes, Server-Timing when asked.
 //
-//   if (decided.verdict.kind !== 'passed') return edgeAnswer(decided, host);   // else forward, or run the handler
+//   if (verdict.kind !== 'passed') return edgeAnswer(decided, verdict, host);   // else forward, or run the handler
 //   return passThrough(await next(), decided, settings.debugTiming);
 import type { LimitDecision } from '../limits/rate-limits';
-import { preflightResponse } from './cors';
+import type { Decided, Verdict } from '../pipeline/decision';
+import { corsHeaders, preflightResponse } from './cors';
 import { edgeJwksResponse, metadataResponse } from './metadata';
-import type { Decided, Verdict } from './pipeline';
 import { denialResponse } from './respond';
 
-/** A decision the edge answers itself: refused, the metadata document, or a preflight. */
-export type Answered = Decided & { readonly verdict: Exclude<Verdict, { kind: 'passed' }> };
+/** A verdict the edge answers itself: refused, a public document, or a preflight (the event
+ *  endpoints answer for themselves: events.ts). */
+export type Answered = Exclude<Verdict, { kind: 'passed' | 'event' }>;
 
 /** The edge's own answer to a decision that did not pass, with the decision's headers. */
-export function edgeAnswer(decided: Answered, host: string): Response {
-  const { verdict, log } = decided;
+export function edgeAnswer(decided: Decided, verdict: Answered, host: string): Response {
+  const { record } = decided;
   switch (verdict.kind) {
-    case 'refused': return denialResponse(verdict.denial, { host, requestId: log.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
-    case 'metadata': return verdict.document === 'jwks' ? edgeJwksResponse(verdict.tenant, log.requestId)
-      : metadataResponse(verdict.tenant, verdict.resource, log.requestId);
-    // The endpoint's own answer (RFC 8935, OIDC Back-Channel Logout), with the request id.
-    case 'event': {
-      const response = new Response(verdict.response.body, verdict.response);
-      response.headers.set('x-request-id', log.requestId);
-      return response;
-    }
+    case 'refused':
+      return denialResponse(verdict.denial, { host, requestId: record.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
+    case 'metadata': return verdict.document === 'jwks' ? edgeJwksResponse(verdict.tenant, record.requestId)
+      : metadataResponse(verdict.tenant, verdict.resource, record.requestId);
     // The pipeline refused an origin cors does not allow, so there is an answer.
-    case 'preflight': return preflightResponse(verdict.tenant.cors!, decided.cors, log.requestId);
+    case 'preflight': return preflightResponse(verdict.tenant.cors!, decided.cors, record.requestId);
   }
 }
 
@@ -46,7 +42,7 @@ export function passThrough(response: Response, decided: Decided, serverTiming: 
     else headers.set(name, value);
   }
   if (serverTiming) {
-    headers.append('server-timing', Object.entries(decided.log.ms).map(([step, ms]) => `${step};dur=${ms}`).join(', '));
+    headers.append('server-timing', Object.entries(decided.record.ms).map(([step, ms]) => `${step};dur=${ms}`).join(', '));
   }
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
@@ -55,8 +51,9 @@ export function passThrough(response: Response, decided: Decided, serverTiming: 
  *  issues nonces: on every HTTP answer to the request. */
 export function decisionHeaders(decided: Pick<Decided, 'cors' | 'limits' | 'dpopNonce'>): Headers | null {
   const limits = rateLimitHeaders(decided.limits);
-  if (limits.length === 0 && decided.dpopNonce === null) return decided.cors?.headers ?? null;
-  const headers = new Headers(decided.cors?.headers ?? undefined);
+  const cors = decided.cors;
+  if (limits.length === 0 && decided.dpopNonce === null) return cors === null ? null : corsHeaders(cors);
+  const headers = cors === null ? new Headers() : corsHeaders(cors);
   for (const [name, value] of limits) headers.set(name, value);
   if (decided.dpopNonce !== null) headers.set('dpop-nonce', decided.dpopNonce);
   return headers;

@@ -4,6 +4,7 @@
 //
 //   publicDocumentOf('GET', '/_edge/jwks');     // 'jwks' | 'resource' | null
 //   edgeJwksResponse(tenant, requestId);         // 200 { keys: [...] }, public, cacheable
+import type { PublicDocument } from '../pipeline/request';
 import type { Tenant } from '../tenants/tenant';
 
 const PREFIX = '/.well-known/oauth-protected-resource';
@@ -11,8 +12,6 @@ export const EDGE_JWKS_PATH = '/_edge/jwks';
 
 /** Which public document a request asks for: GET or HEAD of the metadata (or a path below it),
  *  or of /_edge/jwks exactly as written. */
-export type PublicDocument = 'resource' | 'jwks';
-
 export function publicDocumentOf(method: string, pathname: string): PublicDocument | null {
   if (method !== 'GET' && method !== 'HEAD') return null;
   if (pathname === EDGE_JWKS_PATH) return 'jwks';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REASONS, type Denial } from '../../src/base/denial';
 import { claimHeaderValue, headerValue } from '../../src/gateway/forward';
-import { denialResponse, quotedString } from '../../src/gateway/respond';
+import { denialResponse, quotedString } from '../../src/http/respond';
 
 const context = { host: 'api.acme.com', requestId: 'req-1' };
 const rm = 'resource_metadata="https://api.acme.com/.well-known/oauth-protected-resource"';
