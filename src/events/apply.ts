@@ -16,7 +16,7 @@ import type { EventRefusal } from './token-rules';
 /** What an event endpoint needs besides the request and the tenant. */
 export interface EventDeps {
   readonly now: Clock;
-  /** The key tiers (the pipeline's, so issuers' and transmitters' keys are cached with the rest). */
+  /** The key tiers (the isolate's, so issuers' and transmitters' keys are cached with the rest). */
   readonly keys: KeySource;
   /** The tenant's state: TenantState.applyEvents, through its stub. */
   readonly sink: RevocationSink;

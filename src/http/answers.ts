@@ -6,7 +6,7 @@
 //   if (verdict.kind !== 'passed') return edgeAnswer(decided, verdict, host);   // else forward, or run the handler
 //   return passThrough(await next(), decided, settings.debugTiming);
 import type { LimitDecision } from '../limits/rate-limits';
-import type { Decided, Verdict } from '../pipeline/decision';
+import type { Decided, Verdict } from '../pipeline/verdict';
 import { corsHeaders, preflightResponse } from './cors';
 import { edgeJwksResponse, metadataResponse } from './metadata';
 import { denialResponse } from './respond';

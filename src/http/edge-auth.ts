@@ -21,7 +21,7 @@ import { systemClock, type Clock } from '../base/clock';
 import { noteOf, type Denial } from '../base/denial';
 import { settingsOf, type Settings, type SettingsVars } from '../config/settings';
 import { decide } from '../pipeline/decide';
-import type { Decided } from '../pipeline/decision';
+import type { Decided } from '../pipeline/verdict';
 import type { Identity } from '../pipeline/identity';
 import { ioOf, type PipelineBindings } from '../pipeline/io';
 import { createIsolate, type Isolate } from '../pipeline/isolate';

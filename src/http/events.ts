@@ -8,7 +8,7 @@
 import { handleBackchannelLogout } from '../events/backchannel-logout';
 import { revocationSinkOf } from '../events/sink';
 import { handleSsfPush } from '../events/ssf';
-import type { Verdict } from '../pipeline/decision';
+import type { Verdict } from '../pipeline/verdict';
 import type { PipelineIo } from '../pipeline/io';
 import type { Isolate } from '../pipeline/isolate';
 import { tenantStateStub } from '../revocation/tenant-state';

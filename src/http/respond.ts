@@ -11,7 +11,7 @@ export interface ResponseContext {
   readonly requestId: string;
   /** Extra headers (CORS, RateLimit, DPoP-Nonce) for this response. */
   readonly headers?: Headers | null;
-  /** The DPoP side of a 401's challenges, once the tenant is known (pipeline/decision.ts): every
+  /** The DPoP side of a 401's challenges, once the tenant is known (pipeline/verdict.ts): every
    *  401 then adds `DPoP algs="…"` beside the Bearer challenge (every tenant honours DPoP). */
   readonly challenge?: {
     /** The scheme the request used: its challenge carries the error. */

@@ -1,6 +1,6 @@
 // Rate limits as the request path sees them (README.md "Rate limits"): the isolate's leases of
 // permits from the RateLimiter objects and the client IP key (IPv6 by its /64). The headers they
-// give an answer are HTTP's (gateway/http.ts).
+// give an answer are HTTP's (http/answers.ts).
 //
 //   const limits = createRateLimits({ now });              // once per isolate: leases live here
 //   const key = clientIpKey(request.headers.get('cf-connecting-ip'));   // null: skip the limit

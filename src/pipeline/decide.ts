@@ -15,7 +15,9 @@
 //   const isolate = createIsolate({ now });                               // once per isolate: caches live there
 //   const decided = await decide(isolate, request, ioOf(env, settings, waitUntil));
 //   decided.verdict.kind;          // refused | metadata | event | preflight | passed
-import type { Denial, Outcome } from '../base/denial';
+import type { Clock } from '../base/clock';
+import { noteOf, type Denial, type Outcome } from '../base/denial';
+import type { Algorithm } from '../config/algorithms';
 import { BACKCHANNEL_LOGOUT_PATH } from '../events/backchannel-logout';
 import type { EventChannel } from '../events/audit';
 import { SSF_PATH } from '../events/ssf';
@@ -23,20 +25,22 @@ import { admitLimit, clientIpKey, type LimitDecision, type LimitPolicy } from '.
 import { checkPossession, mayBeBound, recordProof, type Pop } from '../possession/decision';
 import type { VerifiedProof } from '../possession/dpop';
 import { checkClaims, checkStepUp } from '../policy/conditions';
-import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, matchRoute, pathRefusal } from '../policy/routes';
+import { routeOf } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
 import { EMPTY_LIST } from '../revocation/revocation-list';
 import type { TenantStateSnapshot } from '../revocation/tenant-state';
 import { decideRevocation, peekState, readState, type StateRead } from '../revocation/tenant-states';
 import { resolveTenant } from '../tenants/store';
 import type { LimitConfig, Tenant } from '../tenants/tenant';
+import type { Scheme } from '../verify/extract';
 import { verifyToken, type VerifiedToken } from '../verify/token';
-import { corsFor } from './cors';
-import { Decision, schemeOf, type Decided } from './decision';
+import { corsFor, type CorsAnswer } from './cors';
 import type { Identity } from './identity';
 import type { PipelineIo } from './io';
 import type { Isolate } from './isolate';
+import { newDecisionRecord, type DecisionRecord } from './record';
 import type { PipelineRequest, TenantLookup } from './request';
+import type { Challenge, Decided, Verdict } from './verdict';
 
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
 const UNTRACKED: StateRead = {
@@ -92,10 +96,8 @@ export async function decide(isolate: Isolate, r: PipelineRequest, io: PipelineI
       return d.cors === null ? d.refused({ error: 'origin_not_allowed' }) : d.answered({ kind: 'preflight', tenant });
     }
 
-    const refusal = r.pathname === null ? null : pathRefusal(r.pathname);
-    if (refusal !== null) return d.refused({ error: 'invalid_request', description: refusal });
-    if (r.methodOverrides === null) return d.refused({ error: 'invalid_request', description: TOO_MANY_METHODS });
-    const route = r.pathname === null ? DEFAULT_MATCH : matchRoute(tenant.routes, r.method, r.pathname, r.methodOverrides);
+    const route = routeOf(tenant.routes, r.method, r.pathname, r.methodOverrides);
+    if (typeof route === 'string') return d.refused({ error: 'invalid_request', description: route });
     d.record.route = route.path;
     if (route.auth === 'none') return d.answered({ kind: 'passed', tenant, identity: null, preflight: false });
 
@@ -155,7 +157,90 @@ export async function decide(isolate: Isolate, r: PipelineRequest, io: PipelineI
   }
 }
 
-const TOO_MANY_METHODS = `The request names more than ${MAX_METHOD_OVERRIDES} methods.`;
+/** The decision decide() is making: its lines fill it in as the steps pass (the tenant, the CORS
+ *  answer, the limits, the verified token, a lap per step), and each return ends it with its
+ *  verdict, as the Decided a door answers from. */
+class Decision implements Decided {
+  verdict: Verdict = UNDECIDED;
+  readonly record: DecisionRecord;
+  cors: CorsAnswer | null = null;
+  readonly limits: LimitDecision[] = [];
+  challenge: Challenge | null = null;
+  dpopNonce: string | null = null;
+  readonly startedAt: number;
+  readonly #now: Clock;
+  readonly #request: PipelineRequest;
+  #tenant: Tenant | null = null;
+  /** The token issuer's algorithms, once the token is verified: the DPoP challenge's `algs`. */
+  #algorithms: ReadonlySet<Algorithm> | null = null;
+  #lapAt: number;
+
+  constructor(now: Clock, request: PipelineRequest) {
+    this.#now = now;
+    this.#request = request;
+    this.startedAt = now();
+    this.#lapAt = this.startedAt;
+    this.record = newDecisionRecord(request.requestId, request.host);
+  }
+
+  /** Records how long a step took since the one before (a step answered from memory takes 0:
+   *  workerd's clock moves only with I/O), one clock read a step. */
+  lap(step: string): void {
+    const at = this.#now();
+    this.record.ms[step] = (this.record.ms[step] ?? 0) + at - this.#lapAt;
+    this.#lapAt = at;
+  }
+
+  /** The tenant step found the tenant (in the isolate's memory or KV, or the door's own way). */
+  tenantFound(tenant: Tenant, tier: 'memory' | 'kv' | undefined, cors: CorsAnswer | null): void {
+    this.#tenant = tenant;
+    this.record.tenant = tenant.id;
+    if (tier !== undefined) this.record.tiers.tenant = tier;
+    this.cors = cors;
+  }
+
+  /** A limit the request was counted against: null when admitted, else its refusal. */
+  counted(decision: LimitDecision): Denial | null {
+    this.lap('limit');
+    this.limits.push(decision);
+    return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
+  }
+
+  /** The verify step passed: the token from this isolate's cache (`hit`) or verified now. */
+  verified(token: VerifiedToken, hit: boolean): void {
+    const { record } = this;
+    // A hit was verified earlier under the key set memory holds now.
+    record.tiers.keys = hit ? 'memory' : token.keyTier;
+    if (hit) record.tiers.token = 'hit';
+    record.issuer = token.issuer.issuer;
+    record.kid = token.kid;
+    this.#algorithms = token.issuer.algorithms;
+  }
+
+  answered(verdict: Exclude<Verdict, { kind: 'refused' }>): Decided {
+    this.verdict = verdict;
+    return this;
+  }
+
+  /** Only a refusal challenges; built then, not per request. */
+  refused(denial: Denial): Decided {
+    this.verdict = { kind: 'refused', denial };
+    const tenant = this.#tenant;
+    if (tenant !== null) this.challenge = { scheme: schemeOf(this.#request), algs: [...(this.#algorithms ?? tenant.dpopAlgorithms)] };
+    return this;
+  }
+
+  /** Thrown only by bugs and broken bindings (a KV or object call that fails outright): 500. */
+  failed(error: unknown): Decided {
+    this.dpopNonce = null;
+    return this.refused({ error: 'internal_error', note: noteOf(error) });
+  }
+}
+
+const UNDECIDED: Verdict = Object.freeze({ kind: 'refused', denial: Object.freeze({ error: 'internal_error', note: 'undecided' }) });
+
+/** The scheme the request's token came with (Bearer when there is none). */
+const schemeOf = (r: PipelineRequest): Scheme => (r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer');
 
 /** The tenant step: the isolate's cache or KV for a host, or the door's own way. */
 async function findTenant(isolate: Isolate, host: string, lookup: TenantLookup):

@@ -49,6 +49,18 @@ export const DEFAULT_MATCH: RouteMatch = Object.freeze({
   auth: 'required', path: '/*', scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS,
 });
 
+/** The route step: what applies to the request (the default policy without a path: RPC without
+ *  one), or why it is refused outright (400 invalid_request): a path an origin may read
+ *  otherwise (pathRefusal), or more than MAX_METHOD_OVERRIDES methods named (methodOverridesOf). */
+export function routeOf(table: RouteTable, method: string, pathname: string | null, overrides: readonly string[] | null):
+  RouteMatch | string {
+  if (pathname === null) return overrides === null ? TOO_MANY_METHODS : DEFAULT_MATCH;
+  const refusal = pathRefusal(pathname);
+  if (refusal !== null) return refusal;
+  if (overrides === null) return TOO_MANY_METHODS;
+  return matchRoute(table, method, pathname, overrides);
+}
+
 /** Why the path is refused outright (400 invalid_request), or null. Origins disagree on what an
  *  encoded slash, backslash or NUL means, and Tomcat, Jetty and Spring read `..;` as `..`: a
  *  `/public/..;/admin` the edge sees under /public/* would reach /admin. */
@@ -68,6 +80,7 @@ const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
 const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 /** More than this many distinct methods named: 400 (each costs one more route match). */
 export const MAX_METHOD_OVERRIDES = 8;
+const TOO_MANY_METHODS = `The request names more than ${MAX_METHOD_OVERRIDES} methods.`;
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 const NO_OVERRIDES: readonly string[] = Object.freeze([]);
 /** A query that may name `_method`: the letters as written, or an escape of an ASCII letter

@@ -115,11 +115,11 @@ export async function resolveTenant(store: TenantStore, host: string, source: Te
   if (!isDnsName(host)) return UNKNOWN_HOST;
   // Concurrent cold requests each read: sharing one request's KV promise with another is
   // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
-  return load(store, host, source);
+  return load(store, host, hostLookupOrder(host), source);
 }
 
-async function load(store: TenantStore, host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
-  const patterns = hostLookupOrder(host);
+/** One KV read for the host's patterns, most specific first; the answer cached either way. */
+async function load(store: TenantStore, host: string, patterns: readonly string[], source: TenantSource): Promise<Outcome<ResolvedTenant>> {
   // Text, not 'json': a record that is not JSON must be this tenant's 500, not a thrown read.
   const texts = await source.kv.get(patterns.map(hostKey), 'text');
   const pattern = patterns.find((p) => typeof texts.get(hostKey(p)) === 'string');
