@@ -2,25 +2,18 @@
 // against the real TenantState and RateLimiter objects.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { ADMIN, type Echo, gatewayTest, tenantConfig, testEdge, type TestEdge } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let id: string;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('s');
-  id = t.id;
-  host = `api.${t.domain}`;
-});
-afterEach(() => edge.restoreLog());
+gatewayTest('s', {}, (made) => ({ edge, issuer, id, host } = made));
 
 const put = (extra: Record<string, unknown> = {}) => edge.putTenant(tenantConfig({
   id, hosts: [host], issuer, routes: [{ path: '/health', auth: 'none' }, { path: '/*' }], ...extra,

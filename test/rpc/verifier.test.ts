@@ -3,12 +3,12 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { CompactSign } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { createIsolate } from '../../src/pipeline/isolate';
 import { verifyThroughPipeline, type VerifyRequest, type VerifyResult } from '../../src/rpc/verifier';
 import { proofKey, signProof } from '../support/dpop';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { ADMIN, gatewayTest, tenantConfig, type TestEdge, uniqueTenant } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
 const consumer = (env as unknown as { CONSUMER: Fetcher }).CONSUMER;
@@ -18,16 +18,13 @@ const call = async (name: 'verify' | 'tenantState', ...args: unknown[]): Promise
 };
 const verify = (input: Partial<VerifyRequest> | unknown) => call('verify', input) as Promise<VerifyResult>;
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let id: string;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  ({ id } = uniqueTenant('r'));
-  host = `api.${id}.example.test`;
+gatewayTest('r', {}, async (made) => {
+  ({ edge, issuer, id, host } = made);
   await edge.putTenant(tenantConfig({
     id, hosts: [host], issuer,
     routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', scopes: ['admin'] }, { path: '/*' }],
@@ -35,7 +32,6 @@ beforeEach(async () => {
     revocation: { maxStalenessSeconds: 0 },
   }));
 });
-afterEach(() => edge.restoreLog());
 
 const token = (claims: Record<string, unknown> = {}) =>
   issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', azp: 'app-1', ...claims });
