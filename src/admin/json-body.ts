@@ -22,7 +22,9 @@ export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES):
     return { ok: false, error: 'unsupported_media_type', description: 'the body must be application/json' };
   }
   const read = await readBody(request, { maxBytes });
-  if (!read.ok) return read.failure === 'too_large' ? tooLarge : { ok: false, error: 'invalid_json', description: 'the body could not be read' };
+  if (!read.ok) {
+    return read.failure === 'too_large' ? tooLarge : { ok: false, error: 'invalid_json', description: 'the body could not be read' };
+  }
   const text = utf8(read.bytes);
   try {
     if (text === null) throw new SyntaxError('not UTF-8');

@@ -223,7 +223,8 @@ const ClientManagement = v.strictObject({
   scope: v.optional(ScopeList, DEFAULTS.ssf.managementScope),
 });
 const Management = v.pipe(
-  v.custom<Record<string, unknown>>(isObjectLike, 'management is {"bearerToken"} or {"tokenEndpoint", "clientId", "clientSecret", "scope"}'),
+  v.custom<Record<string, unknown>>(isObjectLike,
+    'management is {"bearerToken"} or {"tokenEndpoint", "clientId", "clientSecret", "scope"}'),
   v.lazy((input) => (isObjectLike(input) && Object.hasOwn(input as object, 'bearerToken') ? BearerManagement : ClientManagement)),
 );
 
@@ -349,7 +350,10 @@ export const TenantConfigSchema = v.pipe(
       // A public route matches only the raw path, and a raw path holding ";" or "%" never
       // matches one (docs/configuration.md): such a route could never apply.
       if (route.auth === 'none' && /[;%]/.test(route.path)) {
-        addIssue({ message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it', path: pathOf(config, 'routes', i) });
+        addIssue({
+          message: 'a route with auth "none" matches only the raw path, which never holds ";" or "%" for it',
+          path: pathOf(config, 'routes', i),
+        });
       }
     });
   }),
@@ -377,7 +381,9 @@ export type ConfigSource = 'plain' | 'written' | 'stored';
 
 export function parseTenantConfig(input: unknown, source: ConfigSource = 'plain'): ParsedConfig {
   const result = v.safeParse(TenantConfigSchema, input);
-  if (!result.success) return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+  if (!result.success) {
+    return { ok: false, issues: result.issues.map((issue) => ({ path: jsonPointer(issue.path), message: issue.message })) };
+  }
   const issues = secretFormIssues(result.output, source);
   return issues.length === 0 ? { ok: true, config: result.output } : { ok: false, issues };
 }
@@ -411,7 +417,8 @@ export function secretSlots(config: TenantConfig): SecretSlot[] {
     const management = transmitter.management;
     if (management === null) return;
     if ('bearerToken' in management) {
-      add(['events', 'ssf', i, 'management', 'bearerToken'], `transmitter ${transmitter.issuer} management bearerToken`, null, management.bearerToken);
+      add(['events', 'ssf', i, 'management', 'bearerToken'], `transmitter ${transmitter.issuer} management bearerToken`, null,
+        management.bearerToken);
     } else {
       add(['events', 'ssf', i, 'management', 'clientSecret'], `transmitter ${transmitter.issuer} management clientSecret`,
         management.tokenEndpoint, management.clientSecret);
@@ -437,7 +444,10 @@ function secretFormIssues(config: TenantConfig, source: ConfigSource): ConfigIss
   if (source === 'plain') {
     config.issuers.forEach((issuer, i) => {
       if (issuer.introspection?.clientAuth === 'private_key_jwt') {
-        issues.push({ path: `/issuers/${i}/introspection/clientAuth`, message: 'private_key_jwt signs with the edge key of a tenant stored through the admin API' });
+        issues.push({
+          path: `/issuers/${i}/introspection/clientAuth`,
+          message: 'private_key_jwt signs with the edge key of a tenant stored through the admin API',
+        });
       }
     });
   }
@@ -477,7 +487,9 @@ function introspectionIssues(config: TenantConfig): { message: string; path: (st
     const secretPath = ['issuers', i, 'introspection', 'clientSecret'];
     if (introspection.clientAuth === 'private_key_jwt') {
       if (introspection.clientSecret !== undefined) {
-        issues.push({ message: 'not used with clientAuth "private_key_jwt" (the tenant\'s edge key signs its client assertion)', path: secretPath });
+        issues.push({
+          message: 'not used with clientAuth "private_key_jwt" (the tenant\'s edge key signs its client assertion)', path: secretPath,
+        });
       }
     } else if (introspection.clientSecret === undefined) {
       issues.push({ message: `required with clientAuth "${introspection.clientAuth}"`, path: secretPath });
@@ -487,7 +499,8 @@ function introspectionIssues(config: TenantConfig): { message: string; path: (st
       takesOpaque = i;
     } else {
       issues.push({
-        message: `only one issuer of a tenant may introspect: opaque tokens go to /issuers/${takesOpaque} (${config.issuers[takesOpaque]!.issuer})`,
+        message: 'only one issuer of a tenant may introspect: '
+          + `opaque tokens go to /issuers/${takesOpaque} (${config.issuers[takesOpaque]!.issuer})`,
         path: ['issuers', i, 'introspection'],
       });
     }
@@ -510,7 +523,8 @@ function pathTo(root: unknown, keys: readonly (string | number)[]): [v.IssuePath
 }
 
 /** The issue path of `config[field][index]`, for cross-field checks on the whole record. */
-function pathOf<F extends 'hosts' | 'issuers' | 'routes'>(config: TenantConfig, field: F, index: number): [v.ObjectPathItem, v.ArrayPathItem] {
+function pathOf<F extends 'hosts' | 'issuers' | 'routes'>(config: TenantConfig, field: F, index: number):
+  [v.ObjectPathItem, v.ArrayPathItem] {
   const array: unknown[] = config[field];
   return [
     { type: 'object', origin: 'value', input: config, key: field, value: array },

@@ -18,6 +18,7 @@ const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
 export function isStoredEdgeKey(value: unknown): value is StoredEdgeKey {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const key = value as Record<string, unknown>;
-  return Object.keys(key).sort().join() === 'd,kid,x,y' && [key.kid, key.x, key.y].every((part) => typeof part === 'string' && COORDINATE.test(part))
+  return Object.keys(key).sort().join() === 'd,kid,x,y'
+    && [key.kid, key.x, key.y].every((part) => typeof part === 'string' && COORDINATE.test(part))
     && isSealed(key.d);
 }

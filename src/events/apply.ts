@@ -56,7 +56,8 @@ export async function applyEvents(
       outcome = await deps.sink.applyEvents({ ...message, effects });
     } catch (error) {
       return refuseRequest(tenant, channel, { answer: {
-        kind: 'unavailable', error: 'revocation_unavailable', description: 'the tenant state cannot be reached now', retryAfterSeconds: STATE_RETRY_SECONDS,
+        kind: 'unavailable', error: 'revocation_unavailable', description: 'the tenant state cannot be reached now',
+        retryAfterSeconds: STATE_RETRY_SECONDS,
       }, note: noteOf(error) }, deps);
     }
     replayed = outcome.outcome === 'replayed';
@@ -79,7 +80,9 @@ export async function applyEvents(
   return ACCEPTED;
 }
 
-export function refuseRequest(tenant: { readonly id: string }, channel: EventChannel, refusal: EventRefusal, deps: Pick<EventDeps, 'audit'>): EventAnswer {
+export function refuseRequest(
+  tenant: { readonly id: string }, channel: EventChannel, refusal: EventRefusal, deps: Pick<EventDeps, 'audit'>,
+): EventAnswer {
   const { answer } = refusal;
   const audit = deps.audit ?? writeAuditLine;
   switch (answer.kind) {

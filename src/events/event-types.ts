@@ -8,7 +8,8 @@
 // | event | effect |
 // |---|---|
 // | CAEP session-revoked | the session (a sid in the subject), else the subject |
-// | CAEP credential-change; RISC account-disabled, account-purged, sessions-revoked, tokens-revoked, account-credential-change-required | the subject |
+// | CAEP credential-change; RISC account-disabled, account-purged, sessions-revoked, tokens-revoked, | the subject |
+// | account-credential-change-required                                                             |             |
 // | SSF verification | nothing (accepted) |
 // | anything else | nothing (accepted and logged) |
 import type { RevocationEffect } from '../revocation/event-ledger';

@@ -71,7 +71,10 @@ export async function readSet(request: Request): Promise<EventOutcome<string>> {
     return refuse('invalid_request', 'the body must be application/secevent+jwt');
   }
   const read = await readBody(request, { maxBytes: MAX_SET_BYTES });
-  if (!read.ok) return refuse('invalid_request', read.failure === 'too_large' ? `the body is over ${MAX_SET_BYTES} bytes` : 'the body could not be read');
+  if (!read.ok) {
+    const why = read.failure === 'too_large' ? `the body is over ${MAX_SET_BYTES} bytes` : 'the body could not be read';
+    return refuse('invalid_request', why);
+  }
   const text = utf8(read.bytes);
   if (text === null) return refuse('invalid_request', 'the body is not UTF-8');
   // A trailing newline (curl --data-binary @file) is not part of the SET.
@@ -83,7 +86,9 @@ export async function readSet(request: Request): Promise<EventOutcome<string>> {
 /** RFC 8417 / SSF validation and the event table, in this order: the JWS (verify/jws.ts), typ,
  *  aud, iat / nbf / exp, jti, events (1 to 100 objects), each event's effect (values over 256
  *  characters refuse the whole SET). */
-export async function verifySet(token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<VerifiedSet>> {
+export async function verifySet(
+  token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>,
+): Promise<EventOutcome<VerifiedSet>> {
   const signed = await verifyJws(token, tenant.events?.transmitters ?? NO_TRANSMITTERS, deps, SET_LIMIT);
   if (!signed.ok) return { ok: false, refusal: refusalOfDenial(signed.denial, 'iss names no SSF transmitter of this tenant') };
   const { signer: transmitter, header, payload } = signed.value;

@@ -57,11 +57,15 @@ export function refusalOfDenial(denial: Denial, unknownSender: string): EventRef
   switch (denial.error) {
     case 'invalid_token': {
       const description = denial.reason === 'unknown_issuer' ? unknownSender : DESCRIPTIONS[denial.reason] ?? 'the token is refused';
-      return { answer: refused(SET_CODES[denial.reason], description), reason: denial.reason, ...(denial.note ? { note: denial.note } : {}) };
+      const note = denial.note ? { note: denial.note } : {};
+      return { answer: refused(SET_CODES[denial.reason], description), reason: denial.reason, ...note };
     }
     case 'issuer_unavailable':
       return {
-        answer: { kind: 'unavailable', error: 'issuer_unavailable', description: "the sender's keys cannot be fetched now", retryAfterSeconds: denial.retryAfterSeconds },
+        answer: {
+          kind: 'unavailable', error: 'issuer_unavailable', description: "the sender's keys cannot be fetched now",
+          retryAfterSeconds: denial.retryAfterSeconds,
+        },
         ...(denial.note ? { note: denial.note } : {}),
       };
     default:
@@ -98,7 +102,9 @@ export function readJti(payload: Readonly<Record<string, unknown>>): EventOutcom
   const jti = own(payload, 'jti');
   if (jti === undefined) return refuse('invalid_request', 'jti is required', 'malformed');
   if (typeof jti !== 'string' || jti.length === 0) return refuse('invalid_request', 'jti is not a non-empty string', 'malformed');
-  if (jti.length > MAX_EVENT_VALUE_LENGTH) return refuse('invalid_request', `jti is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  if (jti.length > MAX_EVENT_VALUE_LENGTH) {
+    return refuse('invalid_request', `jti is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  }
   return { ok: true, value: jti };
 }
 
@@ -108,6 +114,7 @@ export function mediaTypeOf(contentType: string | null): string | null {
 }
 
 /** An own member only: a claim named like an Object.prototype property is absent unless present. */
-export const own = (value: Readonly<Record<string, unknown>>, name: string): unknown => Object.hasOwn(value, name) ? value[name] : undefined;
+export const own = (value: Readonly<Record<string, unknown>>, name: string): unknown =>
+  Object.hasOwn(value, name) ? value[name] : undefined;
 export const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -20,7 +20,8 @@ export function edgeAnswer(decided: Decided, verdict: Answered, host: string): R
   const { record } = decided;
   switch (verdict.kind) {
     case 'refused':
-      return denialResponse(verdict.denial, { host, requestId: record.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
+      return denialResponse(verdict.denial,
+        { host, requestId: record.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
     case 'metadata': return verdict.document === 'jwks' ? edgeJwksResponse(verdict.tenant, record.requestId)
       : metadataResponse(verdict.tenant, verdict.resource, record.requestId);
     // The pipeline refused an origin cors does not allow, so there is an answer.

@@ -88,7 +88,8 @@ export function edgeAuthWith(isolate: Isolate, options: EdgeAuthOptions & { hand
     if (verdict.kind !== 'passed') {
       const answer = edgeAnswer(decided, verdict, target.host);
       const denial = verdict.kind === 'refused' ? verdict.denial : undefined;
-      finish(decided, { outcome: verdict.kind === 'refused' ? 'denied' : verdict.kind, status: answer.status, denial }, settings, random, isolate.now());
+      const outcome = verdict.kind === 'refused' ? 'denied' : verdict.kind;
+      finish(decided, { outcome, status: answer.status, denial }, settings, random, isolate.now());
       return answer;
     }
 
@@ -101,7 +102,9 @@ export function edgeAuthWith(isolate: Isolate, options: EdgeAuthOptions & { hand
 
     const outcome = verdict.preflight ? 'preflight' : verdict.identity === null ? 'public' : 'allowed';
     // Answered through the funnel after the door admitted it (the forwarder's 502): as it is.
-    if (admitted.refusal !== null) return finish(decided, { outcome, status: c.res.status, denial: admitted.refusal }, settings, random, isolate.now());
+    if (admitted.refusal !== null) {
+      return finish(decided, { outcome, status: c.res.status, denial: admitted.refusal }, settings, random, isolate.now());
+    }
     const answered = passThrough(c.res, decided, settings.debugTiming);
     if (answered !== c.res) replaceResponse(c, answered);
     // A handler's throw is the handler's (its onError answered); the log says so.
@@ -136,7 +139,8 @@ export class Admitted {
   refuse(denial: Denial): Response {
     this.refusal = denial;
     const { decided } = this;
-    return denialResponse(denial, { host: this.target.host, requestId: this.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
+    return denialResponse(denial,
+      { host: this.target.host, requestId: this.requestId, headers: decisionHeaders(decided), challenge: decided.challenge });
   }
 }
 

@@ -19,7 +19,8 @@ export async function eventResponse(verdict: Extract<Verdict, { kind: 'event' }>
   // decide() answers an event only where TenantState is bound: the events are applied there.
   if (io.tenantState === null) throw new Error('a revocation event without a TenantState binding');
   const deps = { now: isolate.now, keys: isolate.keyTiers.source(io), sink: revocationSinkOf(tenantStateStub(io.tenantState, tenant.id)) };
-  const answer = verdict.channel === 'ssf' ? await handleSsfPush(request, tenant, deps) : await handleBackchannelLogout(request, tenant, deps);
+  const answer = verdict.channel === 'ssf' ? await handleSsfPush(request, tenant, deps)
+    : await handleBackchannelLogout(request, tenant, deps);
   const response = new Response(answer.body, answer);
   response.headers.set('x-request-id', requestId);
   return response;

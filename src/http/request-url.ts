@@ -40,5 +40,8 @@ export function requestUrl(href: string): RequestUrl {
     };
   }
   const url = new URL(href);
-  return { href, scheme: url.protocol.slice(0, -1), authority: url.host, host: normalizeRequestHost(url), pathname: url.pathname, search: url.search };
+  return {
+    href, scheme: url.protocol.slice(0, -1), authority: url.host, host: normalizeRequestHost(url),
+    pathname: url.pathname, search: url.search,
+  };
 }

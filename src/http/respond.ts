@@ -126,7 +126,8 @@ function challenges(denial: Denial, shape: Shape, context: ResponseContext): str
   // Only a 401 gets the second challenge; a 400 or 403 keeps its error in the Bearer one.
   const both = shape.status === 401 && dpop !== null && dpop !== undefined;
   const errorInDpop = both && dpop?.scheme === 'dpop';
-  const bearer = challengeOf('Bearer', [['realm', context.host], ...(errorInDpop ? [] : error), ['resource_metadata', metadataUrl(context.host)]]);
+  const bearer = challengeOf('Bearer',
+    [['realm', context.host], ...(errorInDpop ? [] : error), ['resource_metadata', metadataUrl(context.host)]]);
   if (!both) return bearer;
   return `${bearer}, ${challengeOf('DPoP', [...(errorInDpop ? error : []), ['algs', dpop!.algs.join(' ')]])}`;
 }

@@ -71,7 +71,10 @@ async function fetchWithin(url: URL, rules: FetchRules, signal: AbortSignal): Pr
     return { ok: false, note: `status ${response.status}`, status: response.status };
   }
   const read = await readBody(response, { maxBytes, signal });
-  if (!read.ok) return { ok: false, note: read.failure === 'too_large' ? `body over ${maxBytes} bytes` : read.failure === 'timeout' ? 'timeout' : 'network error' };
+  if (!read.ok) {
+    const note = read.failure === 'too_large' ? `body over ${maxBytes} bytes` : read.failure === 'timeout' ? 'timeout' : 'network error';
+    return { ok: false, note };
+  }
   try {
     return { ok: true, body: JSON.parse(new TextDecoder().decode(read.bytes)), headers: response.headers };
   } catch {

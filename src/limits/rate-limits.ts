@@ -136,11 +136,13 @@ async function acquire(
   let answer;
   try {
     // Past the deadline the permits the object may still grant stay counted there: never over.
-    const call = rateLimiterStub(io.rateLimiter, request).acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs });
+    const call = rateLimiterStub(io.rateLimiter, request)
+      .acquire({ limit: request.limit, windowSeconds: request.windowSeconds, want, leaseMs });
     answer = await withDeadline(call, limits.deadlineMs, 'RateLimiter');
   } catch (error) {
     limits.counters.unavailable++;
-    console.log(JSON.stringify({ event: 'rate_limiter_unavailable', tenant: request.tenantId, policy: request.policy, note: noteOf(error) }));
+    const note = noteOf(error);
+    console.log(JSON.stringify({ event: 'rate_limiter_unavailable', tenant: request.tenantId, policy: request.policy, note }));
     return {
       policy: request.policy, limit: request.limit, windowSeconds: request.windowSeconds,
       admitted: true, remaining: request.limit, resetSeconds: 0, retryAfterSeconds: 0, unavailable: true,

@@ -124,7 +124,8 @@ export async function decide(isolate: Isolate, r: PipelineRequest, io: PipelineI
       ({ pop, proof } = possession.value);
     }
 
-    const revoked = await decideRevocation(isolate.states, token.value, state, { tenantId: tenant.id, ...tenant.revocation }, io.tenantState);
+    const revocation = { tenantId: tenant.id, ...tenant.revocation };
+    const revoked = await decideRevocation(isolate.states, token.value, state, revocation, io.tenantState);
     d.lap('revocation');
     if (!revoked.ok) return d.refused(revoked.denial);
 
@@ -260,7 +261,8 @@ async function verified(isolate: Isolate, credential: string, tenant: Tenant, re
   const tokens = isolate.tokenCache;
   const hit = tokens?.get(credential, tenant, resource, isolate.keyTiers);
   if (hit !== undefined) return { ok: true, value: hit, hit: true };
-  const fresh = await verifyToken(credential, { id: tenant.id, issuers: tenant.issuers, resource }, { now: isolate.now, keys: isolate.keyTiers.source(io) });
+  const fresh = await verifyToken(credential, { id: tenant.id, issuers: tenant.issuers, resource },
+    { now: isolate.now, keys: isolate.keyTiers.source(io) });
   if (fresh.ok) tokens?.set(credential, tenant, resource, fresh.value);
   return fresh;
 }

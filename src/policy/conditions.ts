@@ -102,7 +102,9 @@ const isScalar = (value: unknown): value is ClaimValue =>
  *  `maxAuthAgeSeconds`, in whole seconds as maxTokenAgeSeconds is (verify/times.ts), without the
  *  clock tolerance: the age is the route's own bound. A missing or non-string `acr`, or a
  *  missing or non-finite `auth_time`, does not meet a requirement. */
-export function checkStepUp(match: Pick<RouteConditions, 'stepUp'>, payload: Readonly<Record<string, unknown>>, nowMs: number): Outcome<void> {
+export function checkStepUp(
+  match: Pick<RouteConditions, 'stepUp'>, payload: Readonly<Record<string, unknown>>, nowMs: number,
+): Outcome<void> {
   const stepUp = match.stepUp;
   if (stepUp === null) return PASSED;
   const { acr, maxAuthAgeSeconds } = stepUp;

@@ -19,7 +19,8 @@
 //
 //   #  scheme  cnf.jkt  cnf.x5t#S256  issuer requires    proof       certificate   outcome
 //   1  Bearer  yes      any           any                -           any           invalid_token pop_required (§7.2: never as Bearer)
-//   2  DPoP    no       any           any                -           any           invalid_token pop_required (§7.1: the DPoP scheme is for DPoP-bound tokens)
+//   2  DPoP    no       any           any                -           any           invalid_token pop_required (§7.1: the DPoP
+//                                                                                    scheme is for DPoP-bound tokens)
 //   3  any     no       any           dpop               -           any           invalid_token pop_required
 //   4  any     any      no            mtls               -           any           invalid_token pop_required
 //   5  any     no       no            dpop-or-mtls       -           any           invalid_token pop_required
@@ -100,7 +101,9 @@ export function decidePossession(facts: PossessionFacts): Outcome<Possession> {
   if (scheme === 'dpop' && jkt === null) return invalidToken('pop_required', 'the DPoP scheme with a token that is not DPoP-bound');
   if (required === 'dpop' && jkt === null) return invalidToken('pop_required', 'the issuer requires DPoP-bound tokens');
   if (required === 'mtls' && x5t === null) return invalidToken('pop_required', 'the issuer requires certificate-bound tokens');
-  if (required === 'dpop-or-mtls' && jkt === null && x5t === null) return invalidToken('pop_required', 'the issuer requires sender-constrained tokens');
+  if (required === 'dpop-or-mtls' && jkt === null && x5t === null) {
+    return invalidToken('pop_required', 'the issuer requires sender-constrained tokens');
+  }
 
   let verified: VerifiedProof | null = null;
   if (jkt !== null) {
@@ -180,13 +183,20 @@ export async function checkPossession(
   let proof: Outcome<VerifiedProof> | null = null;
   if (request.scheme === 'dpop' && confirmation.value.jkt !== null) {
     proof = await verifyProof(
-      { proof: request.proof, method: request.method, url: request.url, accessToken: request.accessToken, boundJkt: confirmation.value.jkt },
-      { algorithms: token.issuer.algorithms, clockToleranceSeconds: token.issuer.clockToleranceSeconds, maxAgeSeconds: tenant.dpop.maxAgeSeconds, nonce: nonceCheck },
+      {
+        proof: request.proof, method: request.method, url: request.url, accessToken: request.accessToken,
+        boundJkt: confirmation.value.jkt,
+      },
+      {
+        algorithms: token.issuer.algorithms, clockToleranceSeconds: token.issuer.clockToleranceSeconds,
+        maxAgeSeconds: tenant.dpop.maxAgeSeconds, nonce: nonceCheck,
+      },
       { now: deps.now });
   }
 
   const decided = decidePossession({
-    confirmation: confirmation.value, required: token.issuer.proofOfPossession, scheme: request.scheme, proof, certificate: request.certificate,
+    confirmation: confirmation.value, required: token.issuer.proofOfPossession, scheme: request.scheme, proof,
+    certificate: request.certificate,
   });
   if (!decided.ok) return decided;
 

@@ -105,7 +105,9 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   const claims = decodeSegment(payloadSegment);
   if (claims === null) return invalidProof('dpop_malformed', 'payload is not a base64url JSON object nesting at most 32 levels');
   const { jti, htm, htu, iat, ath, nonce } = claims;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_CHARS) return invalidProof('dpop_malformed', 'jti missing, empty, over 256 characters or not a string');
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_CHARS) {
+    return invalidProof('dpop_malformed', 'jti missing, empty, over 256 characters or not a string');
+  }
   if (typeof htm !== 'string') return invalidProof('dpop_malformed', 'htm missing or not a string');
   if (typeof htu !== 'string') return invalidProof('dpop_malformed', 'htu missing or not a string');
   if (typeof iat !== 'number' || !Number.isFinite(iat)) return invalidProof('dpop_malformed', 'iat missing or not a finite number');
@@ -209,7 +211,9 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
   }
   // jose refuses to verify with a smaller modulus by throwing a TypeError (a bug to us): refuse first.
   const modulus = (key.algorithm as Partial<CryptoKeyRsaKeyAlgorithm>).modulusLength;
-  if (modulus !== undefined && (modulus < RSA_BITS.min || modulus > RSA_BITS.max)) return malformed('jwk RSA modulus outside 2048..8192 bits');
+  if (modulus !== undefined && (modulus < RSA_BITS.min || modulus > RSA_BITS.max)) {
+    return malformed('jwk RSA modulus outside 2048..8192 bits');
+  }
   return { ok: true, value: { alg, key, jkt } };
 }
 

@@ -91,7 +91,8 @@ export function createProofReplays(options: { now: Clock; maxEntries?: number; o
       answer = await withDeadline(dpopReplayStub(io.dpopReplay, proof).claim(proof), deadlineMs, 'DpopReplay');
     } catch (error) {
       counters.unavailable++;
-      return deny({ error: 'revocation_unavailable', retryAfterSeconds: REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS, note: `DPoP replay check: ${noteOf(error)}` });
+      const note = `DPoP replay check: ${noteOf(error)}`;
+      return deny({ error: 'revocation_unavailable', retryAfterSeconds: REPLAY_UNAVAILABLE_RETRY_AFTER_SECONDS, note });
     }
     switch (answer.verdict) {
       case 'fresh':
@@ -102,7 +103,8 @@ export function createProofReplays(options: { now: Clock; maxEntries?: number; o
         return invalidProof('dpop_replayed');
       case 'full':
         counters.unavailable++;
-        return deny({ error: 'revocation_unavailable', retryAfterSeconds: answer.retryAfterSeconds, note: 'DPoP replay check: object full' });
+        const note = 'DPoP replay check: object full';
+        return deny({ error: 'revocation_unavailable', retryAfterSeconds: answer.retryAfterSeconds, note });
     }
   }
 

@@ -44,7 +44,9 @@ export interface ListFilter extends FuseFilter {
 /** One entry as the object stores it: the value's hash32 (written with it) and its time, epoch seconds. */
 export type RevocationRow = readonly [hash: number, at: number];
 
-export const EMPTY_LIST: RevocationList = Object.freeze({ entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0 });
+export const EMPTY_LIST: RevocationList = Object.freeze({
+  entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0,
+});
 
 /** The tail's pairs from rows in any order: sorted by hash, the newest time per hash. */
 export function encodeTail(rows: readonly RevocationRow[]): Uint32Array {

@@ -1,5 +1,6 @@
-// Whether a verified token is still good against its tenant's state (docs/revocation.md): the tenant claim, the token version, revokedBefore, revoked subjects and sessions
-// and the jti denylist, and what the lists have forgotten. Pure: the state is a snapshot read
+// Whether a verified token is still good against its tenant's state (docs/revocation.md): the
+// tenant claim, the token version, revokedBefore, revoked subjects and sessions and the jti
+// denylist, and what the lists have forgotten. Pure: the state is a snapshot read
 // elsewhere, and the object's exact answer, when the snapshot cannot decide, is asked for
 // elsewhere too (tenant-states.ts).
 //
@@ -85,7 +86,9 @@ export function checkRevocation(verified: RevocationSubject, state: TenantStateS
 
 /** The list rules once the object has said when each asked value was revoked (null: never, or
  *  no longer). Only asked values are settled here: the snapshot cleared the others. */
-export function settleRevocation(verified: RevocationSubject, state: TenantStateSnapshot, times: Omit<RevocationTimes, 'asOf'>): Outcome<void> {
+export function settleRevocation(
+  verified: RevocationSubject, state: TenantStateSnapshot, times: Omit<RevocationTimes, 'asOf'>,
+): Outcome<void> {
   const issued = issuedSecond(verified);
   const covers = (at: number | null) => at !== null && (issued === null || at >= issued);
   if (covers(times.sub)) return invalidToken('revoked', 'subject revoked at or after the token was issued');
@@ -134,7 +137,9 @@ function forgottenBy(list: RevocationList, issued: number | null, field: Field):
   if (list.floor > 0 && (issued === null || issued <= list.floor)) {
     return invalidToken('revoked', `issued at or before the ${field} list's forgetting floor`);
   }
-  if (issued !== null && issued <= list.agedThrough) return invalidToken('too_old', `issued before the ${field} list's memory of revocations`);
+  if (issued !== null && issued <= list.agedThrough) {
+    return invalidToken('too_old', `issued before the ${field} list's memory of revocations`);
+  }
   return null;
 }
 

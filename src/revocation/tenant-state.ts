@@ -138,8 +138,12 @@ const INITIAL: StatusRow = { status: 'active', tokenVersion: 1, revokedBefore: 0
  *  tenant's retainSeconds (subjects, sessions), else until the token's exp (jtis). Names are
  *  constants, never input. */
 const LISTS: Record<ListName, { table: string; key: string; at: string; expiry: string; newest: string; byAge: boolean }> = {
-  subjects: { table: 'revoked_subjects', key: 'sub', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_subjects_by_time', byAge: true },
-  sessions: { table: 'revoked_sessions', key: 'sid', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_sessions_by_time', byAge: true },
+  subjects: {
+    table: 'revoked_subjects', key: 'sub', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_subjects_by_time', byAge: true,
+  },
+  sessions: {
+    table: 'revoked_sessions', key: 'sid', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_sessions_by_time', byAge: true,
+  },
   jtis: { table: 'denied_jtis', key: 'jti', at: 'denied_at', expiry: 'exp', newest: 'denied_jtis_by_denial', byAge: false },
 };
 const LIST_NAMES = Object.keys(LISTS) as ListName[];
@@ -209,7 +213,8 @@ export class TenantState extends DurableObject {
     const timeOf = (name: ListName, value: unknown): number | null => {
       if (typeof value !== 'string') return null;
       const { table, key, at, expiry } = LISTS[name];
-      return this.#sql<{ at: number }>(`SELECT ${at} AS at FROM ${table} WHERE ${key} = ? AND ${expiry} > ?`, value, now - this.#kept(name))[0]?.at ?? null;
+      const query = `SELECT ${at} AS at FROM ${table} WHERE ${key} = ? AND ${expiry} > ?`;
+      return this.#sql<{ at: number }>(query, value, now - this.#kept(name))[0]?.at ?? null;
     };
     const asked: RevocationQuery = typeof query === 'object' && query !== null ? query : {};
     return { sub: timeOf('subjects', asked.sub), sid: timeOf('sessions', asked.sid), jti: timeOf('jtis', asked.jti), asOf: now };
@@ -432,7 +437,8 @@ export class TenantState extends DurableObject {
       `SELECT MAX(${at}) AS newest FROM ${table} WHERE rowid IN (${oldest})`, cutoff, over)[0]?.newest ?? null;
     if (forgotten === null) return;
     this.ctx.storage.sql.exec(`DELETE FROM ${table} WHERE rowid IN (${oldest})`, cutoff, over);
-    this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = MAX(0, entries - ?), floor = MAX(floor, ?) WHERE list = ?', over, forgotten, name);
+    this.ctx.storage.sql.exec('UPDATE list_sizes SET entries = MAX(0, entries - ?), floor = MAX(floor, ?) WHERE list = ?',
+      over, forgotten, name);
   }
 
   /** Within a transaction: drops up to `limit` entries past their time. A subject or session
@@ -472,7 +478,8 @@ export class TenantState extends DurableObject {
 
   #marks(): Record<ListName, ListMarks> {
     const marks = Object.fromEntries(LIST_NAMES.map((name) => [name, { floor: 0, agedThrough: 0 }])) as Record<ListName, ListMarks>;
-    for (const row of this.#sql<{ list: ListName; floor: number; aged_through: number }>('SELECT list, floor, aged_through FROM list_sizes')) {
+    const rows = this.#sql<{ list: ListName; floor: number; aged_through: number }>('SELECT list, floor, aged_through FROM list_sizes');
+    for (const row of rows) {
       if (Object.hasOwn(marks, row.list)) marks[row.list] = { floor: row.floor, agedThrough: row.aged_through };
     }
     return marks;
@@ -480,7 +487,8 @@ export class TenantState extends DurableObject {
 
   /** A named random secret of 32 bytes, made the first time it is asked for. */
   #secret(name: string): Uint8Array {
-    this.ctx.storage.sql.exec('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)', name, crypto.getRandomValues(new Uint8Array(32)));
+    const fresh = crypto.getRandomValues(new Uint8Array(32));
+    this.ctx.storage.sql.exec('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)', name, fresh);
     const value = this.ctx.storage.sql.exec<{ value: ArrayBuffer }>('SELECT value FROM secrets WHERE name = ?', name).one().value;
     return new Uint8Array(value);
   }
@@ -522,7 +530,8 @@ export class TenantState extends DurableObject {
   #liveSize(name: ListName): number {
     const { table, expiry } = LISTS[name];
     const entries = this.#sql<{ entries: number }>('SELECT entries FROM list_sizes WHERE list = ?', name)[0]?.entries ?? 0;
-    const dead = this.#sql<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${expiry} <= ?`, this.#seconds() - this.#kept(name))[0]?.n ?? 0;
+    const since = this.#seconds() - this.#kept(name);
+    const dead = this.#sql<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${expiry} <= ?`, since)[0]?.n ?? 0;
     return Math.max(0, entries - dead);
   }
 

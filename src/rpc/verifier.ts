@@ -99,14 +99,17 @@ export async function verifyThroughPipeline(isolate: Isolate, input: VerifyReque
       ...(decided.dpopNonce !== null ? { dpop_nonce: decided.dpopNonce } : {}),
       ...('retryAfterSeconds' in denial ? { retryAfterSeconds: denial.retryAfterSeconds } : {}),
       // RFC 9470: what the caller sends the user back to the provider with.
-      ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null ? { acr_values: denial.acrValues.join(' ') } : {}),
+      ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null
+        ? { acr_values: denial.acrValues.join(' ') } : {}),
       ...(denial.error === 'insufficient_user_authentication' && denial.maxAge !== null ? { max_age: denial.maxAge } : {}),
     };
   }
   // RPC has no metadata or preflight: what passes is a decision on the token.
   const identity = verdict.kind === 'passed' ? verdict.identity : null;
   finishDecision(decided.record, { outcome: identity === null ? 'public' : 'allowed', status: 200 }, { ...logged, now: isolate.now() });
-  if (identity === null) return { ok: true, tenant: decided.record.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
+  if (identity === null) {
+    return { ok: true, tenant: decided.record.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
+  }
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
     scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue }, pop: identity.pop,
@@ -115,7 +118,11 @@ export async function verifyThroughPipeline(isolate: Isolate, input: VerifyReque
 }
 
 const MALFORMED: TenantLookup = {
-  find: async () => deny({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/"; scheme is Bearer or DPoP; clientCertSha256 is a SHA-256 fingerprint.' }),
+  find: async () => deny({
+    error: 'invalid_request',
+    description: 'host and token must be strings; path must start with "/"; scheme is Bearer or DPoP; '
+      + 'clientCertSha256 is a SHA-256 fingerprint.',
+  }),
 };
 
 interface ParsedRequest {

@@ -65,7 +65,8 @@ export function createKeyring(vars: SecretsVars): SecretsKeyring {
       const key = (await keys()).current;
       if (key === null) throw new Error(problem ?? 'SECRETS_KEY is not set');
       const iv = crypto.getRandomValues(new Uint8Array(12));
-      const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(aad) }, key.key, encoder.encode(plaintext));
+      const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(aad) }, key.key,
+        encoder.encode(plaintext));
       return { sealed: `v1.${key.id}.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(data))}` };
     },
     async open(sealed, aad) {

@@ -246,7 +246,8 @@ export class Directory extends DurableObject<DirectoryBindings> {
   }
 
   #markPending(tenantId: string, op: PendingRow['op'], config: string | null): void {
-    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO pending (id, op, config, since) VALUES (?, ?, ?, ?)', tenantId, op, config, Date.now());
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO pending (id, op, config, since) VALUES (?, ?, ?, ?)',
+      tenantId, op, config, Date.now());
   }
 
   #pendingOf(tenantId: string): PendingRow | null {

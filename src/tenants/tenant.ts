@@ -267,7 +267,8 @@ function compileEvents(events: EventsConfig, secretAt: SecretAt): CompiledEvents
   };
 }
 
-function compileManagement(management: TransmitterConfig['management'], secretAt: (field: string) => WriteOnly | null): ManagementPolicy | null {
+function compileManagement(management: TransmitterConfig['management'], secretAt: (field: string) => WriteOnly | null):
+  ManagementPolicy | null {
   if (management === null) return null;
   if ('bearerToken' in management) return { kind: 'bearer', bearerToken: secretAt('bearerToken')! };
   return {

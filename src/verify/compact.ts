@@ -18,7 +18,8 @@ import { ALGORITHMS, type Algorithm } from '../config/algorithms';
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const SUPPORTED_ALGORITHMS: ReadonlySet<string> = new Set(ALGORITHMS);
 /** compactVerify's options per alg, built once: the caller checked its allowlist, jose checks it again. */
-const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as Record<Algorithm, { algorithms: string[] }>;
+const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as
+  Record<Algorithm, { algorithms: string[] }>;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** How deep a token's JSON may nest. Real claims nest a few levels (Keycloak's

@@ -65,7 +65,9 @@ export function checkTimes(times: TokenTimes, issuer: IssuerPolicy, nowMs: numbe
   if (hasExpired(times.expiresAt, now, tolerance)) return invalidToken('expired', 'exp in the past');
   const iat = times.issuedAt;
   const maxAge = issuer.maxTokenAgeSeconds;
-  if (maxAge !== null && iat !== null && olderThan(iat, now, maxAge, tolerance)) return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  if (maxAge !== null && iat !== null && olderThan(iat, now, maxAge, tolerance)) {
+    return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  }
   // A token without iat shows its age only through its lifetime: one that lives on past the
   // memory of revocations may have been issued before what that memory has forgotten.
   const retain = issuer.retainSeconds;
