@@ -8,7 +8,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // `npm pack` builds (stale or absent). Given to each project: a root `resolve` is not inherited.
 const alias = [
   { find: /^edge-token-verifier$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-  { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono/edge-auth.ts', import.meta.url)) },
+  { find: /^edge-token-verifier\/hono$/, replacement: fileURLToPath(new URL('./src/hono.ts', import.meta.url)) },
 ];
 
 export default defineConfig({

@@ -3,14 +3,14 @@
 // `npm run build` (and `prepack`): the package as users install it. tsc (tsconfig.build.json)
 // compiles the two entry points, `edge-token-verifier` (src/index.ts: the Worker, its Durable
 // Object classes, the Verifier RPC entrypoint and its types) and `edge-token-verifier/hono`
-// (src/hono/edge-auth.ts), with everything they import, to ESM JavaScript and declarations in
+// (src/hono.ts), with everything they import, to ESM JavaScript and declarations in
 // lib/. The sources import each other without extensions (the bundler resolution wrangler
 // uses); ESM itself, Node and `moduleResolution: "nodenext"` want the file named, so every
 // relative specifier in lib/ gets its `.js` (or `/index.js`) here, and one that names no emitted
 // file fails the build. `cloudflare:workers` stays an import: the user's wrangler (esbuild)
 // treats `cloudflare:*` as external, and workerd provides it.
 //
-//   npm run build            # lib/index.js, lib/index.d.ts, lib/hono/edge-auth.js, ...
+//   npm run build            # lib/index.js, lib/index.d.ts, lib/hono.js, ...
 //   import { build } from './build.mjs'; await build();
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,9 +1,9 @@
 // The Worker's bindings and vars, exactly as wrangler.toml declares them (README.md "Bindings").
 import type { Directory } from './tenants/directory';
-import type { DpopReplay } from './state/dpop-replay';
+import type { DpopReplay } from './possession/dpop-replay';
 import type { IssuerKeys } from './keys/issuer-keys';
-import type { RateLimiter } from './state/rate-limiter';
-import type { TenantState } from './state/tenant-state';
+import type { RateLimiter } from './limits/rate-limiter';
+import type { TenantState } from './revocation/tenant-state';
 
 export interface Env {
   TENANTS: KVNamespace;

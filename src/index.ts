@@ -1,20 +1,20 @@
 // Worker entry: the Hono app's fetch, the cron's scheduled handler, the Verifier RPC entrypoint
 // and the Durable Object classes wrangler.toml binds.
 import { createApp } from './app';
-import { systemClock } from './clock';
+import { systemClock } from './base/clock';
 import { runScheduled } from './cron/scheduled';
 import type { Env } from './env';
-import { isolatePipeline } from './isolate';
+import { workerIsolate } from './pipeline/isolate';
 
 export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
-export { DpopReplay } from './state/dpop-replay';
-export { RateLimiter } from './state/rate-limiter';
-export { TenantState } from './state/tenant-state';
+export { DpopReplay } from './possession/dpop-replay';
+export { RateLimiter } from './limits/rate-limiter';
+export { TenantState } from './revocation/tenant-state';
 export { Verifier } from './rpc/verifier';
 export type { VerifyRequest, VerifyResult } from './rpc/verifier';
 
-const app = createApp({ pipeline: isolatePipeline });
+const app = createApp({ isolate: workerIsolate() });
 
 export default {
   fetch: app.fetch,

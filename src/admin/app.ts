@@ -4,9 +4,9 @@
 //   const admin = createAdminApp({ now: systemClock });
 //   if (host === env.ADMIN_HOST) return admin.fetch(request, env, ctx);
 import { Hono } from 'hono';
-import type { Clock } from '../clock';
+import type { Clock } from '../base/clock';
 import type { Env } from '../env';
-import { noteOf } from '../denial';
+import { noteOf } from '../base/denial';
 import { adminError } from './answer';
 import { authenticateAdmin } from './auth';
 import { checkTenantDns } from './dns-check';

@@ -6,9 +6,9 @@
 //   // 200 { results: [{ host, expected, found, verdict, note? }], skipped: [{ host, reason }] }
 //   // 404 unknown_tenant; 400 dns_check_not_configured
 import { checkHost, exactHosts } from '../tenants/dns';
-import { settingsOf } from '../settings';
+import { settingsOf } from '../config/settings';
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../tenants/schema';
+import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 
@@ -22,7 +22,8 @@ export async function checkTenantDns(id: string, call: AdminCall, options: { tim
   if (check === null) return adminError('dns_check_not_configured', `tenant ${id} has no dnsCheck in its config`);
 
   const { exact, wildcards } = exactHosts(config.hosts);
-  const results = await Promise.all(exact.map((host) => checkHost(host, check, { dohUrl: settingsOf(call.env).dohUrl, timeoutMs: options.timeoutMs })));
+  const dns = { dohUrl: settingsOf(call.env).dohUrl, timeoutMs: options.timeoutMs };
+  const results = await Promise.all(exact.map((host) => checkHost(host, check, dns)));
   const skipped = wildcards.map((host) => ({ host, reason: 'a wildcard names no single host to resolve' }));
   return new Response(`${JSON.stringify({ results, skipped })}\n`, { status: 200, headers: { 'content-type': 'application/json' } });
 }

@@ -5,7 +5,7 @@
 //   if (!body.ok) return adminError(body.error, body.description);  // 413 | 415 | 400
 //   body.value                                                      // unknown JSON
 
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -22,7 +22,9 @@ export async function readJsonBody(request: Request, maxBytes = MAX_BODY_BYTES):
     return { ok: false, error: 'unsupported_media_type', description: 'the body must be application/json' };
   }
   const read = await readBody(request, { maxBytes });
-  if (!read.ok) return read.failure === 'too_large' ? tooLarge : { ok: false, error: 'invalid_json', description: 'the body could not be read' };
+  if (!read.ok) {
+    return read.failure === 'too_large' ? tooLarge : { ok: false, error: 'invalid_json', description: 'the body could not be read' };
+  }
   const text = utf8(read.bytes);
   try {
     if (text === null) throw new SyntaxError('not UTF-8');

@@ -5,8 +5,9 @@
 //   admin.get('/tenants/:id/jwks', (c) => getTenantJwks(c.req.param('id'), call(c)));
 //   // 200 { keys: [{ kty: 'EC', crv: 'P-256', x, y, kid, alg: 'ES256', use: 'sig' }] }; 404 unknown_tenant
 import { directoryStub } from '../tenants/directory';
-import { edgeKeyJwks, type StoredEdgeKey } from '../tenants/edge-key';
-import { isTenantId } from '../tenants/schema';
+import type { StoredEdgeKey } from '../config/stored-edge-key';
+import { edgeKeyJwks } from '../tenants/edge-key';
+import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 

@@ -5,7 +5,7 @@
 //   admin.get('/tenants', (c) => listTenants(c.req.raw, call(c)));
 //   // 200 { tenants: [{ id, hosts }], cursor: "dC0x…" | null }; 400 invalid_limit | invalid_cursor
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../tenants/schema';
+import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
 import type { AdminCall } from './tenants';
 

@@ -5,9 +5,10 @@
 //   // {} | {"sub": S} | {"sid": S} | {"jti": J, "exp": E} -> 200 summary; 400 invalid_request;
 //   // 404 unknown_tenant. Never refused for a full list: the list forgets its oldest entries.
 //   admin.post('/tenants/:id/status', ...)   // {"status": "hold" | "active"} -> 200 summary
-//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects, revokedSessions, deniedJtis, floors? }
+//   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects,
+//                                            //       revokedSessions, deniedJtis, floors? }
 import type { Env } from '../env';
-import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../state/tenant-state';
+import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
@@ -72,7 +73,9 @@ export function parseRevocation(body: unknown): Parsed<Revocation> {
   }
   if (keys === 'exp,jti') {
     if (!isIdentifier(body.jti)) return { ok: false, description: `jti must be a string of 1 to ${MAX_IDENTIFIER_LENGTH} characters` };
-    if (!Number.isSafeInteger(body.exp) || (body.exp as number) <= 0) return { ok: false, description: 'exp must be a positive integer (epoch seconds)' };
+    if (!Number.isSafeInteger(body.exp) || (body.exp as number) <= 0) {
+      return { ok: false, description: 'exp must be a positive integer (epoch seconds)' };
+    }
     return { ok: true, value: { kind: 'jti', jti: body.jti, exp: body.exp as number } };
   }
   return { ok: false, description: shape };
@@ -104,7 +107,8 @@ async function change(
     return adminError('unknown_tenant', `no tenant ${id}`);
   }
   const { action, ...detail } = what;
-  console.log(JSON.stringify({ event: 'audit', at: new Date(call.now()).toISOString(), who: call.who, action, tenant: id, ...detail, before, after }));
+  const at = new Date(call.now()).toISOString();
+  console.log(JSON.stringify({ event: 'audit', at, who: call.who, action, tenant: id, ...detail, before, after }));
   return new Response(`${JSON.stringify(after)}\n`, { status: 200, headers: JSON_HEADERS });
 }
 

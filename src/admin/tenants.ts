@@ -5,14 +5,14 @@
 //
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
 //   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
-import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import type { Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import type { Env } from '../env';
-import { settingsOf } from '../settings';
+import { settingsOf } from '../config/settings';
 import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal } from '../tenants/directory';
 import { redactConfig, sealConfig } from '../tenants/secrets';
-import { tenantStateStub } from '../state/tenant-state';
-import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../tenants/schema';
+import { tenantStateStub } from '../revocation/tenant-state';
+import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
 
@@ -50,7 +50,8 @@ export async function putTenant(request: Request, id: string, call: AdminCall): 
   if (replacedEdgeKey !== null) console.log(JSON.stringify({ event: 'edge_key_replaced', tenant: id, ...replacedEdgeKey }));
   audit(call, { action: written.created ? 'tenant.create' : 'tenant.replace', tenant: id, before: written.before, after: written.after });
   if (!(await startState(call, id, written.created))) {
-    return adminError('internal_error', `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);
+    return adminError('internal_error',
+      `tenant ${id} was written but its state was not reset, so it stays on hold; repeating the PUT finishes it`);
   }
   return new Response(`${JSON.stringify(redactConfig(written.after))}\n`, {
     status: written.created ? 201 : 200,
@@ -69,7 +70,8 @@ export async function getTenant(request: Request, id: string, call: AdminCall): 
   }
   // The ETag is the stored text's, sealed secrets included: it moves when a secret does, though
   // the answer shows {"set": true} either way.
-  return new Response(`${JSON.stringify(redactConfig(JSON.parse(json) as TenantConfig))}\n`, { status: 200, headers: { ...JSON_HEADERS, etag } });
+  const view = redactConfig(JSON.parse(json) as TenantConfig);
+  return new Response(`${JSON.stringify(view)}\n`, { status: 200, headers: { ...JSON_HEADERS, etag } });
 }
 
 export async function deleteTenant(request: Request, id: string, call: AdminCall): Promise<Response> {
@@ -123,7 +125,8 @@ function refused(refusal: WriteRefusal, id: string): Response {
     case 'unknown_tenant':
       return adminError('unknown_tenant', `no tenant ${id}`);
     case 'changed':
-      return adminError('internal_error', `tenant ${id} changed under ${WRITE_ATTEMPTS} attempts to write it; repeating the request finishes it`);
+      return adminError('internal_error',
+        `tenant ${id} changed under ${WRITE_ATTEMPTS} attempts to write it; repeating the request finishes it`);
     case 'incomplete':
       console.log(JSON.stringify({ event: 'tenant_write_incomplete', tenant: id, note: refusal.note }));
       return adminError('internal_error', 'the change stopped half way; repeating it, or the next scheduled run, finishes it');

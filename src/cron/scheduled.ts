@@ -14,11 +14,11 @@
 // With one host and a shared issuer that is ~450 tenants a run, ~130,000 a day; 5,000 tenants
 // are all checked every ~12 runs (an hour). On the Free plan set RUN_SUBREQUESTS to
 // PLAN_SUBREQUESTS.free - 5: ~21 tenants a run.
-import type { Clock } from '../clock';
+import type { Clock } from '../base/clock';
 import type { Env } from '../env';
 import { issuerKeysStub } from '../keys/issuer-keys';
-import { tenantStateStub, type TenantStatus } from '../state/tenant-state';
-import { settingsOf } from '../settings';
+import { tenantStateStub, type TenantStatus } from '../revocation/tenant-state';
+import { settingsOf } from '../config/settings';
 import { directoryStub, type Directory, type PendingRepair, type ScheduledTenant } from '../tenants/directory';
 import { keySetIdOf } from '../tenants/tenant';
 import { checkHost, exactHosts, tenantVerdict, type HostCheck } from '../tenants/dns';

@@ -4,18 +4,19 @@
 //
 //   return applyEvents(tenant, 'ssf', { issuer, jti, rememberUntil }, processed, deps);
 //   return refuseRequest(tenant, 'ssf', refusal, deps);
-import type { Clock } from '../clock';
-import { noteOf } from '../denial';
+import type { Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import type { KeySource } from '../keys/key-source';
 import { ACCEPTED, type EventAnswer } from './answer';
 import { forLog, writeAuditLine, type AuditLine, type EventChannel } from './audit';
-import type { BatchResult, RevocationEffect, RevocationSink } from './sink';
+import type { BatchResult, RevocationEffect } from '../revocation/event-ledger';
+import type { RevocationSink } from './sink';
 import type { EventRefusal } from './token-rules';
 
 /** What an event endpoint needs besides the request and the tenant. */
 export interface EventDeps {
   readonly now: Clock;
-  /** The key tiers (the pipeline's, so issuers' and transmitters' keys are cached with the rest). */
+  /** The key tiers (the isolate's, so issuers' and transmitters' keys are cached with the rest). */
   readonly keys: KeySource;
   /** The tenant's state: TenantState.applyEvents, through its stub. */
   readonly sink: RevocationSink;
@@ -55,7 +56,8 @@ export async function applyEvents(
       outcome = await deps.sink.applyEvents({ ...message, effects });
     } catch (error) {
       return refuseRequest(tenant, channel, { answer: {
-        kind: 'unavailable', error: 'revocation_unavailable', description: 'the tenant state cannot be reached now', retryAfterSeconds: STATE_RETRY_SECONDS,
+        kind: 'unavailable', error: 'revocation_unavailable', description: 'the tenant state cannot be reached now',
+        retryAfterSeconds: STATE_RETRY_SECONDS,
       }, note: noteOf(error) }, deps);
     }
     replayed = outcome.outcome === 'replayed';
@@ -78,7 +80,9 @@ export async function applyEvents(
   return ACCEPTED;
 }
 
-export function refuseRequest(tenant: { readonly id: string }, channel: EventChannel, refusal: EventRefusal, deps: Pick<EventDeps, 'audit'>): EventAnswer {
+export function refuseRequest(
+  tenant: { readonly id: string }, channel: EventChannel, refusal: EventRefusal, deps: Pick<EventDeps, 'audit'>,
+): EventAnswer {
   const { answer } = refusal;
   const audit = deps.audit ?? writeAuditLine;
   switch (answer.kind) {

@@ -11,16 +11,18 @@
 //
 //   if (tenant.events !== null && url.pathname === BACKCHANNEL_LOGOUT_PATH)
 //     return handleBackchannelLogout(request, tenant, { now, keys, sink, audit });
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 import type { Tenant } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
+import { readEventTimes, secondsOf } from '../verify/times';
 import { MAX_CREDENTIAL_BYTES } from '../verify/token';
 import { METHOD_NOT_ALLOWED, backchannelLogoutResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps } from './apply';
 import { BACKCHANNEL_LOGOUT_EVENT } from './event-types';
-import { MAX_EVENT_VALUE_LENGTH, rememberUntil, type RevocationEffect } from './sink';
+import { MAX_EVENT_VALUE_LENGTH, type RevocationEffect } from '../revocation/event-ledger';
+import { rememberUntil } from './sink';
 import {
-  audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome,
+  audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome,
 } from './token-rules';
 
 export const BACKCHANNEL_LOGOUT_PATH = '/_edge/backchannel-logout';
@@ -68,7 +70,8 @@ export async function readLogoutToken(request: Request): Promise<EventOutcome<st
   }
   const read = await readBody(request, { maxBytes: MAX_LOGOUT_BODY_BYTES });
   if (!read.ok) {
-    return refuse('invalid_request', read.failure === 'too_large' ? `the body is over ${MAX_LOGOUT_BODY_BYTES} bytes` : 'the body could not be read');
+    const why = read.failure === 'too_large' ? `the body is over ${MAX_LOGOUT_BODY_BYTES} bytes` : 'the body could not be read';
+    return refuse('invalid_request', why);
   }
   const text = utf8(read.bytes);
   if (text === null) return refuse('invalid_request', 'the body is not UTF-8');
@@ -81,7 +84,9 @@ export async function readLogoutToken(request: Request): Promise<EventOutcome<st
 /** §2.6 validation, every refusal a 400 invalid_request (or 503 when the issuer's keys cannot be
  *  had), in this order: the JWS (verify/jws.ts), typ, aud, iat / nbf / exp, jti, events, nonce,
  *  sub and sid. */
-export async function verifyLogoutToken(token: string, tenant: LogoutTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<LogoutEvent>> {
+export async function verifyLogoutToken(
+  token: string, tenant: LogoutTenant, deps: Pick<EventDeps, 'now' | 'keys'>,
+): Promise<EventOutcome<LogoutEvent>> {
   const audiences = tenant.events?.backchannelLogout?.audiences;
   if (audiences === undefined) return refuse('invalid_request', 'back-channel logout is not configured for this tenant');
   const signed = await verifyJws(token, tenant.issuers, deps, LOGOUT_TOKEN_LIMIT);
@@ -92,11 +97,13 @@ export async function verifyLogoutToken(token: string, tenant: LogoutTenant, dep
   if (typ !== null) return refuse('invalid_request', typ, 'wrong_type');
   const audience = audienceHolds(own(payload, 'aud'), (aud) => audiences.has(aud));
   if (audience === null) return refuse('invalid_request', 'aud is missing or not a string or array of strings', 'wrong_audience');
-  if (!audience) return refuse('invalid_request', 'aud names none of the audiences this tenant accepts logout tokens for', 'wrong_audience');
+  if (!audience) {
+    return refuse('invalid_request', 'aud names none of the audiences this tenant accepts logout tokens for', 'wrong_audience');
+  }
   const times = readEventTimes(payload, {
-    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: issuer.clockToleranceSeconds, maxAgeSeconds: MAX_LOGOUT_TOKEN_AGE_SECONDS,
+    nowSeconds: secondsOf(deps.now()), toleranceSeconds: issuer.clockToleranceSeconds, maxAgeSeconds: MAX_LOGOUT_TOKEN_AGE_SECONDS,
   });
-  if (!times.ok) return times;
+  if (!times.ok) return refuse('invalid_request', times.description, times.reason);
   const jti = readJti(payload);
   if (!jti.ok) return jti;
   const events = own(payload, 'events');
@@ -114,7 +121,10 @@ export async function verifyLogoutToken(token: string, tenant: LogoutTenant, dep
   const effect: RevocationEffect | null = sid.value !== null ? { kind: 'session', value: sid.value }
     : sub.value !== null ? { kind: 'subject', value: sub.value } : null;
   if (effect === null) return refuse('invalid_request', 'a logout token names a sub or a sid', 'malformed');
-  return { ok: true, value: { issuer: issuer.issuer, jti: jti.value, issuedAt: times.value, toleranceSeconds: issuer.clockToleranceSeconds, effect } };
+  return {
+    ok: true,
+    value: { issuer: issuer.issuer, jti: jti.value, issuedAt: times.value, toleranceSeconds: issuer.clockToleranceSeconds, effect },
+  };
 }
 
 /** `sub` or `sid`: absent, or a string of 1 to 256 characters (longer cannot be revoked, as in
@@ -123,6 +133,8 @@ function readIdentifier(payload: Readonly<Record<string, unknown>>, name: 'sub' 
   const value = own(payload, name);
   if (value === undefined) return { ok: true, value: null };
   if (typeof value !== 'string' || value.length === 0) return refuse('invalid_request', `${name} is not a non-empty string`, 'malformed');
-  if (value.length > MAX_EVENT_VALUE_LENGTH) return refuse('invalid_request', `${name} is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  if (value.length > MAX_EVENT_VALUE_LENGTH) {
+    return refuse('invalid_request', `${name} is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  }
   return { ok: true, value };
 }

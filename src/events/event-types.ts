@@ -8,10 +8,11 @@
 // | event | effect |
 // |---|---|
 // | CAEP session-revoked | the session (a sid in the subject), else the subject |
-// | CAEP credential-change; RISC account-disabled, account-purged, sessions-revoked, tokens-revoked, account-credential-change-required | the subject |
+// | CAEP credential-change; RISC account-disabled, account-purged, sessions-revoked, tokens-revoked, | the subject |
+// | account-credential-change-required                                                             |             |
 // | SSF verification | nothing (accepted) |
 // | anything else | nothing (accepted and logged) |
-import type { RevocationEffect } from './sink';
+import type { RevocationEffect } from '../revocation/event-ledger';
 import { readSubject, type IssuerSet, type SubjectReading } from './subjects';
 
 export const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';

@@ -19,14 +19,16 @@
 //
 //   if (tenant.events !== null && url.pathname === SSF_PATH)
 //     return handleSsfPush(request, tenant, { now, keys, sink, audit });
-import { readBody, utf8 } from '../body';
+import { readBody, utf8 } from '../base/body';
 import type { Tenant, TransmitterPolicy } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
+import { readEventTimes, secondsOf } from '../verify/times';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
 import { readEvent } from './event-types';
-import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH, rememberUntil } from './sink';
-import { audienceHolds, isObject, mediaTypeOf, own, readEventTimes, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
+import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
+import { rememberUntil } from './sink';
+import { audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
 
 export const SSF_PATH = '/_edge/ssf';
 /** The SET body cap (and so the SET's), checked before anything is parsed. */
@@ -69,7 +71,10 @@ export async function readSet(request: Request): Promise<EventOutcome<string>> {
     return refuse('invalid_request', 'the body must be application/secevent+jwt');
   }
   const read = await readBody(request, { maxBytes: MAX_SET_BYTES });
-  if (!read.ok) return refuse('invalid_request', read.failure === 'too_large' ? `the body is over ${MAX_SET_BYTES} bytes` : 'the body could not be read');
+  if (!read.ok) {
+    const why = read.failure === 'too_large' ? `the body is over ${MAX_SET_BYTES} bytes` : 'the body could not be read';
+    return refuse('invalid_request', why);
+  }
   const text = utf8(read.bytes);
   if (text === null) return refuse('invalid_request', 'the body is not UTF-8');
   // A trailing newline (curl --data-binary @file) is not part of the SET.
@@ -81,7 +86,9 @@ export async function readSet(request: Request): Promise<EventOutcome<string>> {
 /** RFC 8417 / SSF validation and the event table, in this order: the JWS (verify/jws.ts), typ,
  *  aud, iat / nbf / exp, jti, events (1 to 100 objects), each event's effect (values over 256
  *  characters refuse the whole SET). */
-export async function verifySet(token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>): Promise<EventOutcome<VerifiedSet>> {
+export async function verifySet(
+  token: string, tenant: SetTenant, deps: Pick<EventDeps, 'now' | 'keys'>,
+): Promise<EventOutcome<VerifiedSet>> {
   const signed = await verifyJws(token, tenant.events?.transmitters ?? NO_TRANSMITTERS, deps, SET_LIMIT);
   if (!signed.ok) return { ok: false, refusal: refusalOfDenial(signed.denial, 'iss names no SSF transmitter of this tenant') };
   const { signer: transmitter, header, payload } = signed.value;
@@ -95,9 +102,9 @@ export async function verifySet(token: string, tenant: SetTenant, deps: Pick<Eve
   // The oldest SET accepted: one older than the tenant's memory of revocations can only concern
   // tokens refused as too old, and a replay of it could not be told from a first delivery.
   const times = readEventTimes(payload, {
-    nowSeconds: Math.floor(deps.now() / 1000), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: tenant.revocation.retainSeconds,
+    nowSeconds: secondsOf(deps.now()), toleranceSeconds: transmitter.clockToleranceSeconds, maxAgeSeconds: tenant.revocation.retainSeconds,
   });
-  if (!times.ok) return times;
+  if (!times.ok) return refuse('invalid_request', times.description, times.reason);
   const jti = readJti(payload);
   if (!jti.ok) return jti;
 

@@ -34,7 +34,9 @@ export interface IssuerSet {
 }
 
 export function readSubject(value: unknown, issuers: IssuerSet): SubjectReading {
-  if (!isObject(value)) return { format: 'none', user: null, session: null, note: value === undefined ? 'no subject' : 'subject is not an object' };
+  if (!isObject(value)) {
+    return { format: 'none', user: null, session: null, note: value === undefined ? 'no subject' : 'subject is not an object' };
+  }
   const format = formatOf(value);
   if (format === null) return { format: 'invalid', user: null, session: null, note: 'subject has no format' };
   if (format !== 'complex') {
@@ -61,7 +63,8 @@ function readMember(value: unknown, issuers: IssuerSet): { user: string | null; 
   return readSimple(value, format, issuers);
 }
 
-function readSimple(value: Readonly<Record<string, unknown>>, format: string, issuers: IssuerSet): { user: string | null; note: string | undefined } {
+function readSimple(value: Readonly<Record<string, unknown>>, format: string, issuers: IssuerSet):
+  { user: string | null; note: string | undefined } {
   switch (format) {
     case 'iss_sub': {
       const iss = own(value, 'iss');

@@ -5,9 +5,9 @@
 //   const refusedBy = typeRefusal(header, 'logout+jwt');        // null when typ is absent or fits
 //   const iat = readIssuedAt(payload, { nowSeconds, toleranceSeconds: 30, maxAgeSeconds: 300 });
 //   if (!iat.ok) return iat;                                    // { ok: false, refusal }
-import type { Denial, Reason } from '../denial';
+import type { Denial, Reason } from '../base/denial';
 import { refused, type EventAnswer, type SetErrorCode } from './answer';
-import { MAX_EVENT_VALUE_LENGTH } from './sink';
+import { MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
 
 /** A refusal with what the log needs besides the answer. */
 export interface EventRefusal {
@@ -57,11 +57,15 @@ export function refusalOfDenial(denial: Denial, unknownSender: string): EventRef
   switch (denial.error) {
     case 'invalid_token': {
       const description = denial.reason === 'unknown_issuer' ? unknownSender : DESCRIPTIONS[denial.reason] ?? 'the token is refused';
-      return { answer: refused(SET_CODES[denial.reason], description), reason: denial.reason, ...(denial.note ? { note: denial.note } : {}) };
+      const note = denial.note ? { note: denial.note } : {};
+      return { answer: refused(SET_CODES[denial.reason], description), reason: denial.reason, ...note };
     }
     case 'issuer_unavailable':
       return {
-        answer: { kind: 'unavailable', error: 'issuer_unavailable', description: "the sender's keys cannot be fetched now", retryAfterSeconds: denial.retryAfterSeconds },
+        answer: {
+          kind: 'unavailable', error: 'issuer_unavailable', description: "the sender's keys cannot be fetched now",
+          retryAfterSeconds: denial.retryAfterSeconds,
+        },
         ...(denial.note ? { note: denial.note } : {}),
       };
     default:
@@ -93,37 +97,14 @@ export function audienceHolds(claim: unknown, accepts: (audience: string) => boo
   return found;
 }
 
-export interface TimeRules {
-  readonly nowSeconds: number;
-  readonly toleranceSeconds: number;
-  /** The oldest `iat` accepted: now minus this, minus the tolerance. */
-  readonly maxAgeSeconds: number;
-}
-
-/** `iat` required, finite, not in the future and not older than allowed (each with the clock
- *  tolerance); `nbf` and `exp` honoured when present. The issued-at time, or a refusal. */
-export function readEventTimes(payload: Readonly<Record<string, unknown>>, rules: TimeRules): EventOutcome<number> {
-  const { nowSeconds: now, toleranceSeconds: tolerance } = rules;
-  const iat = own(payload, 'iat');
-  if (iat === undefined) return refuse('invalid_request', 'iat is required', 'malformed');
-  if (!isFiniteNumber(iat)) return refuse('invalid_request', 'iat is not a number', 'malformed');
-  if (iat > now + tolerance) return refuse('invalid_request', 'iat is in the future', 'not_yet_valid');
-  if (now - iat - tolerance > rules.maxAgeSeconds) return refuse('invalid_request', `iat is more than ${rules.maxAgeSeconds} seconds old`, 'too_old');
-  const nbf = own(payload, 'nbf');
-  if (nbf !== undefined && !isFiniteNumber(nbf)) return refuse('invalid_request', 'nbf is not a number', 'malformed');
-  if (nbf !== undefined && nbf > now + tolerance) return refuse('invalid_request', 'nbf is in the future', 'not_yet_valid');
-  const exp = own(payload, 'exp');
-  if (exp !== undefined && !isFiniteNumber(exp)) return refuse('invalid_request', 'exp is not a number', 'malformed');
-  if (exp !== undefined && exp <= now - tolerance) return refuse('invalid_request', 'exp has passed', 'expired');
-  return { ok: true, value: iat };
-}
-
 /** `jti` required: a string of 1 to 256 characters (it is remembered to refuse replays). */
 export function readJti(payload: Readonly<Record<string, unknown>>): EventOutcome<string> {
   const jti = own(payload, 'jti');
   if (jti === undefined) return refuse('invalid_request', 'jti is required', 'malformed');
   if (typeof jti !== 'string' || jti.length === 0) return refuse('invalid_request', 'jti is not a non-empty string', 'malformed');
-  if (jti.length > MAX_EVENT_VALUE_LENGTH) return refuse('invalid_request', `jti is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  if (jti.length > MAX_EVENT_VALUE_LENGTH) {
+    return refuse('invalid_request', `jti is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
+  }
   return { ok: true, value: jti };
 }
 
@@ -133,7 +114,7 @@ export function mediaTypeOf(contentType: string | null): string | null {
 }
 
 /** An own member only: a claim named like an Object.prototype property is absent unless present. */
-export const own = (value: Readonly<Record<string, unknown>>, name: string): unknown => Object.hasOwn(value, name) ? value[name] : undefined;
+export const own = (value: Readonly<Record<string, unknown>>, name: string): unknown =>
+  Object.hasOwn(value, name) ? value[name] : undefined;
 export const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);

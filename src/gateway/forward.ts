@@ -2,36 +2,28 @@
 // edge owns, in every spelling an origin may read as the same name, adds the verified identity,
 // rewrites to `upstream`, and passes the response through. The gateway's handler after edgeAuth.
 //
-//   app.use('*', edgeAuthWith(pipeline, { tenant: 'kv' }));
-//   app.all('*', forwardToOrigin);       // a failed fetch throws UpstreamUnavailable: edgeAuth answers 502
+//   app.use('*', edgeAuthWith(isolate, { tenant: 'kv' }));
+//   app.all('*', forwardToOrigin);       // an origin that cannot be reached: 502 through the one funnel
 import type { Context } from 'hono';
 import { base64url } from 'jose';
-import { UpstreamUnavailable, type EdgeAuthVariables } from '../hono/edge-auth';
+import { noteOf } from '../base/denial';
+import { admittedOf, type EdgeAuthVariables } from '../http/edge-auth';
+import type { RequestUrl } from '../http/request-url';
+import type { Identity } from '../pipeline/identity';
 import type { Tenant } from '../tenants/tenant';
-import type { RequestUrl } from './request-url';
-
-/** What the origin learns about a verified caller. */
-export interface Identity {
-  readonly tenant: string;
-  readonly issuer: string;
-  readonly subject: string | null;
-  readonly clientId: string | null;
-  readonly scopes: ReadonlySet<string>;
-  readonly claims: Readonly<Record<string, unknown>>;
-  /** How the request proved possession of a sender-constrained token; null for a bearer token. */
-  readonly pop: 'dpop' | 'mtls' | null;
-}
 
 const MAX_CLAIMS_HEADER = 8 * 1024;
 
-/** The gateway's handler: the request, as the origin may see it, to the origin. */
+/** The gateway's handler: the request, as the origin may see it, to the origin; its response
+ *  as it comes, or the contract's 502 upstream_unavailable when the origin cannot be reached. */
 export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables }>): Promise<Response> {
-  const { tenant, requestId, preflight, target } = c.get('edgeDecision');
-  const request = originRequest(c.req.raw, target, tenant, c.get('auth'), { requestId, preflight });
+  const admitted = admittedOf(c);
+  if (admitted === undefined) throw new Error('forwardToOrigin runs behind edgeAuth');
+  const request = originRequest(c.req.raw, admitted.target, admitted.tenant, c.get('auth'), admitted);
   try {
     return await fetch(request);
   } catch (error) {
-    throw new UpstreamUnavailable(error);
+    return admitted.refuse({ error: 'upstream_unavailable', note: noteOf(error) });
   }
 }
 

@@ -6,7 +6,7 @@
 //   if (!fetched.ok) return fetched.note;       // 'status 302', 'timeout', 'body over 262144 bytes'
 //   fetched.body; fetched.headers.get('cache-control');
 
-import { discard, readBody } from '../body';
+import { discard, readBody } from '../base/body';
 
 export const FETCH_TIMEOUT_MS = 5_000;
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -71,7 +71,10 @@ async function fetchWithin(url: URL, rules: FetchRules, signal: AbortSignal): Pr
     return { ok: false, note: `status ${response.status}`, status: response.status };
   }
   const read = await readBody(response, { maxBytes, signal });
-  if (!read.ok) return { ok: false, note: read.failure === 'too_large' ? `body over ${maxBytes} bytes` : read.failure === 'timeout' ? 'timeout' : 'network error' };
+  if (!read.ok) {
+    const note = read.failure === 'too_large' ? `body over ${maxBytes} bytes` : read.failure === 'timeout' ? 'timeout' : 'network error';
+    return { ok: false, note };
+  }
   try {
     return { ok: true, body: JSON.parse(new TextDecoder().decode(read.bytes)), headers: response.headers };
   } catch {

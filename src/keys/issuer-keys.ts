@@ -10,8 +10,7 @@
 //
 // Tests replace `now` or `fetchTimeoutMs` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
-import { systemClock, type Clock } from '../clock';
-import type { Env } from '../env';
+import { systemClock, type Clock } from '../base/clock';
 import { discoverJwksUri } from './discovery';
 import { FETCH_TIMEOUT_MS, fetchIssuerJson, type FetchRules } from './issuer-fetch';
 import { jwksLifetimeSeconds, parseJwks, type PublicJwk } from './jwks';
@@ -80,7 +79,7 @@ export function issuerKeysStub(namespace: DurableObjectNamespace<IssuerKeys>, ke
   return namespace.get(namespace.idFromName(keySetId));
 }
 
-export class IssuerKeys extends DurableObject<Env> {
+export class IssuerKeys extends DurableObject {
   now: Clock = systemClock;
   fetchTimeoutMs = FETCH_TIMEOUT_MS;
   #stored: StoredKeySet | null = null;
@@ -88,7 +87,7 @@ export class IssuerKeys extends DurableObject<Env> {
   /** The fetch under way; every call arriving meanwhile waits for it instead of fetching. */
   #inFlight: Promise<Refreshed> | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       this.#stored = (await ctx.storage.get<StoredKeySet>(STORAGE_KEY)) ?? null;

@@ -1,6 +1,6 @@
 // The seam between verification and the key tiers. INTERFACE: implemented by the key tiers.
-import type { Outcome } from '../denial';
-import type { Algorithm } from '../tenants/schema';
+import type { Outcome } from '../base/denial';
+import type { Algorithm } from '../config/algorithms';
 
 /** Where a key set's JWKS URI is found when none is configured: OIDC Discovery (then RFC 8414)
  *  for issuers of access and logout tokens, the SSF transmitter configuration (then the older

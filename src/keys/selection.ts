@@ -2,7 +2,7 @@
 // RFC 8037) and carry its kid; a token without kid gets at most 3 fitting keys (the contract, docs/).
 //
 //   const picked = selectKeys(keySet.keys, { alg: 'ES256', kid: 'k1' });   // [{ jwk, index }]
-import type { Algorithm } from '../tenants/schema';
+import type { Algorithm } from '../config/algorithms';
 import type { PublicJwk } from './jwks';
 
 export const MAX_KEYS_WITHOUT_KID = 3;

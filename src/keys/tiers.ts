@@ -12,10 +12,10 @@
 //   const found = await keys.candidates(issuer, { alg: 'RS256', kid: 'k1' });
 //   if (found.ok) found.value.keys;   // else invalid_token/unknown_kid or issuer_unavailable
 import { importJWK } from 'jose';
-import { BoundedCache, type CacheCounters } from '../cache';
-import type { Clock } from '../clock';
-import { deny, invalidToken, ok, type Denial, type Outcome } from '../denial';
-import type { Algorithm } from '../tenants/schema';
+import { BoundedCache, type CacheCounters } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { deny, invalidToken, ok, type Denial, type Outcome } from '../base/denial';
+import type { Algorithm } from '../config/algorithms';
 import {
   FAILURE_HOLD_MS, REFRESH_COOLDOWN_MS, STALE_IF_ERROR_MS, issuerKeysStub,
   type IssuerKeys, type KeySet, type KeySetAnswer,

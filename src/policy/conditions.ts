@@ -18,10 +18,8 @@
 //   order of preference RFC 9470 gives `acr_values`). An empty intersection can be met by no
 //   login at all: that is 403 access_denied, not a step-up challenge the client would loop on;
 // - maxAuthAgeSeconds: the smallest one, which meets every route's.
-import { deny, ok, type Outcome } from '../denial';
-import type { ClaimReader } from '../verify/claim-names';
-import { compileClaimName } from '../verify/claim-names';
-import type { Route, RouteMatch } from './routes';
+import { deny, ok, type Outcome } from '../base/denial';
+import { compileClaimName, type ClaimReader } from '../config/claim-names';
 
 /** An accepted claim value: JSON scalars, compared as JSON values (1 and "1" differ). */
 export type ClaimValue = string | number | boolean;
@@ -37,6 +35,13 @@ export interface StepUp {
    *  route lists acr values; empty when no value satisfies them all. */
   readonly acr: readonly string[] | null;
   /** The smallest maxAuthAgeSeconds of the routes; null when none sets one. */
+  readonly maxAuthAgeSeconds: number | null;
+}
+
+/** What one route requires after its scopes, as configured (routes.ts Route). */
+export interface RouteRequirements {
+  readonly claims: readonly ClaimCondition[];
+  readonly acr: readonly string[] | null;
   readonly maxAuthAgeSeconds: number | null;
 }
 
@@ -56,7 +61,7 @@ export function compileClaimConditions(claims: Readonly<Record<string, readonly 
 }
 
 /** The conditions of several applied routes (see the header for how they combine). */
-export function combineConditions(routes: readonly Pick<Route, 'claims' | 'acr' | 'maxAuthAgeSeconds'>[]): RouteConditions {
+export function combineConditions(routes: readonly RouteRequirements[]): RouteConditions {
   const claims = routes.flatMap((route) => route.claims);
   let acr: string[] | null = null;
   let maxAuthAgeSeconds: number | null = null;
@@ -75,7 +80,7 @@ const PASSED: Outcome<void> = ok(undefined);
 
 /** Every claim condition holds: the claim is one of its accepted values or, when it is an array,
  *  holds one. Notes name the configured claim, never a value of the token. */
-export function checkClaims(match: Pick<RouteMatch, 'claims'>, payload: Readonly<Record<string, unknown>>): Outcome<void> {
+export function checkClaims(match: Pick<RouteConditions, 'claims'>, payload: Readonly<Record<string, unknown>>): Outcome<void> {
   for (const condition of match.claims) {
     if (!holds(condition.claim.read(payload), condition.accepted)) {
       return deny({ error: 'access_denied', note: `the ${condition.claim.name} claim holds no accepted value` });
@@ -97,7 +102,9 @@ const isScalar = (value: unknown): value is ClaimValue =>
  *  `maxAuthAgeSeconds`, in whole seconds as maxTokenAgeSeconds is (verify/times.ts), without the
  *  clock tolerance: the age is the route's own bound. A missing or non-string `acr`, or a
  *  missing or non-finite `auth_time`, does not meet a requirement. */
-export function checkStepUp(match: Pick<RouteMatch, 'stepUp'>, payload: Readonly<Record<string, unknown>>, nowMs: number): Outcome<void> {
+export function checkStepUp(
+  match: Pick<RouteConditions, 'stepUp'>, payload: Readonly<Record<string, unknown>>, nowMs: number,
+): Outcome<void> {
   const stepUp = match.stepUp;
   if (stepUp === null) return PASSED;
   const { acr, maxAuthAgeSeconds } = stepUp;

@@ -2,9 +2,9 @@
 // tenant load. Matching fails toward more protection, because the origin behind the edge may
 // read a path more loosely than the edge does.
 //
-//   const routes = compileRoutes(config.routes);
+//   const routes = compileRoutes(config.routes);                // once per tenant load
 //   const refusal = pathRefusal(url.pathname);                  // non-null: 400 invalid_request
-//   const matched = routes.match(request.method, url.pathname); // the default policy when none applies
+//   const matched = matchRoute(routes, request.method, url.pathname);   // the default policy when none applies
 //   matched.auth === 'none' || missingScopes(matched, token.scopes);
 //
 // A path is read every way an origin might read it (its readings): the lenient form (ASCII
@@ -15,7 +15,7 @@
 // only when no reading reaches a token route listed before it. Otherwise the requirements of
 // every token route reached before it add up, so a decorated path is never less protected:
 // scopes, claim conditions and step-up alike (conditions.ts says how the latter combine).
-import type { RouteConfig } from '../tenants/schema';
+import type { RouteConfig } from '../config/schema';
 import { combineConditions, compileClaimConditions, NO_CONDITIONS, type ClaimCondition, type RouteConditions } from './conditions';
 
 export interface Route {
@@ -44,19 +44,22 @@ export interface RouteMatch extends RouteConditions {
   readonly routes: readonly Route[];
 }
 
-export interface RouteTable {
-  /** The public route or the token routes that apply; the default policy when none does. With
-   *  `overrides` (methodOverridesOf), every method the origin may run the request as is read, and
-   *  the requirements of each add up, as the path's readings do. */
-  match(method: string, pathname: string, overrides?: readonly string[]): RouteMatch;
-  /** Every scope any route requires (for the RFC 9728 metadata). */
-  readonly scopes: readonly string[];
-}
-
 /** What applies when no route matches: a token is required, no scopes. */
 export const DEFAULT_MATCH: RouteMatch = Object.freeze({
   auth: 'required', path: '/*', scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS,
 });
+
+/** The route step: what applies to the request (the default policy without a path: RPC without
+ *  one), or why it is refused outright (400 invalid_request): a path an origin may read
+ *  otherwise (pathRefusal), or more than MAX_METHOD_OVERRIDES methods named (methodOverridesOf). */
+export function routeOf(table: RouteTable, method: string, pathname: string | null, overrides: readonly string[] | null):
+  RouteMatch | string {
+  if (pathname === null) return overrides === null ? TOO_MANY_METHODS : DEFAULT_MATCH;
+  const refusal = pathRefusal(pathname);
+  if (refusal !== null) return refusal;
+  if (overrides === null) return TOO_MANY_METHODS;
+  return matchRoute(table, method, pathname, overrides);
+}
 
 /** Why the path is refused outright (400 invalid_request), or null. Origins disagree on what an
  *  encoded slash, backslash or NUL means, and Tomcat, Jetty and Spring read `..;` as `..`: a
@@ -77,6 +80,7 @@ const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
 const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 /** More than this many distinct methods named: 400 (each costs one more route match). */
 export const MAX_METHOD_OVERRIDES = 8;
+const TOO_MANY_METHODS = `The request names more than ${MAX_METHOD_OVERRIDES} methods.`;
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 const NO_OVERRIDES: readonly string[] = Object.freeze([]);
 /** A query that may name `_method`: the letters as written, or an escape of an ASCII letter
@@ -113,7 +117,7 @@ export function methodOverridesOf(method: string, headers: Headers, search: stri
 }
 const DOT_SEGMENT_WITH_PARAMETERS = /(?:^|\/)(?:\.|%2e){1,2}(?:;|%3b)/i;
 
-interface CompiledRoute {
+export interface CompiledRoute {
   readonly index: number;
   /** null: all methods. Upper-case; HEAD wherever GET is. */
   readonly methods: ReadonlySet<string> | null;
@@ -131,172 +135,215 @@ type Reached = CompiledRoute | null;
 const EMPTY: readonly CompiledRoute[] = Object.freeze([]);
 const SLASH = 47;
 
-export function compileRoutes(routes: readonly RouteConfig[]): RouteTable {
-  const publicRoutes: CompiledRoute[] = [];
-  // Token routes by the length of their base: a reading is compared only with bases as long as
-  // itself (and, for prefixes, as long as one of its ancestors), never with the whole table.
-  const tokenByLength = new Map<number, CompiledRoute[]>();
-  const prefixByLength = new Map<number, CompiledRoute[]>();
+/** A tenant's routes compiled once per load: the public routes in table order, the token routes
+ *  by the length of their base (a reading is compared only with bases as long as itself, and for
+ *  prefixes as long as one of its ancestors, never with the whole table), and the combinations
+ *  of routes already built. Read by matchRoute; `match` is the same call. */
+export class RouteTable {
+  /** Every scope any route requires (for the RFC 9728 metadata). */
+  readonly scopes: readonly string[];
+  readonly publicRoutes: readonly CompiledRoute[];
+  readonly tokenByLength: ReadonlyMap<number, readonly CompiledRoute[]>;
+  readonly prefixByLength: ReadonlyMap<number, readonly CompiledRoute[]>;
+  /** The lengths of prefix bases, ascending. */
+  readonly prefixLengths: readonly number[];
   /** Token routes by their position in the table. */
-  const tokenRoutes: CompiledRoute[] = [];
-  let firstToken = Infinity;
-  let longestToken = -1;
+  readonly tokenRoutes: readonly CompiledRoute[];
+  /** The position of the first token route (Infinity: none), and the longest token base. */
+  readonly firstToken: number;
+  readonly longestToken: number;
+  /** Combinations of token routes a request reached, built once each (at most MAX_COMBINATIONS). */
+  readonly combinations = new Map<number | string, RouteMatch>();
 
-  routes.forEach((config, index) => {
-    const prefix = config.path.endsWith('/*');
-    const written = prefix ? config.path.slice(0, -2) : config.path;
-    let methods: Set<string> | null = null;
-    if (config.methods) {
-      methods = new Set(config.methods.map((m) => m.toUpperCase()));
-      if (methods.has('GET')) methods.add('HEAD');
-    }
-    const route: Route = Object.freeze({
-      path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]),
-      claims: compileClaimConditions(config.claims),
-      acr: config.acr === undefined ? null : Object.freeze([...new Set(config.acr)]),
-      maxAuthAgeSeconds: config.maxAuthAgeSeconds ?? null,
-      index,
+  constructor(routes: readonly RouteConfig[]) {
+    const publicRoutes: CompiledRoute[] = [];
+    const tokenByLength = new Map<number, CompiledRoute[]>();
+    const prefixByLength = new Map<number, CompiledRoute[]>();
+    const tokenRoutes: CompiledRoute[] = [];
+    let firstToken = Infinity;
+    let longestToken = -1;
+    routes.forEach((config, index) => {
+      const compiled = compileRoute(config, index);
+      if (compiled.matched.auth === 'none') {
+        publicRoutes.push(compiled);
+        return;
+      }
+      tokenRoutes[index] = compiled;
+      push(tokenByLength, compiled.base.length, compiled);
+      if (compiled.prefix) push(prefixByLength, compiled.base.length, compiled);
+      firstToken = Math.min(firstToken, index);
+      longestToken = Math.max(longestToken, compiled.base.length);
     });
-    if (config.auth === 'none') {
-      const matched: RouteMatch = Object.freeze({ auth: 'none', path: config.path, scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS });
-      publicRoutes.push({ index, methods, base: written, prefix, matched });
-      return;
-    }
-    const lenient = lenientForm(written);
-    const base = lenient.length > (prefix ? 0 : 1) && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
-    const matched: RouteMatch = Object.freeze({
-      auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]), ...combineConditions([route]),
-    });
-    const compiled: CompiledRoute = { index, methods, base, prefix, matched };
-    tokenRoutes[index] = compiled;
-    push(tokenByLength, base.length, compiled);
-    if (prefix) push(prefixByLength, base.length, compiled);
-    firstToken = Math.min(firstToken, index);
-    longestToken = Math.max(longestToken, base.length);
+    this.scopes = Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]);
+    this.publicRoutes = publicRoutes;
+    this.tokenByLength = tokenByLength;
+    this.prefixByLength = prefixByLength;
+    this.prefixLengths = [...prefixByLength.keys()].sort((a, b) => a - b);
+    this.tokenRoutes = tokenRoutes;
+    this.firstToken = firstToken;
+    this.longestToken = longestToken;
+  }
+
+  /** matchRoute(this, …). */
+  match(method: string, pathname: string, overrides?: readonly string[]): RouteMatch {
+    return matchRoute(this, method, pathname, overrides);
+  }
+}
+
+export const compileRoutes = (routes: readonly RouteConfig[]): RouteTable => new RouteTable(routes);
+
+/** One configured route: its methods, the base its readings are compared with, and the answer
+ *  when it alone applies. */
+function compileRoute(config: RouteConfig, index: number): CompiledRoute {
+  const prefix = config.path.endsWith('/*');
+  const written = prefix ? config.path.slice(0, -2) : config.path;
+  let methods: Set<string> | null = null;
+  if (config.methods) {
+    methods = new Set(config.methods.map((m) => m.toUpperCase()));
+    if (methods.has('GET')) methods.add('HEAD');
+  }
+  const route: Route = Object.freeze({
+    path: config.path, auth: config.auth, scopes: Object.freeze([...config.scopes]),
+    claims: compileClaimConditions(config.claims),
+    acr: config.acr === undefined ? null : Object.freeze([...new Set(config.acr)]),
+    maxAuthAgeSeconds: config.maxAuthAgeSeconds ?? null,
+    index,
   });
-  const prefixLengths = [...prefixByLength.keys()].sort((a, b) => a - b);
-  const combinations = new Map<number | string, RouteMatch>();
-  const scopes = Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]);
-
-  /** The first public route the raw path and method match exactly as written. */
-  function firstPublic(method: string, raw: string): Reached {
-    for (const r of publicRoutes) {
-      if (r.methods !== null && !r.methods.has(method)) continue;
-      if (raw === r.base || (r.prefix && raw.charCodeAt(r.base.length) === SLASH && raw.startsWith(r.base))) return r;
-    }
-    return null;
-  }
-
-  /** The first token route whose base is the reading itself (`prefixOnly`: only prefix routes). */
-  function firstAt(reading: string, method: string, prefixOnly: boolean): Reached {
-    if (reading.length > longestToken) return null;
-    const candidates = (prefixOnly ? prefixByLength : tokenByLength).get(reading.length) ?? EMPTY;
-    for (const r of candidates) if (r.base === reading && (r.methods === null || r.methods.has(method))) return r;
-    return null;
-  }
-
-  /** The first prefix token route whose base is a proper ancestor of the reading. The readings
-   *  of one path differ only after their last slash, so they all share this answer. */
-  function firstAbove(reading: string, method: string): Reached {
-    let first: Reached = null;
-    for (const length of prefixLengths) {
-      if (length >= reading.length) break;
-      if (reading.charCodeAt(length) !== SLASH) continue;
-      for (const r of prefixByLength.get(length)!) {
-        if (first !== null && r.index > first.index) break;
-        if ((r.methods === null || r.methods.has(method)) && reading.startsWith(r.base)) { first = r; break; }
-      }
-    }
-    return first;
-  }
-
-  return {
-    scopes,
-    match(method, pathname, overrides = NO_OVERRIDES) {
-      const own = matchOne(method, pathname);
-      if (overrides.length === 0) return own;
-      // Every method the origin may run it as: a token when any needs one, every route reached.
-      let required = own.auth === 'required';
-      const reached: CompiledRoute[] = own.routes.map((r) => tokenRoutes[r.index]!);
-      for (const other of overrides) {
-        const matched = matchOne(other, pathname);
-        if (matched.auth === 'none') continue;
-        required = true;
-        for (const r of matched.routes) reached.push(tokenRoutes[r.index]!);
-      }
-      if (!required) return own;
-      return reached.length === 0 ? DEFAULT_MATCH : combined(reached);
-    },
-  };
-
-  function matchOne(method: string, pathname: string): RouteMatch {
-    const plain = !NEEDS_LENIENCY.test(pathname);
-    // A raw path holding ";" or "%" is never public: the origin reads it as something else.
-    const open = publicRoutes.length === 0 || (!plain && RAW_ONLY.test(pathname)) ? null : firstPublic(method, pathname);
-    if (open !== null && open.index < firstToken) return open.matched;
-    // A token route applies when a reading reaches it before the public route (if any).
-    const bound = open === null ? Infinity : open.index;
-
-    const upper = LOWERCASE.test(method) ? method.toUpperCase() : method;
-    const lenient = plain ? pathname : lenientForm(pathname);
-    const trimmed = lenient.length > 1 && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
-    const above = firstAbove(trimmed, upper);
-    const first = before(earlier(firstAt(trimmed, upper, false), above), bound);
-    // The token routes other readings reach, only built when there are any.
-    let more: CompiledRoute[] | null = null;
-
-    if (trimmed !== lenient) {
-      // The lenient form with its trailing slash. No token base ends in a slash, so it reaches
-      // a prefix route at `trimmed` or one above.
-      const reached = before(earlier(firstAt(trimmed, upper, true), above), bound);
-      if (reached !== null && reached !== first) more = [reached];
-    }
-
-    // The format suffixes of the last segment (`/a.b.json`: `/a.b`, `/a`), never truncated to
-    // empty. A truncation reaches a route of its own only when some base is exactly as long;
-    // every other one reaches `above`, so only dots within the longest base are visited.
-    const named = trimmed.lastIndexOf('/') + 2;
-    if (named <= trimmed.length) {
-      let aboveReached = trimmed.indexOf('.', Math.max(named, longestToken + 1)) !== -1;
-      for (let at = trimmed.indexOf('.', named); at !== -1 && at <= longestToken; at = trimmed.indexOf('.', at + 1)) {
-        const own = tokenByLength.has(at) ? firstAt(trimmed.slice(0, at), upper, false) : null;
-        const reached = earlier(own, above);
-        if (reached === above) aboveReached = true;
-        else if (reached!.index < bound) (more ??= []).push(reached!);
-      }
-      if (aboveReached && above !== null && above.index < bound && above !== first) (more ??= []).push(above);
-    }
-
-    if (more === null) return first?.matched ?? open?.matched ?? DEFAULT_MATCH;
-    if (first !== null) more.push(first);
-    return combined(more);
-  }
-
-  /** The requirements of several token routes: every scope of each, in table order, and their
-   *  conditions combined. Built once per combination and kept (a bounded few: a table has few
-   *  routes that overlap). */
-  function combined(reached: CompiledRoute[]): RouteMatch {
-    let low = reached[0]!;
-    let high = low;
-    for (const r of reached) {
-      if (r.index < low.index) low = r;
-      if (r.index > high.index) high = r;
-    }
-    if (low === high) return low.matched;
-    const key = high.index < MASKABLE ? maskOf(reached) : [...new Set(reached.map((r) => r.index))].sort((a, b) => a - b).join(',');
-    const known = combinations.get(key);
-    if (known !== undefined) return known;
-    const routes = [...new Set(reached)].sort((a, b) => a.index - b.index).map((r) => r.matched.routes[0]!);
+  if (config.auth === 'none') {
     const matched: RouteMatch = Object.freeze({
-      auth: 'required',
-      path: routes[0]!.path,
-      scopes: Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]),
-      routes: Object.freeze(routes),
-      ...combineConditions(routes),
+      auth: 'none', path: config.path, scopes: Object.freeze([]), routes: Object.freeze([]), ...NO_CONDITIONS,
     });
-    if (combinations.size < MAX_COMBINATIONS) combinations.set(key, matched);
-    return matched;
+    return { index, methods, base: written, prefix, matched };
   }
+  const lenient = lenientForm(written);
+  const trailing = lenient.length > (prefix ? 0 : 1) && lenient.charCodeAt(lenient.length - 1) === SLASH;
+  const matched: RouteMatch = Object.freeze({
+    auth: 'required', path: config.path, scopes: route.scopes, routes: Object.freeze([route]), ...combineConditions([route]),
+  });
+  return { index, methods, base: trailing ? lenient.slice(0, -1) : lenient, prefix, matched };
+}
+
+/** The public route or the token routes that apply; the default policy when none does. With
+ *  `overrides` (methodOverridesOf), every method the origin may run the request as is read, and
+ *  the requirements of each add up, as the path's readings do. */
+export function matchRoute(table: RouteTable, method: string, pathname: string, overrides: readonly string[] = NO_OVERRIDES): RouteMatch {
+  const own = matchOne(table, method, pathname);
+  if (overrides.length === 0) return own;
+  // Every method the origin may run it as: a token when any needs one, every route reached.
+  let required = own.auth === 'required';
+  const reached: CompiledRoute[] = own.routes.map((r) => table.tokenRoutes[r.index]!);
+  for (const other of overrides) {
+    const matched = matchOne(table, other, pathname);
+    if (matched.auth === 'none') continue;
+    required = true;
+    for (const r of matched.routes) reached.push(table.tokenRoutes[r.index]!);
+  }
+  if (!required) return own;
+  return reached.length === 0 ? DEFAULT_MATCH : combined(table, reached);
+}
+
+/** What applies for one method: the public route the raw path reaches first, else the token
+ *  routes the path's readings reach before it. */
+function matchOne(table: RouteTable, method: string, pathname: string): RouteMatch {
+  const plain = !NEEDS_LENIENCY.test(pathname);
+  // A raw path holding ";" or "%" is never public: the origin reads it as something else.
+  const open = table.publicRoutes.length === 0 || (!plain && RAW_ONLY.test(pathname)) ? null : firstPublic(table, method, pathname);
+  if (open !== null && open.index < table.firstToken) return open.matched;
+  // A token route applies when a reading reaches it before the public route (if any).
+  const bound = open === null ? Infinity : open.index;
+
+  const upper = LOWERCASE.test(method) ? method.toUpperCase() : method;
+  const lenient = plain ? pathname : lenientForm(pathname);
+  const trimmed = lenient.length > 1 && lenient.charCodeAt(lenient.length - 1) === SLASH ? lenient.slice(0, -1) : lenient;
+  const above = firstAbove(table, trimmed, upper);
+  const first = before(earlier(firstAt(table, trimmed, upper, false), above), bound);
+  // The token routes other readings reach, only built when there are any.
+  let more: CompiledRoute[] | null = null;
+
+  if (trimmed !== lenient) {
+    // The lenient form with its trailing slash. No token base ends in a slash, so it reaches
+    // a prefix route at `trimmed` or one above.
+    const reached = before(earlier(firstAt(table, trimmed, upper, true), above), bound);
+    if (reached !== null && reached !== first) more = [reached];
+  }
+
+  // The format suffixes of the last segment (`/a.b.json`: `/a.b`, `/a`), never truncated to
+  // empty. A truncation reaches a route of its own only when some base is exactly as long;
+  // every other one reaches `above`, so only dots within the longest base are visited.
+  const named = trimmed.lastIndexOf('/') + 2;
+  if (named <= trimmed.length) {
+    const longest = table.longestToken;
+    let aboveReached = trimmed.indexOf('.', Math.max(named, longest + 1)) !== -1;
+    for (let at = trimmed.indexOf('.', named); at !== -1 && at <= longest; at = trimmed.indexOf('.', at + 1)) {
+      const own = table.tokenByLength.has(at) ? firstAt(table, trimmed.slice(0, at), upper, false) : null;
+      const reached = earlier(own, above);
+      if (reached === above) aboveReached = true;
+      else if (reached!.index < bound) (more ??= []).push(reached!);
+    }
+    if (aboveReached && above !== null && above.index < bound && above !== first) (more ??= []).push(above);
+  }
+
+  if (more === null) return first?.matched ?? open?.matched ?? DEFAULT_MATCH;
+  if (first !== null) more.push(first);
+  return combined(table, more);
+}
+
+/** The first public route the raw path and method match exactly as written. */
+function firstPublic(table: RouteTable, method: string, raw: string): Reached {
+  for (const r of table.publicRoutes) {
+    if (r.methods !== null && !r.methods.has(method)) continue;
+    if (raw === r.base || (r.prefix && raw.charCodeAt(r.base.length) === SLASH && raw.startsWith(r.base))) return r;
+  }
+  return null;
+}
+
+/** The first token route whose base is the reading itself (`prefixOnly`: only prefix routes). */
+function firstAt(table: RouteTable, reading: string, method: string, prefixOnly: boolean): Reached {
+  if (reading.length > table.longestToken) return null;
+  const candidates = (prefixOnly ? table.prefixByLength : table.tokenByLength).get(reading.length) ?? EMPTY;
+  for (const r of candidates) if (r.base === reading && (r.methods === null || r.methods.has(method))) return r;
+  return null;
+}
+
+/** The first prefix token route whose base is a proper ancestor of the reading. The readings
+ *  of one path differ only after their last slash, so they all share this answer. */
+function firstAbove(table: RouteTable, reading: string, method: string): Reached {
+  let first: Reached = null;
+  for (const length of table.prefixLengths) {
+    if (length >= reading.length) break;
+    if (reading.charCodeAt(length) !== SLASH) continue;
+    for (const r of table.prefixByLength.get(length)!) {
+      if (first !== null && r.index > first.index) break;
+      if ((r.methods === null || r.methods.has(method)) && reading.startsWith(r.base)) { first = r; break; }
+    }
+  }
+  return first;
+}
+
+/** The requirements of several token routes: every scope of each, in table order, and their
+ *  conditions combined. Built once per combination and kept (a bounded few: a table has few
+ *  routes that overlap). */
+function combined(table: RouteTable, reached: CompiledRoute[]): RouteMatch {
+  let low = reached[0]!;
+  let high = low;
+  for (const r of reached) {
+    if (r.index < low.index) low = r;
+    if (r.index > high.index) high = r;
+  }
+  if (low === high) return low.matched;
+  const key = high.index < MASKABLE ? maskOf(reached) : [...new Set(reached.map((r) => r.index))].sort((a, b) => a - b).join(',');
+  const known = table.combinations.get(key);
+  if (known !== undefined) return known;
+  const routes = [...new Set(reached)].sort((a, b) => a.index - b.index).map((r) => r.matched.routes[0]!);
+  const matched: RouteMatch = Object.freeze({
+    auth: 'required',
+    path: routes[0]!.path,
+    scopes: Object.freeze([...new Set(routes.flatMap((r) => r.scopes))]),
+    routes: Object.freeze(routes),
+    ...combineConditions(routes),
+  });
+  if (table.combinations.size < MAX_COMBINATIONS) table.combinations.set(key, matched);
+  return matched;
 }
 
 /** How many combinations of routes a table keeps built; past that they are built per request. */

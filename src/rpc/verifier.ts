@@ -7,19 +7,21 @@
 //   const result = await env.VERIFIER.verify({ host: 'api.acme.com', token, method: 'GET', path: '/orders' });
 //   if (!result.ok) return new Response(result.error, { status: result.status });
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import { deny, ok, type Denial, type DpopReason, type Reason } from '../denial';
+import { deny, ok, type Denial, type DpopReason, type Reason } from '../base/denial';
+import { normalizeRequestHost } from '../config/hosts';
+import { isTenantId } from '../config/schema';
+import { settingsOf } from '../config/settings';
 import type { Env } from '../env';
-import { finishDecision, type DecisionEnd } from '../gateway/log';
-import { ioOf, type Pipeline, type TenantLookup } from '../gateway/pipeline';
-import { statusOf } from '../gateway/respond';
-import { settingsOf } from '../settings';
-import { isolatePipeline } from '../isolate';
-import { tenantStateStub, type TenantStateSummary } from '../state/tenant-state';
+import { statusOf } from '../http/respond';
+import { decide } from '../pipeline/decide';
+import { ioOf } from '../pipeline/io';
+import { workerIsolate, type Isolate } from '../pipeline/isolate';
+import { finishDecision } from '../pipeline/record';
+import type { TenantLookup } from '../pipeline/request';
+import { certificateOfRpc } from '../possession/certificate';
+import { tenantStateStub, type TenantStateSummary } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
-import { isTenantId } from '../tenants/schema';
-import { normalizeRequestHost } from '../tenants/hosts';
-import { certificateOfRpc } from '../verify/certificate';
-import { schemeOf, type Scheme } from '../verify/possession';
+import { schemeOf, type Scheme } from '../verify/extract';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */
@@ -65,11 +67,11 @@ export type VerifyResult =
 
 /** One verification through the pipeline: tenant, status, perIp, route, credentials, verify,
  *  revocation, scopes, perSubject. Never throws on hostile input. */
-export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyRequest, env: Env, ctx: ExecutionContext,
+export async function verifyThroughPipeline(isolate: Isolate, input: VerifyRequest, env: Env, ctx: ExecutionContext,
   options: { random?: () => number } = {}): Promise<VerifyResult> {
   const settings = settingsOf(env);
   const parsed = parseRequest(input);
-  const decided = await pipeline.decide({
+  const decided = await decide(isolate, {
     host: parsed?.host ?? '',
     requestId: crypto.randomUUID(),
     method: parsed?.method ?? 'GET',
@@ -86,25 +88,28 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
     tenants: parsed === null ? MALFORMED : { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets },
   }, ioOf(env, settings, (promise) => ctx.waitUntil(promise)));
   const { verdict } = decided;
-  const finish = (end: DecisionEnd) => finishDecision(decided.log, end, { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt, now: pipeline.now() });
+  const logged = { sampleRate: settings.logSampleRate, random: options.random ?? Math.random, startedAt: decided.startedAt };
 
   if (verdict.kind === 'refused') {
     const { denial } = verdict;
-    finish({ outcome: 'denied', status: statusOf(denial), denial });
+    finishDecision(decided.record, { outcome: 'denied', status: statusOf(denial), denial }, { ...logged, now: isolate.now() });
     return {
       ok: false, status: statusOf(denial), error: denial.error,
       ...(denial.error === 'invalid_token' || denial.error === 'invalid_dpop_proof' ? { reason: denial.reason } : {}),
       ...(decided.dpopNonce !== null ? { dpop_nonce: decided.dpopNonce } : {}),
       ...('retryAfterSeconds' in denial ? { retryAfterSeconds: denial.retryAfterSeconds } : {}),
       // RFC 9470: what the caller sends the user back to the provider with.
-      ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null ? { acr_values: denial.acrValues.join(' ') } : {}),
+      ...(denial.error === 'insufficient_user_authentication' && denial.acrValues !== null
+        ? { acr_values: denial.acrValues.join(' ') } : {}),
       ...(denial.error === 'insufficient_user_authentication' && denial.maxAge !== null ? { max_age: denial.maxAge } : {}),
     };
   }
   // RPC has no metadata or preflight: what passes is a decision on the token.
   const identity = verdict.kind === 'passed' ? verdict.identity : null;
-  finish({ outcome: identity === null ? 'public' : 'allowed', status: 200 });
-  if (identity === null) return { ok: true, tenant: decided.log.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
+  finishDecision(decided.record, { outcome: identity === null ? 'public' : 'allowed', status: 200 }, { ...logged, now: isolate.now() });
+  if (identity === null) {
+    return { ok: true, tenant: decided.record.tenant ?? '', subject: null, clientId: null, scopes: [], claims: {}, pop: null };
+  }
   return {
     ok: true, tenant: identity.tenant, subject: identity.subject, clientId: identity.clientId,
     scopes: [...identity.scopes], claims: { ...identity.claims } as { [claim: string]: ClaimValue }, pop: identity.pop,
@@ -113,7 +118,11 @@ export async function verifyThroughPipeline(pipeline: Pipeline, input: VerifyReq
 }
 
 const MALFORMED: TenantLookup = {
-  find: async () => deny({ error: 'invalid_request', description: 'host and token must be strings; path must start with "/"; scheme is Bearer or DPoP; clientCertSha256 is a SHA-256 fingerprint.' }),
+  find: async () => deny({
+    error: 'invalid_request',
+    description: 'host and token must be strings; path must start with "/"; scheme is Bearer or DPoP; '
+      + 'clientCertSha256 is a SHA-256 fingerprint.',
+  }),
 };
 
 interface ParsedRequest {
@@ -152,7 +161,7 @@ function parseRequest(input: VerifyRequest): ParsedRequest | null {
 
 export class Verifier extends WorkerEntrypoint<Env> {
   verify(input: VerifyRequest): Promise<VerifyResult> {
-    return verifyThroughPipeline(isolatePipeline, input, this.env, this.ctx);
+    return verifyThroughPipeline(workerIsolate(), input, this.env, this.ctx);
   }
 
   /** The tenant's status and tokenVersion (for first-party issuers that mint versionClaim),

@@ -3,7 +3,7 @@
 // fresh random 96-bit IV per seal, and additional data naming the value's place, so a sealed
 // value opens only where it was sealed for. Each sealed text names its key by an id derived from
 // the key, so opening picks the key without trying both. Keys are imported once per keyring
-// (one per isolate and bindings object: settings.ts), non-extractable.
+// (one per isolate and bindings object: config/settings.ts), non-extractable.
 //
 //   const keyring = createKeyring(env);                 // { SECRETS_KEY, SECRETS_KEY_PREVIOUS }
 //   keyring.problem;                                    // null, or 'SECRETS_KEY is not set' / '… not 32 bytes …'
@@ -65,7 +65,8 @@ export function createKeyring(vars: SecretsVars): SecretsKeyring {
       const key = (await keys()).current;
       if (key === null) throw new Error(problem ?? 'SECRETS_KEY is not set');
       const iv = crypto.getRandomValues(new Uint8Array(12));
-      const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(aad) }, key.key, encoder.encode(plaintext));
+      const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(aad) }, key.key,
+        encoder.encode(plaintext));
       return { sealed: `v1.${key.id}.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(data))}` };
     },
     async open(sealed, aad) {

@@ -14,7 +14,8 @@ export const SEALED_TEXT = /^v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9
 export function isSealed(value: unknown): value is Sealed {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === 'sealed' && typeof (value as Sealed).sealed === 'string' && SEALED_TEXT.test((value as Sealed).sealed);
+  const sealed = (value as Partial<Sealed>).sealed;
+  return keys.length === 1 && keys[0] === 'sealed' && typeof sealed === 'string' && SEALED_TEXT.test(sealed);
 }
 
 export const sealedKeyId = (text: string): string => text.slice(3, 11);

@@ -11,10 +11,9 @@
 //   await directory.scheduledPage(50)                     // the cron's next page, from its stored cursor
 //   await directory.repairPending()                       // finish writes KV failed half way (the cron does)
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../env';
 import { DIRECTORY_NAME, hostKey, tenantKey } from './kv-keys';
 import { storedRecord, type StoredRecord } from './record';
-import type { TenantConfig } from './schema';
+import type { TenantConfig } from '../config/schema';
 
 /** A write's condition on the current record: If-Match (tags or `*`), If-None-Match `*`, or none. */
 export type Precondition = null | 'exists' | 'absent' | { readonly etags: readonly string[] };
@@ -79,12 +78,17 @@ export function directoryStub(namespace: DurableObjectNamespace<Directory>): Dur
   return namespace.get(namespace.idFromName(DIRECTORY_NAME));
 }
 
-export class Directory extends DurableObject<Env> {
+/** The one binding the Directory uses: the KV namespace it writes tenant records to. */
+export interface DirectoryBindings {
+  readonly TENANTS: KVNamespace;
+}
+
+export class Directory extends DurableObject<DirectoryBindings> {
   // Writes of one tenant run one after another; writes of different tenants interleave freely,
   // since claims (synchronous SQL, no await between check and write) keep them apart.
   readonly #queues = new Map<string, Promise<unknown>>();
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: DirectoryBindings) {
     super(ctx, env);
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS claims (host TEXT PRIMARY KEY, tenant TEXT NOT NULL);
@@ -242,7 +246,8 @@ export class Directory extends DurableObject<Env> {
   }
 
   #markPending(tenantId: string, op: PendingRow['op'], config: string | null): void {
-    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO pending (id, op, config, since) VALUES (?, ?, ?, ?)', tenantId, op, config, Date.now());
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO pending (id, op, config, since) VALUES (?, ?, ?, ?)',
+      tenantId, op, config, Date.now());
   }
 
   #pendingOf(tenantId: string): PendingRow | null {

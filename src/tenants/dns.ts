@@ -7,8 +7,8 @@
 //   check.verdict;                      // 'ok' | 'mismatch' | 'transient'
 //   check.found;                        // ['edge.saas.example'] (answers of the expected type)
 //   tenantVerdict(checks);              // one verdict for a run over the tenant's exact hosts
-import { discard, readBody } from '../body';
-import type { DnsVerdict } from '../state/tenant-state';
+import { discard, readBody } from '../base/body';
+import type { DnsVerdict } from '../revocation/tenant-state';
 
 export type { DnsVerdict };
 

@@ -2,21 +2,13 @@
 // the edge makes when the tenant is created, kept across replaces, with which it signs RFC 7523
 // client assertions (private_key_jwt). Its record holds the public coordinates and the kid
 // (RFC 7638 thumbprint) in the clear and the private scalar `d` sealed like a write-only secret
-// (tenants/secrets.ts seals and opens it); its public key set is served at /_edge/jwks.
+// (tenants/secrets.ts seals and opens it; config/stored-edge-key.ts is the record's shape); its
+// public key set is served at /_edge/jwks.
 //
 //   const made = await generateEdgeKey();              // { publicKey: { kid, x, y }, d }  (d: seal it at once)
 //   edgeKeyJwks(config.edgeKey);                       // { keys: [{ kty, crv, x, y, kid, alg: 'ES256', use: 'sig' }] }
 //   await importSigningKey(config.edgeKey, d);         // non-extractable CryptoKey, usages ['sign']
 import { calculateJwkThumbprint } from 'jose';
-import { isSealed, type Sealed } from '../secrets/sealed';
-
-/** As stored in a tenant record's `edgeKey` member. */
-export interface StoredEdgeKey {
-  readonly kid: string;
-  readonly x: string;
-  readonly y: string;
-  readonly d: Sealed;
-}
 
 export interface EdgePublicKey { readonly kid: string; readonly x: string; readonly y: string }
 
@@ -44,15 +36,6 @@ export interface EdgeKey {
 /** The sealed `d` opens only for this tenant and this public key. */
 export const edgeKeyPlace = (key: EdgePublicKey) =>
   ({ pointer: '/edgeKey/d', owner: 'edge key', destination: `${key.kid} ${key.x} ${key.y}` }) as const;
-
-const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
-
-export function isStoredEdgeKey(value: unknown): value is StoredEdgeKey {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const key = value as Record<string, unknown>;
-  return Object.keys(key).sort().join() === 'd,kid,x,y' && [key.kid, key.x, key.y].every((part) => typeof part === 'string' && COORDINATE.test(part))
-    && isSealed(key.d);
-}
 
 /** A new key pair: the public part as stored, and `d` for the caller to seal. */
 export async function generateEdgeKey(): Promise<{ publicKey: EdgePublicKey; d: string }> {

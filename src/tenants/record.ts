@@ -3,7 +3,7 @@
 //
 //   const { json, etag } = await storedRecord(config);   // etag: '"3f2a…"' (quoted)
 //   etagOf(await kv.get(tenantKey(id), 'text'))          // what GET answers
-import type { TenantConfig } from './schema';
+import type { TenantConfig } from '../config/schema';
 
 export interface StoredRecord {
   readonly json: string;

@@ -12,8 +12,9 @@
 //   compileTenant(stored, opened.opened);
 import type { OpenedSecret, SecretsKeyring } from '../secrets/keyring';
 import { isSealed, sealedKeyId, type Sealed } from '../secrets/sealed';
-import { edgeKeyPlace, generateEdgeKey, importSigningKey, type StoredEdgeKey } from './edge-key';
-import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from './schema';
+import type { StoredEdgeKey } from '../config/stored-edge-key';
+import { edgeKeyPlace, generateEdgeKey, importSigningKey } from './edge-key';
+import { secretSlots, type ConfigIssue, type SecretSlot, type TenantConfig } from '../config/schema';
 import type { OpenedSecrets } from './tenant';
 
 export type SealedConfig =
@@ -47,7 +48,10 @@ export async function sealConfig(written: TenantConfig, stored: TenantConfig | n
   else if (keyring.problem !== null) {
     written.issuers.forEach((issuer, i) => {
       if (issuer.introspection?.clientAuth !== 'private_key_jwt') return;
-      issues.push({ path: `/issuers/${i}/introspection/clientAuth`, message: `private_key_jwt signs with the tenant's edge key, which needs SECRETS_KEY (${keyring.problem})` });
+      issues.push({
+        path: `/issuers/${i}/introspection/clientAuth`,
+        message: `private_key_jwt signs with the tenant's edge key, which needs SECRETS_KEY (${keyring.problem})`,
+      });
     });
   }
   return issues.length === 0 ? { ok: true, config, replacedEdgeKey: edge.replaced } : { ok: false, issues };
@@ -57,12 +61,16 @@ export async function sealConfig(written: TenantConfig, stored: TenantConfig | n
  *  one when there is none and SECRETS_KEY is set, or when no key opens the stored one any more. */
 async function edgeKeyFor(stored: StoredEdgeKey | undefined, s: Sealing):
   Promise<{ key: StoredEdgeKey | undefined; replaced: { kid: string; newKid: string; reason: string } | null }> {
-  if (stored !== undefined && (s.currentKeyId === null || sealedKeyId(stored.d.sealed) === s.currentKeyId)) return { key: stored, replaced: null };
+  if (stored !== undefined && (s.currentKeyId === null || sealedKeyId(stored.d.sealed) === s.currentKeyId)) {
+    return { key: stored, replaced: null };
+  }
   if (s.keyring.problem !== null) return { key: stored, replaced: null };
   let reason: string | null = null;
   if (stored !== undefined) {
     const opened = await s.keyring.open(stored.d, secretAad(s.tenantId, edgeKeyPlace(stored)));
-    if (opened.ok) return { key: { ...stored, d: await s.keyring.seal(opened.value, secretAad(s.tenantId, edgeKeyPlace(stored))) }, replaced: null };
+    if (opened.ok) {
+      return { key: { ...stored, d: await s.keyring.seal(opened.value, secretAad(s.tenantId, edgeKeyPlace(stored))) }, replaced: null };
+    }
     reason = opened.reason;
   }
   const made = await generateEdgeKey();
@@ -78,7 +86,8 @@ async function sealSlot(slot: SecretSlot, previous: SecretSlot | null, s: Sealin
   const stored = previous !== null && isSealed(previous.value) ? previous.value : null;
   const samePlace = previous !== null && previous.pointer === slot.pointer && previous.destination === slot.destination;
   const current = stored !== null && (s.currentKeyId === null || sealedKeyId(stored.sealed) === s.currentKeyId);
-  const cannotSeal = () => `cannot be stored: ${s.keyring.problem} (secrets are kept only sealed with it: npx wrangler secret put SECRETS_KEY)`;
+  const cannotSeal = () =>
+    `cannot be stored: ${s.keyring.problem} (secrets are kept only sealed with it: npx wrangler secret put SECRETS_KEY)`;
 
   if (typeof slot.value === 'string') {
     if (s.keyring.problem !== null) return cannotSeal();
@@ -90,7 +99,9 @@ async function sealSlot(slot: SecretSlot, previous: SecretSlot | null, s: Sealin
   }
   if (stored === null) return 'nothing is stored to keep: write the secret itself';
   // Kept only for where it was written for: an admin token cannot send a stored secret elsewhere.
-  if (previous!.destination !== slot.destination) return 'the stored secret was written for another endpoint: write it again to send it to this one';
+  if (previous!.destination !== slot.destination) {
+    return 'the stored secret was written for another endpoint: write it again to send it to this one';
+  }
   if (samePlace && current) return stored;
   if (s.keyring.problem !== null) return cannotSeal();
   const opened = await s.keyring.open(stored, secretAad(s.tenantId, previous!));
@@ -115,7 +126,8 @@ export async function openSecrets(config: TenantConfig, keyring: SecretsKeyring 
   const issues: ConfigIssue[] = [];
   let previousKey = false;
   const open = async (sealed: unknown, aad: string): Promise<OpenedSecret> => {
-    const opened: OpenedSecret = keyring === null || !isSealed(sealed) ? { ok: false, reason: 'unknown_key' } : await keyring.open(sealed, aad);
+    const opened: OpenedSecret = keyring === null || !isSealed(sealed) ? { ok: false, reason: 'unknown_key' }
+      : await keyring.open(sealed, aad);
     if (opened.ok && !opened.current) previousKey = true;
     return opened;
   };

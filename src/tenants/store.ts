@@ -11,17 +11,17 @@
 // is that tenant's tenant_config_invalid.
 //
 //   const tenants = createTenantStore({ now: systemClock });          // once per isolate
-//   const found = await tenants.resolve(normalizeRequestHost(url), {
+//   const found = await resolveTenant(tenants, normalizeRequestHost(url), {
 //     kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
 //   if (!found.ok) return found.denial;      // unknown_host | tenant_config_invalid
-//   found.value.tenant.routes.match(method, path);
-import { BoundedCache, type CacheCounters } from '../cache';
-import type { Clock } from '../clock';
-import { deny, ok, type Outcome } from '../denial';
+//   matchRoute(found.value.tenant.routes, method, path);
+import { BoundedCache, type CacheCounters } from '../base/cache';
+import type { Clock } from '../base/clock';
+import { deny, ok, type Outcome } from '../base/denial';
 import type { SecretsKeyring } from '../secrets/keyring';
-import { hostLookupOrder, isDnsName } from './hosts';
+import { hostLookupOrder, isDnsName } from '../config/hosts';
 import { hostKey } from './kv-keys';
-import { parseTenantConfig, type ConfigIssue, type TenantConfig } from './schema';
+import { parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { needsOpening, openSecrets } from './secrets';
 import { compileTenant, type OpenedSecrets, type Tenant } from './tenant';
 
@@ -43,15 +43,6 @@ export interface TenantSource {
   readonly secrets?: SecretsKeyring;
 }
 
-export interface TenantStore {
-  /** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing dot.
-   *  No I/O when this isolate's cache answers (the hot path). */
-  resolve(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>>;
-  readonly counters: { readonly hosts: Readonly<CacheCounters>; readonly records: Readonly<CacheCounters>; readonly compiles: number };
-  /** Bytes held by host entries and by compiled records (for the bounds' tests and the bench). */
-  readonly bytes: { readonly hosts: number; readonly records: number };
-}
-
 /** README.md "Observability": tenants 10,000 entries or 16 MiB. */
 export const DEFAULT_MAX_TENANT_ENTRIES = 10_000;
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
@@ -65,86 +56,105 @@ const recordBytes = (text: string): number => 8 * text.length + 1024;
  *  is bytes, not time. */
 const RECORD_TTL_MS = 24 * 60 * 60 * 1000;
 
-export function createTenantStore(options: {
+export interface TenantStoreOptions {
   now: Clock;
   maxEntries?: number;
   maxRecordBytes?: number;
   maxHostBytes?: number;
   /** Seam for tests; the request path always compiles with compileTenant. */
   compile?: (config: TenantConfig, opened?: OpenedSecrets) => Tenant;
-}): TenantStore {
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_TENANT_ENTRIES;
-  const compile = options.compile ?? compileTenant;
-  const now = options.now;
-  // Found hosts and refusals apart, so a flood of unknown hosts cannot evict real tenants.
-  const hosts = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
-  const refusals = new BoundedCache<string, Outcome<ResolvedTenant>>({ now, maxEntries, maxBytes: options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES });
+}
+
+/** The isolate's hosts and compiled records: plain state, made once per isolate, which
+ *  resolveTenant reads and writes. `resolve` is the same call, for tests and the bench. */
+export class TenantStore {
+  readonly compile: Compile;
+  /** Found hosts and refusals apart, so a flood of unknown hosts cannot evict real tenants. */
+  readonly hosts: BoundedCache<string, Outcome<ResolvedTenant>>;
+  readonly refusals: BoundedCache<string, Outcome<ResolvedTenant>>;
   /** Stored text -> its compiled tenant (or the refusal of an invalid record), and the keyring
    *  that opened its secrets (null: it has none, so any keyring reads it the same). */
-  const records = new BoundedCache<string, { compiled: Compiled; keyring: SecretsKeyring | null }>(
-    { now, maxEntries, maxBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES });
-  let compiles = 0;
+  readonly records: BoundedCache<string, { compiled: Compiled; keyring: SecretsKeyring | null }>;
+  compiles = 0;
 
-  /** The record compiled once per text, whichever host or pattern it was read under. A record
-   *  without sealed values compiles without a pause, so concurrent loads cannot both compile it. */
-  async function compiled(text: string, keyring: SecretsKeyring | null): Promise<Compiled> {
-    const held = records.get(text);
-    if (held !== undefined && (held.keyring === null || held.keyring === keyring)) return held.compiled;
-    const parsed = parseRecord(text);
-    const sealed = parsed.ok && needsOpening(parsed.config);
-    const fresh = sealed ? await openAndCompile(parsed.config, keyring, compile) : compileParsed(parsed, compile);
-    compiles++;
-    records.set(text, { compiled: fresh, keyring: sealed ? keyring : null }, { ttlMs: RECORD_TTL_MS, bytes: recordBytes(text) });
-    return fresh;
+  constructor(options: TenantStoreOptions) {
+    const { now } = options;
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_TENANT_ENTRIES;
+    const maxBytes = options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES;
+    this.compile = options.compile ?? compileTenant;
+    this.hosts = new BoundedCache({ now, maxEntries, maxBytes });
+    this.refusals = new BoundedCache({ now, maxEntries, maxBytes });
+    this.records = new BoundedCache({ now, maxEntries, maxBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES });
   }
 
-  async function load(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
-    const patterns = hostLookupOrder(host);
-    // Text, not 'json': a record that is not JSON must be this tenant's 500, not a thrown read.
-    const texts = await source.kv.get(patterns.map(hostKey), 'text');
-    const pattern = patterns.find((p) => typeof texts.get(hostKey(p)) === 'string');
-    const outcome = pattern === undefined ? deny({ error: 'unknown_host' })
-      : admit(host, pattern, await compiled(texts.get(hostKey(pattern))!, source.secrets ?? null));
-    const entry = { ttlMs: source.cacheSeconds * 1000, bytes: HOST_ENTRY_BYTES + 2 * host.length };
-    if (outcome.ok) {
-      refusals.delete(host);
-      hosts.set(host, ok({ ...outcome.value, cached: true }), entry);
-    } else {
-      hosts.delete(host);
-      refusals.set(host, outcome, entry);
-    }
-    return outcome;
+  /** resolveTenant(this, …) */
+  resolve(host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
+    return resolveTenant(this, host, source);
   }
 
-  return {
-    async resolve(host, source) {
-      // Only names that passed the check below are ever cached, so the cache is asked first.
-      const cached = hosts.get(host) ?? refusals.get(host);
-      if (cached !== undefined) return cached;
-      // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
-      if (!isDnsName(host)) return UNKNOWN_HOST;
-      // Concurrent cold requests each read: sharing one request's KV promise with another is
-      // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
-      return load(host, source);
-    },
-    counters: {
-      get hosts() { return hosts.counters; },
-      get records() { return records.counters; },
-      get compiles() { return compiles; },
-    },
-    bytes: {
-      get hosts() { return hosts.bytes + refusals.bytes; },
-      get records() { return records.bytes; },
-    },
-  };
+  /** Cache counters, and how many records were compiled (for the bounds' tests and the bench). */
+  get counters(): { readonly hosts: Readonly<CacheCounters>; readonly records: Readonly<CacheCounters>; readonly compiles: number } {
+    return { hosts: this.hosts.counters, records: this.records.counters, compiles: this.compiles };
+  }
+
+  /** Bytes held by host entries and by compiled records. */
+  get bytes(): { readonly hosts: number; readonly records: number } {
+    return { hosts: this.hosts.bytes + this.refusals.bytes, records: this.records.bytes };
+  }
+}
+
+export const createTenantStore = (options: TenantStoreOptions): TenantStore => new TenantStore(options);
+
+/** `host` is already normalized (normalizeRequestHost): lowercase ASCII, no port, no trailing
+ *  dot. No I/O when this isolate's cache answers (the hot path). */
+export async function resolveTenant(store: TenantStore, host: string, source: TenantSource): Promise<Outcome<ResolvedTenant>> {
+  // Only names that passed the check below are ever cached, so the cache is asked first.
+  const cached = store.hosts.get(host) ?? store.refusals.get(host);
+  if (cached !== undefined) return cached;
+  // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
+  if (!isDnsName(host)) return UNKNOWN_HOST;
+  // Concurrent cold requests each read: sharing one request's KV promise with another is
+  // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
+  return load(store, host, hostLookupOrder(host), source);
+}
+
+/** One KV read for the host's patterns, most specific first; the answer cached either way. */
+async function load(store: TenantStore, host: string, patterns: readonly string[], source: TenantSource): Promise<Outcome<ResolvedTenant>> {
+  // Text, not 'json': a record that is not JSON must be this tenant's 500, not a thrown read.
+  const texts = await source.kv.get(patterns.map(hostKey), 'text');
+  const pattern = patterns.find((p) => typeof texts.get(hostKey(p)) === 'string');
+  const outcome = pattern === undefined ? deny({ error: 'unknown_host' })
+    : admit(host, pattern, await compiled(store, texts.get(hostKey(pattern))!, source.secrets ?? null));
+  const entry = { ttlMs: source.cacheSeconds * 1000, bytes: HOST_ENTRY_BYTES + 2 * host.length };
+  if (outcome.ok) {
+    store.refusals.delete(host);
+    store.hosts.set(host, ok({ ...outcome.value, cached: true }), entry);
+  } else {
+    store.hosts.delete(host);
+    store.refusals.set(host, outcome, entry);
+  }
+  return outcome;
+}
+
+/** The record compiled once per text, whichever host or pattern it was read under. A record
+ *  without sealed values compiles without a pause, so concurrent loads cannot both compile it. */
+async function compiled(store: TenantStore, text: string, keyring: SecretsKeyring | null): Promise<Compiled> {
+  const held = store.records.get(text);
+  if (held !== undefined && (held.keyring === null || held.keyring === keyring)) return held.compiled;
+  const parsed = parseRecord(text);
+  const sealed = parsed.ok && needsOpening(parsed.config);
+  const fresh = sealed ? await openAndCompile(parsed.config, keyring, store.compile) : compileParsed(parsed, store.compile);
+  store.compiles++;
+  store.records.set(text, { compiled: fresh, keyring: sealed ? keyring : null }, { ttlMs: RECORD_TTL_MS, bytes: recordBytes(text) });
+  return fresh;
 }
 
 const UNKNOWN_HOST: Outcome<ResolvedTenant> = deny({ error: 'unknown_host' });
 
 /** A stored text parsed, validated and compiled, or why it is no tenant (logged once, when
  *  compiled). `id` names the tenant in later log lines. */
-type Compiled = { ok: true; tenant: Tenant } | { ok: false; id: string | null; issues: ConfigIssue[] };
-type Compile = (config: TenantConfig, opened?: OpenedSecrets) => Tenant;
+export type Compiled = { ok: true; tenant: Tenant } | { ok: false; id: string | null; issues: ConfigIssue[] };
+export type Compile = (config: TenantConfig, opened?: OpenedSecrets) => Tenant;
 
 /** The stored text validated as a stored record (every secret sealed), or why it is no tenant. */
 function parseRecord(text: string): { ok: true; config: TenantConfig } | { ok: false; compiled: Compiled } {

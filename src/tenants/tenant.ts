@@ -3,22 +3,23 @@
 //
 //   const tenant = compileTenant(parsed.config);
 //   tenant.issuers.get(payload.iss)    // IssuerPolicy or undefined (never chosen by anything else)
-//   tenant.routes.match('GET', path)   // the routes that apply, or the default policy
+//   matchRoute(tenant.routes, 'GET', path)   // the routes that apply, or the default policy
 //   tenant.revocation.versionClaim?.read(payload)   // claim names compiled once (top-level or JSON Pointer)
 //   tenant.introspection?.introspection.clientSecret?.reveal()   // the one issuer taking opaque tokens
 //   tenant.edgeKey?.signingKey                                    // private_key_jwt's key, imported once
 //
 // Write-only values arrive opened: a config given in code holds them as written; a stored
 // record's are opened first (tenants/secrets.ts openSecrets) and passed in.
+import { ALGORITHMS, type Algorithm } from '../config/algorithms';
+import { compileClaimName, type ClaimReader } from '../config/claim-names';
+import {
+  DEFAULTS, pointerOf, secretSlots, type ClientAuth, type CorsConfig, type EventsConfig, type IntrospectionConfig,
+  type ProofOfPossession, type TenantConfig, type TransmitterConfig,
+} from '../config/schema';
 import type { KeyDiscovery, KeySetPolicy } from '../keys/key-source';
 import { compileRoutes, type RouteTable } from '../policy/routes';
 import { writeOnly, type WriteOnly } from '../secrets/write-only';
-import { compileClaimName, type ClaimReader } from '../verify/claim-names';
 import { edgeKeyJwks, type EdgeKey } from './edge-key';
-import {
-  ALGORITHMS, DEFAULTS, pointerOf, secretSlots, type Algorithm, type ClientAuth, type CorsConfig, type EventsConfig,
-  type IntrospectionConfig, type ProofOfPossession, type TenantConfig, type TransmitterConfig,
-} from './schema';
 
 export interface IssuerPolicy extends KeySetPolicy {
   readonly issuer: string;
@@ -266,7 +267,8 @@ function compileEvents(events: EventsConfig, secretAt: SecretAt): CompiledEvents
   };
 }
 
-function compileManagement(management: TransmitterConfig['management'], secretAt: (field: string) => WriteOnly | null): ManagementPolicy | null {
+function compileManagement(management: TransmitterConfig['management'], secretAt: (field: string) => WriteOnly | null):
+  ManagementPolicy | null {
   if (management === null) return null;
   if ('bearerToken' in management) return { kind: 'bearer', bearerToken: secretAt('bearerToken')! };
   return {

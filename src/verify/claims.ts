@@ -7,8 +7,8 @@
 //   if (!identity.ok) return identity;                 // wrong_audience, wrong_resource, malformed
 //   identity.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
-import { invalidToken, ok, type Outcome } from '../denial';
-import { isScopeToken } from '../policy/scopes';
+import { invalidToken, ok, type Outcome } from '../base/denial';
+import { isScopeToken } from '../config/scope-token';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 export interface ClaimedIdentity {

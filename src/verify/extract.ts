@@ -7,10 +7,17 @@
 //   if (!credentials.ok) return deny(credentials.denial);       // invalid_request, or malformed
 //   if (credentials.value === null) return deny({ error: 'missing_token' });
 //   credentials.value.scheme;                                   // 'bearer' | 'dpop'
-import { deny, invalidToken, ok, type Outcome } from '../denial';
-import { hasQueryParameter } from '../gateway/request-url';
-import { schemeOf, type Scheme } from './possession';
+import { deny, invalidToken, ok, type Outcome } from '../base/denial';
 import { MAX_CREDENTIAL_BYTES } from './token';
+
+/** The Authorization scheme of the request, read case-insensitively (RFC 9110 §11.1). */
+export type Scheme = 'bearer' | 'dpop';
+
+/** The scheme name of an Authorization header value, or null when it is neither. */
+export function schemeOf(name: string): Scheme | null {
+  const lower = name.toLowerCase();
+  return lower === 'bearer' ? 'bearer' : lower === 'dpop' ? 'dpop' : null;
+}
 
 /** An access token and the scheme it came with. */
 export interface Credentials {
@@ -50,3 +57,9 @@ export function extractCredentials(header: string | null, search: string): Outco
 
 const NONE: Outcome<Credentials | null> = ok(null);
 const invalidRequest = (description: string) => deny({ error: 'invalid_request', description });
+
+/** Whether a query string names the parameter (form-decoded names, as URLSearchParams reads
+ *  them: an escaped name counts too). */
+function hasQueryParameter(search: string, name: string): boolean {
+  return search !== '' && (search.includes(name) || search.includes('%')) && new URLSearchParams(search).has(name);
+}

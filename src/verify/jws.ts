@@ -1,18 +1,19 @@
 // Verifying the JWS of a signed JWT whose signer is chosen by its `iss` (RFC 7515, RFC 7519 §7.2):
-// the one home of the rules every signed token the edge accepts shares, access tokens
+// the one home of the rules every issuer-signed token the edge accepts shares, access tokens
 // (verify/token.ts), logout tokens and SETs (events/) alike. The signer comes from `iss` alone,
 // the alg from that signer's allowlist (never none or HMAC), keys from the key tiers (their
-// kid-miss cooldown and stale-if-error included), the signature from jose's compactVerify. No
-// claim other than `iss` is judged here; the callers apply their own claim rules to the payload
-// parsed here once. Every refusal is an invalid_token reason (or the key tiers' own denial).
+// kid-miss cooldown and stale-if-error included); segments, decoding and the signature check are
+// the compact layer's (compact.ts, which DPoP proofs share). No claim other than `iss` is judged
+// here; the callers apply their own claim rules to the payload parsed here once. Every refusal
+// is an invalid_token reason (or the key tiers' own denial).
 //
 //   const signed = await verifyJws(token, tenant.issuers, { keys }, { maxBytes: 16_384 });
 //   if (!signed.ok) return signed;                   // malformed, unknown_issuer, bad_signature, ...
 //   signed.value.signer; signed.value.header; signed.value.payload;
-import { base64url, compactVerify } from 'jose';
-import { invalidToken, ok, type Outcome } from '../denial';
+import { invalidToken, ok, type Outcome } from '../base/denial';
+import type { Algorithm } from '../config/algorithms';
 import type { KeySetPolicy, KeySource, KeyTier } from '../keys/key-source';
-import { ALGORITHMS, type Algorithm } from '../tenants/schema';
+import { decodeSegment, isAlgorithm, isSegment, splitCompact, verifySignature } from './compact';
 import { reasonOfJoseError, type JoseDenial } from './reasons';
 
 /** Whoever signs: a key set and the algorithms it may sign with. */
@@ -34,14 +35,6 @@ export interface SignedJwt<S extends JwsSigner> {
   readonly keySetVersion: number;
 }
 
-const SUPPORTED_ALGORITHMS: ReadonlySet<string> = new Set(ALGORITHMS);
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/** The signature segment: base64url without padding, so a token has exactly one spelling
- *  (jose's decoder would accept "==" after it). Empty is a bad signature, not malformed. */
-const SIGNATURE = /^[A-Za-z0-9_-]*$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-/** compactVerify's options per alg, built once: the allowlist was checked above, jose checks it again. */
-const JWS_OPTIONS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, { algorithms: [alg] }])) as Record<Algorithm, { algorithms: string[] }>;
 /** A token without kid is tried against at most this many keys (docs/errors.md). */
 const MAX_KIDLESS_KEYS = 3;
 
@@ -56,15 +49,14 @@ export async function verifyJws<S extends JwsSigner>(
   // Length first: a UTF-16 length over the limit is a byte length over it too.
   if (token.length > options.maxBytes) return invalidToken('malformed', `credentials over ${options.maxBytes / 1024} KiB`);
 
-  const firstDot = token.indexOf('.');
-  const secondDot = token.indexOf('.', firstDot + 1);
-  if (firstDot < 0 || secondDot < 0 || token.indexOf('.', secondDot + 1) >= 0) {
-    return invalidToken('malformed', 'not three dot-separated parts');
-  }
-  if (!SIGNATURE.test(token.slice(secondDot + 1))) return invalidToken('malformed', 'signature is not base64url');
+  const segments = splitCompact(token);
+  if (segments === null) return invalidToken('malformed', 'not three dot-separated parts');
+  const [headerSegment, payloadSegment, signature] = segments;
+  // An empty signature is a bad signature, not malformed.
+  if (signature !== '' && !isSegment(signature)) return invalidToken('malformed', 'signature is not base64url');
 
   // Read untrusted: only to choose alg, signer and key; jose re-checks all of it under the signature.
-  const header = decodeHeader(token.slice(0, firstDot));
+  const header = decodeHeader(headerSegment);
   if (header === null) return invalidToken('malformed', 'header is not base64url JSON object');
   const alg = header.alg;
   if (typeof alg !== 'string') return invalidToken('malformed', 'alg missing or not a string');
@@ -75,7 +67,7 @@ export async function verifyJws<S extends JwsSigner>(
   // We understand no JWS extension (b64 is not for JWTs, RFC 7797 §7), so any crit rejects.
   if (header.crit !== undefined) return invalidToken('malformed', 'crit header');
 
-  const payload = decodeSegment(token.slice(firstDot + 1, secondDot));
+  const payload = decodeSegment(payloadSegment);
   if (payload === null) return invalidToken('malformed', 'payload is not a base64url JSON object nesting at most 32 levels');
   const iss = payload.iss;
   if (iss === undefined) return invalidToken('unknown_issuer', 'no iss claim');
@@ -96,9 +88,7 @@ export async function verifyJws<S extends JwsSigner>(
   for (let i = 0; i < tries && !verified; i++) {
     const candidate = candidates[i]!;
     try {
-      // The JWS only: jose parses the same header and checks the signature over the same payload
-      // bytes parsed above, so those claims are what the signer signed.
-      await compactVerify(token, candidate.key, JWS_OPTIONS[alg]);
+      await verifySignature(token, candidate.key, alg);
       verified = true;
       verifiedKid = kid ?? candidate.kid;
     } catch (error) {
@@ -109,10 +99,6 @@ export async function verifyJws<S extends JwsSigner>(
   }
   if (!verified) return invalidToken(failure?.reason ?? 'unknown_kid', failure?.note);
   return ok({ signer, header, payload, alg, kid: verifiedKid, keyTier: lookup.value.tier, keySetVersion: lookup.value.version });
-}
-
-function isAlgorithm(alg: string): alg is Algorithm {
-  return SUPPORTED_ALGORITHMS.has(alg);
 }
 
 /** A signer uses one of a few headers ({"alg","kid","typ"}): parsed once per isolate, by their
@@ -130,45 +116,6 @@ function decodeHeader(segment: string): Readonly<Record<string, unknown>> | null
     headers.set(segment, header === null ? null : Object.freeze(header));
   }
   return header;
-}
-
-/** How deep a token's JSON may nest. Real claims nest a few levels (Keycloak's
- *  resource_access.<client>.roles is three); 16 KiB of `[[[…` would nest thousands, deep enough
- *  to overflow the stack of whatever walks them next (the RPC door's structured clone does). */
-export const MAX_JSON_DEPTH = 32;
-
-/** A base64url segment holding a JSON object nesting at most MAX_JSON_DEPTH levels, or null. */
-export function decodeSegment(segment: string): Record<string, unknown> | null {
-  if (!BASE64URL.test(segment)) return null;
-  try {
-    const text = utf8.decode(base64url.decode(segment));
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-    return nestsWithin(text, MAX_JSON_DEPTH) ? value as Record<string, unknown> : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether valid JSON text nests at most `limit` objects and arrays deep (brackets inside
- *  strings skipped). A scan of the text: no recursion, no allocation. */
-function nestsWithin(json: string, limit: number): boolean {
-  let depth = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 0x22) {
-      for (i++; i < json.length; i++) {
-        const d = json.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
-      }
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return false;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
-  }
-  return true;
 }
 
 /** An alg value safe for the log: short, printable. */

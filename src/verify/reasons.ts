@@ -6,7 +6,7 @@
 //   try { await compactVerify(token, key, { algorithms: [alg] }) }
 //   catch (error) { const why = reasonOfJoseError(error); /* { reason, note } */ }
 import { errors } from 'jose';
-import type { DpopReason, Reason } from '../denial';
+import type { DpopReason, Reason } from '../base/denial';
 
 export interface JoseDenial {
   readonly reason: Reason;

@@ -1,9 +1,12 @@
-// The JWT claims set's time and type rules (RFC 7519 §4.1, RFC 9068 §2.1 for typ), the one home
-// of the rules jose's jwtVerify would apply, in whole seconds with the issuer's clock tolerance,
-// made here on the payload verifyToken already parsed (jose still does all of the JWS). Two
-// parts: readTimes once per verification (types and presence: malformed, wrong_type), and
-// checkTimes on every request, a verified-token cache hit included (expired, not_yet_valid,
-// too_old), so a cached token is held to exactly the rules that admitted it.
+// The one home of the time rules of every signed token the edge reads (RFC 7519 §4.1), in whole
+// seconds with a clock tolerance: exp, nbf, iat and how old an iat may be. Access tokens (below:
+// readTimes and checkTimes, the rules jose's jwtVerify would apply, made on the payload
+// verifyToken already parsed), logout tokens and SETs (readEventTimes), and DPoP proofs
+// (possession/dpop.ts) all ask the same three questions here: olderThan, inFuture, hasExpired.
+//
+// For access tokens, two parts: readTimes once per verification (typ and presence: malformed,
+// wrong_type), and checkTimes on every request, a verified-token cache hit included (expired,
+// not_yet_valid, too_old), so a cached token is held to exactly the rules that admitted it.
 // Plus two rules of ours: a future iat is refused with or without maxTokenAge; and no token is
 // older than the tenant's memory of revocations (revocation.retainSeconds, docs/revocation.md):
 // an iat more than retainSeconds ago, or without iat an exp more than retainSeconds ahead, is
@@ -12,10 +15,25 @@
 //   const times = readTimes(header, payload, issuer);
 //   if (!times.ok) return times;                         // wrong_type, malformed
 //   const valid = checkTimes(times.value, issuer, now()); // expired, not_yet_valid, too_old
-import { invalidToken, ok, type Outcome } from '../denial';
+//   const iat = readEventTimes(payload, { nowSeconds, toleranceSeconds: 30, maxAgeSeconds: 300 });
+//   olderThan(proof.iat, secondsOf(now()), maxAgeSeconds, 0);   // a DPoP proof's age
+import { invalidToken, ok, type Outcome, type Reason } from '../base/denial';
 import type { IssuerPolicy } from '../tenants/tenant';
 
 type Claims = Readonly<Record<string, unknown>>;
+
+/** Whole seconds of a clock reading (epoch milliseconds): a fractional second has not passed. */
+export const secondsOf = (ms: number): number => Math.floor(ms / 1000);
+
+/** Issued more than `maxAgeSeconds` before `now`, beyond the clock tolerance `slackSeconds`. */
+export const olderThan = (iat: number, now: number, maxAgeSeconds: number, slackSeconds: number): boolean =>
+  now - iat - slackSeconds > maxAgeSeconds;
+
+/** Later than `now` by more than the tolerance: an nbf or iat not reached yet. */
+export const inFuture = (time: number, now: number, toleranceSeconds: number): boolean => time > now + toleranceSeconds;
+
+/** An exp at or before `now`, less the tolerance. */
+export const hasExpired = (exp: number, now: number, toleranceSeconds: number): boolean => exp <= now - toleranceSeconds;
 
 /** The time claims of a token, epoch seconds. */
 export interface TokenTimes {
@@ -41,24 +59,61 @@ export function readTimes(header: Claims, claims: Claims, issuer: IssuerPolicy):
 }
 
 export function checkTimes(times: TokenTimes, issuer: IssuerPolicy, nowMs: number): Outcome<void> {
-  const now = Math.floor(nowMs / 1000);
+  const now = secondsOf(nowMs);
   const tolerance = issuer.clockToleranceSeconds;
-  if (times.notBefore !== null && times.notBefore > now + tolerance) return invalidToken('not_yet_valid', 'nbf in the future');
-  if (times.expiresAt <= now - tolerance) return invalidToken('expired', 'exp in the past');
+  if (times.notBefore !== null && inFuture(times.notBefore, now, tolerance)) return invalidToken('not_yet_valid', 'nbf in the future');
+  if (hasExpired(times.expiresAt, now, tolerance)) return invalidToken('expired', 'exp in the past');
   const iat = times.issuedAt;
   const maxAge = issuer.maxTokenAgeSeconds;
-  if (maxAge !== null && iat !== null && now - iat - tolerance > maxAge) return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  if (maxAge !== null && iat !== null && olderThan(iat, now, maxAge, tolerance)) {
+    return invalidToken('too_old', 'iat older than maxTokenAgeSeconds');
+  }
   // A token without iat shows its age only through its lifetime: one that lives on past the
   // memory of revocations may have been issued before what that memory has forgotten.
   const retain = issuer.retainSeconds;
-  if (iat !== null && now - iat - tolerance > retain) return invalidToken('too_old', 'iat older than revocation.retainSeconds');
-  if (iat === null && times.expiresAt - now - tolerance > retain) return invalidToken('too_old', 'no iat, and exp further ahead than revocation.retainSeconds');
-  if (iat !== null && iat > now + tolerance) return invalidToken('not_yet_valid', 'iat in the future');
+  if (iat !== null && olderThan(iat, now, retain, tolerance)) return invalidToken('too_old', 'iat older than revocation.retainSeconds');
+  if (iat === null && times.expiresAt - now - tolerance > retain) {
+    return invalidToken('too_old', 'no iat, and exp further ahead than revocation.retainSeconds');
+  }
+  if (iat !== null && inFuture(iat, now, tolerance)) return invalidToken('not_yet_valid', 'iat in the future');
   return PASSED;
 }
 
+/** The window a logout token or SET is accepted in (events/). */
+export interface EventTimeRules {
+  readonly nowSeconds: number;
+  readonly toleranceSeconds: number;
+  /** The oldest `iat` accepted: now minus this, minus the tolerance. */
+  readonly maxAgeSeconds: number;
+}
+
+/** Why an event's times refuse it: the reason code, and the description its 400 carries. */
+export type EventTimes = { ok: true; value: number } | { ok: false; reason: Reason; description: string };
+
+/** A logout token's or SET's times: `iat` required, finite, not in the future and not older than
+ *  allowed (each with the clock tolerance); `nbf` and `exp` honoured when present. The issued-at
+ *  time, or why not. */
+export function readEventTimes(payload: Claims, rules: EventTimeRules): EventTimes {
+  const { nowSeconds: now, toleranceSeconds: tolerance } = rules;
+  const iat = own(payload, 'iat');
+  if (iat === undefined) return refused('malformed', 'iat is required');
+  if (!isFinite(iat)) return refused('malformed', 'iat is not a number');
+  if (inFuture(iat, now, tolerance)) return refused('not_yet_valid', 'iat is in the future');
+  if (olderThan(iat, now, rules.maxAgeSeconds, tolerance)) return refused('too_old', `iat is more than ${rules.maxAgeSeconds} seconds old`);
+  const nbf = own(payload, 'nbf');
+  if (nbf !== undefined && !isFinite(nbf)) return refused('malformed', 'nbf is not a number');
+  if (nbf !== undefined && inFuture(nbf, now, tolerance)) return refused('not_yet_valid', 'nbf is in the future');
+  const exp = own(payload, 'exp');
+  if (exp !== undefined && !isFinite(exp)) return refused('malformed', 'exp is not a number');
+  if (exp !== undefined && hasExpired(exp, now, tolerance)) return refused('expired', 'exp has passed');
+  return { ok: true, value: iat };
+}
+
 const PASSED: Outcome<void> = ok(undefined);
+const refused = (reason: Reason, description: string): EventTimes => ({ ok: false, reason, description });
 const isFinite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+/** An own member only: a claim named like an Object.prototype property is absent unless present. */
+const own = (value: Claims, name: string): unknown => Object.hasOwn(value, name) ? value[name] : undefined;
 
 /** RFC 9068 §2.1: "at+jwt" and "application/at+jwt" are the same media type, in any case. */
 function normalizeTyp(value: string): string {

@@ -21,8 +21,8 @@
 // and their allocation and garbage collection cost more than the cache saves (measured in
 // bench/: about a fifth of the throughput of distinct-token traffic). The doorkeeper is a fixed table of token
 // fingerprints: no allocation per request; a collision only delays or hastens an admission.
-import { BoundedCache } from '../cache';
-import type { Clock } from '../clock';
+import { BoundedCache } from '../base/cache';
+import type { Clock } from '../base/clock';
 import type { Tenant } from '../tenants/tenant';
 import { checkTimes } from './times';
 import type { VerifiedToken } from './token';

@@ -10,10 +10,10 @@
 //   if (!verified.ok) return deny(verified.denial);
 //   verified.value.scopes.has('admin');
 import type { JWTPayload } from 'jose';
-import type { Clock } from '../clock';
-import { invalidToken, ok, type Outcome } from '../denial';
+import type { Clock } from '../base/clock';
+import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { KeySource, KeyTier } from '../keys/key-source';
-import type { Algorithm } from '../tenants/schema';
+import type { Algorithm } from '../config/algorithms';
 import type { IssuerPolicy } from '../tenants/tenant';
 import { readClaims } from './claims';
 import { verifyJws } from './jws';
@@ -104,7 +104,7 @@ export class ScopeSet implements ReadonlySet<string> {
   [Symbol.iterator](): SetIterator<string> { return this.#scopes.values(); }
 }
 
-/** Claims are JSON, at most MAX_JSON_DEPTH levels deep (jws.ts): objects and arrays all the way down. */
+/** Claims are JSON, at most MAX_JSON_DEPTH levels deep (compact.ts): objects and arrays all the way down. */
 function deepFreeze(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
   Object.freeze(value);

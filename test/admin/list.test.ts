@@ -3,7 +3,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
-import { tenantStateStub } from '../../src/state/tenant-state';
+import { tenantStateStub } from '../../src/revocation/tenant-state';
 import { dohStandIn } from '../cron/doh';
 import { hitsOn } from '../support/issuer';
 import { config, unique } from '../tenants/fixtures';

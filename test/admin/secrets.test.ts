@@ -7,7 +7,7 @@ import { base64url } from 'jose';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
 import type { Env } from '../../src/env';
-import { settingsOf } from '../../src/settings';
+import { settingsOf } from '../../src/config/settings';
 import { directoryStub } from '../../src/tenants/directory';
 import { hostKey, tenantKey } from '../../src/tenants/kv-keys';
 import { createTenantStore } from '../../src/tenants/store';

@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApp } from '../../src/admin/app';
 import { MAX_BODY_BYTES } from '../../src/admin/json-body';
 import { MAX_IDENTIFIER_LENGTH } from '../../src/admin/state';
-import { hash32, latestRevocation } from '../../src/state/revocation-list';
-import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { hash32, latestRevocation } from '../../src/revocation/revocation-list';
+import { tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
 import { config, unique } from '../tenants/fixtures';
 import { ADMIN_TOKEN as TOKEN, adminCaller, auditLines, json } from './caller';
 

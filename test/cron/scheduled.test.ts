@@ -8,9 +8,9 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vite
 import { RUN_DEADLINE_MS, runScheduled, type ScheduledDeps } from '../../src/cron/scheduled';
 import worker from '../../src/index';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
-import { tenantStateStub } from '../../src/state/tenant-state';
+import { tenantStateStub } from '../../src/revocation/tenant-state';
 import { DIRECTORY_NAME } from '../../src/tenants/kv-keys';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { keySetIdOf } from '../../src/tenants/tenant';
 import { testEdge, uniqueTenant } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';

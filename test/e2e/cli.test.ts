@@ -316,7 +316,7 @@ describe('a tenant host through real HTTP', () => {
 
     const orders = await fetchAs(edge, 'api.http-check.test', '/orders');
     expect(orders.status).toBe(401);
-    // The edge names https (test/gateway/respond.test.ts); wrangler dev's proxy rewrites a URL
+    // The edge names https (test/http/respond.test.ts); wrangler dev's proxy rewrites a URL
     // of the request's own host in any response header to the scheme it was reached by, http.
     expect(orders.headers.get('www-authenticate')).toBe(
       'Bearer realm="api.http-check.test", resource_metadata="http://api.http-check.test/.well-known/oauth-protected-resource", '

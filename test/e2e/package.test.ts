@@ -69,7 +69,7 @@ describe('npm pack', () => {
   it('holds lib/ (JavaScript and declarations) and package.json, README.md: nothing of src, test, dev or bench', () => {
     const paths = packed.files.map((file) => file.path).sort();
     expect(paths.filter((path) => !/^lib\/[\w/-]+\.(js|d\.ts)$/.test(path))).toEqual(['README.md', 'package.json']);
-    expect(paths).toEqual(expect.arrayContaining(['lib/index.js', 'lib/index.d.ts', 'lib/hono/edge-auth.js', 'lib/hono/edge-auth.d.ts']));
+    expect(paths).toEqual(expect.arrayContaining(['lib/index.js', 'lib/index.d.ts', 'lib/hono.js', 'lib/hono.d.ts']));
     // Every module has its declarations, and the other way round.
     const modules = (suffix: string) => paths.filter((path) => path.endsWith(suffix)).map((path) => path.slice(0, -suffix.length));
     expect(modules('.d.ts')).toEqual(modules('.js'));
@@ -81,10 +81,10 @@ describe('npm pack', () => {
     expect(manifest.private).toBeUndefined();
     expect(manifest.type).toBe('module');
     for (const entry of ['.', './hono']) expect(Object.keys(manifest.exports[entry])).toEqual(['types', 'default']);
-    const js = readFileSync(join(installed, 'lib/hono/edge-auth.js'), 'utf8');
-    expect(js).toMatch(/from '\.\.\/gateway\/pipeline\.js'/);
+    const js = readFileSync(join(installed, 'lib/http/edge-auth.js'), 'utf8');
+    expect(js).toMatch(/from '\.\.\/pipeline\/decide\.js'/);
     expect(js).not.toMatch(/from '\.\.?\/[^']*[^s]'/);
-    expect(readFileSync(join(installed, 'lib/state/tenant-state.js'), 'utf8')).toContain("from 'cloudflare:workers'");
+    expect(readFileSync(join(installed, 'lib/revocation/tenant-state.js'), 'utf8')).toContain("from 'cloudflare:workers'");
   });
 });
 

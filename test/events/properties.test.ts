@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CAEP_EVENT, EVENT_RULES, RISC_EVENT, SSF_VERIFICATION_EVENT, readEvent } from '../../src/events/event-types';
 import { readSubject } from '../../src/events/subjects';
-import { audienceHolds, readEventTimes, readJti, typeRefusal } from '../../src/events/token-rules';
+import { audienceHolds, readJti, typeRefusal } from '../../src/events/token-rules';
+import { readEventTimes } from '../../src/verify/times';
 
 const TRUSTED = 'https://idp.acme.test/';
 const issuers = new Set([TRUSTED]);

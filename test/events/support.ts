@@ -8,8 +8,9 @@
 import { SignJWT, base64url } from 'jose';
 import { expect } from 'vitest';
 import type { AuditLine } from '../../src/events/audit';
-import type { BatchResult, EventBatch, RevocationSink } from '../../src/events/sink';
-import { parseTenantConfig, type TenantConfigInput } from '../../src/tenants/schema';
+import type { RevocationSink } from '../../src/events/sink';
+import type { BatchResult, EventBatch } from '../../src/revocation/event-ledger';
+import { parseTenantConfig, type TenantConfigInput } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 
 export function tenantOf(config: Partial<TenantConfigInput> & Pick<TenantConfigInput, 'issuers'>): Tenant {

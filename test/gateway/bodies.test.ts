@@ -6,24 +6,20 @@
 // Worker's own fetch handler, which forwards it to the echo origin (test/fixtures/issuer-worker.js).
 // A non-empty GET body over raw HTTP: test/e2e/cli.test.ts.
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { describe, expect, it } from 'vitest';
+import { type Echo, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
 const relay = (env as unknown as { RELAY: Fetcher }).RELAY;
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('body');
-  host = `api.${t.domain}`;
-  await edge.putTenant(tenantConfig({ id: t.id, hosts: [host], issuer, routes: [{ path: '/public/*', auth: 'none' }, { path: '/*' }] }));
+gatewayTest('body', {}, async (made) => {
+  ({ edge, issuer, host } = made);
+  await edge.putTenant(tenantConfig({ id: made.id, hosts: [host], issuer, routes: [{ path: '/public/*', auth: 'none' }, { path: '/*' }] }));
 });
-afterEach(() => edge.restoreLog());
 
 /** A request naming a body, as a client sends it (the relay's fetch handler receives it with one). */
 const send = (method: string, path: string, headers: Record<string, string>) =>

@@ -7,32 +7,28 @@ import { env } from 'cloudflare:workers';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { edgeAuth, type EdgeAuthVariables } from 'edge-token-verifier/hono';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { proofKey, signProof, type ProofKey } from '../support/dpop';
-import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let client: ProofKey;
 let host: string;
 let config: ReturnType<typeof tenantConfig>;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create({ algs: ['RS256'] });
+gatewayTest('ch', { issuer: { algs: ['RS256'] } }, async (made) => {
+  ({ edge, issuer, host } = made);
   client = await proofKey('ES256');
-  const t = uniqueTenant('ch');
-  host = `api.${t.domain}`;
   // No `dpop` block, and an issuer that requires no binding: the tenant that used to offer Bearer alone.
   config = tenantConfig({
-    id: t.id, hosts: [host], issuer,
+    id: made.id, hosts: [host], issuer,
     issuers: [{ issuer: issuer.issuer, audiences: [`https://${host}`], algorithms: ['RS256', 'ES256'] }],
     routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', scopes: ['admin'] }, { path: '/stepup/*', acr: ['mfa'] }, { path: '/*' }],
   });
   await edge.putTenant(config);
 });
-afterEach(() => edge.restoreLog());
 
 const rm = () => `resource_metadata="https://${host}/.well-known/oauth-protected-resource"`;
 const seconds = () => Math.floor(edge.now / 1000);

@@ -2,22 +2,19 @@
 // access_denied), step-up (401 insufficient_user_authentication, RFC 9470) in the contract's
 // order after scopes, evaluated per request on a verified-token cache hit too.
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { VerifyResult } from '../../src/rpc/verifier';
 import { TestIssuer } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const { id } = uniqueTenant('cond');
-  host = `api.${id}.example.test`;
+gatewayTest('cond', {}, async (made) => {
+  ({ edge, issuer, host } = made);
   await edge.putTenant(tenantConfig({
-    id, hosts: [host], issuer,
+    id: made.id, hosts: [host], issuer,
     issuers: [{ issuer: issuer.issuer, audiences: [`https://${host}`], scopeClaims: ['scope', '/realm_access/roles'] }],
     routes: [
       { path: '/admin/*', scopes: ['admin'], claims: { '/org/role': ['owner', 'admin'] }, acr: ['urn:mfa', 'phr"x\\y'], maxAuthAgeSeconds: 600 },
@@ -26,7 +23,6 @@ beforeEach(async () => {
     ],
   }));
 });
-afterEach(() => edge.restoreLog());
 
 const seconds = () => Math.floor(edge.now / 1000);
 const token = (claims: Record<string, unknown>) => issuer.sign({ sub: 'u1', aud: `https://${host}`, ...claims }, { now: edge.now });
@@ -63,7 +59,7 @@ describe('route conditions at the gateway', () => {
     expect((await call('/account/me', await token({ auth_time: seconds() }))).status).toBe(401);
     const fresh = await token({ acr: 'urn:mfa', auth_time: seconds() });
     for (let i = 0; i < 3; i++) expect((await call('/account/me', fresh)).status).toBe(200);
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBeGreaterThan(0);
     edge.advance(601_000);
     const aged = await call('/account/me', fresh);
     expect([aged.status, await errorOf(aged)]).toEqual([401, 'insufficient_user_authentication']);

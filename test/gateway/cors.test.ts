@@ -1,22 +1,18 @@
 // CORS at the edge: listed origins reflected, "*" answered as `*` with credentials taken off the
 // origin's answer, and preflights of tenants without `cors` forwarded after perIp, bodiless.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestIssuer, register } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { type Echo, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 let id: string;
 let origin: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('cors');
-  id = t.id;
-  host = `api.${t.domain}`;
-  origin = `https://origin-${t.id}.test`;
+gatewayTest('cors', {}, async (made) => {
+  ({ edge, issuer, id, host } = made);
+  origin = `https://origin-${id}.test`;
   // An origin that answers as if it allowed credentials for anyone.
   for (const path of ['/orders', '/health']) {
     await register(`${origin}${path}`, {
@@ -25,7 +21,6 @@ beforeEach(async () => {
     });
   }
 });
-afterEach(() => edge.restoreLog());
 
 async function put(extra: Record<string, unknown>) {
   await edge.putTenant(tenantConfig({

@@ -6,29 +6,25 @@
 // request as Cloudflare would after verifying a client certificate.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import type { VerifyResult } from '../../src/rpc/verifier';
-import { dpopReplayStub, type DpopReplay } from '../../src/state/dpop-replay';
-import { NONCE_WINDOW_SECONDS } from '../../src/verify/dpop-nonce';
+import { dpopReplayStub, type DpopReplay } from '../../src/possession/dpop-replay';
+import { NONCE_WINDOW_SECONDS } from '../../src/possession/dpop-nonce';
 import { proofKey, signProof, type ProofKey } from '../support/dpop';
 import { TestIssuer } from '../support/issuer';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { ADMIN, type Echo, gatewayTest, tenantConfig, testEdge, type TestEdge } from '../support/gateway';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let client: ProofKey;
 let host: string;
 let id: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create({ algs: ['RS256'] });
+gatewayTest('dpop', { issuer: { algs: ['RS256'] } }, async (made) => {
+  ({ edge, issuer, id, host } = made);
   client = await proofKey('ES256');
-  ({ id } = uniqueTenant('dpop'));
-  host = `api.${id}.example.test`;
 });
-afterEach(() => edge.restoreLog());
 
 async function put(extra: Record<string, unknown> = {}, issuerExtra: Record<string, unknown> = {}) {
   await edge.putTenant(tenantConfig({
@@ -99,7 +95,7 @@ describe('DPoP at the gateway', () => {
     await put();
     const token = await bound();
     for (let i = 0; i < 4; i++) expect((await send(token, await proofFor(token))).status).toBe(200);
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBeGreaterThan(0);
     expect((await send(token, null)).status).toBe(401);
   });
 

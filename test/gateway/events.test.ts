@@ -4,29 +4,26 @@
 // exist only on tenants with an `events` block, after the status and perIp steps.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/state/tenant-state';
+import { describe, expect, it } from 'vitest';
+import { MAX_LIST_ENTRIES, tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
 import { TestIssuer } from '../support/issuer';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { ADMIN, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let transmitter: TestIssuer;
 let host: string;
 let id: string;
 
-beforeEach(async () => {
-  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
-  issuer = await TestIssuer.create({ algs: ['RS256'] });
+// Every decision in the log (production samples allowed ones).
+gatewayTest('ev', { env: { LOG_SAMPLE_RATE: '1' }, issuer: { algs: ['RS256'] } }, async (made) => {
+  ({ edge, issuer, id, host } = made);
   transmitter = await TestIssuer.create({ algs: ['ES256'] });
-  ({ id } = uniqueTenant('ev'));
-  host = `api.${id}.example.test`;
 });
-afterEach(() => edge.restoreLog());
 
 async function put(events: unknown = {
   backchannelLogout: { audiences: ['web-client'] },

@@ -1,8 +1,9 @@
 // Claim headers on the forwarded request, read through compiled claim names.
 import { describe, expect, it } from 'vitest';
-import { requestUrl } from '../../src/gateway/request-url';
-import { originRequest, type Identity } from '../../src/gateway/forward';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { requestUrl } from '../../src/http/request-url';
+import { originRequest } from '../../src/gateway/forward';
+import type { Identity } from '../../src/pipeline/identity';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 
 describe('originRequest: configured claim headers', () => {

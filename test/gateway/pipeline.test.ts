@@ -1,23 +1,17 @@
 // The pipeline end to end inside workerd: real KV, Cache API and Durable Objects; the issuer and
 // the origin are the auxiliary Worker (test/fixtures/issuer-worker.js).
 import { base64url } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestIssuer } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { type Echo, gatewayTest, tenantConfig, testEdge, type TestEdge, uniqueTenant } from '../support/gateway';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 let id: string;
 
-beforeEach(async () => {
-  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant();
-  id = t.id;
-  host = `api.${t.domain}`;
-});
-afterEach(() => edge.restoreLog());
+// Every decision in the log (production samples allowed ones).
+gatewayTest(undefined, { env: { LOG_SAMPLE_RATE: '1' } }, (made) => ({ edge, issuer, id, host } = made));
 
 const metadata = (h: string) => `https://${h}/.well-known/oauth-protected-resource`;
 

@@ -2,25 +2,18 @@
 // against the real TenantState and RateLimiter objects.
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { tenantStateStub, type TenantState } from '../../src/state/tenant-state';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { tenantStateStub, type TenantState } from '../../src/revocation/tenant-state';
+import { ADMIN, type Echo, gatewayTest, tenantConfig, testEdge, type TestEdge } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let id: string;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('s');
-  id = t.id;
-  host = `api.${t.domain}`;
-});
-afterEach(() => edge.restoreLog());
+gatewayTest('s', {}, (made) => ({ edge, issuer, id, host } = made));
 
 const put = (extra: Record<string, unknown> = {}) => edge.putTenant(tenantConfig({
   id, hosts: [host], issuer, routes: [{ path: '/health', auth: 'none' }, { path: '/*' }], ...extra,
@@ -275,7 +268,7 @@ describe('rate limits', () => {
 
   it('costs no TenantState call before perIp admits a request (maxStalenessSeconds 0)', async () => {
     await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await from('203.0.113.20')).status);
@@ -294,7 +287,7 @@ describe('rate limits', () => {
 
   it('costs no TenantState call before perIp admits a request, nor a background refresh (maxStalenessSeconds 5)', async () => {
     await put({ rateLimit: { perIp: { limit: 1, windowSeconds: 60 } } });
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     const from = (ip: string) => edge.request(`https://${host}/x`, { headers: { 'cf-connecting-ip': ip } });
     expect((await from('203.0.113.30')).status).toBe(401);
     expect(reads()).toBe(1);
@@ -310,7 +303,7 @@ describe('rate limits', () => {
   it('refuses a tenant on hold from the isolate\'s copy before perIp, without counting or reading', async () => {
     await put({ revocation: { maxStalenessSeconds: 0 }, rateLimit: { perIp: { limit: 2, windowSeconds: 60 } } });
     expect((await admin('/status', { status: 'hold' })).status).toBe(200);
-    const reads = () => edge.app.pipeline.states.counters.reads;
+    const reads = () => edge.app.isolate.states.counters.reads;
     for (let i = 0; i < 20; i++) {
       const response = await edge.request(`https://${host}/health`, { headers: { 'cf-connecting-ip': '203.0.113.40' } });
       expect([response.status, (await errorOf(response)).error]).toEqual([403, 'tenant_on_hold']);

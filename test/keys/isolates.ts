@@ -9,14 +9,14 @@
 //   await a.keys.candidates(policy, { alg: 'RS256', kid });   a.objectCalls;  await a.settle();
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import type { Clock } from '../../src/clock';
+import type { Clock } from '../../src/base/clock';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
 import type { KeySetPolicy, KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';
-import type { Algorithm } from '../../src/tenants/schema';
-import { ALGORITHMS } from '../../src/tenants/schema';
+import type { Algorithm } from '../../src/config/algorithms';
+import { ALGORITHMS } from '../../src/config/algorithms';
 import { keySetIdOf, type IssuerPolicy, type TransmitterPolicy } from '../../src/tenants/tenant';
-import { compileClaimName } from '../../src/verify/claim-names';
+import { compileClaimName } from '../../src/config/claim-names';
 
 export function policyFor(
   issuer: { issuer: string } | string, options: { jwksUri?: string | null; algorithms?: Algorithm[] } = {},

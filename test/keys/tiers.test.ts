@@ -3,7 +3,7 @@
 import { evictDurableObject } from 'cloudflare:test';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/denial';
+import type { Outcome } from '../../src/base/denial';
 import type { KeyLookup } from '../../src/keys/key-source';
 import { TestIssuer, hitsOn, makeKey, register } from '../support/issuer';
 import { isolate, objectOf, policyFor, transmitterPolicyFor, useClock, weakRsaJwk } from './isolates';

@@ -4,12 +4,12 @@
 // property test against a reference check written separately here.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Denial, Outcome } from '../../src/denial';
-import { denialResponse } from '../../src/gateway/respond';
+import type { Denial, Outcome } from '../../src/base/denial';
+import { denialResponse } from '../../src/http/respond';
 import { checkClaims, checkStepUp } from '../../src/policy/conditions';
 import { compileRoutes, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
-import { parseTenantConfig, type RouteConfig } from '../../src/tenants/schema';
+import { parseTenantConfig, type RouteConfig } from '../../src/config/schema';
 
 const NOW = 1_700_000_000_000;
 const nowSeconds = NOW / 1000;

@@ -3,7 +3,7 @@
 // Printed as ns per match for a look at the numbers; timings are never asserted.
 import { describe, expect, it } from 'vitest';
 import { compileRoutes, pathRefusal } from '../../src/policy/routes';
-import type { RouteConfig } from '../../src/tenants/schema';
+import type { RouteConfig } from '../../src/config/schema';
 
 const table = compileRoutes([
   { path: '/health', auth: 'none', scopes: [] },

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATCH, MAX_METHOD_OVERRIDES, compileRoutes, methodOverridesOf, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
-import type { RouteConfig } from '../../src/tenants/schema';
+import type { RouteConfig } from '../../src/config/schema';
 
 const route = (path: string, extra: Partial<RouteConfig> = {}): RouteConfig => ({ path, auth: 'required', scopes: [], ...extra });
 /** A compiled route and a match without claim conditions or step-up. */

@@ -3,12 +3,12 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { CompactSign } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { createPipeline } from '../../src/gateway/pipeline';
+import { createIsolate } from '../../src/pipeline/isolate';
 import { verifyThroughPipeline, type VerifyRequest, type VerifyResult } from '../../src/rpc/verifier';
 import { proofKey, signProof } from '../support/dpop';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { ADMIN, gatewayTest, tenantConfig, type TestEdge, uniqueTenant } from '../support/gateway';
 import { TestIssuer } from '../support/issuer';
 
 const consumer = (env as unknown as { CONSUMER: Fetcher }).CONSUMER;
@@ -18,16 +18,13 @@ const call = async (name: 'verify' | 'tenantState', ...args: unknown[]): Promise
 };
 const verify = (input: Partial<VerifyRequest> | unknown) => call('verify', input) as Promise<VerifyResult>;
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let id: string;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  ({ id } = uniqueTenant('r'));
-  host = `api.${id}.example.test`;
+gatewayTest('r', {}, async (made) => {
+  ({ edge, issuer, id, host } = made);
   await edge.putTenant(tenantConfig({
     id, hosts: [host], issuer,
     routes: [{ path: '/health', auth: 'none' }, { path: '/admin/*', scopes: ['admin'] }, { path: '/*' }],
@@ -35,7 +32,6 @@ beforeEach(async () => {
     revocation: { maxStalenessSeconds: 0 },
   }));
 });
-afterEach(() => edge.restoreLog());
 
 const token = (claims: Record<string, unknown> = {}) =>
   issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope: 'read', azp: 'app-1', ...claims });
@@ -78,9 +74,9 @@ describe('what the RPC door hands out', () => {
       id: other, hosts: [otherHost], issuer,
       routes: [{ path: '/admin/*', scopes: ['admin'] }, { path: '/roles/*', claims: { '/realm_access/roles': ['admin'] } }, { path: '/*' }],
     }));
-    const pipeline = createPipeline({ now: () => Date.now() });
+    const isolate = createIsolate({ now: () => Date.now() });
     const ctx = createExecutionContext();
-    const call = (input: VerifyRequest) => verifyThroughPipeline(pipeline, input, env as Env, ctx, { random: () => 1 });
+    const call = (input: VerifyRequest) => verifyThroughPipeline(isolate, input, env as Env, ctx, { random: () => 1 });
     const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${otherHost}`, scope: 'read', realm_access: { roles: ['reader'] } });
     const widenings = [
       (result: VerifyResult & { ok: true }) => result.scopes.push('admin'),
@@ -105,7 +101,7 @@ describe('what the RPC door hands out', () => {
       expect(await call({ host: otherHost, token: bearer, path: '/admin/x' })).toMatchObject({ ok: false, status: 403, error: 'insufficient_scope' });
       expect(await call({ host: otherHost, token: bearer, path: '/roles/x' })).toMatchObject({ ok: false, status: 403, error: 'access_denied' });
     }
-    expect(pipeline.tokenCache!.counters.hits).toBeGreaterThan(0);
+    expect(isolate.tokenCache!.counters.hits).toBeGreaterThan(0);
     await waitOnExecutionContext(ctx);
   });
 });

@@ -98,7 +98,7 @@ describe('seal and open', () => {
 
 describe('settings', () => {
   it('read SECRETS_KEY and SECRETS_KEY_PREVIOUS into one keyring per bindings object', async () => {
-    const { parseSettings, settingsOf } = await import('../../src/settings');
+    const { parseSettings, settingsOf } = await import('../../src/config/settings');
     const vars = { SECRETS_KEY: KEY_B, SECRETS_KEY_PREVIOUS: KEY_A };
     expect(settingsOf(vars).secrets).toBe(settingsOf(vars).secrets);
     const old = await createKeyring({ SECRETS_KEY: KEY_A }).seal('Zq9', 'aad');

@@ -2,12 +2,12 @@
 // is named after the attack and asserts the exact status and reason (or error code), and that
 // neither the log nor the answer carries the credential.
 import { base64url } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { TestIssuer, hitsOn, makeKey, register, type TestKey } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { type Echo, gatewayTest, tenantConfig, type TestEdge, uniqueTenant } from '../support/gateway';
 import { b64, derOfRaw, expectDenial, forge, forgeHmac, signatureOf } from './forge';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let rsa: TestKey;
 let ec: TestKey;
@@ -15,17 +15,12 @@ let host: string;
 let id: string;
 let audience: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create({ algs: ['RS256', 'ES256'] });
+gatewayTest('atk', { issuer: { algs: ['RS256', 'ES256'] } }, async (made) => {
+  ({ edge, issuer, id, host } = made);
   [rsa, ec] = issuer.keys as [TestKey, TestKey];
-  const t = uniqueTenant('atk');
-  id = t.id;
-  host = `api.${t.domain}`;
   audience = `https://${host}`;
   await put();
 });
-afterEach(() => edge.restoreLog());
 
 async function put(extra: Record<string, unknown> = {}, options: { issuerExtra?: Record<string, unknown> } = {}) {
   const config = tenantConfig({

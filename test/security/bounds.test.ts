@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { edgeAuth, type EdgeAuthVariables } from 'edge-token-verifier/hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { VerifyResult } from '../../src/rpc/verifier';
-import { isDnsName } from '../../src/tenants/hosts';
+import { isDnsName } from '../../src/config/hosts';
 import { createTenantStore } from '../../src/tenants/store';
 import { config, countingKv, seed, unique } from '../tenants/fixtures';
 import { TestIssuer } from '../support/issuer';
@@ -86,7 +86,7 @@ describe('a wildcard tenant under many subdomains', () => {
     const token = await issuer.sign({ sub: 'u', aud: 'https://api.shared.test' }, { now: edge.now });
     for (let i = 0; i < 5; i++) expect((await edge.request(`https://s${i}.${domain}/orders`, { token })).status).toBe(200);
     // The first two requests verify (a token is kept on its second verification), the rest hit.
-    expect(edge.app.pipeline.tokenCache!.counters.hits).toBe(3);
+    expect(edge.app.isolate.tokenCache!.counters.hits).toBe(3);
     edge.restoreLog();
   });
 });

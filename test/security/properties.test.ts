@@ -4,16 +4,17 @@
 import fc from 'fast-check';
 import { base64url, importJWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REASONS, invalidToken, ok } from '../../src/denial';
+import { REASONS, invalidToken, ok } from '../../src/base/denial';
 import type { KeySource } from '../../src/keys/key-source';
 import { compileRoutes, pathRefusal, type RouteMatch } from '../../src/policy/routes';
 import { missingScopes } from '../../src/policy/scopes';
-import { hostLookupOrder, normalizeHostPattern, normalizeRequestHost } from '../../src/tenants/hosts';
-import { ALGORITHMS, parseTenantConfig, type RouteConfig } from '../../src/tenants/schema';
+import { hostLookupOrder, normalizeHostPattern, normalizeRequestHost } from '../../src/config/hosts';
+import { ALGORITHMS } from '../../src/config/algorithms';
+import { parseTenantConfig, type RouteConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { readClaims } from '../../src/verify/claims';
 import { extractCredentials } from '../../src/verify/extract';
-import { MAX_JSON_DEPTH, decodeSegment } from '../../src/verify/jws';
+import { MAX_JSON_DEPTH, decodeSegment } from '../../src/verify/compact';
 import { verifyToken } from '../../src/verify/token';
 import { makeKey } from '../support/issuer';
 

@@ -2,22 +2,20 @@
 // with parameters, trailing slashes and format suffixes that an origin (Tomcat, Spring, Rails,
 // Express) reads as another path than the one the edge sees. Each case asserts the exact status
 // and error code, and that neither the log nor the answer carries the credential.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { type Echo, gatewayTest, tenantConfig, type TestEdge, uniqueTenant } from '../support/gateway';
 import { expectDenial } from './forge';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 
-beforeEach(async () => {
-  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('rte');
-  host = `api.${t.domain}`;
+// Every decision in the log (production samples allowed ones).
+gatewayTest('rte', { env: { LOG_SAMPLE_RATE: '1' } }, async (made) => {
+  ({ edge, issuer, host } = made);
   await edge.putTenant(tenantConfig({
-    id: t.id, hosts: [host], issuer,
+    id: made.id, hosts: [host], issuer,
     routes: [
       { path: '/health', auth: 'none' },
       { path: '/public/*', auth: 'none' },
@@ -27,7 +25,6 @@ beforeEach(async () => {
     ],
   }));
 });
-afterEach(() => edge.restoreLog());
 
 const token = (scope: string) => issuer.sign({ sub: 'user-1', aud: `https://${host}`, scope });
 const get = (path: string, bearer?: string) => edge.request(`https://${host}${path}`, bearer === undefined ? {} : { token: bearer });

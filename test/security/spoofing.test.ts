@@ -2,26 +2,19 @@
 // form a CGI-style server reads as the same variable, identity values an origin may always
 // percent-decode, and scope values that are not RFC 6749 scope tokens.
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { headerValue, isEdgeOwned } from '../../src/gateway/forward';
-import { isScopeToken } from '../../src/policy/scopes';
+import { isScopeToken } from '../../src/config/scope-token';
 import { TestIssuer } from '../support/issuer';
-import { tenantConfig, testEdge, uniqueTenant, type Echo } from '../support/gateway';
+import { type Echo, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 import { expectDenial } from './forge';
 
-let edge: ReturnType<typeof testEdge>;
+let edge: TestEdge;
 let issuer: TestIssuer;
 let host: string;
 let id: string;
 
-beforeEach(async () => {
-  edge = testEdge();
-  issuer = await TestIssuer.create();
-  const t = uniqueTenant('spoof');
-  id = t.id;
-  host = `api.${t.domain}`;
-});
-afterEach(() => edge.restoreLog());
+gatewayTest('spoof', {}, (made) => ({ edge, issuer, id, host } = made));
 
 async function put(extra: Record<string, unknown> = {}) {
   await edge.putTenant(tenantConfig({

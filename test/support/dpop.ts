@@ -5,7 +5,7 @@
 //   const proof = await signProof(client, { htm: 'GET', htu: 'https://api.acme.com/x', accessToken: token });
 //   await signProof(client, { ..., claims: { iat: undefined } })   // undefined removes a claim
 import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
-import { sha256 } from '../../src/verify/dpop';
+import { sha256 } from '../../src/possession/dpop';
 import { makeKey, type TestAlg, type TestKey } from './issuer';
 
 export interface ProofKey extends TestKey {

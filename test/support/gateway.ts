@@ -1,16 +1,20 @@
 // The whole Worker as tests drive it: createApp with a clock moved by assignment, the real
-// bindings of the test runtime, the admin API for putting tenants, and the decision log.
+// bindings of the test runtime, the admin API for putting tenants, and the decision log; and the
+// setup most gateway test files share (gatewayTest).
 //
 //   const edge = testEdge();
 //   await edge.putTenant(tenantConfig({ issuer }));
 //   const response = await edge.request('https://api.acme.test/orders', { token });
 //   edge.advance(31_000);
+//
+//   let edge: TestEdge; let issuer: TestIssuer; let host: string;
+//   gatewayTest('cors', {}, (made) => ({ edge, issuer, host } = made));   // before each test; the log restored after
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { createApp } from '../../src/app';
 import type { Env } from '../../src/env';
-import type { TestIssuer } from './issuer';
+import { TestIssuer } from './issuer';
 
 export const ADMIN = { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' };
 
@@ -74,6 +78,33 @@ export function testEdge(options: { env?: Partial<Env>; start?: number } = {}) {
       return logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.event === 'decision');
     },
   };
+}
+
+export type TestEdge = ReturnType<typeof testEdge>;
+
+/** What each test of a gateway file starts from: a fresh edge (its own isolate caches, clock and
+ *  log), a test issuer, and a tenant id and host of its own (KV is shared across test files). */
+export interface GatewaySetup {
+  readonly edge: TestEdge;
+  readonly issuer: TestIssuer;
+  readonly id: string;
+  readonly host: string;
+}
+
+/** The setup gateway test files share, made before each test, the log restored after it. `then`
+ *  takes what was made (into the file's own variables) and adds what the file needs besides. */
+export function gatewayTest(
+  prefix: string | undefined, options: { env?: Partial<Env>; issuer?: Parameters<typeof TestIssuer.create>[0] },
+  then: (made: GatewaySetup) => unknown,
+): void {
+  let edge: TestEdge | undefined;
+  beforeEach(async () => {
+    edge = testEdge({ env: options.env });
+    const issuer = await TestIssuer.create(options.issuer);
+    const { id, domain } = uniqueTenant(prefix);
+    await then({ edge, issuer, id, host: `api.${domain}` });
+  });
+  afterEach(() => edge?.restoreLog());
 }
 
 /** What the echo origin of the auxiliary Worker saw. */

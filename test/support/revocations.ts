@@ -5,9 +5,9 @@
 //   listValue('subjects', 42)   // the 42nd value: "sub-0000042"
 //   wireBytes(await stub.snapshot())   // what a read moves
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import type { Clock } from '../../src/clock';
-import { hash32, type RevocationList } from '../../src/state/revocation-list';
-import type { ListName, TenantState, TenantStateSnapshot } from '../../src/state/tenant-state';
+import type { Clock } from '../../src/base/clock';
+import { hash32, type RevocationList } from '../../src/revocation/revocation-list';
+import type { ListName, TenantState, TenantStateSnapshot } from '../../src/revocation/tenant-state';
 
 const TABLES: Record<ListName, { insert: string; prefix: string }> = {
   subjects: { insert: 'INSERT INTO revoked_subjects (sub, revoked_at, hash)', prefix: 'sub-' },

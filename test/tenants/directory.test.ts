@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runScheduled } from '../../src/cron/scheduled';
 import type { Directory } from '../../src/tenants/directory';
 import { DIRECTORY_NAME, hostKey, tenantKey } from '../../src/tenants/kv-keys';
-import { parseTenantConfig, type TenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig, type TenantConfig } from '../../src/config/schema';
 import { config, unique } from './fixtures';
 
 const directory = () => env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));

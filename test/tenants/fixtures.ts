@@ -5,7 +5,7 @@
 import { env } from 'cloudflare:workers';
 import { hostKey, tenantKey } from '../../src/tenants/kv-keys';
 import { storedRecord } from '../../src/tenants/record';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import type { TenantKv } from '../../src/tenants/store';
 
 export function config(id: string, hosts: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -5,7 +5,7 @@ import { base64url } from 'jose';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createKeyring } from '../../src/secrets/keyring';
-import { parseTenantConfig, secretSlots, type TenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig, secretSlots, type TenantConfig } from '../../src/config/schema';
 import { openSecrets, redactConfig, sealConfig } from '../../src/tenants/secrets';
 
 const keyring = createKeyring({ SECRETS_KEY: base64url.encode(new Uint8Array(32).fill(3)) });

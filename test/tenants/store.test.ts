@@ -2,10 +2,10 @@
 // positive and negative caching with an injected clock, invalid records kept to their tenant.
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { normalizeRequestHost } from '../../src/tenants/hosts';
+import { normalizeRequestHost } from '../../src/config/hosts';
 import { hostKey } from '../../src/tenants/kv-keys';
-import { parseTenantConfig } from '../../src/tenants/schema';
-import { parseSettings } from '../../src/settings';
+import { parseTenantConfig } from '../../src/config/schema';
+import { parseSettings } from '../../src/config/settings';
 import { createTenantStore, type TenantStore } from '../../src/tenants/store';
 import { config, countingKv, seed, unique } from './fixtures';
 

@@ -1,6 +1,6 @@
 // compileTenant: claim names (top-level or JSON Pointer) become readers once per tenant load.
 import { describe, expect, it } from 'vitest';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant } from '../../src/tenants/tenant';
 
 const base = { id: 'acme', hosts: ['api.acme.com'], issuers: [{ issuer: 'https://acme.eu.auth0.com/', audiences: ['https://api.acme.com'] }] };

@@ -2,7 +2,7 @@
 // and JSON Pointers, with the rules of every scope claim (string or array of strings, values
 // that are not scope tokens dropped, any other type malformed, own members only).
 import { describe, expect, it } from 'vitest';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant, type IssuerPolicy } from '../../src/tenants/tenant';
 import { readClaims } from '../../src/verify/claims';
 

@@ -5,7 +5,7 @@
 import { CompactSign, compactVerify, generateKeyPair, importJWK, type CryptoKey } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import errors from '../../docs/errors.md?raw';
-import { DPOP_REASONS, REASONS } from '../../src/denial';
+import { DPOP_REASONS, REASONS } from '../../src/base/denial';
 import { reasonOfJoseError } from '../../src/verify/reasons';
 import { forge } from '../security/forge';
 import { makeKey } from '../support/issuer';

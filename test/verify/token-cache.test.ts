@@ -2,14 +2,14 @@
 // injected clock) and in the pipeline (real key tiers, TenantState and tenant store).
 import { importJWK, type JWTPayload } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { invalidToken, ok, type Outcome } from '../../src/denial';
+import { invalidToken, ok, type Outcome } from '../../src/base/denial';
 import type { KeySource } from '../../src/keys/key-source';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { verifyToken, type VerifiedToken } from '../../src/verify/token';
 import { createTokenCache, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_MAX_TOKENS, type TokenCache } from '../../src/verify/token-cache';
 import { policyFor, useClock } from '../keys/isolates';
-import { ADMIN, tenantConfig, testEdge, uniqueTenant } from '../support/gateway';
+import { ADMIN, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 import { TestIssuer, makeKey, type TestKey } from '../support/issuer';
 
 const API = 'https://api.acme.com';
@@ -215,28 +215,24 @@ describe('the cache as a unit', () => {
 });
 
 describe('the cache in the pipeline', () => {
-  let edge: ReturnType<typeof testEdge>;
+  let edge: TestEdge;
   let issuer: TestIssuer;
   let id: string;
   let host: string;
 
-  beforeEach(async () => {
-    edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } }); // every decision in the log (production samples allowed ones)
-    issuer = await TestIssuer.create();
-    const t = uniqueTenant('tc');
-    id = t.id;
-    host = `api.${t.domain}`;
+  // Every decision in the log (production samples allowed ones).
+  gatewayTest('tc', { env: { LOG_SAMPLE_RATE: '1' } }, async (made) => {
+    ({ edge, issuer, id, host } = made);
     // The issuer's IssuerKeys object runs on the test's clock (its 30 s refetch cooldown).
     await useClock(policyFor(issuer), () => edge.now);
   });
-  afterEach(() => edge.restoreLog());
 
   const put = (extra: Record<string, unknown> = {}) => edge.putTenant(tenantConfig({ id, hosts: [host], issuer, ...extra }));
   const token = (claims: Record<string, unknown> = {}, key?: TestKey) =>
     issuer.sign({ sub: 'user-1', aud: `https://${host}`, ...claims }, { now: edge.now, key });
   const get = (t: string) => edge.request(`https://${host}/orders`, { token: t });
   const reasonOf = async (response: Response) => ((await response.json()) as { reason?: string }).reason;
-  const cacheOf = () => edge.app.pipeline.tokenCache!;
+  const cacheOf = () => edge.app.isolate.tokenCache!;
 
   it('answers a repeated token from the cache, and says so in the decision log', async () => {
     await put();

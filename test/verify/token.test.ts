@@ -2,9 +2,9 @@
 // Each denial test builds a token that triggers exactly one reason and asserts that code.
 import { SignJWT, base64url, importJWK, type JWTPayload } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { REASONS, invalidToken, ok, type Denial, type Outcome, type Reason } from '../../src/denial';
+import { REASONS, invalidToken, ok, type Denial, type Outcome, type Reason } from '../../src/base/denial';
 import type { KeyCandidate, KeySource } from '../../src/keys/key-source';
-import { parseTenantConfig } from '../../src/tenants/schema';
+import { parseTenantConfig } from '../../src/config/schema';
 import { compileTenant, type Tenant } from '../../src/tenants/tenant';
 import { MAX_CREDENTIAL_BYTES, verifyToken, type VerifiedToken } from '../../src/verify/token';
 import { makeKey, type TestKey } from '../support/issuer';
@@ -410,7 +410,7 @@ describe('scopes and client id', () => {
 
 // Last in the file (tests of a file run in order): every reason verification can give was
 // produced above. wrong_tenant and revoked belong to the revocation step, pop_required and
-// cert_mismatch to proof of possession (test/verify/possession.test.ts).
+// cert_mismatch to proof of possession (test/possession/decision.test.ts).
 it('covers every reason code verification can give', () => {
   const elsewhere = new Set(['wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch']);
   const expected = REASONS.filter((r) => !elsewhere.has(r));
