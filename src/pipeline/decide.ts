@@ -39,7 +39,7 @@ import type { Identity } from './identity';
 import type { PipelineIo } from './io';
 import type { Isolate } from './isolate';
 import type { DecisionRecord } from './record';
-import type { PipelineRequest, TenantLookup } from './request';
+import type { PipelineRequest } from './request';
 import type { Challenge, Decided, Verdict } from './verdict';
 
 /** The state of a tenant whose Worker binds no TenantState object (library use). */
@@ -73,12 +73,13 @@ type Answer = Exclude<Verdict, { kind: 'refused' }>;
  *  the answer. What every answer carries besides (CORS, the limits, the DPoP-Nonce) and what the
  *  log line says are written on `d` as the steps pass. */
 async function steps(isolate: Isolate, r: PipelineRequest, io: PipelineIo, d: Decision): Promise<Answer | Denial> {
-  const found = await findTenant(isolate, r.host, r.tenants);
+  // The door's own way, or by host: the isolate's cache, else KV.
+  const found = 'find' in r.tenants ? await r.tenants.find() : await resolveTenant(isolate.tenants, r.host, r.tenants);
   d.lap('tenant');
   if (!found.ok) return found.denial;
-  const { tenant } = found;
+  const { tenant } = found.value;
   d.tenant = tenant;
-  if (found.tier !== undefined) d.tiers.tenant = found.tier;
+  if ('cached' in found.value) d.tiers.tenant = found.value.cached ? 'memory' : 'kv';
   d.cors = r.http && corsFor(tenant.cors, r.http.origin);
   const scheme = schemeOf(r);
   const resource = tenant.resource ?? `https://${r.host}`;
@@ -242,17 +243,6 @@ class Decision implements Decided {
 
 /** The scheme the request's token came with (Bearer when there is none). */
 const schemeOf = (r: PipelineRequest): Scheme => (r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer');
-
-/** The tenant step: the isolate's cache or KV for a host, or the door's own way. */
-async function findTenant(isolate: Isolate, host: string, lookup: TenantLookup):
-  Promise<{ ok: true; tenant: Tenant; tier?: 'memory' | 'kv' } | { ok: false; denial: Denial }> {
-  if ('find' in lookup) {
-    const given = await lookup.find();
-    return given.ok ? { ok: true, tenant: given.value } : given;
-  }
-  const resolved = await resolveTenant(isolate.tenants, host, lookup);
-  return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
-}
 
 /** A token this isolate verified for the tenant and resource (no signature work, `hit`), or a
  *  fresh verification, kept for the next time. */
