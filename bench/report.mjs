@@ -6,6 +6,7 @@
 //   writeFileSync('bench/RESULTS.md', render({ info, settings, rows, targets, runs, cold, flood, size, ... }));
 //
 // The targets table's "Path" cells are how runs compare across rounds of work: keep them as they are.
+import { budgetRows } from './budget.mjs';
 import { TICKS_PER_SECOND, VARS } from './workerd.mjs';
 
 /** @typedef {import('./run.mjs').Row} Row */
@@ -25,7 +26,8 @@ export const median = (/** @type {number[]} */ values) => {
  * @param {{ info: ReturnType<typeof import('./workerd.mjs').versions>; settings: Settings; rows: Row[]; targets: Target[];
  *   runs: Record<string, Run[]>; cold: { statuses: Record<string, number>; discovery: number; jwks: number };
  *   flood: { statuses: Record<string, number>; refetches: number; seconds: number }; size: { raw: number; gzip: number };
- *   tokenBytes: { RS256: number; ES256: number }; workerd: number; load: [string, string]; seconds: number }} r
+ *   tokenBytes: { RS256: number; ES256: number }; workerd: number; load: [string, string]; seconds: number;
+ *   budget: import('./budget.mjs').Budget | null }} r
  */
 export function render(r) {
   const { runs, rows, settings, targets } = r;
@@ -121,6 +123,8 @@ export function render(r) {
   lines.push(`Per round, forward after one verify costs ${verifyShare('RS256').toFixed(2)}x the forward-only floor's CPU for RS256 and ${verifyShare('ES256').toFixed(2)}x for ES256: `
     + `a gateway verifying distinct tokens serves at most ${(1 / verifyShare('RS256')).toFixed(2)}x (RS256) and ${(1 / verifyShare('ES256')).toFixed(2)}x (ES256) of the forward floor's requests per core.`, '');
 
+  if (r.budget) lines.push(renderBudget({ budget: r.budget, runs }), '');
+
   lines.push('## Keys under load', '');
   lines.push(`- Cold tenant, 100 concurrent requests through the gateway: answers ${JSON.stringify(r.cold.statuses)}; discovery fetches **${r.cold.discovery}**, JWKS fetches **${r.cold.jwks}**.`);
   lines.push(`- Random-kid flood, 1000 tokens (50 concurrent) in ${r.flood.seconds.toFixed(1)} s at the warm edgeAuth Worker: answers ${JSON.stringify(r.flood.statuses)}; JWKS refetches **${r.flood.refetches}**.`);
@@ -133,4 +137,52 @@ export function render(r) {
   for (const row of rows) lines.push(`| ${row.key} | ${(runs[row.key] ?? []).map((run) => `${run.cpuUs.toFixed(1)} (${int(run.rps)})`).join(' | ')} |`);
   lines.push('', `Full run: ${Math.round(r.seconds)} s.`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The gateway's budget (bench/budget.mjs) as a section of Markdown: each step's µs per request on
+ * a token cache hit and on a distinct token, their sums, and the rows' differences they account for.
+ * @param {{ budget: import('./budget.mjs').Budget; runs: Record<string, Run[]>; load?: string }} r
+ */
+export function renderBudget(r) {
+  const { rows, apart, loop } = budgetRows(r.budget);
+  const cpu = (/** @type {string} */ key) => median((r.runs[key] ?? []).map((run) => run.cpuUs));
+  const fmt = (/** @type {number | null} */ x) => (x === null ? '' : x.toFixed(1));
+  const lines = ['## The gateway\'s budget', ''];
+  lines.push('Each step of the gateway\'s request path run many times inside one workerd (bench/workers/budget.ts: the gateway with a budget door, '
+    + 'its own isolate warmed like the gateway\'s), its cost the workerd process\'s CPU time around the run (schedstat, ns) less an empty run\'s, '
+    + 'divided by the count; the lowest of the rounds (contention only adds). A step the floor does too (a URL read, a Request built, a fetch) counts only what the gateway '
+    + 'does beyond it. The last row is what the steps cost together in a request, measured as the whole request in a loop (the gateway\'s fetch less the '
+    + `floor's) less the steps alone. µs per request; LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}.${r.load ? ` Load average ${r.load}.` : ''}`, '');
+  lines.push('| step | token cache hit | distinct RS256 token | what runs |', '|---|---:|---:|---|');
+  for (const row of rows) lines.push(`| ${row.step} | ${fmt(row.hit)} | ${fmt(row.distinct)} | ${row.how} |`);
+  lines.push(`| **sum** (the steps alone) | **${apart.hit.toFixed(1)}** | **${apart.distinct.toFixed(1)}** | |`);
+  lines.push(`| **the whole request in a loop**: gateway − floor | **${loop.hit.toFixed(1)}** | **${loop.distinct.toFixed(1)}** | = the sum with the last row |`);
+  const rowDiff = { hit: cpu('gateway repeated') - cpu('forward'), distinct: cpu('gateway RS256') - cpu('forward') };
+  const share = (/** @type {number} */ x, /** @type {number} */ of) => `${(100 * x / of).toFixed(0)}%`;
+  lines.push(`| the rows (this run's medians): gateway − forward-only floor | ${rowDiff.hit.toFixed(1)} | ${rowDiff.distinct.toFixed(1)} | `
+    + `the loop's figure is ${share(loop.hit, rowDiff.hit)} and ${share(loop.distinct, rowDiff.distinct)} of it |`);
+  const verifyRows = cpu('forward+verify RS256') - cpu('forward');
+  lines.push('', `Against the targets' references: forward after one verify is ${loop.verify.toFixed(1)} µs above the floor in the loop `
+    + `(${verifyRows.toFixed(1)} in the rows), so a distinct token leaves ${(loop.distinct - loop.verify).toFixed(1)} µs to the gateway's own work; `
+    + `a token cache hit ${loop.hit.toFixed(1)}.`);
+  return lines.join('\n');
+}
+
+/**
+ * An A/B run (BENCH_BASELINE): each product row beside its twin on the baseline's bundle, CPU per
+ * request (medians over rounds) and the ratio per round, then its median.
+ * @param {Row[]} rows @param {Record<string, Run[]>} runs @param {string} baseline
+ */
+export function renderBaseline(rows, runs, baseline) {
+  const lines = [`| row | this tree µs/req | ${baseline} µs/req | difference | ratio (per round) |`, '|---|---:|---:|---:|---:|'];
+  for (const row of rows) {
+    const base = runs[`${row.key} @base`];
+    const mine = runs[row.key];
+    if (!base || !mine || row.key.endsWith(' @base')) continue;
+    const cpu = (/** @type {Run[]} */ list) => median(list.map((x) => x.cpuUs));
+    const ratio = median(mine.map((run, i) => run.cpuUs / /** @type {Run} */ (base[i]).cpuUs));
+    lines.push(`| ${row.key} | ${cpu(mine).toFixed(1)} | ${cpu(base).toFixed(1)} | ${(cpu(mine) - cpu(base)).toFixed(1)} | ${ratio.toFixed(3)} |`);
+  }
+  return lines.join('\n');
 }

@@ -38,6 +38,8 @@
 //   BENCH_ROWS='^(floor|edgeAuth repeated)$' node bench/run.mjs   # rows matching a regex; no RESULTS.md
 //   BENCH_PROFILE='^edgeAuth RS256$' node bench/run.mjs # those rows under V8's CPU profiler: self time by function and module
 //   BENCH_WARMUP seconds per row before round 1 (default 1; 0: none); BENCH_POOL distinct tokens per alg
+//   BENCH_BASELINE=HEAD~1 BENCH_ROWS='^gateway' node bench/run.mjs   # an A/B: each product row also on HEAD~1's sources
+//   BENCH_BUDGET=only node bench/run.mjs                # the gateway's budget, step by step (bench/budget.mjs), and its four rows
 //   BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=0 BENCH_POOL=2000 npm run bench   # a smoke run (~20 s; its RESULTS.md says nothing)
 //
 // The parts: traffic.mjs (keys, tokens, the requests of each kind of traffic), workerd.mjs (the
@@ -52,12 +54,13 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureBudget } from './budget.mjs';
 import { bundleSize, coldTenant, kidFlood } from './checks.mjs';
 import { expectStatus, rounds, runRow } from './load.mjs';
 import { profileRows } from './profile.mjs';
-import { render } from './report.mjs';
+import { render, renderBaseline, renderBudget } from './report.mjs';
 import { AUDIENCE, HOST, ISSUER, createTraffic, makeKeys } from './traffic.mjs';
-import { TICKS_PER_SECOND, bundle, loadAverage, start, versions } from './workerd.mjs';
+import { BASELINE, BASE_WORKERS, TICKS_PER_SECOND, build, bundle, loadAverage, start, versions } from './workerd.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 /** @typedef {typeof settings} Settings */
@@ -72,7 +75,11 @@ const settings = {
    *  token that comes round again to the same Worker a pool later is a miss. */
   pool: Number(process.env.BENCH_POOL ?? Math.max(60_000, 12_000 * seconds)),
 };
-const ONLY = process.env.BENCH_ROWS ? new RegExp(process.env.BENCH_ROWS) : null;
+/** BENCH_BUDGET=1: measure the gateway's budget after the rows (a full run always does);
+ *  BENCH_BUDGET=only: the budget and the four rows it is compared with. */
+const BUDGET = process.env.BENCH_BUDGET ?? '';
+const BUDGET_ROWS = '^(forward|gateway repeated|forward\\+verify RS256|gateway RS256)$';
+const ONLY = process.env.BENCH_ROWS || BUDGET === 'only' ? new RegExp(process.env.BENCH_ROWS || BUDGET_ROWS) : null;
 const PROFILE = process.env.BENCH_PROFILE ? new RegExp(process.env.BENCH_PROFILE) : null;
 
 /** @typedef {{ key: string; worker: import('./workerd.mjs').WorkerName; traffic: string; host?: string; path?: string; about: string; extra?: boolean }} Row */
@@ -103,13 +110,13 @@ const ROWS = /** @type {Row[]} */ ([
 /** The targets: a row's CPU per request at most `max` times its reference's, in the same round.
  *  `path` names the row in the report's targets table: runs compare across rounds by it. */
 const TARGETS = [
-  { row: 'edgeAuth RS256', ref: 'jose-hono RS256', max: 1.03, path: '`edgeAuth`, distinct tokens, RS256', against: 'jose `jwtVerify` as Hono middleware' },
-  { row: 'edgeAuth ES256', ref: 'jose-hono ES256', max: 1.03, path: '`edgeAuth`, distinct tokens, ES256', against: 'jose `jwtVerify` as Hono middleware' },
+  { row: 'edgeAuth RS256', ref: 'jose-hono RS256', max: 1.10, path: '`edgeAuth`, distinct tokens, RS256', against: 'jose `jwtVerify` as Hono middleware' },
+  { row: 'edgeAuth ES256', ref: 'jose-hono ES256', max: 1.10, path: '`edgeAuth`, distinct tokens, ES256', against: 'jose `jwtVerify` as Hono middleware' },
   { row: 'edgeAuth DPoP ES256', ref: 'edgeAuth ES256', max: 2.3, path: '`edgeAuth`, DPoP, distinct tokens, fresh ES256 proofs', against: 'the bearer row of the same alg' },
-  { row: 'edgeAuth repeated', ref: 'floor', max: 1.25, path: '`edgeAuth`, repeated token', against: 'the Hono floor' },
-  { row: 'gateway RS256', ref: 'forward+verify RS256', max: 1.10, path: 'gateway, distinct tokens, RS256', against: 'forward after one verify' },
-  { row: 'gateway ES256', ref: 'forward+verify ES256', max: 1.10, path: 'gateway, distinct tokens, ES256', against: 'forward after one verify' },
-  { row: 'gateway repeated', ref: 'forward', max: 1.15, path: 'gateway, repeated token', against: 'the forward-only floor' },
+  { row: 'edgeAuth repeated', ref: 'floor', max: 1.15, path: '`edgeAuth`, repeated token', against: 'the Hono floor' },
+  { row: 'gateway RS256', ref: 'forward+verify RS256', max: 1.25, path: 'gateway, distinct tokens, RS256', against: 'forward after one verify' },
+  { row: 'gateway ES256', ref: 'forward+verify ES256', max: 1.25, path: 'gateway, distinct tokens, ES256', against: 'forward after one verify' },
+  { row: 'gateway repeated', ref: 'forward', max: 1.20, path: 'gateway, repeated token', against: 'the forward-only floor' },
 ];
 
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
@@ -121,7 +128,10 @@ async function main() {
   log(`edge token verifier bench: ${new Date().toISOString()} on ${info.cpu}, ${info.cores} cores, load average ${loadBefore}`);
   log(`node ${info.node}, wrangler ${info.wrangler}, workerd ${info.workerd}, miniflare ${info.miniflare}, jose ${info.jose}, hono ${info.hono}, autocannon ${info.autocannon}`);
 
-  const rows = ROWS.filter((row) => (ONLY ? ONLY.test(row.key) : !row.extra) && (!PROFILE || PROFILE.test(row.key)));
+  const rows = ROWS.filter((row) => (ONLY ? ONLY.test(row.key) : !row.extra) && (!PROFILE || PROFILE.test(row.key)))
+    // BENCH_BASELINE: each row of the product's Workers with its twin on the baseline's bundle.
+    .flatMap((row) => (BASELINE !== null && BASE_WORKERS.some((w) => w === row.worker)
+      ? [row, { ...row, key: `${row.key} @base`, worker: /** @type {import('./workerd.mjs').WorkerName} */ (`${row.worker}@base`) }] : [row]));
   if (rows.length === 0) throw new Error(`no row matches ${process.env.BENCH_ROWS ?? ''} ${process.env.BENCH_PROFILE ?? ''}`);
   const full = !ONLY && !PROFILE;
 
@@ -131,10 +141,10 @@ async function main() {
   try {
     // The gateway's tenants, through its admin API, on the same host and audience as the others.
     const admin = { host: 'admin.localhost', method: 'PUT', headers: { authorization: 'Bearer bench-admin-token', 'content-type': 'application/json' } };
-    await expectStatus(urls.gateway, {
-      ...admin, path: '/tenants/bench',
-      body: JSON.stringify({ id: 'bench', hosts: [HOST], upstream: 'https://origin.bench.test', issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['RS256', 'ES256'] }] }),
-    }, 201, 'PUT gateway tenant');
+    const benchTenant = JSON.stringify({ id: 'bench', hosts: [HOST], upstream: 'https://origin.bench.test', issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['RS256', 'ES256'] }] });
+    for (const worker of /** @type {import('./workerd.mjs').WorkerName[]} */ (['gateway', 'budget', ...(BASELINE === null ? [] : ['gateway@base'])])) {
+      await expectStatus(urls[worker], { ...admin, path: '/tenants/bench', body: benchTenant }, 201, `PUT ${worker} tenant`);
+    }
     await expectStatus(urls.gateway, {
       ...admin, path: '/tenants/public',
       body: JSON.stringify({ id: 'public', hosts: ['public.bench.test'], upstream: 'https://origin.bench.test', routes: [{ path: '/*', auth: 'none' }], issuers: [{ issuer: ISSUER, audiences: ['https://public.bench.test'] }] }),
@@ -151,14 +161,22 @@ async function main() {
 
     if (PROFILE) return await profileRows(bench, rows, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
     const runs = await rounds(bench, rows, settings);
-    if (!full) return;
+    const budget = full || BUDGET !== '' ? await gatewayBudget(bench, settings) : null;
+    if (BASELINE !== null) log(`\n${renderBaseline(rows, runs, BASELINE)}`);
+    if (!full) {
+      if (budget !== null) {
+        writeFileSync(path.join(build, 'budget.json'), JSON.stringify(budget, null, 1));
+        log(`\n${renderBudget({ budget, runs, load: loadAverage() })}`);
+      }
+      return;
+    }
     const cold = await coldTenant(urls, outside, keys, jwks);
     const flood = await kidFlood(urls, outside, keys);
     const size = bundleSize();
     const authorization = async (/** @type {string} */ traffic) => (await bench.traffic.headersOf(traffic))[0]?.authorization?.length ?? 0;
     const tokenBytes = { RS256: await authorization('distinct RS256'), ES256: await authorization('distinct ES256') };
     const report = render({
-      info, settings, rows, targets: TARGETS, runs, cold, flood, size, tokenBytes, workerd,
+      info, settings, rows, targets: TARGETS, runs, cold, flood, size, tokenBytes, workerd, budget,
       load: [loadBefore, loadAverage()], seconds: (Date.now() - started) / 1000,
     });
     log('');
@@ -168,6 +186,15 @@ async function main() {
   } finally {
     await mf.dispose();
   }
+}
+
+/** The budget, on distinct RS256 tokens the budget Worker has not seen and the repeated token. */
+async function gatewayBudget(/** @type {import('./load.mjs').Bench} */ bench, /** @type {Settings} */ options) {
+  const pool = await bench.traffic.headersOf('distinct RS256');
+  const tokens = pool.slice(0, 8000).map((set) => /** @type {string} */ (set.authorization).slice('Bearer '.length));
+  const repeated = /** @type {string} */ ((await bench.traffic.headersOf('repeated RS256'))[0]?.authorization).slice('Bearer '.length);
+  // Steps of a microsecond or less need more rounds than rows do to settle on a busy machine.
+  return measureBudget(bench, { rounds: Math.max(options.rounds, 9), tokens, repeated });
 }
 
 await main();

@@ -12,7 +12,7 @@
 // Adding a Worker: its entry in bench/workers/ and one line in WORKERS below.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,20 +60,28 @@ export const WORKERS = {
   },
   forward: { entry: 'forward-floor.js', options: () => ({ outboundService: 'aux' }) },
   'forward-verify': { entry: 'forward-verify.js', options: (/** @type {string} */ jwks) => ({ bindings: { JWKS: jwks }, outboundService: 'aux' }) },
-  gateway: {
-    entry: 'gateway.ts',
-    options: () => ({
-      bindings: {
-        ...VARS, ADMIN_HOST: 'admin.localhost', ADMIN_TOKEN: 'bench-admin-token', TENANT_CACHE_SECONDS: '30',
-        ALLOW_INSECURE_ISSUERS: 'false', DOH_URL: 'https://dns.bench.test/dns-query', DEBUG_TIMING: 'false',
-      },
-      kvNamespaces: ['TENANTS'], outboundService: 'aux',
-      durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', DIRECTORY: 'Directory', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter' }),
-    }),
-  },
+  gateway: { entry: 'gateway.ts', options: () => ({ ...gatewayOptions }) },
+  // The gateway again, with the budget door (bench/budget.mjs): its own isolate, so the budget's
+  // loops never touch the gateway row's caches.
+  budget: { entry: 'budget.ts', options: () => ({ ...gatewayOptions }) },
 };
-/** @typedef {keyof typeof WORKERS} WorkerName */
+/** The gateway's bindings, as wrangler.toml gives them (no DPOP_REPLAY: the bench sends it no DPoP). */
+const gatewayOptions = {
+  bindings: {
+    ...VARS, ADMIN_HOST: 'admin.localhost', ADMIN_TOKEN: 'bench-admin-token', TENANT_CACHE_SECONDS: '30',
+    ALLOW_INSECURE_ISSUERS: 'false', DOH_URL: 'https://dns.bench.test/dns-query', DEBUG_TIMING: 'false',
+  },
+  kvNamespaces: ['TENANTS'], outboundService: 'aux',
+  durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', DIRECTORY: 'Directory', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter' }),
+};
+/** @typedef {keyof typeof WORKERS | 'edge-auth@base' | 'gateway@base'} WorkerName */
 /** @typedef {Record<WorkerName | 'aux', URL>} Urls */
+
+/** BENCH_BASELINE=<git revision>: the product's two Workers bundled again from that revision's
+ *  sources, as `edge-auth@base` and `gateway@base` beside the working tree's: an A/B of a change
+ *  in one run, rounds alternating. */
+export const BASELINE = process.env.BENCH_BASELINE || null;
+export const BASE_WORKERS = /** @type {const} */ (['edge-auth', 'gateway']);
 
 /** Each Worker of bench/workers/ bundled as wrangler would. The product's package name
  *  (edge-token-verifier, edge-token-verifier/hono) means the sources, as tsconfig.json "paths"
@@ -87,7 +95,28 @@ export async function bundle() {
       entryPoints: [path.join(here, 'workers', entry)], outfile: path.join(build, `${name}.js`),
     });
   }
+  if (BASELINE === null) return;
+  // The revision's files as they were committed (no checkout: the repository is left as it is),
+  // this tree's node_modules beside them.
+  const base = path.join(build, 'base');
+  rmSync(base, { recursive: true, force: true });
+  mkdirSync(base, { recursive: true });
+  execFileSync('sh', ['-c', `git archive ${JSON.stringify(BASELINE)} src bench/workers tsconfig.json package.json | tar -x -C ${JSON.stringify(base)}`], { cwd: root });
+  symlinkSync(path.join(root, 'node_modules'), path.join(base, 'node_modules'));
+  for (const name of BASE_WORKERS) {
+    await esbuild.build({
+      absWorkingDir: base, bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', mainFields: ['module', 'main'],
+      conditions: ['workerd', 'worker', 'browser'], external: ['cloudflare:*', 'node:*'], logLevel: 'error',
+      entryPoints: [path.join(base, 'bench/workers', WORKERS[name].entry)], outfile: path.join(build, `${name}@base.js`),
+    });
+  }
 }
+
+/** Every Worker to start: name, bundle and Miniflare options. */
+const workersToStart = () => [
+  ...Object.entries(WORKERS).map(([name, { options }]) => ({ name, options })),
+  ...(BASELINE === null ? [] : BASE_WORKERS.map((name) => ({ name: `${name}@base`, options: WORKERS[name].options }))),
+];
 
 /**
  * Starts every Worker and the stand-in (`aux`: the bench issuer's discovery and JWKS, and an
@@ -111,13 +140,13 @@ export async function start({ jwks, inspector }) {
     },
     workers: [
       worker('aux', STAND_IN),
-      ...Object.entries(WORKERS).map(([name, { options }]) => worker(name, path.join(build, `${name}.js`), options(jwksJson))),
+      ...workersToStart().map(({ name, options }) => worker(name, path.join(build, `${name}.js`), options(jwksJson))),
     ],
   }));
   await mf.ready;
   /** @type {Urls} */
   const urls = /** @type {any} */ ({});
-  for (const name of ['aux', ...Object.keys(WORKERS)]) urls[/** @type {keyof Urls} */ (name)] = await mf.unsafeGetDirectURL(name);
+  for (const name of ['aux', ...workersToStart().map((w) => w.name)]) urls[/** @type {keyof Urls} */ (name)] = await mf.unsafeGetDirectURL(name);
   const aux = await mf.getWorker('aux');
   const outside = control((url, init) => aux.fetch(url, init));
   await outside.publishIssuer(ISSUER, jwks, { cacheControl: 'public, max-age=3600' });
