@@ -119,7 +119,7 @@ export function budgetRows(b) {
     'a hit: fingerprint, compare, key set version, times; distinct: a miss and the doorkeeper');
   const verification = us('verification');
   const decoding = us('verification: our decoding');
-  const signature = us('verification: signature (jose)');
+  const signature = us('verification: signature');
   add('verification (and its decoding)', null, verification,
     `verifyToken: the header and payload decoded ${decoding.toFixed(1)}, the signature ${signature.toFixed(1)} `
     + `(crypto.subtle.verify alone ${us('verification: signature (subtle alone)').toFixed(1)}), the key from memory ${us('verification: key lookup').toFixed(1)}, `

@@ -204,15 +204,15 @@ const STEPS: Record<string, Step> = {
     },
   },
   verification: {
-    about: 'verifyToken of a distinct token: decoding, key lookup, signature (jose compactVerify), claims',
+    about: 'verifyToken of a distinct token: decoding, key lookup, signature, claims',
     run: (s) => verifyToken(distinct(), s.verifying, { now: s.isolate.now, keys: s.keys }),
   },
   'verification: our decoding': {
     about: 'part of verification: the segments, the header (cached) and the payload decoded once',
     run: () => { const [h, p] = splitCompact(distinct())!; return [decodeSegment(h), decodeSegment(p)]; },
   },
-  'verification: signature (jose)': {
-    about: "part of verification: jose's compactVerify (which decodes the header and payload again)",
+  'verification: signature': {
+    about: 'part of verification: verifySignature (WebCrypto over the segments decoded once)',
     run: (s) => verifySignature(distinct(), s.key, s.hit.alg),
   },
   'verification: signature (subtle alone)': {

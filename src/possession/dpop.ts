@@ -26,7 +26,7 @@ import type { Clock } from '../base/clock';
 import { deny, invalidProof, ok, type Outcome } from '../base/denial';
 import type { Algorithm } from '../config/algorithms';
 import { decodeSegment, isAlgorithm, isSegment, splitCompact, verifySignature } from '../verify/compact';
-import { proofReasonOfJoseError, proofReasonOfKeyImport } from '../verify/reasons';
+import { proofReasonOfKeyImport } from '../verify/reasons';
 import { inFuture, olderThan, secondsOf } from '../verify/times';
 import type { NonceCheck } from './dpop-nonce';
 import { htuMatches } from './htu';
@@ -36,7 +36,7 @@ import { htuMatches } from './htu';
 export const MAX_PROOF_BYTES = 8 * 1024;
 /** RFC 9449 §4.2 leaves jti's length open; the contract (docs/) caps it, as it caps revocation keys. */
 export const MAX_JTI_CHARS = 256;
-/** RSA moduli a proof key may have: jose's floor, and a ceiling so one proof cannot cost much CPU. */
+/** RSA moduli a proof key may have: RFC 7518's floor, and a ceiling so one proof cannot cost much CPU. */
 const RSA_BITS = { min: 2048, max: 8192 } as const;
 
 export interface ProofInput {
@@ -114,13 +114,10 @@ export async function verifyProof(input: ProofInput, rules: ProofRules, deps: { 
   if (typeof ath !== 'string') return invalidProof('dpop_malformed', 'ath missing or not a string');
   if (nonce !== undefined && typeof nonce !== 'string') return invalidProof('dpop_malformed', 'nonce is not a string');
 
-  try {
-    // With the key from this very header: the claims above are what it signed.
-    await verifySignature(proof, key, alg);
-  } catch (error) {
-    const why = proofReasonOfJoseError(error);
-    return invalidProof(why.reason, why.note);
-  }
+  // With the key from this very header: the claims above are what it signed.
+  const check = await verifySignature(proof, key, alg);
+  if (check === 'undecodable') return invalidProof('dpop_malformed', 'signature is not base64url');
+  if (check === 'bad_signature') return invalidProof('dpop_bad_signature');
 
   if (htm !== input.method) return invalidProof('dpop_mismatch', 'htm is not the request method');
   if (!htuMatches(htu, input.url)) return invalidProof('dpop_mismatch', 'htu is not the request URL');
@@ -209,7 +206,7 @@ async function checkHeader(segment: string): Promise<KeyOutcome> {
     const why = proofReasonOfKeyImport(error);
     return malformed(why.note);
   }
-  // jose refuses to verify with a smaller modulus by throwing a TypeError (a bug to us): refuse first.
+  // verifySignature takes a smaller modulus for a key imported wrongly (a bug, thrown): refuse first.
   const modulus = (key.algorithm as Partial<CryptoKeyRsaKeyAlgorithm>).modulusLength;
   if (modulus !== undefined && (modulus < RSA_BITS.min || modulus > RSA_BITS.max)) {
     return malformed('jwk RSA modulus outside 2048..8192 bits');

@@ -14,7 +14,6 @@ import { invalidToken, ok, type Outcome } from '../base/denial';
 import type { Algorithm } from '../config/algorithms';
 import type { KeySetPolicy, KeySource, KeyTier } from '../keys/key-source';
 import { decodeSegment, isAlgorithm, isSegment, splitCompact, verifySignature } from './compact';
-import { reasonOfJoseError, type JoseDenial } from './reasons';
 
 /** Whoever signs: a key set and the algorithms it may sign with. */
 export interface JwsSigner extends KeySetPolicy {
@@ -55,7 +54,7 @@ export async function verifyJws<S extends JwsSigner>(
   // An empty signature is a bad signature, not malformed.
   if (signature !== '' && !isSegment(signature)) return invalidToken('malformed', 'signature is not base64url');
 
-  // Read untrusted: only to choose alg, signer and key; jose re-checks all of it under the signature.
+  // Read untrusted: only to choose alg, signer and key; the signature then covers these very bytes.
   const header = decodeHeader(headerSegment);
   if (header === null) return invalidToken('malformed', 'header is not base64url JSON object');
   const alg = header.alg;
@@ -81,24 +80,17 @@ export async function verifyJws<S extends JwsSigner>(
   const candidates = lookup.value.keys;
   if (candidates.length === 0) return invalidToken('unknown_kid');
 
-  let verified = false;
-  let verifiedKid = kid;
-  let failure: JoseDenial | undefined;
   const tries = Math.min(candidates.length, MAX_KIDLESS_KEYS);
-  for (let i = 0; i < tries && !verified; i++) {
+  for (let i = 0; i < tries; i++) {
     const candidate = candidates[i]!;
-    try {
-      await verifySignature(token, candidate.key, alg);
-      verified = true;
-      verifiedKid = kid ?? candidate.kid;
-    } catch (error) {
-      failure = reasonOfJoseError(error);
-      // Only a signature mismatch says "maybe another key": anything else was about the token.
-      if (failure.reason !== 'bad_signature') break;
+    const check = await verifySignature(token, candidate.key, alg);
+    if (check === 'verified') {
+      return ok({ signer, header, payload, alg, kid: kid ?? candidate.kid, keyTier: lookup.value.tier, keySetVersion: lookup.value.version });
     }
+    // Only a signature mismatch says "maybe another key": anything else was about the token.
+    if (check === 'undecodable') return invalidToken('malformed', 'signature is not base64url');
   }
-  if (!verified) return invalidToken(failure?.reason ?? 'unknown_kid', failure?.note);
-  return ok({ signer, header, payload, alg, kid: verifiedKid, keyTier: lookup.value.tier, keySetVersion: lookup.value.version });
+  return invalidToken('bad_signature');
 }
 
 /** A signer uses one of a few headers ({"alg","kid","typ"}): parsed once per isolate, by their

@@ -1,43 +1,14 @@
-// The one place jose's errors become our reason codes (docs/errors.md), for access
-// tokens and for DPoP proofs. Only compactVerify and importJWK run under a try: verifyToken and
-// verifyProof parse the header and payload themselves and apply their claim rules, so the JWS
-// errors below are all jose can throw there.
+// The one place jose's errors become our reason codes (docs/errors.md): only importJWK runs
+// under a try, for a DPoP proof's own key (the signature check is compact.ts's, with WebCrypto,
+// and answers a verdict, not an error).
 //
-//   try { await compactVerify(token, key, { algorithms: [alg] }) }
-//   catch (error) { const why = reasonOfJoseError(error); /* { reason, note } */ }
+//   try { key = await importJWK(jwk, alg) } catch (error) { const why = proofReasonOfKeyImport(error) }
 import { errors } from 'jose';
-import type { DpopReason, Reason } from '../base/denial';
-
-export interface JoseDenial {
-  readonly reason: Reason;
-  /** For the log: jose's code, never anything from the token's value. */
-  readonly note: string;
-}
-
-/** Our reason for an error compactVerify threw. Anything that is not a jose error (a key of the
- *  wrong type from the key tiers, a TypeError for bad options) is a bug on our side and is
- *  thrown again. */
-export function reasonOfJoseError(error: unknown): JoseDenial {
-  if (error instanceof errors.JWSSignatureVerificationFailed) return { reason: 'bad_signature', note: error.code };
-  if (error instanceof errors.JOSEAlgNotAllowed) return { reason: 'alg_not_allowed', note: error.code };
-  // JWSInvalid (structure, b64: false), JOSENotSupported (an unknown crit extension).
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JOSENotSupported) return { reason: 'malformed', note: error.code };
-  throw error;
-}
+import type { DpopReason } from '../base/denial';
 
 export interface ProofDenial {
   readonly reason: DpopReason;
   readonly note: string;
-}
-
-/** Our reason for an error compactVerify threw on a DPoP proof (RFC 9449 §4.3), under the same
- *  rule: anything that is not a jose error is a bug and is thrown again. */
-export function proofReasonOfJoseError(error: unknown): ProofDenial {
-  if (error instanceof errors.JWSSignatureVerificationFailed) return { reason: 'dpop_bad_signature', note: error.code };
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JWSInvalid || error instanceof errors.JOSENotSupported) {
-    return { reason: 'dpop_malformed', note: error.code };
-  }
-  throw error;
 }
 
 /** Our reason for a proof's `jwk` that would not import. The key came from the client, so

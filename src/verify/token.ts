@@ -1,6 +1,6 @@
 // Verifying one bearer JWT for a tenant (docs/errors.md): the issuer comes from
 // `iss` alone, the alg from that issuer's allowlist, keys from the key tiers, the JWS (header,
-// signature) from jose's compactVerify, all of that in jws.ts (shared with logout tokens and
+// signature) checked once over the segments it decoded, all of that in jws.ts (shared with logout tokens and
 // SETs); the JWT claims set's checks (typ, exp, nbf, iat, maxTokenAge: RFC 7519 §4.1, jose's
 // rules exactly) from times.ts on the payload jws.ts parsed once, the remaining claims from
 // claims.ts. Every refusal is an invalid_token reason (or the key tiers' own denial), never a
