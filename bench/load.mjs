@@ -1,6 +1,7 @@
 // @ts-check
 // Driving the Workers: autocannon (in this Node process) sends a row's pre-built requests for a
-// while, and the row's figures come from the workerd process's CPU time over the run; rounds run
+// while, and the row's figures come from the workerd process's CPU time over the run (its threads'
+// schedstat in ns, checked against /proc/<pid>/stat's ticks); rounds run
 // every row in turn. Also plain HTTP from Node for setting up and checking.
 //
 //   const run = await runRow(bench, row, 4);         // { cpuUs, rps, answered, ... }
@@ -9,7 +10,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { HOST } from './traffic.mjs';
-import { TICKS_PER_SECOND, cpuTicks, loadAverage } from './workerd.mjs';
+import { TICKS_PER_SECOND, cpuNanos, cpuTicks, loadAverage } from './workerd.mjs';
 
 /**
  * The part of autocannon's programmatic API used here (its types package lags its majors).
@@ -39,6 +40,7 @@ export async function runRow(/** @type {Bench} */ bench, /** @type {Row} */ row,
   const url = bench.urls[row.worker];
   const statsBefore = row.worker === 'edge-auth' ? await tokenCacheStats(url) : null;
   const ticksBefore = cpuTicks(bench.workerd);
+  const nanosBefore = cpuNanos(bench.workerd);
   const nodeBefore = process.cpuUsage();
   const started = performance.now();
   const result = await autocannon({
@@ -52,7 +54,12 @@ export async function runRow(/** @type {Bench} */ bench, /** @type {Row} */ row,
     },
   });
   const wall = (performance.now() - started) / 1000;
+  const nanos = cpuNanos(bench.workerd) - nanosBefore;
   const ticks = cpuTicks(bench.workerd) - ticksBefore;
+  // The two clocks of one process: apart by more than a tick and a tenth, a thread ended in the run.
+  if (Math.abs(nanos / 1e9 - ticks / TICKS_PER_SECOND) > 1 / TICKS_PER_SECOND + 0.1 * (ticks / TICKS_PER_SECOND)) {
+    throw new Error(`${row.key}: workerd's threads account for ${(nanos / 1e6).toFixed(0)} ms of CPU, its process for ${ticks} ticks`);
+  }
   const node = process.cpuUsage(nodeBefore);
   cursor.at = (cursor.at + sent) % n;
   const answered = result['2xx'];
@@ -68,7 +75,7 @@ export async function runRow(/** @type {Bench} */ bench, /** @type {Row} */ row,
   /** @type {Run} */
   const run = {
     answered, errors: result.errors, seconds: wall, rps: answered / wall, ticks,
-    cpuUs: (ticks / TICKS_PER_SECOND) * 1e6 / answered, nodeUs: (node.user + node.system) / answered,
+    cpuUs: nanos / 1e3 / answered, nodeUs: (node.user + node.system) / answered,
     early: unique && sent >= n,
   };
   if (statsBefore !== null) {
@@ -93,7 +100,7 @@ export async function rounds(/** @type {Bench} */ bench, /** @type {Row[]} */ ro
         run.errors ? `${run.errors} socket errors` : '',
         run.early ? `pool used up after ${run.seconds.toFixed(1)} s` : '',
       ].filter(Boolean).join(', ');
-      log(`  ${row.key.padEnd(22)} ${run.rps.toFixed(0).padStart(6)} req/s  ${run.cpuUs.toFixed(1).padStart(6)} µs CPU/req (${run.ticks} ticks / ${run.answered})  node ${run.nodeUs.toFixed(1)} µs/req${notes ? `  ${notes}` : ''}`);
+      log(`  ${row.key.padEnd(22)} ${run.rps.toFixed(0).padStart(6)} req/s  ${run.cpuUs.toFixed(1).padStart(6)} µs CPU/req (${run.answered} answered)  node ${run.nodeUs.toFixed(1)} µs/req${notes ? `  ${notes}` : ''}`);
     }
   }
   return runs;

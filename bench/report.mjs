@@ -48,7 +48,6 @@ export function render(r) {
     return median(values.map((v) => Math.abs(v - m))) / m;
   }));
   const all = Object.values(runs).flat();
-  const resolution = Math.max(...all.map((run) => (1e6 / TICKS_PER_SECOND) / run.answered));
   const errors = all.reduce((sum, run) => sum + run.errors, 0);
   const early = rows.filter((row) => runs[row.key]?.some((run) => run.early)).map((row) => row.key);
 
@@ -63,8 +62,9 @@ export function render(r) {
     + `(after ${settings.warmup} s of warm-up per row), medians over rounds; ratios are per round (the same round's reference), then the median. `
     + `Tokens: ${settings.pool} distinct per alg (Authorization header: RS256 ${r.tokenBytes.RS256} B, ES256 ${r.tokenBytes.ES256} B), never repeated within a run, or one repeated token. `
     + `LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}. Every Worker, and the origin the forwarding rows reach, in one workerd process (pid ${r.workerd}) on loopback (Miniflare direct sockets).`, '');
-  lines.push(`**CPU µs/req** is the workerd process's user + system time (\`/proc/<pid>/stat\`, clock ticks of ${(1000 / TICKS_PER_SECOND).toFixed(0)} ms) over the run divided by the requests answered 200; `
-    + `one tick is at most ${resolution.toFixed(2)} µs per request in any run here. It is what Workers bills, and it moves less than req/s when other processes compete for the cores. `
+  lines.push(`**CPU µs/req** is the workerd process's CPU time over the run (its threads' \`/proc/<pid>/task/*/schedstat\`, in ns; `
+    + `checked against \`/proc/<pid>/stat\`'s user + system ticks of ${(1000 / TICKS_PER_SECOND).toFixed(0)} ms) divided by the requests answered 200. `
+    + 'It is what Workers bills, and it moves less than req/s when other processes compete for the cores. '
     + `"rounds" is the lowest and highest round (contention only ever adds CPU: cold caches after a preemption, fewer requests per wake-up when workerd waits for the load generator). `
     + `Node µs/req is autocannon's own CPU (the load generator shares the machine).`
     + (errors ? ` Socket errors over the whole run: ${errors}.` : '')

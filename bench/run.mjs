@@ -6,9 +6,10 @@
 // and the rows alternate in rounds (A B C ... A B C ...); each figure is the median over rounds.
 //
 // Two figures per row:
-//   CPU µs/req  user + system CPU time of the workerd process (/proc/<pid>/stat, fields 14 and 15)
-//               over the run, divided by the requests answered 2xx: what Workers bills, and steadier
-//               than req/s when other processes compete for the cores. The targets are ratios of it.
+//   CPU µs/req  CPU time of the workerd process's threads (/proc/<pid>/task/*/schedstat, ns; checked
+//               against /proc/<pid>/stat's ticks) over the run, divided by the requests answered 2xx:
+//               what Workers bills, and steadier than req/s when other processes compete for the
+//               cores. The targets are ratios of it.
 //   req/s       requests answered per second of wall time: moves with everything else on the machine.
 // The origin (the stand-in, test/fixtures/issuer-worker.js) runs in the same workerd process: the
 // forward-only floor, forward after one verify and the gateway rows include the origin's cost,
