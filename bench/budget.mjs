@@ -9,23 +9,14 @@
 //
 //   const budget = await measureBudget(bench, { rounds: 5 });   // { steps: { [key]: { us, about, n } }, ... }
 //   render(...budget)                                          // report.mjs writes the table
-import { readFileSync, readdirSync } from 'node:fs';
-import { expectStatus, request } from './load.mjs';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { expectStatus, request, runRow } from './load.mjs';
+import { bundleModules, inspector } from './profile.mjs';
+import { build, cpuNanos } from './workerd.mjs';
 import { HOST } from './traffic.mjs';
 
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
-
-/** CPU time of every thread of a process so far, in ns (/proc/<pid>/task/<tid>/schedstat, field 1):
- *  the same time /proc/<pid>/stat counts in ticks of 10 ms, without the ticks. */
-export function cpuNanos(/** @type {number} */ pid) {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch { /* the thread ended meanwhile */ }
-  }
-  return total;
-}
 
 /** How long a step's run should take: long enough that a request's own cost and the scheduler's
  *  noise are small beside it. */
@@ -90,68 +81,224 @@ export async function measureBudget(bench, options) {
 
 /** @typedef {Awaited<ReturnType<typeof measureBudget>>} Budget */
 
-/**
- * The budget's rows, for a token cache hit and a distinct token, from the steps' figures: some
- * rows are a difference of two steps (what the gateway does beyond the floor's own work), and the
- * last is what the steps cost together, in one request between fetches, beyond their cost alone.
- * @param {Budget} b
- */
-export function budgetRows(b) {
-  const us = (/** @type {string} */ key) => b[key]?.us ?? NaN;
-  const about = (/** @type {string} */ key) => b[key]?.about ?? '';
-  /** @type {{ step: string; hit: number | null; distinct: number | null; how: string }[]} */
-  const rows = [];
-  const add = (/** @type {string} */ step, /** @type {number | null} */ hit, /** @type {number | null} */ distinct, /** @type {string} */ how) =>
-    rows.push({ step, hit, distinct, how });
-  const both = (/** @type {string} */ step, /** @type {number} */ value, /** @type {string} */ how) => add(step, value, value, how);
+/** The table's steps, in the order a request meets them. */
+const STEPS = [
+  'Hono dispatch', 'URL read', 'door setup', 'request reading', 'credentials', 'tenant', 'state', 'route', 'token cache',
+  'verification: decoding', 'verification: signature', 'verification: key lookup', 'verification: the JWS and claims',
+  'proof of possession', 'revocation', 'scopes and conditions', 'limits', 'decide(): its own frames', 'the log record',
+  'edgeAuth: its own frame', 'admitted request', 'identity headers', 'header hygiene', 'building the origin request',
+  "sending the edge's headers (fetch)", 'response pass-through', 'Server-Timing',
+  'garbage collection', 'the runtime (program)', "the runtime's built-ins",
+];
 
-  const decideSteps = ['tenant', 'state', 'route', 'token cache (hit)', 'possession', 'revocation', 'scopes and conditions', 'limits'];
-  both('Hono dispatch', us('Hono dispatch'), about('Hono dispatch'));
-  both('URL read', us('URL read'), about('URL read'));
-  both('door setup', us('door setup'), about('door setup'));
-  both('request reading', us('request reading') - us('credentials'),
-    'pipelineRequestOf less credentials: request id, method overrides, DPoP, cf, client IP, Origin, preflight, public document');
-  both('credentials', us('credentials'), 'the Authorization header and extractCredentials');
-  both('tenant', us('tenant'), about('tenant'));
-  both('state', us('state'), about('state'));
-  both('route', us('route'), about('route'));
-  add('token cache', us('token cache (hit)'), us('token cache (distinct)'),
-    'a hit: fingerprint, compare, key set version, times; distinct: a miss and the doorkeeper');
-  const verification = us('verification');
-  const decoding = us('verification: our decoding');
-  const signature = us('verification: signature');
-  add('verification (and its decoding)', null, verification,
-    `verifyToken: the header and payload decoded ${decoding.toFixed(1)}, the signature ${signature.toFixed(1)} `
-    + `(crypto.subtle.verify alone ${us('verification: signature (subtle alone)').toFixed(1)}), the key from memory ${us('verification: key lookup').toFixed(1)}, `
-    + `the claims (times, audience, scopes, freezing) ${(verification - decoding - signature - us('verification: key lookup')).toFixed(1)}`);
-  both('proof of possession', us('possession'), about('possession'));
-  both('revocation', us('revocation'), about('revocation'));
-  both('scopes and conditions', us('scopes and conditions'), about('scopes and conditions'));
-  both('limits', us('limits'), about('limits'));
-  both('decide(): its own work', us('decide()') - decideSteps.reduce((sum, key) => sum + us(key), 0),
-    "decide() less its steps above: the Decision, a clock read a step, the log record's fields, the identity, the async frames");
-  both('admitted request', us('admitted request'), about('admitted request'));
-  both('the log record', us('log record'), about('log record'));
-  add('identity headers', us('origin request') - us('origin request (no identity)'),
-    us('origin request (distinct token)') - us('fresh claims object') - us('origin request (no identity)'),
-    `x-auth-*: from the memo on a hit; built for a distinct token (x-auth-claims: ${us('identity headers: x-auth-claims').toFixed(1)})`);
-  both('header hygiene', us('header hygiene') - us('request copy'), 'the edge-owned names found and removed from the copy');
-  both('building the origin request', us('origin request (no identity)') - (us('header hygiene') - us('request copy')) - us('floor request'),
-    "originRequest less hygiene and identity (the target, x-request-id, x-forwarded-*), beyond the floor's own new URL and new Request");
-  both('sending the edge\'s headers', us('fetch: gateway request') - us('origin request') - (us('fetch: floor request') - us('floor request')),
-    "fetch, and the origin receiving them: the x-auth-*, x-request-id and x-forwarded-* headers, beyond the floor's fetch");
-  both('response pass-through', us('response pass-through'), about('response pass-through'));
-  both('Server-Timing', 0, `DEBUG_TIMING off in production: nothing (on: passThrough costs ${us('Server-Timing (DEBUG_TIMING on)').toFixed(1)})`);
-  const sum = (/** @type {'hit' | 'distinct'} */ k) => rows.reduce((total, row) => total + (row[k] ?? 0), 0);
-  const loop = {
-    hit: us('whole: gateway, repeated token') - us('whole: forward-only floor'),
-    distinct: us('whole: gateway, distinct token') - us('whole: forward-only floor, distinct token'),
-    verify: us('whole: forward after one verify, distinct token') - us('whole: forward-only floor, distinct token'),
+/**
+ * The budget's rows: each step's µs per request in the request (its share of the row's profile
+ * times the row's CPU per request, less the floor's same step where the floor has one) and
+ * alone (the micro-measurements, beyond the floor's own work), on a token cache hit and on a
+ * distinct RS256 token.
+ * @param {Budget | null} b the micro-measurements
+ * @param {Record<string, Record<string, number>> | null} shares the profiles' shares by row key
+ * @param {(key: string) => number} cpu a row's CPU µs per request (median of the rounds)
+ */
+export function budgetRows(b, shares, cpu) {
+  const us = (/** @type {string} */ key) => b?.[key]?.us ?? NaN;
+  const twice = (/** @type {number} */ x) => /** @type {[number, number]} */ ([x, x]);
+  /** Alone: what each step costs by itself, beyond what the floor does too. */
+  /** @type {Record<string, [number | null, number | null]>} */
+  const alone = {
+    'Hono dispatch': [us('Hono dispatch'), us('Hono dispatch')],
+    'URL read': [us('URL read'), us('URL read')],
+    'door setup': [us('door setup'), us('door setup')],
+    'request reading': [us('request reading') - us('credentials'), us('request reading') - us('credentials')],
+    credentials: [us('credentials'), us('credentials')],
+    tenant: [us('tenant'), us('tenant')],
+    state: [us('state'), us('state')],
+    route: [us('route'), us('route')],
+    'token cache': [us('token cache (hit)'), us('token cache (distinct)')],
+    'verification: decoding': [null, us('verification: our decoding')],
+    'verification: signature': [null, us('verification: signature')],
+    'verification: key lookup': [null, us('verification: key lookup')],
+    'verification: the JWS and claims': [null,
+      us('verification') - us('verification: our decoding') - us('verification: signature') - us('verification: key lookup')],
+    'proof of possession': [us('possession'), us('possession')],
+    revocation: [us('revocation'), us('revocation')],
+    'scopes and conditions': [us('scopes and conditions'), us('scopes and conditions')],
+    limits: [us('limits'), us('limits')],
+    'decide(): its own frames': twice(us('decide()') - ['tenant', 'state', 'route', 'token cache (hit)', 'possession', 'revocation',
+      'scopes and conditions', 'limits'].reduce((sum, key) => sum + us(key), 0)),
+    'the log record': [us('log record'), us('log record')],
+    'admitted request': [us('admitted request'), us('admitted request')],
+    'identity headers': [us('origin request') - us('origin request (no identity)'),
+      us('origin request (distinct token)') - us('fresh claims object') - us('origin request (no identity)')],
+    'header hygiene': twice(us('header hygiene') - us('request copy')),
+    'building the origin request': twice(us('origin request (no identity)') - (us('header hygiene') - us('request copy')) - us('floor request')),
+    "sending the edge's headers (fetch)": twice(us('fetch: gateway request') - us('origin request') - (us('fetch: floor request') - us('floor request'))),
+    'response pass-through': [us('response pass-through'), us('response pass-through')],
+    'Server-Timing': [0, 0],
   };
-  const apart = { hit: sum('hit'), distinct: sum('distinct') };
-  add('together: cold caches and garbage', loop.hit - apart.hit, loop.distinct - apart.distinct,
-    'the whole request in a loop (gateway less floor) less the steps above, each measured alone: what they cost together, between fetches');
-  return { rows, apart, loop };
+  /** In the request: the gateway row's µs of a step less the floor's. */
+  const inRequest = (/** @type {string} */ row, /** @type {string} */ step) => {
+    if (shares === null) return null;
+    return (shares[row]?.[step] ?? 0) * cpu(row) - (shares.forward?.[step] ?? 0) * cpu('forward');
+  };
+  const steps = [...STEPS];
+  for (const row of Object.values(shares ?? {})) for (const step of Object.keys(row)) if (!steps.includes(step)) steps.push(step);
+  const rows = steps.map((step) => ({
+    step,
+    hit: inRequest('gateway repeated', step), hitAlone: alone[step]?.[0] ?? null,
+    distinct: inRequest('gateway RS256', step), distinctAlone: alone[step]?.[1] ?? null,
+  }));
+  const sum = (/** @type {'hit' | 'hitAlone' | 'distinct' | 'distinctAlone'} */ k) => rows.reduce((total, row) => total + (row[k] ?? 0), 0);
+  return {
+    rows,
+    sums: { hit: sum('hit'), hitAlone: sum('hitAlone'), distinct: sum('distinct'), distinctAlone: sum('distinctAlone') },
+    loop: {
+      hit: us('whole: gateway, repeated token') - us('whole: forward-only floor'),
+      distinct: us('whole: gateway, distinct token') - us('whole: forward-only floor, distinct token'),
+      verify: us('whole: forward after one verify, distinct token') - us('whole: forward-only floor, distinct token'),
+    },
+  };
+}
+
+// --- in the request: the rows under V8's CPU profiler ---------------------------------------
+
+/** Where a profiled frame's time goes: the step of the nearest frame up its stack that names
+ *  one. A rule is [step, module (a path prefix of the bundle's markers, or '' for the runtime's
+ *  native functions), function names (null: any), and for natives the caller's name]. */
+const RULES = /** @type {[string, string, string[] | null, string[]?][]} */ ([
+  // The floor's own handler and the natives it calls (bench/workers/forward-floor.js).
+  ['URL read', '', ['URL'], ['fetch']],
+  ['URL read', 'src/http/request-url.ts', null],
+  ['door setup', 'src/config/settings.ts', null],
+  ['door setup', 'src/pipeline/io.ts', null],
+  ['door setup', 'src/http/tenant-lookup.ts', null],
+  ['door setup', 'src/http/edge-auth.ts', ['waitUntilOf']],
+  ['credentials', 'src/verify/extract.ts', null],
+  ['request reading', 'src/http/request.ts', null],
+  ['request reading', 'src/policy/routes.ts', ['methodOverridesOf']],
+  ['request reading', 'src/possession/certificate.ts', ['certificateOfRequest']],
+  ['request reading', 'src/http/metadata.ts', ['publicDocumentOf']],
+  ['request reading', 'src/http/cors.ts', ['isPreflight']],
+  ['tenant', 'src/tenants/', null],
+  ['tenant', 'src/config/hosts.ts', null],
+  ['tenant', 'src/pipeline/cors.ts', null],
+  ['state', 'src/revocation/tenant-states.ts', ['peekState', 'readState', 'refreshAhead', 'readThrough', 'readObject']],
+  ['revocation', 'src/revocation/', null],
+  ['route', 'src/policy/routes.ts', null],
+  ['token cache', 'src/verify/token-cache.ts', null],
+  ['token cache', 'src/pipeline/decide.ts', ['verified']],
+  ['verification: signature', '', ['verify'], null],
+  ['verification: signature', 'src/verify/compact.ts', ['verifySignature', 'checkKey']],
+  ['verification: decoding', 'src/verify/compact.ts', null],
+  ['verification: decoding', 'src/verify/jws.ts', ['decodeHeader']],
+  ['verification: key lookup', 'src/keys/', null],
+  ['verification: the JWS and claims', 'src/verify/', null],
+  ['proof of possession', 'src/possession/', null],
+  ['scopes and conditions', 'src/policy/', null],
+  ['limits', 'src/limits/', null],
+  ['the log record', 'src/pipeline/decide.ts', ['Decision', 'lap', 'end', 'counted']],
+  ['the log record', 'src/pipeline/record.ts', null],
+  ['the log record', 'src/http/edge-auth.ts', ['finish']],
+  ['decide(): its own frames', 'src/pipeline/', null],
+  ['admitted request', 'src/http/edge-auth.ts', ['Admitted', 'admittedOf', 'get requestId']],
+  ['response pass-through', 'src/http/answers.ts', null],
+  ['response pass-through', 'src/http/edge-auth.ts', ['replaceResponse']],
+  ['edgeAuth: its own frame', 'src/http/edge-auth.ts', null],
+  ['identity headers', 'src/gateway/forward.ts', ['setIdentity', 'identityHeaders', 'headerValue', 'claimHeaderValue']],
+  ['header hygiene', 'src/gateway/forward.ts', ['isEdgeOwned']],
+  ['header hygiene', '', ['keys', 'next', 'delete'], ['originRequest']],
+  ['sending the edge\'s headers (fetch)', '', ['fetch'], null],
+  ['building the origin request', '', null, ['originRequest', 'forwardToOrigin', 'fetch']],
+  ['building the origin request', 'src/gateway/forward.ts', null],
+  ['building the origin request', 'bench/workers/forward-floor.js', null],
+  ['Hono dispatch', 'src/app.ts', null],
+  ['Hono dispatch', 'node_modules/hono/', null],
+]);
+
+/**
+ * Each step's share of a profile's busy samples (idle left out): a sample goes to the step of the
+ * nearest frame up its stack a rule names; one no frame names goes to the runtime (program),
+ * garbage collection, or the runtime's built-ins.
+ * @param {any} cpu a .cpuprofile
+ * @param {string} worker whose bundle the frames' lines are in
+ */
+export function stepShares(cpu, worker) {
+  const moduleAt = bundleModules(worker);
+  /** @type {Map<number, any>} */
+  const byId = new Map(cpu.nodes.map((/** @type {any} */ node) => [node.id, node]));
+  /** @type {Map<number, number>} */
+  const parentOf = new Map();
+  for (const node of cpu.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  /** @type {Map<number, string>} */
+  const stepOf = new Map();
+  const name = (/** @type {any} */ node) => node.callFrame.functionName || '(anonymous)';
+  const ruleFor = (/** @type {any} */ node) => {
+    const frame = node.callFrame;
+    const module = frame.url ? moduleAt(frame.lineNumber) : '';
+    const parent = byId.get(parentOf.get(node.id) ?? -1);
+    for (const [step, prefix, names, callers] of RULES) {
+      if (prefix === '' ? frame.url !== '' : !module.startsWith(prefix)) continue;
+      if (names !== null && !names.includes(name(node))) continue;
+      if (callers && (!parent || !callers.includes(name(parent)))) continue;
+      return step;
+    }
+    return null;
+  };
+  const classify = (/** @type {number} */ id) => {
+    let step = stepOf.get(id);
+    if (step !== undefined) return step;
+    const node = byId.get(id);
+    const self = name(node);
+    if (self === '(garbage collector)') step = 'garbage collection';
+    else if (self === '(program)') step = 'the runtime (program)';
+    else if (self === '(idle)') step = '(idle)';
+    else {
+      for (let at = id; at !== undefined && step === undefined; at = /** @type {number} */ (parentOf.get(at))) {
+        step = ruleFor(byId.get(at)) ?? undefined;
+      }
+      step ??= node.callFrame.url ? `other: ${moduleAt(node.callFrame.lineNumber)}` : 'the runtime\'s built-ins';
+    }
+    stepOf.set(id, step);
+    return step;
+  };
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  let busy = 0;
+  for (const sample of cpu.samples) {
+    const step = classify(sample);
+    if (step === '(idle)') continue;
+    busy++;
+    counts.set(step, (counts.get(step) ?? 0) + 1);
+  }
+  /** @type {Record<string, number>} */
+  const shares = {};
+  for (const [step, count] of counts) shares[step] = count / busy;
+  return shares;
+}
+
+/**
+ * The rows the budget reads in the request, each under the profiler for a run: the gateway on a
+ * token cache hit and on distinct RS256 tokens, and the forward-only floor. Each step's share of
+ * the profile, times the row's CPU per request without a profiler (the rounds), is its µs.
+ * @param {import('./load.mjs').Bench} bench
+ * @param {import('./run.mjs').Row[]} rows the three rows
+ * @param {{ inspectorPort: number; seconds: number }} options
+ */
+export async function profileBudget(bench, rows, options) {
+  /** @type {Record<string, Record<string, number>>} */
+  const shares = {};
+  for (const row of rows) {
+    const session = await inspector(options.inspectorPort, row.worker);
+    try {
+      const { cpu } = await session.profiled(() => runRow(bench, row, options.seconds));
+      writeFileSync(path.join(build, `budget-${row.key.replace(/\W+/g, '-')}.cpuprofile`), JSON.stringify(cpu));
+      shares[row.key] = stepShares(cpu, row.worker);
+      log(`budget: ${row.key} profiled`);
+    } finally {
+      session.close();
+    }
+  }
+  return shares;
 }
 
 const median = (/** @type {number[]} */ values) => {

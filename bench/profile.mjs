@@ -36,7 +36,7 @@ export async function profileRows(/** @type {Bench} */ bench, /** @type {Row[]} 
 
 /** Connects to one Worker's V8 inspector (Node's own WebSocket client): `profiled(work)` runs
  *  work under the CPU profiler. */
-async function inspector(/** @type {number} */ port, /** @type {string} */ worker) {
+export async function inspector(/** @type {number} */ port, /** @type {string} */ worker) {
   const targets = /** @type {{ title: string; webSocketDebuggerUrl: string }[]} */ (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json());
   const target = targets.find((t) => t.title.endsWith(`:${worker}`) || t.title === worker);
   if (!target) throw new Error(`no ${worker} inspector target in ${targets.map((t) => t.title).join(', ')}`);
@@ -88,20 +88,26 @@ function selfTimes(/** @type {any} */ cpu, /** @type {(frame: any) => string} */
   return [...self].map(([name, count]) => /** @type {[string, number]} */ ([name, count / busy])).sort((a, b) => b[1] - a[1]);
 }
 
-/** Names a profiled function's group: the module it was bundled from (the bundle's `// path`
- *  markers), the signature check, or the runtime. */
-function moduleGroups(/** @type {string} */ worker) {
+/** The module a line of a Worker's bundle came from (the bundle's `// path` markers); 'bench'
+ *  before the first. */
+export function bundleModules(/** @type {string} */ worker) {
   /** @type {[number, string][]} */
   const modules = [];
   readFileSync(path.join(build, `${worker}.js`), 'utf8').split('\n').forEach((line, index) => {
     const marker = /^\/\/ ((?:node_modules|src|bench)\/\S+)$/.exec(line);
     if (marker?.[1]) modules.push([index, marker[1]]);
   });
-  const moduleAt = (/** @type {number} */ line) => {
+  return (/** @type {number} */ line) => {
     let found = 'bench';
     for (const [start, name] of modules) if (start <= line) found = name; else break;
     return found;
   };
+}
+
+/** Names a profiled function's group: the module it was bundled from, the signature check, or
+ *  the runtime. */
+function moduleGroups(/** @type {string} */ worker) {
+  const moduleAt = bundleModules(worker);
   return (/** @type {any} */ frame) => {
     const name = frame.functionName;
     if (!frame.url) {

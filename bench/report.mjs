@@ -27,7 +27,7 @@ export const median = (/** @type {number[]} */ values) => {
  *   runs: Record<string, Run[]>; cold: { statuses: Record<string, number>; discovery: number; jwks: number };
  *   flood: { statuses: Record<string, number>; refetches: number; seconds: number }; size: { raw: number; gzip: number };
  *   tokenBytes: { RS256: number; ES256: number }; workerd: number; load: [string, string]; seconds: number;
- *   budget: import('./budget.mjs').Budget | null }} r
+ *   budget: import('./budget.mjs').Budget | null; shares: Record<string, Record<string, number>> | null }} r
  */
 export function render(r) {
   const { runs, rows, settings, targets } = r;
@@ -123,7 +123,7 @@ export function render(r) {
   lines.push(`Per round, forward after one verify costs ${verifyShare('RS256').toFixed(2)}x the forward-only floor's CPU for RS256 and ${verifyShare('ES256').toFixed(2)}x for ES256: `
     + `a gateway verifying distinct tokens serves at most ${(1 / verifyShare('RS256')).toFixed(2)}x (RS256) and ${(1 / verifyShare('ES256')).toFixed(2)}x (ES256) of the forward floor's requests per core.`, '');
 
-  if (r.budget) lines.push(renderBudget({ budget: r.budget, runs }), '');
+  if (r.budget || r.shares) lines.push(renderBudget({ budget: r.budget, shares: r.shares, runs }), '');
 
   lines.push('## Keys under load', '');
   lines.push(`- Cold tenant, 100 concurrent requests through the gateway: answers ${JSON.stringify(r.cold.statuses)}; discovery fetches **${r.cold.discovery}**, JWKS fetches **${r.cold.jwks}**.`);
@@ -140,32 +140,31 @@ export function render(r) {
 }
 
 /**
- * The gateway's budget (bench/budget.mjs) as a section of Markdown: each step's µs per request on
- * a token cache hit and on a distinct token, their sums, and the rows' differences they account for.
- * @param {{ budget: import('./budget.mjs').Budget; runs: Record<string, Run[]>; load?: string }} r
+ * The gateway's budget (bench/budget.mjs) as a section of Markdown: each step's µs per request
+ * on a token cache hit and on a distinct token, in the request (profiled) and alone (measured in
+ * a loop), their sums, and the rows' differences they account for.
+ * @param {{ budget: import('./budget.mjs').Budget | null; shares: Record<string, Record<string, number>> | null; runs: Record<string, Run[]>; load?: string }} r
  */
 export function renderBudget(r) {
-  const { rows, apart, loop } = budgetRows(r.budget);
   const cpu = (/** @type {string} */ key) => median((r.runs[key] ?? []).map((run) => run.cpuUs));
-  const fmt = (/** @type {number | null} */ x) => (x === null ? '' : x.toFixed(1));
+  const { rows, sums, loop } = budgetRows(r.budget, r.shares, cpu);
+  const fmt = (/** @type {number | null} */ x) => (x === null || Number.isNaN(x) ? '' : x.toFixed(1));
   const lines = ['## The gateway\'s budget', ''];
-  lines.push('Each step of the gateway\'s request path run many times inside one workerd (bench/workers/budget.ts: the gateway with a budget door, '
-    + 'its own isolate warmed like the gateway\'s), its cost the workerd process\'s CPU time around the run (schedstat, ns) less an empty run\'s, '
-    + 'divided by the count; the lowest of the rounds (contention only adds). A step the floor does too (a URL read, a Request built, a fetch) counts only what the gateway '
-    + 'does beyond it. The last row is what the steps cost together in a request, measured as the whole request in a loop (the gateway\'s fetch less the '
-    + `floor's) less the steps alone. µs per request; LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}.${r.load ? ` Load average ${r.load}.` : ''}`, '');
-  lines.push('| step | token cache hit | distinct RS256 token | what runs |', '|---|---:|---:|---|');
-  for (const row of rows) lines.push(`| ${row.step} | ${fmt(row.hit)} | ${fmt(row.distinct)} | ${row.how} |`);
-  lines.push(`| **sum** (the steps alone) | **${apart.hit.toFixed(1)}** | **${apart.distinct.toFixed(1)}** | |`);
-  lines.push(`| **the whole request in a loop**: gateway − floor | **${loop.hit.toFixed(1)}** | **${loop.distinct.toFixed(1)}** | = the sum with the last row |`);
+  lines.push('What the gateway adds to the forward-only floor, step by step, in µs of workerd CPU per request '
+    + `(LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}${r.load ? `; load average ${r.load}` : ''}). `
+    + '**In the request**: the rows gateway repeated, gateway RS256 and forward run again under V8\'s CPU profiler (a workerd of their own), '
+    + 'each sample given to the step of the nearest frame up its stack that names one (bench/budget.mjs RULES), a step\'s share of the samples '
+    + 'times its row\'s CPU per request above, less the floor\'s share of the same step (its URL, its Request, its fetch, its runtime): the column adds up '
+    + 'to the rows\' difference, and what no step names is there by the runtime\'s name. **Alone**: the step run n times in a loop inside one workerd '
+    + '(bench/workers/budget.ts), schedstat CPU less an empty loop\'s, the lowest of 9 rounds: hot caches, no other request between, so less than in the request.', '');
+  lines.push('| step | hit, in the request | hit, alone | distinct RS256, in the request | distinct RS256, alone |', '|---|---:|---:|---:|---:|');
+  for (const row of rows) lines.push(`| ${row.step} | ${fmt(row.hit)} | ${fmt(row.hitAlone)} | ${fmt(row.distinct)} | ${fmt(row.distinctAlone)} |`);
+  lines.push(`| **sum** | **${fmt(sums.hit)}** | **${fmt(sums.hitAlone)}** | **${fmt(sums.distinct)}** | **${fmt(sums.distinctAlone)}** |`);
   const rowDiff = { hit: cpu('gateway repeated') - cpu('forward'), distinct: cpu('gateway RS256') - cpu('forward') };
-  const share = (/** @type {number} */ x, /** @type {number} */ of) => `${(100 * x / of).toFixed(0)}%`;
-  lines.push(`| the rows (this run's medians): gateway − forward-only floor | ${rowDiff.hit.toFixed(1)} | ${rowDiff.distinct.toFixed(1)} | `
-    + `the loop's figure is ${share(loop.hit, rowDiff.hit)} and ${share(loop.distinct, rowDiff.distinct)} of it |`);
-  const verifyRows = cpu('forward+verify RS256') - cpu('forward');
-  lines.push('', `Against the targets' references: forward after one verify is ${loop.verify.toFixed(1)} µs above the floor in the loop `
-    + `(${verifyRows.toFixed(1)} in the rows), so a distinct token leaves ${(loop.distinct - loop.verify).toFixed(1)} µs to the gateway's own work; `
-    + `a token cache hit ${loop.hit.toFixed(1)}.`);
+  lines.push(`| measured: the rows, gateway − forward-only floor | ${fmt(rowDiff.hit)} | | ${fmt(rowDiff.distinct)} | |`);
+  lines.push(`| measured: the whole request in a loop, gateway − floor | | ${fmt(loop.hit)} | | ${fmt(loop.distinct)} |`);
+  lines.push('', `Forward after one verify is ${fmt(cpu('forward+verify RS256') - cpu('forward'))} µs above the floor in the rows `
+    + `(${fmt(loop.verify)} in the loop): what a distinct token leaves to the gateway's own work is the rest.`);
   return lines.join('\n');
 }
 

@@ -55,13 +55,13 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureBudget } from './budget.mjs';
+import { measureBudget, profileBudget } from './budget.mjs';
 import { bundleSize, coldTenant, kidFlood } from './checks.mjs';
 import { expectStatus, rounds, runRow } from './load.mjs';
 import { profileRows } from './profile.mjs';
 import { render, renderBaseline, renderBudget } from './report.mjs';
 import { AUDIENCE, HOST, ISSUER, createTraffic, makeKeys } from './traffic.mjs';
-import { BASELINE, BASE_WORKERS, TICKS_PER_SECOND, build, bundle, loadAverage, start, versions } from './workerd.mjs';
+import { BASELINE, BASE_WORKERS, build, bundle, loadAverage, start, versions } from './workerd.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 /** @typedef {typeof settings} Settings */
@@ -138,7 +138,64 @@ async function main() {
 
   await bundle();
   const { keys, jwks } = await makeKeys();
-  const { mf, urls, inspectorPort, outside, workerd } = await start({ jwks, inspector: PROFILE !== null });
+  const traffic = createTraffic({ keys, pool: settings.pool });
+  const wantBudget = full || BUDGET !== '';
+
+  const measured = await withWorkerd({ jwks, inspector: PROFILE !== null, traffic }, async ({ bench, inspectorPort, outside }) => {
+    await warm(bench, rows);
+    if (PROFILE) {
+      await profileRows(bench, rows, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
+      return null;
+    }
+    const runs = await rounds(bench, rows, settings);
+    const budget = wantBudget ? await gatewayBudget(bench, settings) : null;
+    if (!full) return { runs, budget, cold: null, flood: null, workerd: bench.workerd };
+    const cold = await coldTenant(bench.urls, outside, keys, jwks);
+    const flood = await kidFlood(bench.urls, outside, keys);
+    return { runs, budget, cold, flood, workerd: bench.workerd };
+  });
+  if (measured === null) return;
+  const { runs, budget } = measured;
+  if (BASELINE !== null) log(`\n${renderBaseline(rows, runs, BASELINE)}`);
+
+  // The budget in the request: its three rows under the profiler, in a workerd of their own (an
+  // inspector costs a little on every request: the rows above ran without one).
+  const profiled = ROWS.filter((row) => ['forward', 'gateway repeated', 'gateway RS256'].includes(row.key));
+  const shares = wantBudget
+    ? await withWorkerd({ jwks, inspector: true, traffic }, async ({ bench, inspectorPort }) => {
+      await warm(bench, profiled);
+      return profileBudget(bench, profiled, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
+    })
+    : null;
+  if (!full) {
+    if (wantBudget) {
+      writeFileSync(path.join(build, 'budget.json'), JSON.stringify({ budget, shares, runs }, null, 1));
+      log(`\n${renderBudget({ budget, shares, runs, load: loadAverage() })}`);
+    }
+    return;
+  }
+  const size = bundleSize();
+  const authorization = async (/** @type {string} */ kind) => (await traffic.headersOf(kind))[0]?.authorization?.length ?? 0;
+  const tokenBytes = { RS256: await authorization('distinct RS256'), ES256: await authorization('distinct ES256') };
+  const report = render({
+    info, settings, rows, targets: TARGETS, runs, cold: /** @type {any} */ (measured.cold), flood: /** @type {any} */ (measured.flood),
+    size, tokenBytes, workerd: measured.workerd, budget, shares, load: [loadBefore, loadAverage()], seconds: (Date.now() - started) / 1000,
+  });
+  log('');
+  log(report);
+  writeFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'RESULTS.md'), report);
+  log(`written to bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+/**
+ * One workerd with every Worker (start), the gateways' tenants put through their admin API, and
+ * `work` given what a run needs; disposed after.
+ * @template T
+ * @param {{ jwks: { keys: object[] }; inspector: boolean; traffic: import('./traffic.mjs').Traffic }} options
+ * @param {(w: { bench: import('./load.mjs').Bench; inspectorPort: number | undefined; outside: any }) => Promise<T>} work
+ */
+async function withWorkerd(options, work) {
+  const { mf, urls, inspectorPort, outside, workerd } = await start({ jwks: options.jwks, inspector: options.inspector });
   try {
     // The gateway's tenants, through its admin API, on the same host and audience as the others.
     const admin = { host: 'admin.localhost', method: 'PUT', headers: { authorization: 'Bearer bench-admin-token', 'content-type': 'application/json' } };
@@ -150,43 +207,20 @@ async function main() {
       ...admin, path: '/tenants/public',
       body: JSON.stringify({ id: 'public', hosts: ['public.bench.test'], upstream: 'https://origin.bench.test', routes: [{ path: '/*', auth: 'none' }], issuers: [{ issuer: ISSUER, audiences: ['https://public.bench.test'] }] }),
     }, 201, 'PUT public gateway tenant');
-
-    const bench = { urls, workerd, traffic: createTraffic({ keys, pool: settings.pool }), connections: settings.connections };
-    log(`workerd pid ${workerd}; CPU from /proc/${workerd}/stat in ticks of ${(1000 / TICKS_PER_SECOND).toFixed(0)} ms`);
-    // Every row answers 200 to its first request, then warms (JIT, key imports, tenant caches) unmeasured.
-    for (const row of rows) {
-      const first = /** @type {Record<string, string>} */ ((await bench.traffic.headersOf(row.traffic))[0]);
-      await expectStatus(urls[row.worker], { host: row.host ?? HOST, path: row.path, headers: first }, 200, row.key);
-    }
-    for (const row of rows) if (settings.warmup > 0) await runRow(bench, row, settings.warmup);
-
-    if (PROFILE) return await profileRows(bench, rows, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
-    const runs = await rounds(bench, rows, settings);
-    const budget = full || BUDGET !== '' ? await gatewayBudget(bench, settings) : null;
-    if (BASELINE !== null) log(`\n${renderBaseline(rows, runs, BASELINE)}`);
-    if (!full) {
-      if (budget !== null) {
-        writeFileSync(path.join(build, 'budget.json'), JSON.stringify(budget, null, 1));
-        log(`\n${renderBudget({ budget, runs, load: loadAverage() })}`);
-      }
-      return;
-    }
-    const cold = await coldTenant(urls, outside, keys, jwks);
-    const flood = await kidFlood(urls, outside, keys);
-    const size = bundleSize();
-    const authorization = async (/** @type {string} */ traffic) => (await bench.traffic.headersOf(traffic))[0]?.authorization?.length ?? 0;
-    const tokenBytes = { RS256: await authorization('distinct RS256'), ES256: await authorization('distinct ES256') };
-    const report = render({
-      info, settings, rows, targets: TARGETS, runs, cold, flood, size, tokenBytes, workerd, budget,
-      load: [loadBefore, loadAverage()], seconds: (Date.now() - started) / 1000,
-    });
-    log('');
-    log(report);
-    writeFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'RESULTS.md'), report);
-    log(`written to bench/RESULTS.md in ${Math.round((Date.now() - started) / 1000)} s`);
+    log(`workerd pid ${workerd}${inspectorPort ? ' (with an inspector)' : ''}; CPU from /proc/${workerd}/task/*/schedstat`);
+    return await work({ bench: { urls, workerd, traffic: options.traffic, connections: settings.connections }, inspectorPort, outside });
   } finally {
     await mf.dispose();
   }
+}
+
+/** Every row answers 200 to its first request, then warms (JIT, key imports, tenant caches) unmeasured. */
+async function warm(/** @type {import('./load.mjs').Bench} */ bench, /** @type {Row[]} */ rows) {
+  for (const row of rows) {
+    const first = /** @type {Record<string, string>} */ ((await bench.traffic.headersOf(row.traffic))[0]);
+    await expectStatus(bench.urls[row.worker], { host: row.host ?? HOST, path: row.path, headers: first }, 200, row.key);
+  }
+  for (const row of rows) if (settings.warmup > 0) await runRow(bench, row, settings.warmup);
 }
 
 /** The budget, on distinct RS256 tokens the budget Worker has not seen and the repeated token. */
