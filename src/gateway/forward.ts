@@ -5,7 +5,6 @@
 //   app.use('*', edgeAuthWith(isolate, { tenant: 'kv' }));
 //   app.all('*', forwardToOrigin);       // an origin that cannot be reached: 502 through the one funnel
 import type { Context } from 'hono';
-import { base64url } from 'jose';
 import { noteOf } from '../base/denial';
 import { admittedOf, type EdgeAuthVariables } from '../http/edge-auth';
 import type { RequestUrl } from '../http/request-url';
@@ -13,6 +12,8 @@ import type { Identity } from '../pipeline/identity';
 import type { Tenant } from '../tenants/tenant';
 
 const MAX_CLAIMS_HEADER = 8 * 1024;
+const utf8 = new TextEncoder();
+const BASE64URL = { alphabet: 'base64url', omitPadding: true } as const;
 
 /** The gateway's handler: the request, as the origin may see it, to the origin; its response
  *  as it comes, or the contract's 502 upstream_unavailable when the origin cannot be reached. */
@@ -28,7 +29,7 @@ export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables 
 }
 
 export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant, identity: Identity | null,
-  options: { requestId: string; preflight: boolean }): Request {
+  options: { requestId: string; preflight: boolean; repeated: boolean }): Request {
   const { requestId, preflight } = options;
   const target = tenant.upstream === null ? url.href : `${tenant.upstream}${url.pathname}${url.search}`;
   const forwarded = preflight
@@ -46,7 +47,9 @@ export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant
   headers.set('x-request-id', requestId);
   headers.set('x-forwarded-host', url.authority);
   headers.set('x-forwarded-proto', url.scheme);
-  if (identity !== null) setIdentity(headers, tenant, identity);
+  if (identity !== null) {
+    for (const [name, value] of identityHeaders(tenant, identity, options.repeated)) headers.set(name, value);
+  }
   if (tenant.stripAuthorization) headers.delete('authorization');
   if (preflight) headers.delete('content-length');
   // A received request already has manual redirects (the origin's 3xx goes back to the client);
@@ -54,18 +57,16 @@ export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant
   return forwarded.redirect === 'manual' ? forwarded : new Request(forwarded, { redirect: 'manual' });
 }
 
-function setIdentity(headers: Headers, tenant: Tenant, identity: Identity): void {
-  for (const [name, value] of identityHeaders(tenant, identity)) headers.set(name, value);
-}
-
 /** The identity headers of a verified token at a tenant. Everything in them follows from the
- *  token (its claims, and its binding), so they are built once per verified claim set and
- *  tenant, not once per request: a token cache hit brings the same claims object back (a memo of
- *  a pure function, keyed weakly, holding at most the tenants one token is valid at). */
+ *  token (its claims, and its binding), so a token the isolate keeps (a token cache hit brings the
+ *  same claims object back) has them built once per tenant, not once per request: a memo of a
+ *  pure function, keyed weakly, holding at most the tenants one token is valid at. A token seen
+ *  for the first time is not remembered: its claims object is never seen again (the cache keeps
+ *  the verification of its second sighting), so its entry would only cost the garbage collector. */
 const forwarded = new WeakMap<object, { tenant: Tenant; pop: Identity['pop']; headers: readonly (readonly [string, string])[] }[]>();
 
-function identityHeaders(tenant: Tenant, identity: Identity): readonly (readonly [string, string])[] {
-  const known = forwarded.get(identity.claims);
+export function identityHeaders(tenant: Tenant, identity: Identity, repeated: boolean): readonly (readonly [string, string])[] {
+  const known = repeated ? forwarded.get(identity.claims) : undefined;
   const hit = known?.find((entry) => entry.tenant === tenant && entry.pop === identity.pop);
   if (hit !== undefined) return hit.headers;
   const built: [string, string][] = [['x-auth-tenant', identity.tenant], ['x-auth-issuer', headerValue(identity.issuer)]];
@@ -73,12 +74,13 @@ function identityHeaders(tenant: Tenant, identity: Identity): readonly (readonly
   if (identity.clientId !== null) built.push(['x-auth-client-id', headerValue(identity.clientId)]);
   built.push(['x-auth-scopes', headerValue([...identity.scopes].join(' '))]);
   if (identity.pop !== null) built.push(['x-auth-pop', identity.pop]);
-  const claims = base64url.encode(JSON.stringify(identity.claims));
+  const claims = utf8.encode(JSON.stringify(identity.claims)).toBase64(BASE64URL);
   built.push(claims.length <= MAX_CLAIMS_HEADER ? ['x-auth-claims', claims] : ['x-auth-claims-omitted', 'too-large']);
   for (const [claim, header] of tenant.claimHeaders) {
     const value = claimHeaderValue(claim.read(identity.claims));
     if (value !== null) built.push([header, value]);
   }
+  if (!repeated) return built;
   // A few tenants at most (the tenants whose audience the token names); a stranger list is reset.
   const entries = known !== undefined && known.length < 8 ? known : [];
   entries.push({ tenant, pop: identity.pop, headers: built });

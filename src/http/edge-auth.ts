@@ -122,6 +122,9 @@ export class Admitted {
   readonly target: RequestUrl;
   /** A CORS preflight of a tenant without `cors`: sent on to the origin without a token. */
   readonly preflight: boolean;
+  /** A token this isolate verified before (a token cache hit): what follows from it alone may be
+   *  kept for its next request. */
+  readonly repeated: boolean;
   /** Set by refuse(): the door logs the answer as this refusal. */
   refusal: Denial | null = null;
 
@@ -130,6 +133,7 @@ export class Admitted {
     this.tenant = tenant;
     this.target = target;
     this.preflight = preflight;
+    this.repeated = decided.record.tiers.token === 'hit';
   }
 
   get requestId(): string { return this.decided.record.requestId; }
