@@ -27,6 +27,7 @@ import type { VerifiedProof } from '../possession/dpop';
 import { checkClaims, checkStepUp } from '../policy/conditions';
 import { routeOf } from '../policy/routes';
 import { missingScopes } from '../policy/scopes';
+import { checkToken, type Checked } from '../introspection/introspect';
 import { EMPTY_LIST } from '../revocation/revocation-list';
 import type { TenantStateSnapshot } from '../revocation/tenant-state';
 import { decideRevocation, peekState, readState, type StateRead } from '../revocation/tenant-states';
@@ -105,10 +106,10 @@ export async function decide(isolate: Isolate, r: PipelineRequest, io: PipelineI
     if (r.credentials.value === null) return d.refused({ error: 'missing_token' });
 
     const { token: accessToken } = r.credentials.value;
-    const token = await verified(isolate, accessToken, tenant, resource, io);
+    const token = await verifiedOrIntrospected(isolate, accessToken, tenant, resource, io);
     d.lap('verify');
     if (!token.ok) return d.refused(token.denial);
-    d.verified(token.value, token.hit === true);
+    d.verified(token.value, token);
 
     // Part of verification, on every request (a cached token's proof is new each time): the
     // binding the token carries, the proof or certificate for it, and the issuer's requirement.
@@ -207,12 +208,14 @@ class Decision implements Decided {
     return decision.admitted ? null : { error: 'rate_limited', retryAfterSeconds: decision.retryAfterSeconds };
   }
 
-  /** The verify step passed: the token from this isolate's cache (`hit`) or verified now. */
-  verified(token: VerifiedToken, hit: boolean): void {
+  /** The verify step passed: the token from this isolate's cache (`hit`) or verified now, its
+   *  signature or an introspection answer (and its tier) vouching for it. */
+  verified(token: VerifiedToken, how: Pick<Checked, 'hit' | 'introspection'>): void {
     const { record } = this;
     // A hit was verified earlier under the key set memory holds now.
-    record.tiers.keys = hit ? 'memory' : token.keyTier;
-    if (hit) record.tiers.token = 'hit';
+    if (token.keyTier !== null) record.tiers.keys = how.hit ? 'memory' : token.keyTier;
+    if (how.hit) record.tiers.token = 'hit';
+    if (how.introspection !== undefined) record.tiers.introspection = how.introspection;
     record.issuer = token.issuer.issuer;
     record.kid = token.kid;
     this.#algorithms = token.issuer.algorithms;
@@ -252,6 +255,16 @@ async function findTenant(isolate: Isolate, host: string, lookup: TenantLookup):
   }
   const resolved = await resolveTenant(isolate.tenants, host, lookup);
   return resolved.ok ? { ok: true, tenant: resolved.value.tenant, tier: resolved.value.cached ? 'memory' : 'kv' } : resolved;
+}
+
+/** The verify step: a JWT by its signature; on a tenant with an issuer that takes opaque tokens,
+ *  an opaque token (and that issuer's JWTs with `tokens: "all"`) by introspection too. */
+function verifiedOrIntrospected(isolate: Isolate, credential: string, tenant: Tenant, resource: string, io: PipelineIo):
+  Promise<Checked> {
+  if (tenant.introspection === null) return verified(isolate, credential, tenant, resource, io);
+  return checkToken(credential, { id: tenant.id, introspection: tenant.introspection, edgeKey: tenant.edgeKey }, resource,
+    (jwt) => verified(isolate, jwt, tenant, resource, io),
+    { now: isolate.now, introspections: isolate.introspections, keyTiers: isolate.keyTiers, io });
 }
 
 /** A token this isolate verified for the tenant and resource (no signature work, `hit`), or a

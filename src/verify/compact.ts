@@ -5,6 +5,7 @@
 // the signature checked by jose's compactVerify with the one algorithm the caller allowed. No
 // claim is judged here, and jose's errors are left to the caller's reasons (reasons.ts).
 //
+//   isCompactJws(credential);                        // false: an opaque token (introspection's, if any)
 //   const segments = splitCompact(token);            // null: not three dot-separated segments
 //   const [header, payload, signature] = segments;
 //   isSegment(signature);                            // base64url without padding, one spelling
@@ -35,6 +36,19 @@ export function splitCompact(token: string): readonly [header: string, payload: 
 }
 
 export const isSegment = (segment: string): boolean => SEGMENT.test(segment);
+
+/** Signature segments may be empty (verifyJws: an empty signature is a bad one, not malformed). */
+const SIGNATURE = /^[A-Za-z0-9_-]*$/;
+
+/** Whether a credential has the shape of a compact JWS: three dot-separated parts of base64url
+ *  characters (header and payload not empty). Anything else is an opaque token (docs/introspection.md):
+ *  only the tenant's introspecting issuer may be asked about it. The shape alone decides, before
+ *  any decoding: `abc.def.ghi` is a JWS that will not decode (malformed), `ab+c.def.ghi` is not a
+ *  JWS at all. */
+export function isCompactJws(credential: string): boolean {
+  const segments = splitCompact(credential);
+  return segments !== null && SEGMENT.test(segments[0]) && SEGMENT.test(segments[1]) && SIGNATURE.test(segments[2]);
+}
 
 /** One of the asymmetric algorithms the edge verifies (never none or HMAC). */
 export function isAlgorithm(alg: string): alg is Algorithm {
