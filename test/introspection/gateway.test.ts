@@ -6,6 +6,7 @@ import { base64url, createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ADMIN, type Echo, gatewayTest, tenantConfig, type TestEdge, uniqueTenant } from '../support/gateway';
 import { active, introspectionEndpoint, opaqueToken, type TestIntrospectionEndpoint } from '../support/introspection';
+import { proofKey, signProof } from '../support/dpop';
 import { register, TestIssuer } from '../support/issuer';
 
 let edge: TestEdge;
@@ -252,6 +253,24 @@ describe('the answer, held to the rules of a verified JWT', () => {
     expect(refused).toMatchObject({ status: 401, body: { reason: 'pop_required' } });
   });
 
+  it('a DPoP-bound answer sent as DPoP with a proof of its key is accepted (x-auth-pop: dpop), with the proof checked every time', async () => {
+    const client = await proofKey('ES256');
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer({ cnf: { jkt: client.jkt }, token_type: 'DPoP' }) });
+    await putIntrospecting(endpoint);
+    const url = `https://${host}/orders`;
+    const dpopCall = async (proof: string) => edge.request(url, { headers: { authorization: `DPoP ${token}`, dpop: proof } });
+    const proof = await signProof(client, { htm: 'GET', htu: url, accessToken: token, now: edge.now });
+    const accepted = await dpopCall(proof);
+    expect(accepted.status).toBe(200);
+    expect((await accepted.json() as Echo).headers['x-auth-pop']).toBe('dpop');
+    // The answer is kept; the proof is not: replayed, and a proof for another token.
+    expect(await (await dpopCall(proof)).json()).toMatchObject({ error: 'invalid_dpop_proof', reason: 'dpop_replayed' });
+    const other = await signProof(client, { htm: 'GET', htu: url, accessToken: opaqueToken(), now: edge.now });
+    expect(await (await dpopCall(other)).json()).toMatchObject({ error: 'invalid_dpop_proof', reason: 'dpop_mismatch' });
+    expect(await endpoint.calls()).toBe(1);
+  });
+
   it('a certificate-bound answer without the certificate is cert_mismatch', async () => {
     expect((await refusedFor(answer({ cnf: { 'x5t#S256': 'A'.repeat(43) } }))).body.reason).toBe('cert_mismatch');
   });
@@ -293,6 +312,31 @@ describe('the answer, held to the rules of a verified JWT', () => {
       expect(status, JSON.stringify(body)).toBe(503);
       expect(refused.error).toBe('issuer_unavailable');
     }
+  });
+});
+
+describe('the token is never written anywhere', () => {
+  it('no log line, response body or header of any outcome holds it', async () => {
+    const tokens = { accepted: opaqueToken(), inactive: opaqueToken(), other: opaqueToken(), broken: opaqueToken(), late: opaqueToken() };
+    const endpoint = await introspectionEndpoint(issuer, {
+      [tokens.accepted]: answer(), [tokens.inactive]: { active: false }, [tokens.other]: answer({ aud: 'https://api.other.test' }),
+      [tokens.broken]: 'not json', [tokens.late]: { active: 'true' },
+    });
+    // The origin would see it only as the Authorization header it was sent in: stripped here.
+    await putIntrospecting(endpoint, {}, {
+      routes: [{ path: '/admin/*', scopes: ['admin'] }, { path: '/*' }], forward: { claimHeaders: {}, stripAuthorization: true },
+    });
+    const written: string[] = [];
+    for (const token of Object.values(tokens)) {
+      for (const path of ['/orders', '/admin/x']) {
+        const response = await call(token, path);
+        written.push(await response.text(), [...response.headers].join('\n'));
+      }
+    }
+    const all = [...written, ...edge.logs].join('\n');
+    for (const token of Object.values(tokens)) expect(all).not.toContain(token);
+    expect(new Set(edge.decisions().map((d) => d.reason ?? d.error ?? d.outcome)))
+      .toEqual(new Set(['allowed', 'insufficient_scope', 'inactive', 'wrong_audience', 'issuer_unavailable']));
   });
 });
 
