@@ -22,7 +22,9 @@ import { watchStarters } from '../scripts/processes.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
 import { startIssuer } from './issuer.mjs';
 import { startOrigin } from './origin.mjs';
-import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from './tenants.mjs';
+import {
+  DEMO_CLIENTS, DEMO_INTROSPECTION_CACHE_SECONDS, demoBoundResources, demoResources, demoTenants, demoWebClients,
+} from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
@@ -217,6 +219,10 @@ Try it (in another terminal):
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 200
   npm run -s session -- logout --wait${issuerFlag}${edgeFlag}   # the provider posts a logout token to the edge; returns once the edge refuses the session (within 5 s: acme's maxStalenessSeconds)
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked
+  OPAQUE=$(npm run -s token -- --tenant acme --opaque --scope "read"${issuerFlag})   # an opaque token (not a JWT)
+  ${curl(acme.host, '/orders', bearer('OPAQUE'))}         # 200: the edge asked the provider (RFC 7662 introspection) and keeps the answer ${DEMO_INTROSPECTION_CACHE_SECONDS} s
+  npm run -s token -- --revoke "$OPAQUE"${issuerFlag}   # the provider revokes it (RFC 7009)
+  sleep ${DEMO_INTROSPECTION_CACHE_SECONDS}; ${curl(acme.host, '/orders', bearer('OPAQUE'))}   # 401 invalid_token, inactive: once acme's cacheSeconds has passed
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 

@@ -103,6 +103,9 @@ export const DEMO_INTROSPECTION_CLIENTS = {
   },
 };
 
+/** How long acme's edge reuses an introspection answer: what `npm start` tells to wait after a revocation. */
+export const DEMO_INTROSPECTION_CACHE_SECONDS = 5;
+
 /** The issuer's side of the demo clients: one resource server per tenant API. */
 export function demoResources() {
   return Object.values(DEMO_CLIENTS).map((client) => {
@@ -139,7 +142,8 @@ export function demoBoundResources() {
  * credentials token never has, so it shows the 401 insufficient_user_authentication challenge;
  * acme also takes back-channel logouts for its web app, and asks the provider about the tokens
  * that are not JWTs (its opaque-token client's) with its client_secret_basic client (RFC 7662;
- * the endpoint is discovery's introspection_endpoint; the secret is write-only at the edge).
+ * the endpoint is discovery's introspection_endpoint; the secret is write-only at the edge; an
+ * answer is reused for 5 s, so a revocation at the provider shows quickly).
  * @param {{ issuer: string, upstream: string }} stack
  */
 export function demoTenants(stack) {
@@ -161,6 +165,8 @@ export function demoTenants(stack) {
           introspection: {
             endpoint: null, clientId: introspection.basic.clientId, clientAuth: 'client_secret_basic',
             clientSecret: introspection.basic.clientSecret, tokens: 'opaque',
+            // A demo's window: a token revoked at the provider is refused within 5 s (default 60).
+            cacheSeconds: DEMO_INTROSPECTION_CACHE_SECONDS,
           },
         }),
       }, ...(!paying.has(client.tenant) ? [] : [{

@@ -21,7 +21,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundIssuerOf, requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { startOrigin, type Origin } from '../../dev/origin.mjs';
 import { login, logout } from '../../dev/session.mjs';
-import { DEMO_CLIENTS, DEMO_DPOP_CLIENTS, DEMO_INTROSPECTION_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from '../../dev/tenants.mjs';
+import {
+  DEMO_CLIENTS, DEMO_DPOP_CLIENTS, DEMO_INTROSPECTION_CACHE_SECONDS, DEMO_INTROSPECTION_CLIENTS, demoBoundResources, demoResources,
+  demoTenants, demoWebClients,
+} from '../../dev/tenants.mjs';
 import { hostRequest } from '../../scripts/host-request.mjs';
 import { freePort, groupAlive, signalGroup } from '../../scripts/processes.mjs';
 import { ROOT } from './support/cli';
@@ -493,6 +496,20 @@ describe('npm start', () => {
     const loggedOut = await asUser();
     expect(loggedOut.status).toBe(401);
     expect(await loggedOut.json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+
+    // The printed opaque-token demo, as printed: accepted by introspection, revoked at the
+    // provider, refused once acme's window (cacheSeconds) has passed.
+    expect(banner).toContain(`npm run -s token -- --revoke "$OPAQUE" --issuer ${issuerUrl}`);
+    expect(banner).toContain(`sleep ${DEMO_INTROSPECTION_CACHE_SECONDS}; curl -i -H 'Host: api.acme.test' -H "Authorization: Bearer $OPAQUE" ${edgeUrl}/orders`);
+    const tokenCli = (...args: string[]) => execFileAsync(process.execPath, [join(ROOT, 'dev/token.mjs'), ...args, '--issuer', issuerUrl], { cwd: ROOT });
+    const opaque = (await tokenCli('--tenant', 'acme', '--opaque', '--scope', 'read')).stdout.trim();
+    const asOpaque = () => hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${opaque}` } });
+    expect((await asOpaque()).status).toBe(200);
+    await tokenCli('--revoke', opaque);
+    await sleep(DEMO_INTROSPECTION_CACHE_SECONDS * 1000);
+    const inactive = await asOpaque();
+    expect(inactive.status).toBe(401);
+    expect(await inactive.json()).toMatchObject({ error: 'invalid_token', reason: 'inactive' });
 
     const before = stackProcesses();
     process.kill(stack.npm, 'SIGTERM');
