@@ -5,7 +5,7 @@
 // tenant (`jwt`, the caller's own path), then, when its issuer's block says `tokens: "all"`,
 // introspected too. Anything else is an opaque token, sent to the tenant's one introspecting
 // issuer and to no other endpoint. Either way the result is the VerifiedToken every later step
-// reads (an opaque token's claims are the answer's members), with the tier that answered.
+// reads, with the tier that answered; an introspected token's claims are the answer's members.
 //
 // An answer comes from memory, else from a call under way in this isolate (cache.ts: plain data,
 // never a shared promise), else this request leads: the location's Cache API, then the provider
@@ -62,9 +62,14 @@ export async function checkToken(credential: string, tenant: IntrospectingTenant
   if (isCompactJws(credential)) {
     const verified = await jwt(credential);
     if (!verified.ok || verified.value.issuer.issuer !== issuer.issuer || issuer.introspection.tokens !== 'all') return verified;
-    // The signature vouches for the claims; the answer says whether the token still lives.
+    // The signature turns forgeries away without a call; the answer then says whether the token
+    // lives and what it grants now, as for an opaque token (a Keycloak lightweight token's JWT
+    // carries few claims, its answer all of them). The log keeps the key that verified it.
     const asked = await introspect(credential, tenant, resource, deps);
-    return asked.ok ? { ...verified, introspection: asked.tier } : asked;
+    if (!asked.ok) return asked;
+    const { kid, alg, keyTier, keySetVersion } = verified.value;
+    const value = { ...asked.value, kid, alg, keyTier, keySetVersion };
+    return { ok: true, value, ...(verified.hit ? HIT : {}), introspection: asked.tier };
   }
   const asked = await introspect(credential, tenant, resource, deps);
   return asked.ok ? { ok: true, value: asked.value, introspection: asked.tier } : asked;
@@ -156,6 +161,8 @@ function judged(held: Held, issuer: IssuerPolicy, resource: string, nowMs: numbe
   const times = checkTimes(memo.token.value, issuer, nowMs);
   return times.ok ? { ok: true, value: memo.token.value, tier } : times;
 }
+
+const HIT = { hit: true } as const;
 
 /** Waiters give the leader this long past the call's deadline to write its outcome. */
 const WAIT_MARGIN_MS = 250;

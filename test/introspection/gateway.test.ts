@@ -193,6 +193,24 @@ describe('which credentials go to the provider', () => {
     expect(await endpoint.calls()).toBe(2);
   });
 
+  it('with tokens "all" the answer is what the JWT grants: its members are the claims (a Keycloak lightweight token)', async () => {
+    const endpoint = await introspectionEndpoint(issuer);
+    await putIntrospecting(endpoint, { tokens: 'all' }, { routes: [{ path: '/admin/*', scopes: ['admin'] }, { path: '/*' }] });
+    // The JWT carries little; the provider's answer carries the scopes and the rest.
+    const jwt = await issuer.sign({ sub: 'u', aud: `https://${host}` });
+    await endpoint.answer(jwt, answer({ sub: 'u', scope: 'read admin', email: 'u@example.test' }));
+    const response = await call(jwt, '/admin/x');
+    expect(response.status).toBe(200);
+    const echo = await response.json() as Echo;
+    expect(echo.headers['x-auth-scopes']).toBe('read admin');
+    expect(JSON.parse(new TextDecoder().decode(base64url.decode(echo.headers['x-auth-claims']!)))).toMatchObject({ email: 'u@example.test' });
+    // An answer for another audience refuses the JWT, as it would an opaque token.
+    const other = await issuer.sign({ sub: 'u', aud: `https://${host}`, jti: 'another-token' });
+    await endpoint.answer(other, answer({ aud: 'https://api.other.test' }));
+    expect(await (await call(other)).json()).toMatchObject({ reason: 'wrong_audience' });
+    expect(edge.decisions()[0]).toMatchObject({ kid: issuer.keys[0]!.kid, tiers: { keys: 'network', introspection: 'network' } });
+  });
+
   it('a JWT of an issuer without the block is never introspected, whatever another issuer says', async () => {
     const endpoint = await introspectionEndpoint(issuer);
     const other = await TestIssuer.create();
