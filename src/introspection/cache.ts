@@ -12,7 +12,7 @@
 // flight's deadline whatever happened to the leader. See awaitFlight.
 //
 //   const introspections = createIntrospections({ now });           // once per isolate
-//   const key = await answerKey(tenant.id, issuer.issuer, token);   // the hash; the token goes no further
+//   const key = answerKey(tenant.id, issuer.issuer, token);         // the hash; the token goes no further
 //   introspections.memory.get(key.memory);                          // a Held answer or undefined
 //   const cached = await readCachedAnswer(caches.default, key, now());
 //   keepAnswer(introspections, key, answer, ttlMs, io);              // memory now, the Cache API after the answer
@@ -22,6 +22,7 @@ import type { Denial, Outcome } from '../base/denial';
 import type { IssuerPolicy } from '../tenants/tenant';
 import type { VerifiedToken } from '../verify/token';
 import { INACTIVE, readAnswer, type Answer } from './answer';
+import { sha256Hex } from './sha256';
 
 export const DEFAULT_MAX_ANSWERS = 10_000;
 export const DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -68,20 +69,30 @@ export function createIntrospections(options: { now: Clock; maxEntries?: number;
 }
 
 /** Names one token's answer in each store: the tenant, the issuer and the token's SHA-256. */
-export interface AnswerKey {
+export class AnswerKey {
   /** The memory tier's and the flights' key. */
   readonly memory: string;
-  /** The Cache API's synthetic URL (the only place it is built). */
-  readonly url: string;
+  readonly #tenantId: string;
+  readonly #issuer: string;
+  readonly #hash: string;
+
+  constructor(tenantId: string, issuer: string, hash: string) {
+    this.memory = `${tenantId} ${issuer} ${hash}`;
+    this.#tenantId = tenantId;
+    this.#issuer = issuer;
+    this.#hash = hash;
+  }
+
+  /** The Cache API's synthetic URL (the only place it is built; only a cold token needs it). */
+  get url(): string {
+    return `https://introspection.edge-token-verifier.internal/v1/${encodeURIComponent(this.#tenantId)}/${
+      encodeURIComponent(this.#issuer)}/${this.#hash}`;
+  }
 }
 
-export async function answerKey(tenantId: string, issuer: string, token: string): Promise<AnswerKey> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
-  const hash = btoa(String.fromCharCode(...digest)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
-  return {
-    memory: `${tenantId} ${issuer} ${hash}`,
-    url: `https://introspection.edge-token-verifier.internal/v1/${encodeURIComponent(tenantId)}/${encodeURIComponent(issuer)}/${hash}`,
-  };
+/** Synchronous (sha256.ts): no await between a request's memory lookup and its flight's start. */
+export function answerKey(tenantId: string, issuer: string, token: string): AnswerKey {
+  return new AnswerKey(tenantId, issuer, sha256Hex(token));
 }
 
 /** How long an answer may be reused (ms): active, cacheSeconds and never past its exp; inactive,

@@ -80,11 +80,11 @@ type Introspected = { ok: true; value: VerifiedToken; tier: IntrospectionTier } 
 async function introspect(token: string, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps): Promise<Introspected> {
   const issuer = tenant.introspection;
   const state = deps.introspections;
-  const key = await answerKey(tenant.id, issuer.issuer, token);
+  const key = answerKey(tenant.id, issuer.issuer, token);
   const held = state.memory.get(key.memory);
   if (held !== undefined) return judged(held, issuer, resource, deps.now(), 'memory');
 
-  // No await between looking for a flight and starting one: one leader per key.
+  // No await between looking for a flight and starting one (lead): one leader per key.
   const flight = flightOf(state, key);
   const settled = flight !== undefined ? await awaitFlight(flight) : await lead(token, key, tenant, deps);
   if (settled === undefined) return unavailable('introspection: the call this request waited for did not end in time');
