@@ -9,7 +9,8 @@
 //
 // An answer comes from memory, else from a call under way in this isolate (cache.ts: plain data,
 // never a shared promise), else this request leads: the location's Cache API, then the provider
-// (call.ts), within 2 s in all, and keeps what it got for the answer's window. The token itself
+// (call.ts: finding the endpoint and the call within 2 s), and keeps what it got for the answer's
+// window. The token itself
 // goes only into the call's form body: keys, URLs and log notes hold its SHA-256 or nothing.
 //
 //   const checked = await checkToken(credential, tenant, resource, (jwt) => verified(jwt), deps);
