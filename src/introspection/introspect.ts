@@ -57,41 +57,52 @@ export interface IntrospectionDeps {
   readonly fetch?: typeof fetch;
 }
 
-export async function checkToken(credential: string, tenant: IntrospectingTenant, resource: string,
-  jwt: (credential: string) => Promise<Checked>, deps: IntrospectionDeps): Promise<Checked> {
-  const issuer = tenant.introspection;
-  if (isCompactJws(credential)) {
-    const verified = await jwt(credential);
-    if (!verified.ok || verified.value.issuer.issuer !== issuer.issuer || issuer.introspection.tokens !== 'all') return verified;
-    // The signature turns forgeries away without a call; the answer then says whether the token
-    // lives and what it grants now, as for an opaque token (a Keycloak lightweight token's JWT
-    // carries few claims, its answer all of them). The log keeps the key that verified it.
-    const asked = await introspect(credential, tenant, resource, deps);
-    if (!asked.ok) return asked;
-    const { kid, alg, keyTier, keySetVersion } = verified.value;
-    const value = { ...asked.value, kid, alg, keyTier, keySetVersion };
-    return { ok: true, value, ...(verified.hit ? HIT : {}), introspection: asked.tier };
-  }
-  const asked = await introspect(credential, tenant, resource, deps);
-  return asked.ok ? { ok: true, value: asked.value, introspection: asked.tier } : asked;
+/** A memory hit is answered without an async frame (the repeated token's path); anything else
+ *  returns a promise. */
+export function checkToken(credential: string, tenant: IntrospectingTenant, resource: string,
+  jwt: (credential: string) => Promise<Checked>, deps: IntrospectionDeps): Checked | Promise<Checked> {
+  if (isCompactJws(credential)) return checkJwt(credential, tenant, resource, jwt, deps);
+  return introspect(credential, tenant, resource, deps);
 }
 
-type Introspected = { ok: true; value: VerifiedToken; tier: IntrospectionTier } | { ok: false; denial: Denial };
-
-async function introspect(token: string, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps): Promise<Introspected> {
+/** An issuer's JWT: its signature first; with `tokens: "all"`, its answer too. */
+async function checkJwt(credential: string, tenant: IntrospectingTenant, resource: string,
+  jwt: (credential: string) => Promise<Checked>, deps: IntrospectionDeps): Promise<Checked> {
   const issuer = tenant.introspection;
-  const state = deps.introspections;
-  const key = answerKey(tenant.id, issuer.issuer, token);
-  const held = state.memory.get(key.memory);
-  if (held !== undefined) return judged(held, issuer, resource, deps.now(), 'memory');
+  const verified = await jwt(credential);
+  if (!verified.ok || verified.value.issuer.issuer !== issuer.issuer || issuer.introspection.tokens !== 'all') return verified;
+  // The signature turns forgeries away without a call; the answer then says whether the token
+  // lives and what it grants now, as for an opaque token (a Keycloak lightweight token's JWT
+  // carries few claims, its answer all of them). The log keeps the key that verified it.
+  const asked = await introspect(credential, tenant, resource, deps);
+  if (!asked.ok) return asked;
+  const { kid, alg, keyTier, keySetVersion } = verified.value;
+  const value = { ...asked.value, kid, alg, keyTier, keySetVersion };
+  return { ok: true, value, ...(verified.hit ? HIT : {}), introspection: asked.introspection };
+}
 
+type Introspected = { ok: true; value: VerifiedToken; introspection: IntrospectionTier } | { ok: false; denial: Denial };
+
+function introspect(token: string, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps):
+  Introspected | Promise<Introspected> {
+  const issuer = tenant.introspection;
+  const key = answerKey(tenant.id, issuer.issuer, token);
+  const held = deps.introspections.memory.get(key.memory);
+  if (held !== undefined) return judged(held, issuer, resource, deps.now(), 'memory');
+  return introspectCold(token, key, tenant, resource, deps);
+}
+
+/** Not in memory: a call under way in this isolate, or this request's own. */
+async function introspectCold(token: string, key: AnswerKey, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps):
+  Promise<Introspected> {
   // No await between looking for a flight and starting one (lead): one leader per key.
-  const flight = flightOf(state, key);
+  const flight = flightOf(deps.introspections, key);
   const settled = flight !== undefined ? await awaitFlight(flight) : await lead(token, key, tenant, deps);
   if (settled === undefined) return unavailable('introspection: the call this request waited for did not end in time');
   if (!settled.ok) return settled;
   // A waiter's answer came from this isolate's call: memory, for the log.
-  return judged({ answer: settled.answer, judged: null }, issuer, resource, deps.now(), flight !== undefined ? 'memory' : settled.tier);
+  const tier = flight !== undefined ? 'memory' : settled.tier;
+  return judged({ answer: settled.answer, judged: null }, tenant.introspection, resource, deps.now(), tier);
 }
 
 /** This request makes the call (or finds it in the Cache API) and settles it for every request
@@ -160,7 +171,7 @@ function judged(held: Held, issuer: IssuerPolicy, resource: string, nowMs: numbe
   }
   if (!memo.token.ok) return memo.token;
   const times = checkTimes(memo.token.value, issuer, nowMs);
-  return times.ok ? { ok: true, value: memo.token.value, tier } : times;
+  return times.ok ? { ok: true, value: memo.token.value, introspection: tier } : times;
 }
 
 const HIT = { hit: true } as const;

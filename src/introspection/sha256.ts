@@ -27,21 +27,36 @@ const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(
 
 const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
 
+/** The padded message of a text up to SHARED_CHARS long (a token, mostly), reused: no allocation
+ *  a request. A UTF-16 unit takes at most 3 UTF-8 bytes; 72 bytes of padding at most. */
+const SHARED_CHARS = 2048;
+const shared = new Uint8Array(SHARED_CHARS * 3 + 72);
+const sharedView = new DataView(shared.buffer);
+
 /** SHA-256 of the UTF-8 bytes of `text`, as 64 lowercase hex digits. */
 export function sha256Hex(text: string): string {
-  const bytes = utf8.encode(text);
+  let padded = shared;
+  let view = sharedView;
+  let length: number;
+  if (text.length <= SHARED_CHARS) {
+    length = utf8.encodeInto(text, shared).written;
+  } else {
+    const bytes = utf8.encode(text);
+    length = bytes.length;
+    padded = new Uint8Array(length + 72);
+    padded.set(bytes);
+    view = new DataView(padded.buffer);
+  }
   // The message, a 1 bit, zeros, and its length in bits as 64 bits big-endian, in 64-byte blocks (§5.1.1).
-  const blocks = Math.ceil((bytes.length + 9) / 64);
-  const padded = new Uint8Array(blocks * 64);
-  padded.set(bytes);
-  padded[bytes.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  const bits = bytes.length * 8;
-  view.setUint32(padded.length - 8, Math.floor(bits / 0x100000000));
-  view.setUint32(padded.length - 4, bits >>> 0);
+  const end = Math.ceil((length + 9) / 64) * 64;
+  padded[length] = 0x80;
+  padded.fill(0, length + 1, end - 8);
+  const bits = length * 8;
+  view.setUint32(end - 8, Math.floor(bits / 0x100000000));
+  view.setUint32(end - 4, bits >>> 0);
 
   let [h0, h1, h2, h3, h4, h5, h6, h7] = INITIAL as [number, number, number, number, number, number, number, number];
-  for (let offset = 0; offset < padded.length; offset += 64) {
+  for (let offset = 0; offset < end; offset += 64) {
     for (let t = 0; t < 16; t++) W[t] = view.getInt32(offset + 4 * t);
     for (let t = 16; t < 64; t++) {
       const w15 = W[t - 15]!;

@@ -249,7 +249,7 @@ const schemeOf = (r: PipelineRequest): Scheme => (r.credentials.ok && r.credenti
 /** The verify step: a JWT by its signature; on a tenant with an issuer that takes opaque tokens,
  *  an opaque token (and that issuer's JWTs with `tokens: "all"`) by introspection too. */
 function verifiedOrIntrospected(isolate: Isolate, credential: string, tenant: Tenant, resource: string, io: PipelineIo):
-  Promise<Checked> {
+  Checked | Promise<Checked> {
   if (tenant.introspection === null) return verified(isolate, credential, tenant, resource, io);
   return checkToken(credential, { id: tenant.id, introspection: tenant.introspection, edgeKey: tenant.edgeKey }, resource,
     (jwt) => verified(isolate, jwt, tenant, resource, io),
