@@ -70,7 +70,7 @@ export interface Held {
 
 type ObjectRead = { ok: true; held: Held } | { ok: false; note: string };
 
-type Times = { sub: number | null; sid: number | null; jti: number | null };
+type Times = { sub: number | null; sid: number | null; jti: number | null; claims?: (number | null)[] };
 
 export interface TenantStatesOptions {
   now: Clock; maxEntries?: number; maxBytes?: number; maxAnswers?: number; maxAnswerBytes?: number; objectDeadlineMs?: number;
@@ -216,13 +216,19 @@ function refreshAhead(states: TenantStates, tenantId: string, allowanceMs: numbe
 function remembered(states: TenantStates, tenantId: string, query: RevocationQuery, snapshot: TenantStateSnapshot):
   { known: Times; missing: RevocationQuery | null } {
   const known: Times = { sub: null, sid: null, jti: null };
-  let missing: { sub?: string; sid?: string; jti?: string } | null = null;
+  let missing: { sub?: string; sid?: string; jti?: string; claims?: string[] } | null = null;
   for (const field of FIELDS) {
     const value = query[field];
     if (value === undefined) continue;
     const answer = states.exact.get(`${tenantId}/${LIST_OF[field]}/${value}`);
     if (answer !== undefined && answerStillHolds(snapshot[LIST_OF[field]], snapshot.asOf, hash32(value), answer)) known[field] = answer.at;
     else (missing ??= {})[field] = value;
+  }
+  for (const key of query.claims ?? []) {
+    const answer = states.exact.get(`${tenantId}/claimValues/${key}`);
+    const holds = answer !== undefined && answerStillHolds(snapshot.claimValues, snapshot.asOf, hash32(key), answer);
+    if (holds) (known.claims ??= []).push(answer.at);
+    else ((missing ??= {}).claims ??= []).push(key);
   }
   return { known, missing };
 }
@@ -235,14 +241,20 @@ async function askObject(states: TenantStates, tenantId: string, verified: Revoc
     states.counters.checks++;
     const call = tenantStateStub(tenantState, tenantId).check(query);
     const times = await withDeadline(call, states.deadlineMs, 'TenantState') as RevocationTimes;
-    const settled = { ...known };
+    const settled = { ...known, claims: [...known.claims ?? []] };
+    const keep = (key: string, at: number | null) =>
+      states.exact.set(key, { at, asOf: times.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
     for (const field of FIELDS) {
       const value = query[field];
       if (value === undefined) continue;
       settled[field] = times[field];
-      const key = `${tenantId}/${LIST_OF[field]}/${value}`;
-      states.exact.set(key, { at: times[field], asOf: times.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
+      keep(`${tenantId}/${LIST_OF[field]}/${value}`, times[field]);
     }
+    (query.claims ?? []).forEach((key, i) => {
+      const at = times.claims?.[i] ?? null;
+      settled.claims.push(at);
+      keep(`${tenantId}/claimValues/${key}`, at);
+    });
     return settleRevocation(verified, snapshot, settled);
   } catch (error) {
     const note = noteOf(error);
