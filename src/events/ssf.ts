@@ -25,7 +25,9 @@ import { verifyJws } from '../verify/jws';
 import { readEventTimes, secondsOf } from '../verify/times';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
-import { readEvent } from './event-types';
+import { readEvent, type EventReading } from './event-types';
+import { MAX_CLAIM_VALUE_LENGTH } from '../revocation/claim-values';
+import type { EventSubject } from './audit';
 import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
 import { rememberUntil } from './sink';
 import { audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
@@ -114,21 +116,36 @@ export async function verifySet(
   if (types.length === 0) return refuse('invalid_request', 'events is empty', 'malformed');
   if (types.length > MAX_EVENTS_PER_SET) return refuse('invalid_request', `more than ${MAX_EVENTS_PER_SET} events in one SET`, 'malformed');
   const setSubject = own(payload, 'sub_id');
+  const context = { issuers: tenant.issuers, subjectClaims: transmitter.subjectClaims };
   const processed: ProcessedEvent[] = [];
   for (const type of types) {
     const event = events[type];
     if (!isObject(event)) return refuse('invalid_request', 'an event payload is not an object', 'malformed');
-    const reading = readEvent(type, event, setSubject, tenant.issuers);
-    if (reading.effect !== null && reading.effect.value.length > MAX_EVENT_VALUE_LENGTH) {
+    const reading = readEvent(type, event, setSubject, context);
+    if (tooLong(reading)) {
       return refuse('invalid_request', `a subject identifier is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
     }
     processed.push({
       eventType: type,
-      subject: reading.subject.session !== null ? 'sid' : reading.subject.user !== null ? 'sub' : 'none',
+      subject: subjectNamed(reading),
       subjectFormat: reading.subject.format,
       effect: reading.effect,
+      ...(reading.stream === null ? {} : { stream: reading.stream }),
       ...(reading.note === undefined ? {} : { note: reading.note }),
     });
   }
   return { ok: true, value: { transmitter, jti: jti.value, issuedAt: times.value, events: processed } };
+}
+
+/** A value an event would revoke that no list takes (as the admin API refuses it): the whole SET
+ *  is refused rather than half applied. */
+function tooLong(reading: EventReading): boolean {
+  if (reading.effect === null) return false;
+  const named = reading.effect.kind === 'claim' ? reading.subject.claim!.value : reading.effect.value;
+  return named.length > (reading.effect.kind === 'claim' ? MAX_CLAIM_VALUE_LENGTH : MAX_EVENT_VALUE_LENGTH);
+}
+
+/** What the audit line says the subject named. */
+function subjectNamed({ subject }: EventReading): EventSubject {
+  return subject.session !== null ? 'sid' : subject.user !== null ? 'sub' : subject.claim?.format ?? 'none';
 }
