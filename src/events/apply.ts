@@ -102,6 +102,9 @@ export function refuseRequest(
     case 'method_not_allowed':
       audit(refusedLine(tenant, channel, 405, 'method_not_allowed', 'not POST', refusal));
       return answer;
+    case 'unauthorized':
+      audit(refusedLine(tenant, channel, 401, 'authentication_failed', answer.description, refusal));
+      return answer;
     case 'unavailable':
       audit(refusedLine(tenant, channel, 503, answer.error, answer.description, refusal));
       return answer;

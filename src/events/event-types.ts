@@ -65,6 +65,13 @@ export type StreamSignal =
   /** SSF §8.1.5: the stream's new status; `streamId` from an opaque subject, when the event names one. */
   | { readonly kind: 'stream_updated'; readonly status: StreamStatus; readonly reason: string | null; readonly streamId: string | null };
 
+/** What a verified SET tells the stream it came on (its record: events/stream-management.ts). */
+export interface SetObservation {
+  readonly jti: string;
+  readonly issuedAt: number;
+  readonly signals: readonly StreamSignal[];
+}
+
 /** Who the tenant is to the event: its trusted issuers (iss_sub subjects), and the claims the
  *  sending transmitter names for email and phone_number subjects. */
 export interface EventContext {
