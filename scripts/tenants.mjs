@@ -142,7 +142,8 @@ A transmitter that refuses is "502 stream_error" with its status and error.`,
     usage: 'reseal [<id>]',
     about: `After SECRETS_KEY was rotated (the old key set as SECRETS_KEY_PREVIOUS): reads each tenant (or
 the one named) and writes it back unchanged with If-Match, which seals its write-only secrets and
-its edge key again with the current SECRETS_KEY. Prints one line per tenant: "resealed acme",
+its edge key again with the current SECRETS_KEY (and lists its Shared Signals streams, which seals
+their secrets again). Prints one line per tenant: "resealed acme",
 "current acme" (nothing sealed with the old key), or "failed 400 invalid_config acme: ...".
 Exits 1 if any failed; once every tenant is resealed, SECRETS_KEY_PREVIOUS can be deleted.`,
     options: [],
@@ -408,6 +409,9 @@ async function resealOne(admin, id, named) {
       const etag = read.headers.get('etag') ?? '*';
       const written = await admin.call('PUT', tenantPath(id), config, { 'if-match': etag });
       await expectOk(written);
+      // Its Shared Signals streams' secrets live with the streams: reading them seals them again.
+      const managed = Array.isArray(config.events?.ssf) && config.events.ssf.some((/** @type {{ management?: unknown }} */ t) => isObject(t.management));
+      if (managed) await expectOk(await admin.call('GET', tenantPath(id, '/streams')));
       return `${written.headers.get('etag') === etag ? 'current' : 'resealed'} ${id}`;
     } catch (error) {
       if (!(error instanceof Refused)) throw error;

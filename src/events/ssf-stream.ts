@@ -21,6 +21,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../base/clock';
 import { DEFAULTS } from '../config/schema';
 import { settingsOf, type SettingsVars } from '../config/settings';
+import type { SecretsKeyring } from '../secrets/keyring';
 import type { IssuerKeys } from '../keys/issuer-keys';
 import { createKeyTiers } from '../keys/tiers';
 import { tenantStateStub, type TenantState } from '../revocation/tenant-state';
@@ -80,6 +81,8 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
   now: Clock = systemClock;
   /** The network every transmitter call goes through. */
   network: typeof fetch = (input, init) => fetch(input, init);
+  /** SECRETS_KEY (and SECRETS_KEY_PREVIOUS) as the bindings give them; tests replace it to rotate. */
+  keyring: SecretsKeyring | null = null;
 
   readonly #store: StreamStore;
   readonly #keys = createKeyTiers({ now: () => this.now() });
@@ -209,13 +212,17 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
   }
 
   async #compile(text: string): Promise<Compiled> {
-    if (this.#compiled?.text !== text) this.#compiled = { text, compiled: await compileRecord(text, settingsOf(this.env).secrets) };
+    if (this.#compiled?.text !== text) this.#compiled = { text, compiled: await compileRecord(text, this.#keyring()) };
     return this.#compiled.compiled;
+  }
+
+  #keyring(): SecretsKeyring {
+    return this.keyring ?? settingsOf(this.env).secrets;
   }
 
   #io(tenantId: string, issuer: string): StreamIo {
     const settings = settingsOf(this.env);
-    const keyring = settings.secrets;
+    const keyring = this.#keyring();
     const rules = { allowInsecure: settings.allowInsecureIssuers, fetch: this.network };
     return {
       now: this.now, rules, store: this.#store, keyring,
@@ -224,9 +231,16 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
       pushSecret: async (row) => {
         if (row.pushSecret === null || row.endpoint === null) return null;
         if (this.#pushSecret?.sealed === row.pushSecret.sealed) return this.#pushSecret.secret;
-        const opened = await keyring.open(row.pushSecret, pushSecretAad(row.tenant, row.issuer, row.endpoint));
+        const aad = pushSecretAad(row.tenant, row.issuer, row.endpoint);
+        const opened = await keyring.open(row.pushSecret, aad);
         if (!opened.ok) return null;
-        this.#pushSecret = { sealed: row.pushSecret.sealed, secret: opened.value };
+        // Sealed with SECRETS_KEY_PREVIOUS: sealed again with SECRETS_KEY, so the rotation can end.
+        const sealed = opened.current || keyring.problem !== null ? row.pushSecret : await keyring.seal(opened.value, aad);
+        const now = this.#store.read();
+        if (sealed !== row.pushSecret && now?.pushSecret?.sealed === row.pushSecret.sealed) {
+          this.#store.write({ ...now, pushSecret: sealed });
+        }
+        this.#pushSecret = { sealed: sealed.sealed, secret: opened.value };
         return opened.value;
       },
       schedule: (at) => this.#schedule(at),
@@ -243,7 +257,7 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
 
   /** Access tokens in memory, and sealed in storage so an evicted object need not ask again. */
   #tokenStore(tenantId: string, issuer: string): TokenStore {
-    const keyring = settingsOf(this.env).secrets;
+    const keyring = this.#keyring();
     return {
       get: async (key) => {
         const held = this.#heldTokens.get(key);
@@ -251,7 +265,8 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
         const stored = this.#store.token(key);
         if (stored === null) return null;
         const opened = await keyring.open(stored.sealed, tokenAad(tenantId, issuer, key));
-        if (!opened.ok) return null;
+        // One sealed with SECRETS_KEY_PREVIOUS is replaced by a new token, sealed with SECRETS_KEY.
+        if (!opened.ok || !opened.current) return null;
         const token = { accessToken: opened.value, until: stored.until };
         this.#heldTokens.set(key, token);
         return token;

@@ -136,6 +136,9 @@ export async function describeStream(io: StreamIo, transmitter: TransmitterPolic
   if (row === null || row.phase !== 'ready' || row.streamId === null) {
     return { issuer: transmitter.issuer, streamId: null, delivery: transmitter.delivery };
   }
+  // Opened first, whatever the transmitter answers: a secret sealed with SECRETS_KEY_PREVIOUS is
+  // sealed again with SECRETS_KEY by the opening (a list during a rotation reseals every stream).
+  const secret = await io.pushSecret(row);
   const notes = row.notes;
   const view = {
     issuer: row.issuer, streamId: row.streamId, delivery: row.delivery, endpoint: row.endpoint, createdAt: row.createdAt,
@@ -146,19 +149,18 @@ export async function describeStream(io: StreamIo, transmitter: TransmitterPolic
       : { status: notes.statusUpdate.status, reason: notes.statusUpdate.reason, at: notes.statusUpdate.at },
     ...(row.delivery === 'poll' ? { lastPollError: notes.poll?.lastError ?? null, lastPolledAt: notes.poll?.lastPolledAt ?? null } : {}),
   };
-  const live = await transmitterView(io, row, transmitter);
+  const live = await transmitterView(io, row, transmitter, secret);
   return { ...view, ...live };
 }
 
 /** The configuration and status as the transmitter answers them now, secrets redacted. */
-async function transmitterView(io: StreamIo, row: StreamRow, transmitter: TransmitterPolicy):
+async function transmitterView(io: StreamIo, row: StreamRow, transmitter: TransmitterPolicy, secret: string | null):
   Promise<Pick<StreamView, 'configuration' | 'status' | 'transmitterError'>> {
   const failed = (failure: CallFailure) => ({ configuration: null, status: null, transmitterError: failure });
   const metadata = await io.metadata(transmitter.issuer);
   if (!metadata.ok) return failed(metadata.failure);
   const authorization = await managementAuthorization(transmitter, io.tokens, io.rules, io.now);
   if (!authorization.ok) return failed(authorization.failure);
-  const secret = await io.pushSecret(row);
   const configuration = await readStream(metadata.value, authorization.value, row.streamId!, io.rules);
   if (!configuration.ok) return failed(configuration.failure);
   const status = await readStatus(metadata.value, authorization.value, row.streamId!, io.rules);

@@ -3,7 +3,10 @@
 // a second create, a transmitter that refuses, GET (the transmitter's configuration and status
 // now, the last event, verification, stream-updated), verify, delete, the tenant's deletion, bearer
 // and client-credentials management, and no secret in any answer or log line.
-import { runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { base64url } from 'jose';
+import { createKeyring } from '../../src/secrets/keyring';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SsfStream } from '../../src/events/ssf-stream';
 import { ADMIN, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
@@ -247,6 +250,30 @@ describe('management authentication', () => {
 });
 
 describe('secrets', () => {
+  it('a SECRETS_KEY rotation: a list reseals the push secret with the new key, and pushes go on once the old key is gone', async () => {
+    await put();
+    expect((await create()).status).toBe(201);
+    const stub = await wireStream(id, transmitter, () => edge.now);
+    const sealedWith = () => runInDurableObject(stub, (_: SsfStream, state) =>
+      (state.storage.sql.exec('SELECT push_secret FROM stream').one().push_secret as string).split('.')[1]);
+    const before = await sealedWith();
+    const current = env.SECRETS_KEY!;
+    const next = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+    await runInDurableObject(stub, (instance: SsfStream) => { instance.keyring = createKeyring({ SECRETS_KEY: next, SECRETS_KEY_PREVIOUS: current }); });
+    expect((await list())[0]).toMatchObject({ streamId: expect.any(String), status: { status: 'enabled' } });
+    const after = await sealedWith();
+    expect(after).not.toBe(before);
+    // The old key deleted (and the object's memory gone): the push secret still opens.
+    await evictDurableObject(stub);
+    await wireStream(id, transmitter, () => edge.now);
+    await runInDurableObject(stub, (instance: SsfStream) => { instance.keyring = createKeyring({ SECRETS_KEY: next }); });
+    const erin = await access({ sub: 'erin' });
+    await transmitter.control('/events', { type: 'credential-change', subject: user('erin') });
+    expect(await status(erin)).toBe(401);
+    expect(await transmitter.control('/log')).toMatchObject({ records: [{ state: 'acknowledged' }] });
+  });
+
+
   it('no answer and no log line holds the push secret or the management token', async () => {
     await put();
     const answers = [await (await create()).text(), await (await admin('GET', '/streams')).text(),
