@@ -19,6 +19,7 @@
 // and `network` on the instance (runInDurableObject).
 import { DurableObject } from 'cloudflare:workers';
 import { systemClock, type Clock } from '../base/clock';
+import { noteOf } from '../base/denial';
 import { DEFAULTS } from '../config/schema';
 import { settingsOf, type SettingsVars } from '../config/settings';
 import type { SecretsKeyring } from '../secrets/keyring';
@@ -134,6 +135,12 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
     this.#polling = true;
     try {
       await this.#poll();
+    } catch (error) {
+      // A bug or a broken binding (KV, the tenant state) must not end the polling: the platform
+      // gives up on an alarm that keeps throwing. Logged, and tried again after a back-off.
+      log({ event: 'ssf_poll_failed', note: noteOf(error) });
+      const row = this.#store.read();
+      if (row !== null) await this.#finishPoll(row, null, `the poll failed: ${noteOf(error)}`, DEFAULT_POLL_SECONDS, true);
     } finally {
       this.#polling = false;
     }

@@ -331,6 +331,19 @@ describe('what cannot be processed now', () => {
     expect(run).toMatchObject({ failure: null, acknowledged: 1 });
   });
 
+  it('a poll that throws (KV failing, say) is logged and tried again after a back-off, never dropped', async () => {
+    await pollingTenant();
+    await runInDurableObject(stub, (instance: SsfStream) => {
+      const env = (instance as unknown as { env: Record<string, unknown> }).env;
+      (instance as unknown as { env: Record<string, unknown> }).env = { ...env, TENANTS: { get: async () => { throw new Error('KV is down'); } } };
+    });
+    await runAlarm();
+    expect(logs.some((line) => line.includes('"ssf_poll_failed"') && line.includes('KV is down'))).toBe(true);
+    // Its config unread, the back-off starts from the default pollSeconds (30).
+    expect(await alarmAt()).toBe(edge.now + 2 * 30_000);
+    await wireStream(id, transmitter, now);
+  });
+
   it('stops polling (logged) once the tenant is gone', async () => {
     await pollingTenant();
     await runAlarm();
