@@ -6,7 +6,7 @@
 //   const lookup = tenantLookup(options.tenant);        // throws EdgeAuthConfigError for a bad config
 //   decide(isolate, pipelineRequestOf(request, target, lookup(c, bindings, settings)), io);
 import type { Context } from 'hono';
-import { deny, ok, type Outcome } from '../base/denial';
+import { deny, ok, type Denial, type Outcome } from '../base/denial';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../config/schema';
 import type { Settings } from '../config/settings';
 import type { TenantLookup } from '../pipeline/request';
@@ -38,14 +38,14 @@ export function tenantLookup(source: TenantConfigInput | 'kv' | TenantResolver):
       (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets } : unbound);
   }
   if (typeof source === 'function') {
-    const compiled = new WeakMap<object, Outcome<Tenant>>();
-    const tenantFor = (config: unknown): Outcome<Tenant> => {
+    const compiled = new WeakMap<object, Outcome<{ tenant: Tenant }>>();
+    const tenantFor = (config: unknown): Outcome<{ tenant: Tenant }> => {
       if (config === null || config === undefined) return deny({ error: 'unknown_host' });
       if (typeof config !== 'object') return invalid([{ path: '', message: 'not an object' }]);
       let tenant = compiled.get(config);
       if (tenant === undefined) {
         const parsed = parseTenantConfig(config);
-        tenant = parsed.ok ? ok(compileTenant(parsed.config)) : invalid(parsed.issues);
+        tenant = parsed.ok ? ok({ tenant: compileTenant(parsed.config) }) : invalid(parsed.issues);
         compiled.set(config, tenant);
       }
       return tenant;
@@ -54,12 +54,12 @@ export function tenantLookup(source: TenantConfigInput | 'kv' | TenantResolver):
   }
   const parsed = parseTenantConfig(source);
   if (!parsed.ok) throw new EdgeAuthConfigError(parsed.issues);
-  const tenant = ok(compileTenant(parsed.config));
+  const tenant = ok({ tenant: compileTenant(parsed.config) });
   const fixed: TenantLookup = { find: async () => tenant };
   return () => fixed;
 }
 
-function invalid(issues: readonly ConfigIssue[]): Outcome<Tenant> {
+function invalid(issues: readonly ConfigIssue[]): { ok: false; denial: Denial } {
   console.log(JSON.stringify({ event: 'tenant_config_invalid', issues }));
   return deny({ error: 'tenant_config_invalid' });
 }

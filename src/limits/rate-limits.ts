@@ -3,10 +3,9 @@
 // give an answer are HTTP's (http/answers.ts).
 //
 //   const limits = createRateLimits({ now });              // once per isolate: leases live here
-//   const key = clientIpKey(request.headers.get('cf-connecting-ip'));   // null: skip the limit
-//   const ip = await admitLimit(limits, { tenantId, policy: 'ip', key, limit: 600, windowSeconds: 60 },
-//     { rateLimiter: env.RATE_LIMITER });
-//   if (!ip.admitted) deny({ error: 'rate_limited', retryAfterSeconds: ip.retryAfterSeconds });
+//   const key = clientIpKey(request.headers.get('cf-connecting-ip'));   // null: not counted
+//   const ip = await countRequest(limits, tenantId, 'ip', { limit: 600, windowSeconds: 60 }, key, env.RATE_LIMITER);
+//   if (ip?.admitted === false) deny({ error: 'rate_limited', retryAfterSeconds: ip.retryAfterSeconds });
 //
 // A request first spends a permit this isolate holds on lease; only without one does it ask the
 // key's object (rate-limiter.ts explains why the bound holds). Each request makes its own call:
@@ -95,6 +94,15 @@ export class RateLimits {
 
 export const createRateLimits = (options: { now: Clock; maxKeys?: number; objectDeadlineMs?: number }): RateLimits =>
   new RateLimits(options);
+
+/** The limit step of a request: counted against its key, or null (admitted without counting) when
+ *  it has no key (an address that does not parse) or no RateLimiter is bound. */
+export async function countRequest(limits: RateLimits, tenantId: string, policy: LimitPolicy,
+  config: { readonly limit: number; readonly windowSeconds: number }, key: string | null,
+  rateLimiter: DurableObjectNamespace<RateLimiter> | null): Promise<LimitDecision | null> {
+  if (key === null || rateLimiter === null) return null;
+  return admitLimit(limits, { tenantId, policy, key, ...config }, { rateLimiter });
+}
 
 /** Counts a request against its key. No I/O when the isolate's leases or a remembered refusal
  *  decide (the hot path); from check to spend the code runs without an await, so concurrent

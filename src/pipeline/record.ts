@@ -27,10 +27,6 @@ export interface DecisionRecord {
   ms: Record<string, number>;
 }
 
-export function newDecisionRecord(requestId: string, host: string): DecisionRecord {
-  return { requestId, host, outcome: 'denied', tiers: {}, ms: {} };
-}
-
 /** The end of a decision, whichever door: its outcome, status and (when refused) the denial. */
 export interface DecisionEnd {
   readonly outcome: DecisionOutcome;

@@ -9,10 +9,10 @@ import type { Tenant } from '../tenants/tenant';
 import type { Credentials } from '../verify/extract';
 
 /** How a door finds the tenant: by host in KV (the gateway, RPC, edgeAuth 'kv'), or its own way
- *  (edgeAuth with one config or a resolver). */
+ *  (edgeAuth with one config or a resolver), whose answers are made once per config. */
 export type TenantLookup =
   | TenantSource
-  | { readonly find: () => Promise<Outcome<Tenant>> };
+  | { readonly find: () => Promise<Outcome<{ readonly tenant: Tenant }>> };
 
 /** A public document of a tenant host: GET or HEAD of /.well-known/oauth-protected-resource (or
  *  a path below it), or of /_edge/jwks. */

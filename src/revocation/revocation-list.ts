@@ -3,11 +3,14 @@
 // the hashes of the older entries down to a horizon, and the list's two forgetting marks. It
 // answers "clear", "maybe" or (a mark) "refused", never "revoked" from a hash: an entry revoked
 // at R matters only to tokens issued at or before R, so a token issued at or after the horizon
-// that neither the tail (recent enough) nor the filter matches cannot be in the list at all.
+// that neither the tail (recent enough) nor the filter matches cannot be in the list at all. A
+// newer copy also tells whether an exact answer the object gave earlier about a value still holds.
 //
 //   const list = { entries: encodeTail(newestFirst), filter, horizon, floor, agedThrough };   // the object
 //   latestRevocation(list, hash32(token.subject))   // the newest tail time under that hash, or -1
 //   filterMayHold(list, hash32(token.subject))      // the filter's "maybe"
+//   mayHold(list, token.subject, iat, false)         // may it hold the value revoked at or after iat?
+//   answerStillHolds(list, snapshot.asOf, sid, { at: times.sid, asOf: times.asOf })   // reuse an exact answer?
 //
 // A hash names a value only probably, and a filter says "maybe" about 1 time in 256 for a value
 // it does not hold: a match is only ever a reason to ask the object, never a refusal on its own.
@@ -85,6 +88,44 @@ export function filterMayHold(list: RevocationList, hash: number): boolean {
  *  membership list (denied jtis) matches by value alone. */
 export function shipsWhole(list: RevocationList): boolean {
   return list.horizon === 0 && list.floor === 0;
+}
+
+/** Whether `list` may hold `value` revoked at or after `issued`. Exact "no" when: no tail entry
+ *  under its hash is that recent; the filter does not hold it, or holds nothing that recent
+ *  (its newest entry is older than the token); and the token was issued at or after the horizon
+ *  (every entry not shipped was revoked before it). `membership`: a whole list matches by value
+ *  alone. */
+export function mayHold(list: RevocationList, value: string, issued: number | null, membership: boolean,
+  hash: (value: string) => number): boolean {
+  if (list.horizon === 0 && list.entries.length === 0 && list.filter === null) return false;
+  const h = hash(value) >>> 0;
+  const byValue = membership && shipsWhole(list);
+  const at = latestRevocation(list, h);
+  if (at >= 0 && (issued === null || at >= issued || byValue)) return true;
+  if (list.filter !== null && (issued === null || issued <= list.filter.through || byValue) && filterMayHold(list, h)) return true;
+  return list.horizon > 0 && (issued === null || issued < list.horizon);
+}
+
+/** One exact answer an isolate holds: the value's entry time (null: none) as of the object's
+ *  clock `asOf`. */
+export interface HeldAnswer {
+  readonly at: number | null;
+  readonly asOf: number;
+}
+
+/** Whether an answer the object gave about a value is still the answer, against a newer copy of
+ *  the list: the copy (made at `snapshotAsOf`) is older than the answer, or it ships every entry
+ *  revoked since the answer (its horizon is no later) and none of them may be the value (no tail
+ *  entry under its hash that recent, and a filter whose newest entry is older than the answer, or
+ *  that does not hold it). Anything revoked after the answer was revoked at
+ *  or after it. Entries the object dropped since only make the answer more severe than the
+ *  truth, and the floors and revokedBefore are checked on every token anyway. */
+export function answerStillHolds(list: RevocationList, snapshotAsOf: number, value: string, answer: HeldAnswer): boolean {
+  if (snapshotAsOf < answer.asOf) return true;
+  if (list.horizon > answer.asOf) return false;
+  const hash = hash32(value);
+  if (latestRevocation(list, hash) >= answer.asOf) return false;
+  return !(list.filter !== null && list.filter.through >= answer.asOf && filterMayHold(list, hash));
 }
 
 /** FNV-1a over UTF-16 code units with murmur3's final mix: fast in JS, spread well enough that

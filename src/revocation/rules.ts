@@ -9,7 +9,6 @@
 //   if (checked.ok !== 'ask') return checked;            // invalid_token: wrong_tenant | revoked | too_old, or ok
 //   const times = await stub.check(checked.query);       // only on "maybe"
 //   return settleRevocation(verified, snapshot, times);
-//   answerStillHolds(snapshot.sessions, snapshot.asOf, hash32(sid), { at: times.sid, asOf: times.asOf })   // reuse it later?
 //
 // The rules, with iat in whole seconds (a fractional iat counts as its second): a token is
 // revoked when issued at or before revokedBefore (no iat counts as before), unless it carries
@@ -25,7 +24,7 @@
 import { invalidToken, ok, type Denial, type Outcome } from '../base/denial';
 import type { ClaimReader } from '../config/claim-names';
 import { claimKeysOf, type ClaimSubject } from './claim-values';
-import { filterMayHold, hash32, latestRevocation, shipsWhole, type RevocationList } from './revocation-list';
+import { hash32, mayHold, shipsWhole, type RevocationList } from './revocation-list';
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from './tenant-state';
 
 export interface RevocationSubject {
@@ -113,27 +112,6 @@ export function settleRevocation(
   return PASSED;
 }
 
-/** One exact answer an isolate holds: the value's entry time (null: none) as of the object's
- *  clock `asOf`. */
-export interface HeldAnswer {
-  readonly at: number | null;
-  readonly asOf: number;
-}
-
-/** Whether an answer the object gave about a value (hash `hash`) is still the answer, against a
- *  newer copy of the list: the copy (made at `snapshotAsOf`) is older than the answer, or it
- *  ships every entry revoked since the answer (its horizon is no later) and none of them may be
- *  the value (no tail entry under its hash that recent, and a filter whose newest entry is older
- *  than the answer, or that does not hold it). Anything revoked after the answer was revoked at
- *  or after it. Entries the object dropped since only make the answer more severe than the
- *  truth, and the floors and revokedBefore are checked on every token anyway. */
-export function answerStillHolds(list: RevocationList, snapshotAsOf: number, hash: number, answer: HeldAnswer): boolean {
-  if (snapshotAsOf < answer.asOf) return true;
-  if (list.horizon > answer.asOf) return false;
-  if (latestRevocation(list, hash) >= answer.asOf) return false;
-  return !(list.filter !== null && list.filter.through >= answer.asOf && filterMayHold(list, hash));
-}
-
 /** The token's claim each list matches, in the order they are checked. */
 export const FIELDS = ['sub', 'sid', 'jti'] as const;
 export type Field = (typeof FIELDS)[number];
@@ -157,22 +135,6 @@ function forgottenBy(list: RevocationList, issued: number | null, field: Field |
     return invalidToken('too_old', `issued before the ${field} list's memory of revocations`);
   }
   return null;
-}
-
-/** Whether `list` may hold `value` revoked at or after `issued`. Exact "no" when: no tail entry
- *  under its hash is that recent; the filter does not hold it, or holds nothing that recent
- *  (its newest entry is older than the token); and the token was issued at or after the horizon
- *  (every entry not shipped was revoked before it). `membership`: a whole list matches by value
- *  alone. */
-function mayHold(list: RevocationList, value: string, issued: number | null, membership: boolean,
-  hash: (value: string) => number): boolean {
-  if (list.horizon === 0 && list.entries.length === 0 && list.filter === null) return false;
-  const h = hash(value) >>> 0;
-  const byValue = membership && shipsWhole(list);
-  const at = latestRevocation(list, h);
-  if (at >= 0 && (issued === null || at >= issued || byValue)) return true;
-  if (list.filter !== null && (issued === null || issued <= list.filter.through || byValue) && filterMayHold(list, h)) return true;
-  return list.horizon > 0 && (issued === null || issued < list.horizon);
 }
 
 /** A list that holds nothing and has forgotten nothing: no token can match it. */

@@ -5,7 +5,7 @@
 // bounded by bytes as well as by tenants. It also runs the revocation step: the copy decides
 // nearly every token; the few it cannot clear cost one object call, whose exact answers are kept
 // per (tenant, list, value) and reused for as long as every later copy shows they still hold
-// (rules.ts answerStillHolds).
+// (revocation-list.ts answerStillHolds).
 //
 //   const states = createTenantStates({ now });                       // once per isolate
 //   const read = await readState(states, tenant.id, 5, { tenantState: env.TENANT_STATE, waitUntil }, 86_400);   // + retainSeconds
@@ -17,12 +17,10 @@
 // in Workers (cfworker/cfworker#226). Concurrent requests share the data a read left in memory.
 import { BoundedCache } from '../base/cache';
 import type { Clock } from '../base/clock';
-import { deny, noteOf, type Outcome } from '../base/denial';
+import { deny, noteOf, ok, type Outcome } from '../base/denial';
 import { OBJECT_DEADLINE_MS, withDeadline } from '../base/deadline';
-import {
-  answerStillHolds, checkRevocation, FIELDS, LIST_OF, settleRevocation, type HeldAnswer, type RevocationPolicy, type RevocationSubject,
-} from './rules';
-import { hash32 } from './revocation-list';
+import { answerStillHolds, type HeldAnswer } from './revocation-list';
+import { checkRevocation, FIELDS, LIST_OF, settleRevocation, type RevocationPolicy, type RevocationSubject } from './rules';
 import {
   snapshotBytes, tenantStateStub, type RevocationQuery, type RevocationTimes, type TenantState, type TenantStateSnapshot,
 } from './tenant-state';
@@ -152,7 +150,9 @@ export function peekState(states: TenantStates, tenantId: string, maxStalenessSe
 }
 
 /** The revocation step against a read: `revocation_unavailable` for a failed one, else the
- *  rules. No I/O when the snapshot decides, or memory holds the exact answers it needs. */
+ *  rules: the snapshot's, then, for the values it could not clear, the exact times (memory's
+ *  answers that still hold, the object's for the rest). No I/O when the snapshot decides, or
+ *  memory holds the exact answers it needs. */
 export async function decideRevocation(states: TenantStates, verified: RevocationSubject, read: StateRead, step: RevocationStep,
   tenantState: DurableObjectNamespace<TenantState> | null): Promise<Outcome<void>> {
   if (!read.ok) return deny({ error: 'revocation_unavailable', retryAfterSeconds: read.retryAfterSeconds, note: read.note });
@@ -162,9 +162,10 @@ export async function decideRevocation(states: TenantStates, verified: Revocatio
   if (tenantState === null) {
     return deny({ error: 'revocation_unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, note: 'no TenantState bound' });
   }
-  const { known, missing } = remembered(states, step.tenantId, checked.query, read.snapshot);
-  return missing === null ? settleRevocation(verified, read.snapshot, known)
-    : askObject(states, step.tenantId, verified, read.snapshot, missing, known, tenantState);
+  const times: Times = { sub: null, sid: null, jti: null };
+  const missing = remembered(states, step.tenantId, checked.query, read.snapshot, times);
+  const asked = missing === null ? ASKED_NOTHING : await askObject(states, step.tenantId, missing, times, tenantState);
+  return asked.ok ? settleRevocation(verified, read.snapshot, times) : asked;
 }
 
 /** Memory could not answer: the object, else the grace copy, else fail closed. */
@@ -212,50 +213,51 @@ function refreshAhead(states: TenantStates, tenantId: string, allowanceMs: numbe
   io.waitUntil(readObject(states, tenantId, allowanceMs, io, retainSeconds).finally(() => states.refreshing.delete(tenantId)));
 }
 
-/** The answers memory holds that still hold against `snapshot`, and the values it must ask about. */
-function remembered(states: TenantStates, tenantId: string, query: RevocationQuery, snapshot: TenantStateSnapshot):
-  { known: Times; missing: RevocationQuery | null } {
-  const known: Times = { sub: null, sid: null, jti: null };
+/** Writes into `times` the answers memory holds that still hold against `snapshot`; returns the
+ *  values it must ask about (null: none). */
+function remembered(states: TenantStates, tenantId: string, query: RevocationQuery, snapshot: TenantStateSnapshot,
+  times: Times): RevocationQuery | null {
   let missing: { sub?: string; sid?: string; jti?: string; claims?: string[] } | null = null;
   for (const field of FIELDS) {
     const value = query[field];
     if (value === undefined) continue;
     const answer = states.exact.get(`${tenantId}/${LIST_OF[field]}/${value}`);
-    if (answer !== undefined && answerStillHolds(snapshot[LIST_OF[field]], snapshot.asOf, hash32(value), answer)) known[field] = answer.at;
+    if (answer !== undefined && answerStillHolds(snapshot[LIST_OF[field]], snapshot.asOf, value, answer)) times[field] = answer.at;
     else (missing ??= {})[field] = value;
   }
   for (const key of query.claims ?? []) {
     const answer = states.exact.get(`${tenantId}/claimValues/${key}`);
-    const holds = answer !== undefined && answerStillHolds(snapshot.claimValues, snapshot.asOf, hash32(key), answer);
-    if (holds) (known.claims ??= []).push(answer.at);
+    if (answer !== undefined && answerStillHolds(snapshot.claimValues, snapshot.asOf, key, answer)) (times.claims ??= []).push(answer.at);
     else ((missing ??= {}).claims ??= []).push(key);
   }
-  return { known, missing };
+  return missing;
 }
 
+const ASKED_NOTHING: Outcome<void> = ok(undefined);
+
 /** "maybe", and memory holds no answer that still holds: one object call for the exact times
- *  of the values missing, kept for reuse. Unreachable: the token fails closed. */
-async function askObject(states: TenantStates, tenantId: string, verified: RevocationSubject, snapshot: TenantStateSnapshot,
-  query: RevocationQuery, known: Times, tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
+ *  of the values missing, written into `times` and kept for reuse. Unreachable: the token fails
+ *  closed. */
+async function askObject(states: TenantStates, tenantId: string, query: RevocationQuery, times: Times,
+  tenantState: DurableObjectNamespace<TenantState>): Promise<Outcome<void>> {
   try {
     states.counters.checks++;
     const call = tenantStateStub(tenantState, tenantId).check(query);
-    const times = await withDeadline(call, states.deadlineMs, 'TenantState') as RevocationTimes;
-    const settled = { ...known, claims: [...known.claims ?? []] };
+    const answered = await withDeadline(call, states.deadlineMs, 'TenantState') as RevocationTimes;
     const keep = (key: string, at: number | null) =>
-      states.exact.set(key, { at, asOf: times.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
+      states.exact.set(key, { at, asOf: answered.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
     for (const field of FIELDS) {
       const value = query[field];
       if (value === undefined) continue;
-      settled[field] = times[field];
-      keep(`${tenantId}/${LIST_OF[field]}/${value}`, times[field]);
+      times[field] = answered[field];
+      keep(`${tenantId}/${LIST_OF[field]}/${value}`, answered[field]);
     }
     (query.claims ?? []).forEach((key, i) => {
-      const at = times.claims?.[i] ?? null;
-      settled.claims.push(at);
+      const at = answered.claims?.[i] ?? null;
+      (times.claims ??= []).push(at);
       keep(`${tenantId}/claimValues/${key}`, at);
     });
-    return settleRevocation(verified, snapshot, settled);
+    return ASKED_NOTHING;
   } catch (error) {
     const note = noteOf(error);
     console.log(JSON.stringify({ event: 'tenant_state_unavailable', tenant: tenantId, note }));

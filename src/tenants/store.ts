@@ -113,9 +113,10 @@ export async function resolveTenant(store: TenantStore, host: string, source: Te
   if (cached !== undefined) return cached;
   // No read, no entry: a name no DNS can hold is nobody's tenant (and no KV key either).
   if (!isDnsName(host)) return UNKNOWN_HOST;
+  const patterns = hostLookupOrder(host);
   // Concurrent cold requests each read: sharing one request's KV promise with another is
   // cross-request I/O in workerd. A thrown read is not cached; the pipeline answers 500.
-  return load(store, host, hostLookupOrder(host), source);
+  return load(store, host, patterns, source);
 }
 
 /** One KV read for the host's patterns, most specific first; the answer cached either way. */
