@@ -64,6 +64,10 @@ export interface StreamView {
   readonly lastPolledAt?: number | null;
 }
 
+/** RFC 8935 push and RFC 8936 poll, as SSF 1.0 §8.1.1 names the delivery methods. */
+export const PUSH = 'urn:ietf:rfc:8935';
+export const POLL = 'urn:ietf:rfc:8936';
+
 /** A create that was interrupted (the object reset mid-call) stops blocking after this long. */
 const CREATING_EXPIRES_SECONDS = 60;
 
@@ -304,6 +308,3 @@ async function sameText(given: string, expected: string): Promise<boolean> {
   const [a, b] = await Promise.all([digest(given), digest(expected)]);
   return crypto.subtle.timingSafeEqual(a, b);
 }
-
-export const PUSH = 'urn:ietf:rfc:8935';
-export const POLL = 'urn:ietf:rfc:8936';

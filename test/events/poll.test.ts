@@ -212,6 +212,7 @@ describe('a transmitter that is down, then returns with 300 queued events', () =
     edge.advance(Math.max(0, downAt + 10 * 60_000 - edge.now));
     await transmitter.control('/faults', undefined, 'DELETE');
     const returnedAt = edge.now;
+    const firstPollAfterReturnMs = (await alarmAt())! - returnedAt;
     let after = 0;
     while ((await summary()).revokedSubjects < 300 && after < 10) {
       await runAlarm();
@@ -220,7 +221,7 @@ describe('a transmitter that is down, then returns with 300 queued events', () =
     const lines = audited();
     const jtis = new Set(lines.map((line) => line.jti));
     figure('down_then_300', { downMs: 10 * 60_000, pollsWhileDown: whileDown, delaysMs: delays,
-      alarmsAfterReturn: after, firstPollAfterReturnMs: (await alarmAt())! - returnedAt, applied: lines.filter((l) => !l.replayed).length });
+      alarmsAfterReturn: after, firstPollAfterReturnMs, applied: lines.filter((l) => !l.replayed).length });
     expect(after).toBeLessThanOrEqual(4);
     expect((await summary()).revokedSubjects).toBe(300);
     expect(lines.filter((line) => !line.replayed)).toHaveLength(300);

@@ -189,6 +189,18 @@ describe('GET and DELETE /tenants/:id/streams', () => {
     expect(transmitter.calls('/ssf/status')).toBe(1);
   });
 
+  it('shows what it could not ask the transmitter (no answer): the rest of the view stays', async () => {
+    await put();
+    const { stream_id: streamId } = await (await create()).json() as { stream_id: string };
+    await wireStream(id, transmitter, () => edge.now, async () => { throw new Error('connection refused'); });
+    // The metadata the object holds is kept 10 minutes: past it, the transmitter is asked again.
+    edge.advance(11 * 60_000);
+    const [stream] = await list();
+    expect(stream).toMatchObject({
+      streamId, configuration: null, status: null, transmitterError: { status: null, note: 'discovery: network error' }, lastEvent: null,
+    });
+  });
+
   it('deletes the stream at the transmitter and here (204); then pushes need no header, and a second DELETE is 404 unknown_stream', async () => {
     await put();
     expect((await create()).status).toBe(201);
