@@ -47,8 +47,8 @@ import type { Challenge, Decided, Verdict } from './verdict';
 const UNTRACKED: StateRead = {
   ok: true, tier: 'none',
   snapshot: {
-    status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, asOf: 0,
-    dpopNonceSecret: null,
+    status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST,
+    claimValues: EMPTY_LIST, asOf: 0, dpopNonceSecret: null,
   } satisfies TenantStateSnapshot,
 };
 
