@@ -81,7 +81,9 @@ export async function runRow(/** @type {Bench} */ bench, /** @type {Row} */ row,
   if (statsBefore !== null) {
     const after = await tokenCacheStats(url);
     const hits = after.hits - statsBefore.hits;
-    run.hitShare = hits / (hits + after.misses - statsBefore.misses);
+    const asked = hits + after.misses - statsBefore.misses;
+    // Opaque tokens never ask the JWT cache: no share to show.
+    if (asked > 0) run.hitShare = hits / asked;
   }
   return run;
 }

@@ -26,6 +26,8 @@
 //   gateway RS256|ES256        the product's Worker (edge-token-verifier's default export), distinct tokens
 //   forward                    the forward-only floor: forwards to the origin, no auth
 //   gateway repeated           the gateway, one RS256 token over and over
+//   edgeAuth opaque repeated   edgeAuth, one opaque token over and over (its introspection answer kept in memory)
+//   edgeAuth opaque distinct   edgeAuth, distinct opaque tokens, each introspected at the stand-in (in the same workerd)
 // Extra rows, run only when BENCH_ROWS names them: crypto RS256|ES256 (one subtle.verify answering
 // 200, a bare Worker), edgeAuth off (no TenantState or RateLimiter bound), edgeAuth on (plus a
 // perSubject limit), gateway public (an auth:none route: forwarding without a decision).
@@ -81,6 +83,8 @@ const settings = {
 const BUDGET = process.env.BENCH_BUDGET ?? '';
 const BUDGET_ROWS = '^(forward|gateway repeated|forward\\+verify RS256|gateway RS256)$';
 const ONLY = process.env.BENCH_ROWS || BUDGET === 'only' ? new RegExp(process.env.BENCH_ROWS || BUDGET_ROWS) : null;
+/** The edgeAuth host whose issuer introspects opaque tokens (bench/workers/edge-auth.ts). */
+const OPAQUE_HOST = 'opaque.bench.test';
 const PROFILE = process.env.BENCH_PROFILE ? new RegExp(process.env.BENCH_PROFILE) : null;
 
 /** @typedef {{ key: string; worker: import('./workerd.mjs').WorkerName; traffic: string; host?: string; path?: string; about: string; extra?: boolean }} Row */
@@ -100,6 +104,8 @@ const ROWS = /** @type {Row[]} */ ([
   { key: 'gateway ES256', worker: 'gateway', traffic: 'distinct ES256', about: 'gateway (edge-token-verifier), ES256, distinct tokens' },
   { key: 'forward', worker: 'forward', traffic: 'repeated RS256', about: 'forward-only floor (no auth)' },
   { key: 'gateway repeated', worker: 'gateway', traffic: 'repeated RS256', about: 'gateway, one repeated RS256 token' },
+  { key: 'edgeAuth opaque repeated', worker: 'edge-auth', traffic: 'repeated opaque', host: OPAQUE_HOST, about: 'edgeAuth, one repeated opaque token (introspection cached)' },
+  { key: 'edgeAuth opaque distinct', worker: 'edge-auth', traffic: 'distinct opaque', host: OPAQUE_HOST, about: 'edgeAuth, distinct opaque tokens (local introspection endpoint: the stand-in, in the same workerd)' },
   { key: 'crypto RS256', worker: 'crypto', traffic: 'distinct RS256', about: 'crypto limit: one subtle.verify answering 200, RS256', extra: true },
   { key: 'crypto ES256', worker: 'crypto', traffic: 'distinct ES256', about: 'crypto limit: one subtle.verify answering 200, ES256', extra: true },
   { key: 'edgeAuth off', worker: 'edge-auth', traffic: 'distinct RS256', host: 'off.bench.test', about: 'edgeAuth RS256, no TenantState/RateLimiter bound', extra: true },
@@ -118,6 +124,7 @@ const TARGETS = [
   { row: 'gateway RS256', ref: 'forward+verify RS256', max: 1.25, path: 'gateway, distinct tokens, RS256', against: 'forward after one verify' },
   { row: 'gateway ES256', ref: 'forward+verify ES256', max: 1.25, path: 'gateway, distinct tokens, ES256', against: 'forward after one verify' },
   { row: 'gateway repeated', ref: 'forward', max: 1.20, path: 'gateway, repeated token', against: 'the forward-only floor' },
+  { row: 'edgeAuth opaque repeated', ref: 'edgeAuth repeated', max: 1.10, path: '`edgeAuth`, repeated opaque token (introspection cached)', against: 'the repeated JWT row' },
 ];
 
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
@@ -141,7 +148,7 @@ async function main() {
   const traffic = createTraffic({ keys, pool: settings.pool });
   const wantBudget = full || BUDGET !== '';
 
-  const measured = await withWorkerd({ jwks, inspector: PROFILE !== null, traffic }, async ({ bench, inspectorPort, outside }) => {
+  const measured = await withWorkerd({ jwks, inspector: PROFILE !== null, traffic, rows }, async ({ bench, inspectorPort, outside }) => {
     await warm(bench, rows);
     if (PROFILE) {
       await profileRows(bench, rows, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
@@ -162,7 +169,7 @@ async function main() {
   // inspector costs a little on every request: the rows above ran without one).
   const profiled = ROWS.filter((row) => ['forward', 'gateway repeated', 'gateway RS256'].includes(row.key));
   const shares = wantBudget
-    ? await withWorkerd({ jwks, inspector: true, traffic }, async ({ bench, inspectorPort }) => {
+    ? await withWorkerd({ jwks, inspector: true, traffic, rows: profiled }, async ({ bench, inspectorPort }) => {
       await warm(bench, profiled);
       return profileBudget(bench, profiled, { inspectorPort: /** @type {number} */ (inspectorPort), seconds: settings.seconds });
     })
@@ -191,7 +198,7 @@ async function main() {
  * One workerd with every Worker (start), the gateways' tenants put through their admin API, and
  * `work` given what a run needs; disposed after.
  * @template T
- * @param {{ jwks: { keys: object[] }; inspector: boolean; traffic: import('./traffic.mjs').Traffic }} options
+ * @param {{ jwks: { keys: object[] }; inspector: boolean; traffic: import('./traffic.mjs').Traffic; rows: Row[] }} options
  * @param {(w: { bench: import('./load.mjs').Bench; inspectorPort: number | undefined; outside: any }) => Promise<T>} work
  */
 async function withWorkerd(options, work) {
@@ -207,6 +214,15 @@ async function withWorkerd(options, work) {
       ...admin, path: '/tenants/public',
       body: JSON.stringify({ id: 'public', hosts: ['public.bench.test'], upstream: 'https://origin.bench.test', routes: [{ path: '/*', auth: 'none' }], issuers: [{ issuer: ISSUER, audiences: ['https://public.bench.test'] }] }),
     }, 201, 'PUT public gateway tenant');
+    // The introspection endpoint of the opaque rows' tenant: every token active for an hour.
+    if (options.rows.some((row) => row.host === OPAQUE_HOST)) {
+      const now = Math.floor(Date.now() / 1000);
+      await outside.register({
+        url: `${ISSUER.replace(/\/$/, '')}/introspect`, behaviour: 'introspect',
+        body: { active: true, iss: ISSUER, sub: 'user-1', aud: 'https://opaque.bench.test', scope: 'orders:read', client_id: 'bench-client',
+          token_type: 'Bearer', iat: now, exp: now + 3600 },
+      });
+    }
     log(`workerd pid ${workerd}${inspectorPort ? ' (with an inspector)' : ''}; CPU from /proc/${workerd}/task/*/schedstat`);
     return await work({ bench: { urls, workerd, traffic: options.traffic, connections: settings.connections }, inspectorPort, outside });
   } finally {

@@ -9,7 +9,7 @@
 //
 // A new kind of traffic (say DPoP tokens with fresh proofs) is one entry in TRAFFIC: a list of
 // header sets, and whether an entry may repeat within a run.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 
 /** The bench's one issuer, its audience and the Host every row sends unless it names another. */
@@ -35,7 +35,12 @@ export const TRAFFIC = /** @type {Record<string, { unique: boolean; resendRefuse
   // the URL the Worker sees (the Host header's): one more ES256 signature and one replay-object
   // call per request.
   'dpop ES256': { unique: true, resendRefused: true, build: async (t) => dpopPool(t.keys.ES256, t.pool) },
+  // Opaque access tokens (32 random bytes, base64url, as providers make them): the stand-in's
+  // introspection endpoint answers every one of them active (run.mjs registers it).
+  'repeated opaque': { unique: false, build: async () => [bearer(opaqueToken())] },
+  'distinct opaque': { unique: true, build: async (t) => Array.from({ length: t.pool }, () => bearer(opaqueToken())) },
 });
+const opaqueToken = () => randomBytes(32).toString('base64url');
 const bearer = (/** @type {string} */ token) => ({ authorization: `Bearer ${token}` });
 
 /** The header sets of each kind of traffic, built once, and each row's requests. */

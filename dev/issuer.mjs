@@ -342,16 +342,16 @@ ${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign
 }
 
 /**
- * The provider's fetch, except that names under .test (the demo tenants' hosts) are 127.0.0.1:
- * the provider's back-channel logout and its fetch of a client's jwks_uri then reach the local
- * edge, with the tenant's name as Host. With `edgePort` every such URL goes to that port over
+ * The provider's fetch (and the local SSF transmitter's, for its pushes), except that names under
+ * .test (the demo tenants' hosts) are 127.0.0.1: the provider's back-channel logout, its fetch of
+ * a client's jwks_uri and a pushed SET then reach the local edge, with the tenant's name as Host. With `edgePort` every such URL goes to that port over
  * http, as `wrangler dev` serves them (https://api.acme.test/_edge/jwks names no port); without,
  * to the URL's own scheme and port. (The provider's default fetch refuses loopback addresses,
  * rightly so anywhere but here.)
  * @param {number | undefined} edgePort
  * @returns {(input: string | URL | Request, init?: RequestInit) => Promise<Response>}
  */
-function loopbackFetch(edgePort) {
+export function loopbackFetch(edgePort) {
   return (input, init = {}) => {
     const target = new URL(input instanceof Request ? input.url : input);
     if (!target.hostname.endsWith('.test')) return fetch(input, init);

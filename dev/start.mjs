@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // @ts-check
-// `npm start`: the whole local edge on loopback. The demo OpenID provider (dev/issuer.mjs) and
-// the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
+// `npm start`: the whole local edge on loopback. The demo OpenID provider (dev/issuer.mjs), the
+// Shared Signals transmitter (dev/ssf-transmitter.mjs: its pushes to https://api.acme.test/_edge/ssf
+// reach the edge's port with that Host) and the echo origin (dev/origin.mjs) run in this process; `wrangler dev` runs in its own process
 // group with the local KV and Durable Object state in .wrangler/state and dev/.dev.vars' settings;
 // the demo tenants (dev/tenants.mjs) are PUT through the admin API, then the commands to try are
 // printed. Ctrl-C, SIGTERM or SIGHUP (to npm or to this process) stops all of it; so do npm or
 // whoever started it dying (watchStarters), and this process dying (wrangler's group guard).
 //
-//   npm start                                         # edge 8787, issuer 9400, origin 9401
-//   EDGE_PORT=8788 ISSUER_PORT=9500 ORIGIN_PORT=9501 npm start
-//   npm start -- --edge-port 8788 --issuer-port 9500 --origin-port 9501
+//   npm start                                         # edge 8787, issuer 9400, origin 9401, transmitter 9402
+//   EDGE_PORT=8788 ISSUER_PORT=9500 ORIGIN_PORT=9501 SSF_PORT=9502 npm start
+//   npm start -- --edge-port 8788 --issuer-port 9500 --origin-port 9501 --ssf-port 9502
 //   npm start -- --state-dir /tmp/edge   # wrangler state and issuer keys there (default .wrangler/state, dev/.state)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,9 +21,12 @@ import { parseArgs } from 'node:util';
 import { hostRequest } from '../scripts/host-request.mjs';
 import { watchStarters } from '../scripts/processes.mjs';
 import { startWranglerDev } from '../scripts/wrangler-dev.mjs';
-import { startIssuer } from './issuer.mjs';
+import { loopbackFetch, startIssuer } from './issuer.mjs';
+import { startTransmitter } from './ssf-transmitter.mjs';
 import { startOrigin } from './origin.mjs';
-import { DEMO_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from './tenants.mjs';
+import {
+  DEMO_CLIENTS, DEMO_INTROSPECTION_CACHE_SECONDS, demoBoundResources, demoResources, demoSsfReceivers, demoTenants, demoWebClients,
+} from './tenants.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ADMIN_HOST = 'admin.localhost';
@@ -64,13 +68,16 @@ async function main() {
   const origin = await listenOrExplain('origin', ports.origin, 'ORIGIN_PORT', '--origin-port',
     () => startOrigin({ port: ports.origin }));
   started.push({ name: 'origin', stop: origin.stop });
+  const transmitter = await listenOrExplain('transmitter', ports.ssf, 'SSF_PORT', '--ssf-port',
+    () => startTransmitter({ port: ports.ssf, receivers: demoSsfReceivers(), fetch: loopbackFetch(ports.edge) }));
+  started.push({ name: 'transmitter', stop: transmitter.stop });
 
   console.log(`starting wrangler dev on ${edgeUrl} …`);
   const edge = startWrangler();
   started.push({ name: 'wrangler dev', stop: edge.stop });
   await edge.ready;
 
-  for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url })) {
+  for (const config of demoTenants({ issuer: issuer.url, upstream: origin.url, transmitter: transmitter.issuer })) {
     // PUT creates or replaces: a second `npm start` on the same state needs no cleanup.
     const response = await hostRequest(`${edgeUrl}/tenants/${config.id}`, {
       method: 'PUT', host: ADMIN_HOST, body: JSON.stringify(config),
@@ -81,7 +88,7 @@ async function main() {
 
   // wrangler's lines about the seeding are still coming: let them land in what is held back.
   await sleep(300);
-  console.log(banner({ issuer: issuer.url, origin: origin.url, seconds: (Date.now() - startedAt) / 1000 }));
+  console.log(banner({ issuer: issuer.url, origin: origin.url, transmitter: transmitter.issuer, seconds: (Date.now() - startedAt) / 1000 }));
   edge.passThrough();
   streaming = true;
 }
@@ -91,7 +98,7 @@ function readOptions() {
   const { values } = parseArgs({
     options: {
       'edge-port': { type: 'string' }, 'issuer-port': { type: 'string' }, 'origin-port': { type: 'string' },
-      'state-dir': { type: 'string' },
+      'ssf-port': { type: 'string' }, 'state-dir': { type: 'string' },
     },
   });
   /** @param {string | undefined} flag @param {string | undefined} env @param {number} fallback @param {string} name */
@@ -108,6 +115,7 @@ function readOptions() {
       edge: port(values['edge-port'], process.env.EDGE_PORT, 8787, 'EDGE_PORT'),
       issuer: port(values['issuer-port'], process.env.ISSUER_PORT, 9400, 'ISSUER_PORT'),
       origin: port(values['origin-port'], process.env.ORIGIN_PORT, 9401, 'ORIGIN_PORT'),
+      ssf: port(values['ssf-port'], process.env.SSF_PORT, 9402, 'SSF_PORT'),
     },
     stateDir: values['state-dir'] ?? process.env.EDGE_STATE_DIR,
   };
@@ -185,7 +193,7 @@ function sleep(ms) {
   return new Promise((wake) => setTimeout(wake, ms));
 }
 
-/** What to paste next, with this run's ports. @param {{ issuer: string, origin: string, seconds: number }} stack */
+/** What to paste next, with this run's ports. @param {{ issuer: string, origin: string, transmitter: string, seconds: number }} stack */
 function banner(stack) {
   const { acme, globex } = DEMO_CLIENTS;
   const issuerFlag = ports.issuer === 9400 ? '' : ` --issuer ${stack.issuer}`;
@@ -199,6 +207,7 @@ Local edge ready in ${stack.seconds.toFixed(1)} s: tenants acme (${acme.host}) a
   edge     ${edgeUrl}   wrangler dev; admin API with -H 'Host: ${ADMIN_HOST}' -H 'Authorization: Bearer ${adminToken}'
   issuer   ${stack.issuer}   oidc-provider: /.well-known/openid-configuration, /jwks (RS256 + ES256)
   origin   ${stack.origin}   echo: answers with the method, path and headers it received
+  ssf      ${stack.transmitter}   Shared Signals transmitter: /.well-known/ssf-configuration, streams, push and poll, /dev/events
 
 Try it (in another terminal):
   TOKEN=${token('acme', 'read admin')}
@@ -217,10 +226,29 @@ Try it (in another terminal):
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 200
   npm run -s session -- logout --wait${issuerFlag}${edgeFlag}   # the provider posts a logout token to the edge; returns once the edge refuses the session (within 5 s: acme's maxStalenessSeconds)
   ${curl(acme.host, '/orders', bearer('USER_TOKEN'))}     # 401 invalid_token, revoked
+  OPAQUE=$(npm run -s token -- --tenant acme --opaque --scope "read"${issuerFlag})   # an opaque token (not a JWT)
+  ${curl(acme.host, '/orders', bearer('OPAQUE'))}         # 200: the edge asked the provider (RFC 7662 introspection) and keeps the answer ${DEMO_INTROSPECTION_CACHE_SECONDS} s
+  npm run -s token -- --revoke "$OPAQUE"${issuerFlag}   # the provider revokes it (RFC 7009)
+  sleep ${DEMO_INTROSPECTION_CACHE_SECONDS}; ${curl(acme.host, '/orders', bearer('OPAQUE'))}   # 401 invalid_token, inactive: once acme's cacheSeconds has passed
   curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
                                                          # on the first unknown kid, at most once per 30 s per issuer
 
+Shared Signals (the edge creates its stream at the transmitter, then the transmitter revokes a user's tokens):
+  export EDGE_ADMIN_URL=${edgeUrl} EDGE_ADMIN_HOST=${ADMIN_HOST} EDGE_ADMIN_TOKEN=${adminToken}
+  npm run -s tenants -- streams create acme --issuer ${stack.transmitter}   # 201: push to https://api.acme.test/_edge/ssf
+  npm run -s tenants -- streams verify acme --issuer ${stack.transmitter}   # the transmitter pushes a verification event
+  npm run -s tenants -- streams list acme                # lastVerification.receivedAt: it arrived
+  BOB=$(npm run -s session -- login --user bob${issuerFlag})
+  ${curl(acme.host, '/orders', bearer('BOB'))}          # 200
+  curl -s -X POST ${stack.transmitter}/dev/events -d '${ssfEvent(stack.issuer)}'   # bob's password changed
+  sleep 5; ${curl(acme.host, '/orders', bearer('BOB'))}   # 401 invalid_token, revoked (within acme's maxStalenessSeconds)
+
 Tenant CLI: EDGE_ADMIN_URL=${edgeUrl} EDGE_ADMIN_HOST=${ADMIN_HOST} EDGE_ADMIN_TOKEN=${adminToken} npm run -s tenants -- list
-Ctrl-C stops the edge, the issuer and the origin. Request log lines follow.
+Ctrl-C stops the edge, the issuer, the transmitter and the origin. Request log lines follow.
 `;
+}
+
+/** The demo's CAEP credential-change for bob, as the transmitter's control API takes it. @param {string} issuer */
+function ssfEvent(issuer) {
+  return JSON.stringify({ type: 'credential-change', subject: { format: 'iss_sub', iss: issuer, sub: 'bob' } });
 }

@@ -10,6 +10,8 @@
 //   DEMO_DPOP_CLIENTS.acme;          // acme's payments client, at the DPoP-only issuer
 //   DEMO_OPAQUE_CLIENTS.acme;        // acme's client with opaque tokens (RFC 7662 introspection)
 //   DEMO_INTROSPECTION_CLIENTS.acme; // the edge's two clients at the introspection endpoint
+//   const transmitter = await startTransmitter({ receivers: demoSsfReceivers(), fetch: loopbackFetch(8787) });
+//   demoTenants({ issuer: issuer.url, upstream: origin.url, transmitter: transmitter.issuer });   // acme's ssf entry
 //
 // acme's payments API (/payments/*) wants DPoP-bound tokens, and proof of possession is an
 // issuer's property, not a route's (the contract (docs/): `proofOfPossession` on an issuer entry; the issuer is
@@ -103,6 +105,23 @@ export const DEMO_INTROSPECTION_CLIENTS = {
   },
 };
 
+/** How long acme's edge reuses an introspection answer: what `npm start` tells to wait after a revocation. */
+export const DEMO_INTROSPECTION_CACHE_SECONDS = 5;
+
+/**
+ * acme as a receiver of the local Shared Signals transmitter (dev/ssf-transmitter.mjs): the `aud`
+ * of its SETs, and the static bearer token the edge manages its stream with (the transmitter's
+ * management API, SSF 1.0 §8; write-only at the edge).
+ */
+export const DEMO_SSF_RECEIVERS = {
+  acme: { id: 'acme-edge', audience: 'https://api.acme.test/ssf', bearerToken: 'acme-ssf-demo-token' },
+};
+
+/** The transmitter's side: who may create and read streams there. */
+export function demoSsfReceivers() {
+  return Object.values(DEMO_SSF_RECEIVERS);
+}
+
 /** The issuer's side of the demo clients: one resource server per tenant API. */
 export function demoResources() {
   return Object.values(DEMO_CLIENTS).map((client) => {
@@ -139,8 +158,11 @@ export function demoBoundResources() {
  * credentials token never has, so it shows the 401 insufficient_user_authentication challenge;
  * acme also takes back-channel logouts for its web app, and asks the provider about the tokens
  * that are not JWTs (its opaque-token client's) with its client_secret_basic client (RFC 7662;
- * the endpoint is discovery's introspection_endpoint; the secret is write-only at the edge).
- * @param {{ issuer: string, upstream: string }} stack
+ * the endpoint is discovery's introspection_endpoint; the secret is write-only at the edge; an
+ * answer is reused for 5 s, so a revocation at the provider shows quickly).
+ * With `transmitter`, acme trusts the local Shared Signals transmitter, whose stream the edge
+ * manages with a bearer token (the stream is created by `npm run tenants -- streams create`).
+ * @param {{ issuer: string, upstream: string, transmitter?: string }} stack
  */
 export function demoTenants(stack) {
   const paying = new Set(Object.values(DEMO_DPOP_CLIENTS).map((client) => client?.tenant));
@@ -161,6 +183,8 @@ export function demoTenants(stack) {
           introspection: {
             endpoint: null, clientId: introspection.basic.clientId, clientAuth: 'client_secret_basic',
             clientSecret: introspection.basic.clientSecret, tokens: 'opaque',
+            // A demo's window: a token revoked at the provider is refused within 5 s (default 60).
+            cacheSeconds: DEMO_INTROSPECTION_CACHE_SECONDS,
           },
         }),
       }, ...(!paying.has(client.tenant) ? [] : [{
@@ -183,7 +207,22 @@ export function demoTenants(stack) {
       forward: { claimHeaders: {}, stripAuthorization: true },
       ...(client.tenant === 'globex' ? { rateLimit: { perSubject: { limit: 5, windowSeconds: 10 } } } : {}),
       // acme's web app's sessions end at the provider, which tells the edge (OIDC Back-Channel Logout).
-      ...(client.tenant === DEMO_WEB_CLIENT.tenant ? { events: { backchannelLogout: { audiences: [DEMO_WEB_CLIENT.clientId] } } } : {}),
+      ...(client.tenant === DEMO_WEB_CLIENT.tenant ? { events: eventsOf(client.tenant, stack.transmitter) } : {}),
     };
   });
+}
+
+/**
+ * acme's revocation events: back-channel logouts of its web app; with the local transmitter, its
+ * SETs (pushed, once the edge created its stream there).
+ * @param {string} tenant @param {string | undefined} transmitter
+ */
+function eventsOf(tenant, transmitter) {
+  const receiver = DEMO_SSF_RECEIVERS[/** @type {'acme'} */ (tenant)];
+  return {
+    backchannelLogout: { audiences: [DEMO_WEB_CLIENT.clientId] },
+    ...(transmitter === undefined || receiver === undefined ? {} : {
+      ssf: [{ issuer: transmitter, audience: receiver.audience, management: { bearerToken: receiver.bearerToken } }],
+    }),
+  };
 }

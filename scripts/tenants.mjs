@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // @ts-check
 // The operators' command line over the admin API (docs/admin-api.md): tenant configs in and
-// out, revocation, status and DNS checks. Data goes to stdout as JSON, messages to stderr, and
+// out, revocation, status, DNS checks and Shared Signals streams. Data goes to stdout as JSON, messages to stderr, and
 // the exit code says what happened: 0 ok, 1 the API refused, 2 usage error, 3 could not connect.
 //
 //   npm run -s tenants -- put acme.json                       # 201 created / 200 replaced
 //   npm run -s tenants -- export --out tenants.json && npm run -s tenants -- import tenants.json
+//   npm run -s tenants -- streams create acme --issuer https://acme.okta.com   # the edge's stream at a transmitter
 //   EDGE_ADMIN_URL=http://127.0.0.1:8787 EDGE_ADMIN_HOST=admin.localhost EDGE_ADMIN_TOKEN=... npm run -s tenants -- list
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,8 @@ Commands:
   import <file.json>                        PUT each config of a JSON array; one line per tenant
   jwks <id>                                 the tenant's edge public key set (to register for private_key_jwt)
   reseal [<id>]                             seal every tenant's secrets (or one's) again with SECRETS_KEY, after a rotation
+  streams create|verify|delete <id> --issuer I
+  streams list <id>                         the edge's Shared Signals stream at a transmitter (SSF 1.0 §8)
 
 Connection (every command):
   --url URL          admin API base URL                 (or EDGE_ADMIN_URL)
@@ -120,11 +123,27 @@ what a provider needs to check the edge's private_key_jwt client assertions (als
 https://<tenant host>/_edge/jwks). {"keys": []} for a tenant created without SECRETS_KEY.`,
     options: [],
   },
+  streams: {
+    usage: 'streams create|list|verify|delete <id> [--issuer ISSUER]',
+    about: `The edge's Shared Signals stream at each transmitter of the tenant that has "management"
+(events.ssf[].management; docs/events.md "Streams"):
+  create <id> --issuer I   creates the stream at the transmitter (push to the tenant's first exact host
+                           with an authorization header the edge then requires, or poll); prints the
+                           transmitter's stream configuration, the header shown as {"set": true}
+  list <id>                every managed transmitter's stream: its id, configuration and status as the
+                           transmitter answers them now, the last event, the last verification, the
+                           last stream-updated status and (poll) the last poll error; times in epoch seconds
+  verify <id> --issuer I   asks the transmitter for a verification event; list shows when it arrived
+  delete <id> --issuer I   deletes the stream at the transmitter and at the edge
+A transmitter that refuses is "502 stream_error" with its status and error.`,
+    options: ['issuer'],
+  },
   reseal: {
     usage: 'reseal [<id>]',
     about: `After SECRETS_KEY was rotated (the old key set as SECRETS_KEY_PREVIOUS): reads each tenant (or
 the one named) and writes it back unchanged with If-Match, which seals its write-only secrets and
-its edge key again with the current SECRETS_KEY. Prints one line per tenant: "resealed acme",
+its edge key again with the current SECRETS_KEY (and lists its Shared Signals streams, which seals
+their secrets again). Prints one line per tenant: "resealed acme",
 "current acme" (nothing sealed with the old key), or "failed 400 invalid_config acme: ...".
 Exits 1 if any failed; once every tenant is resealed, SECRETS_KEY_PREVIOUS can be deleted.`,
     options: [],
@@ -149,6 +168,7 @@ const OPTIONS = {
   jti: { type: 'string' },
   exp: { type: 'string' },
   out: { type: 'string' },
+  issuer: { type: 'string' },
 };
 const CONNECTION_OPTIONS = ['url', 'token', 'admin-host', 'help'];
 
@@ -218,6 +238,7 @@ async function main(argv) {
     case 'import': return importAll(admin, arity(name, args, 1)[0]);
     case 'jwks': return printJson(await expectOk(await admin.call('GET', tenantPath(arity(name, args, 1)[0], '/jwks'))));
     case 'reseal': return reseal(admin, args.length === 0 ? null : arity(name, args, 1)[0]);
+    case 'streams': { const [action, id] = arity(name, args, 2); return streams(admin, action, id, str('issuer')); }
     default: throw new UsageError(`unknown command "${name}"`);
   }
 }
@@ -356,6 +377,27 @@ async function reseal(admin, only) {
   return failed === 0 ? EXIT.ok : EXIT.refused;
 }
 
+/** @param {Admin} admin @param {string} action @param {string} id @param {string | undefined} issuer */
+async function streams(admin, action, id, issuer) {
+  if (!['create', 'list', 'verify', 'delete'].includes(action)) throw new UsageError(`streams takes create, list, verify or delete, not "${action}"`);
+  if (action === 'list') {
+    if (issuer !== undefined) throw new UsageError('streams list shows every transmitter: it takes no --issuer');
+    return printJson(await expectOk(await admin.call('GET', tenantPath(id, '/streams'))));
+  }
+  if (issuer === undefined || issuer === '') throw new UsageError(`streams ${action} needs --issuer (the transmitter's issuer, as in events.ssf)`);
+  if (action === 'create') {
+    printJson(await expectOk(await admin.call('POST', tenantPath(id, '/streams'), { issuer })));
+    message(`created the stream of ${id} at ${issuer}`);
+  } else if (action === 'verify') {
+    printJson(await expectOk(await admin.call('POST', tenantPath(id, '/streams/verify'), { issuer })));
+    message(`asked ${issuer} for a verification event; "streams list ${id}" shows when it arrives`);
+  } else {
+    await expectOk(await admin.call('DELETE', tenantPath(id, `/streams?issuer=${encodeURIComponent(issuer)}`)));
+    message(`deleted the stream of ${id} at ${issuer}`);
+  }
+  return EXIT.ok;
+}
+
 /** GET, then PUT the same config back with its ETag: an unchanged ETag means nothing needed sealing.
  * @param {Admin} admin @param {string} id @param {boolean} named whether the user named it (else found by listing) */
 async function resealOne(admin, id, named) {
@@ -367,6 +409,9 @@ async function resealOne(admin, id, named) {
       const etag = read.headers.get('etag') ?? '*';
       const written = await admin.call('PUT', tenantPath(id), config, { 'if-match': etag });
       await expectOk(written);
+      // Its Shared Signals streams' secrets live with the streams: reading them seals them again.
+      const managed = Array.isArray(config.events?.ssf) && config.events.ssf.some((/** @type {{ management?: unknown }} */ t) => isObject(t.management));
+      if (managed) await expectOk(await admin.call('GET', tenantPath(id, '/streams')));
       return `${written.headers.get('etag') === etag ? 'current' : 'resealed'} ${id}`;
     } catch (error) {
       if (!(error instanceof Refused)) throw error;
@@ -487,9 +532,17 @@ async function expectOk(response) {
 
 /** @param {number} status @param {Record<string, unknown> | null} body @param {string} text */
 function describeRefusal(status, body, text) {
-  if (body !== null && typeof body.error === 'string') return `${status} ${body.error}: ${refusalDetail(body, '\n  ')}`;
+  if (body !== null && typeof body.error === 'string') return `${status} ${body.error}: ${refusalDetail(body, '\n  ')}${transmitterDetail(body)}`;
   const excerpt = text.trim().replace(/\s+/g, ' ').slice(0, 200);
   return `${status}${excerpt ? `: ${excerpt}` : ''}`;
+}
+
+/** What a transmitter answered, when the API passes it on (502 stream_error). @param {Record<string, unknown>} body */
+function transmitterDetail(body) {
+  const said = isObject(body.transmitter) ? body.transmitter : null;
+  if (said === null) return '';
+  const parts = [said.status === null ? 'no answer' : `status ${said.status}`, said.error, said.description].filter((part) => typeof part === 'string' || typeof part === 'number');
+  return `\n  the transmitter: ${parts.join(', ')}`;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Directory } from './tenants/directory';
 import type { DpopReplay } from './possession/dpop-replay';
 import type { IssuerKeys } from './keys/issuer-keys';
 import type { RateLimiter } from './limits/rate-limiter';
+import type { SsfStream } from './events/ssf-stream';
 import type { TenantState } from './revocation/tenant-state';
 
 export interface Env {
@@ -12,6 +13,7 @@ export interface Env {
   TENANT_STATE: DurableObjectNamespace<TenantState>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   DPOP_REPLAY: DurableObjectNamespace<DpopReplay>;
+  SSF_STREAMS: DurableObjectNamespace<SsfStream>;
   ADMIN_HOST: string;
   ADMIN_TOKEN?: string;
   /** Secret: 32 random bytes, base64url; seals the write-only values of tenant configs. */

@@ -10,6 +10,7 @@ export { IssuerKeys } from './keys/issuer-keys';
 export { Directory } from './tenants/directory';
 export { DpopReplay } from './possession/dpop-replay';
 export { RateLimiter } from './limits/rate-limiter';
+export { SsfStream } from './events/ssf-stream';
 export { TenantState } from './revocation/tenant-state';
 export { Verifier } from './rpc/verifier';
 export type { VerifyRequest, VerifyResult } from './rpc/verifier';

@@ -76,6 +76,8 @@ async function setUp(incoming: Request, env: Env, ctx: ExecutionContext) {
   const token = credentials.value.token;
   const hit = isolate.tokenCache?.get(token, tenant, resource, isolate.keyTiers);
   if (hit === undefined) throw new Error('budget: the repeated token is not in the token cache (warm the budget Worker first)');
+  const alg = hit.alg;
+  if (alg === null) throw new Error('budget: the repeated token was introspected, not verified');
   const route = routeOf(tenant.routes, 'GET', '/orders', []);
   if (typeof route === 'string') throw new Error(route);
   const r = pipelineRequestOf(request, target, source);
@@ -90,7 +92,7 @@ async function setUp(incoming: Request, env: Env, ctx: ExecutionContext) {
   const verifying = { id: tenant.id, issuers: tenant.issuers, resource };
   const keys = isolate.keyTiers.source(io);
   const signed = splitCompact(token)!;
-  const key = (await keys.candidates(hit.issuer, { alg: hit.alg, kid: hit.kid }));
+  const key = (await keys.candidates(hit.issuer, { alg, kid: hit.kid }));
   if (!key.ok) throw new Error('budget: no key');
   // The Hono app's shape, handlers doing nothing: what dispatch costs the gateway before its steps.
   const shape = new Hono<{ Bindings: Env }>();
@@ -103,7 +105,7 @@ async function setUp(incoming: Request, env: Env, ctx: ExecutionContext) {
     return new Request(`https://origin.bench.test${url.pathname}${url.search}`, req);
   };
   return {
-    isolate, request, env, ctx, settings, target, io, source, tenant, resource, state, token, hit, route, r, decided,
+    isolate, request, env, ctx, settings, target, io, source, tenant, resource, state, token, hit, alg, route, r, decided,
     identity, admitted, verifying, keys, signed, key: key.value.keys[0]!.key, shape, floor, ok,
     states: isolate.states, response,
     withToken: (token: string) => {
@@ -212,7 +214,7 @@ const STEPS: Record<string, Step> = {
   },
   'verification: signature': {
     about: 'part of verification: verifySignature (WebCrypto over the segments decoded once)',
-    run: (s) => verifySignature(distinct(), s.key, s.hit.alg),
+    run: (s) => verifySignature(distinct(), s.key, s.alg),
   },
   'verification: signature (subtle alone)': {
     about: 'for contrast: crypto.subtle.verify of the same signing input',
@@ -225,7 +227,7 @@ const STEPS: Record<string, Step> = {
   },
   'verification: key lookup': {
     about: "part of verification: the key tiers' answer from memory",
-    run: (s) => s.keys.candidates(s.hit.issuer, { alg: s.hit.alg, kid: s.hit.kid }),
+    run: (s) => s.keys.candidates(s.hit.issuer, { alg: s.alg, kid: s.hit.kid }),
   },
   possession: { about: 'mayBeBound: a bearer token without cnf', run: (s) => mayBeBound(s.hit, 'bearer') },
   revocation: {

@@ -6,6 +6,7 @@
 //   api.bench.test   TenantState bound (revocation), RateLimiter bound, no limits configured
 //   off.bench.test   neither bound: no status, no revocation, no limits
 //   on.bench.test    as api, plus a perSubject limit (high enough never to refuse)
+//   opaque.bench.test   as api, its issuer introspecting opaque tokens (RFC 7662) at the stand-in
 //
 // GET /__stats (not part of the product): the token cache's counters, for the hit share of a run.
 import { Hono } from 'hono';
@@ -30,6 +31,13 @@ const configsOf = (env: BenchEnv): Record<string, object> => configs ??= {
   'api.bench.test': base(env),
   'off.bench.test': base(env),
   'on.bench.test': { ...base(env), rateLimit: { perSubject: { limit: 1_000_000, windowSeconds: 60 } } },
+  'opaque.bench.test': {
+    ...base(env), id: 'bench-opaque', hosts: ['opaque.bench.test'],
+    issuers: [{
+      issuer: env.ISSUER, audiences: ['https://opaque.bench.test'], algorithms: ['RS256', 'ES256'],
+      introspection: { endpoint: `${env.ISSUER.replace(/\/$/, '')}/introspect`, clientId: 'bench-edge', clientSecret: 'bench-edge-secret', cacheSeconds: 300 },
+    }],
+  },
 };
 
 const tokenCache = createTokenCache({ now: () => Date.now() });

@@ -8,7 +8,8 @@ export type AdminErrorCode =
   | 'not_found' | 'missing_token' | 'invalid_token' | 'method_not_allowed' | 'body_too_large'
   | 'unsupported_media_type' | 'invalid_json' | 'invalid_config' | 'unknown_tenant'
   | 'host_conflict' | 'precondition_failed' | 'internal_error' | 'invalid_request'
-  | 'invalid_limit' | 'invalid_cursor' | 'dns_check_not_configured';
+  | 'invalid_limit' | 'invalid_cursor' | 'dns_check_not_configured'
+  | 'unknown_stream' | 'stream_exists' | 'stream_error';
 
 const STATUS: Record<AdminErrorCode, number> = {
   not_found: 404,
@@ -27,6 +28,9 @@ const STATUS: Record<AdminErrorCode, number> = {
   invalid_limit: 400,
   invalid_cursor: 400,
   dns_check_not_configured: 400,
+  unknown_stream: 404,
+  stream_exists: 409,
+  stream_error: 502,
 };
 
 export function adminError(

@@ -13,6 +13,7 @@ import { checkTenantDns } from './dns-check';
 import { getTenantJwks } from './jwks';
 import { listTenants } from './list';
 import { getTenantState, revokeTokens, setTenantStatus } from './state';
+import { createTenantStream, deleteTenantStream, listTenantStreams, verifyTenantStream } from './streams';
 import { deleteTenant, getTenant, putTenant, type AdminCall } from './tenants';
 
 export type AdminEnv = { Bindings: Env; Variables: { who: string } };
@@ -51,6 +52,13 @@ export function createAdminApp(deps: { now: Clock }): AdminApp {
   app.all('/tenants/:id/dns-check', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
   app.get('/tenants/:id/jwks', (c) => getTenantJwks(c.req.param('id'), call(c)));
   app.all('/tenants/:id/jwks', () => adminError('method_not_allowed', 'allowed: GET, HEAD', {}, { allow: 'GET, HEAD' }));
+  app.post('/tenants/:id/streams', (c) => createTenantStream(c.req.raw, c.req.param('id'), call(c)));
+  app.get('/tenants/:id/streams', (c) => listTenantStreams(c.req.param('id'), call(c)));
+  app.delete('/tenants/:id/streams', (c) => deleteTenantStream(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id/streams', () =>
+    adminError('method_not_allowed', 'allowed: GET, HEAD, POST, DELETE', {}, { allow: 'GET, HEAD, POST, DELETE' }));
+  app.post('/tenants/:id/streams/verify', (c) => verifyTenantStream(c.req.raw, c.req.param('id'), call(c)));
+  app.all('/tenants/:id/streams/verify', () => adminError('method_not_allowed', 'allowed: POST', {}, { allow: 'POST' }));
 
   app.notFound(() => adminError('not_found', 'not found'));
   app.onError((error) => {

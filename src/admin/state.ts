@@ -6,7 +6,7 @@
 //   // 404 unknown_tenant. Never refused for a full list: the list forgets its oldest entries.
 //   admin.post('/tenants/:id/status', ...)   // {"status": "hold" | "active"} -> 200 summary
 //   admin.get('/tenants/:id/state', ...)     // 200 { status, tokenVersion, revokedBefore, revokedSubjects,
-//                                            //       revokedSessions, deniedJtis, floors? }
+//                                            //       revokedSessions, revokedClaimValues, deniedJtis, floors? }
 import type { Env } from '../env';
 import { MAX_REVOKED_VALUE_LENGTH, tenantStateStub, type TenantStateSummary, type TenantStatus } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';

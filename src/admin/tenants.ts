@@ -14,6 +14,7 @@ import { redactConfig, sealConfig } from '../tenants/secrets';
 import { tenantStateStub } from '../revocation/tenant-state';
 import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
 import { adminError } from './answer';
+import { deleteTenantStreams } from './streams';
 import { readJsonBody } from './json-body';
 
 export interface AdminCall {
@@ -84,6 +85,8 @@ export async function deleteTenant(request: Request, id: string, call: AdminCall
   if (removed.ok || removed.refusal.error === 'unknown_tenant') await tenantStateStub(call.env.TENANT_STATE, id).retire();
   if (!removed.ok) return refused(removed.refusal, id);
   audit(call, { action: 'tenant.delete', tenant: id, before: removed.before, after: null });
+  // Its streams at its transmitters go too, best effort (each logged): the tenant is gone either way.
+  if (removed.before !== null) await deleteTenantStreams(call.env, removed.before);
   return new Response(null, { status: 204 });
 }
 

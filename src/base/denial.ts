@@ -4,7 +4,7 @@
 export const REASONS = [
   'malformed', 'alg_not_allowed', 'unknown_issuer', 'unknown_kid', 'bad_signature', 'expired',
   'not_yet_valid', 'too_old', 'wrong_audience', 'wrong_resource', 'wrong_type', 'wrong_tenant',
-  'revoked', 'pop_required', 'cert_mismatch',
+  'revoked', 'pop_required', 'cert_mismatch', 'inactive',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

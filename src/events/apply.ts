@@ -8,9 +8,10 @@ import type { Clock } from '../base/clock';
 import { noteOf } from '../base/denial';
 import type { KeySource } from '../keys/key-source';
 import { ACCEPTED, type EventAnswer } from './answer';
-import { forLog, writeAuditLine, type AuditLine, type EventChannel } from './audit';
+import { forLog, writeAuditLine, type AuditLine, type EventChannel, type EventSubject, type ProcessedEventLine } from './audit';
 import type { BatchResult, RevocationEffect } from '../revocation/event-ledger';
 import type { RevocationSink } from './sink';
+import type { StreamSignal } from './event-types';
 import type { EventRefusal } from './token-rules';
 
 /** What an event endpoint needs besides the request and the tenant. */
@@ -27,9 +28,11 @@ export interface EventDeps {
 /** One event of a logout token or SET, read and judged. */
 export interface ProcessedEvent {
   readonly eventType: string;
-  readonly subject: 'sid' | 'sub' | 'none';
+  readonly subject: EventSubject;
   readonly subjectFormat?: string;
   readonly effect: RevocationEffect | null;
+  /** What the event says about the stream it came on (SSF verification, stream-updated). */
+  readonly stream?: StreamSignal;
   readonly note?: string;
 }
 
@@ -39,6 +42,10 @@ export interface EventMessage {
   readonly jti: string;
   readonly rememberUntil: number;
 }
+
+const EFFECT_NAMES = {
+  session: 'session_revoked', subject: 'subject_revoked', claim: 'claim_value_revoked',
+} as const satisfies Record<RevocationEffect['kind'], ProcessedEventLine['effect']>;
 
 /** A state that cannot be reached is asked again soon. */
 const STATE_RETRY_SECONDS = 30;
@@ -71,7 +78,7 @@ export async function applyEvents(
       eventType: forLog(event.eventType),
       subject: event.subject,
       ...(event.subjectFormat === undefined ? {} : { subjectFormat: event.subjectFormat }),
-      effect: replayed || event.effect === null ? 'none' : event.effect.kind === 'session' ? 'session_revoked' : 'subject_revoked',
+      effect: replayed || event.effect === null ? 'none' : EFFECT_NAMES[event.effect.kind],
       replayed,
       jti: message.jti,
       ...(event.note === undefined ? {} : { note: event.note }),
@@ -94,6 +101,9 @@ export function refuseRequest(
       return answer;
     case 'method_not_allowed':
       audit(refusedLine(tenant, channel, 405, 'method_not_allowed', 'not POST', refusal));
+      return answer;
+    case 'unauthorized':
+      audit(refusedLine(tenant, channel, 401, 'authentication_failed', answer.description, refusal));
       return answer;
     case 'unavailable':
       audit(refusedLine(tenant, channel, 503, answer.error, answer.description, refusal));

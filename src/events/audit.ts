@@ -6,6 +6,7 @@
 //   audit({ event: 'revocation_event', tenant: 'acme', channel: 'ssf', ... });
 
 export type EventChannel = 'backchannel_logout' | 'ssf';
+export type EventSubject = 'sid' | 'sub' | 'email' | 'phone_number' | 'none';
 
 export interface ProcessedEventLine {
   readonly event: 'revocation_event';
@@ -14,11 +15,12 @@ export interface ProcessedEventLine {
   readonly issuer: string;
   /** The event type URI (at most 256 characters of it). */
   readonly eventType: string;
-  /** What the subject names that the edge reads: a session, a subject, or neither. */
-  readonly subject: 'sid' | 'sub' | 'none';
+  /** What the subject names that the edge reads: a session, a subject, an email address or
+   *  phone number, or none of them. */
+  readonly subject: EventSubject;
   /** SSF: the RFC 9493 format of the subject as sent ('none' without one). */
   readonly subjectFormat?: string;
-  readonly effect: 'session_revoked' | 'subject_revoked' | 'none';
+  readonly effect: 'session_revoked' | 'subject_revoked' | 'claim_value_revoked' | 'none';
   /** The jti was processed before: nothing changed again. */
   readonly replayed: boolean;
   readonly jti: string;

@@ -20,12 +20,15 @@
 //   if (tenant.events !== null && url.pathname === SSF_PATH)
 //     return handleSsfPush(request, tenant, { now, keys, sink, audit });
 import { readBody, utf8 } from '../base/body';
+import { noteOf } from '../base/denial';
 import type { Tenant, TransmitterPolicy } from '../tenants/tenant';
 import { verifyJws } from '../verify/jws';
 import { readEventTimes, secondsOf } from '../verify/times';
 import { METHOD_NOT_ALLOWED, ssfResponse, type EventAnswer } from './answer';
 import { applyEvents, refuseRequest, type EventDeps, type ProcessedEvent } from './apply';
-import { readEvent } from './event-types';
+import { readEvent, type EventReading, type SetObservation } from './event-types';
+import { MAX_CLAIM_VALUE_LENGTH } from '../revocation/claim-values';
+import type { EventSubject } from './audit';
 import { MAX_EVENTS_PER_SET, MAX_EVENT_VALUE_LENGTH } from '../revocation/event-ledger';
 import { rememberUntil } from './sink';
 import { audienceHolds, isObject, mediaTypeOf, own, readJti, refuse, refusalOfDenial, typeRefusal, type EventOutcome } from './token-rules';
@@ -47,17 +50,61 @@ export interface VerifiedSet {
   readonly events: readonly ProcessedEvent[];
 }
 
-export async function handleSsfPush(request: Request, tenant: SetTenant, deps: EventDeps): Promise<Response> {
+/** The edge's stream records (events/ssf-stream.ts), where they are bound: a push from a
+ *  transmitter the edge manages a push stream at must carry that stream's authorization_header. */
+export interface StreamAdmission {
+  admitPush(issuer: string, authorization: string | null, observation: SetObservation): Promise<'authorized' | 'refused' | 'no_stream'>;
+}
+
+export interface PushDeps extends EventDeps {
+  /** null or absent: no SsfStream objects bound, so no stream of the edge's can exist here. */
+  readonly streams?: StreamAdmission | null;
+}
+
+/** A stream record that cannot be reached is asked again soon. */
+const STREAM_RETRY_SECONDS = 30;
+
+export async function handleSsfPush(request: Request, tenant: SetTenant, deps: PushDeps): Promise<Response> {
   return ssfResponse(await receiveSet(request, tenant, deps));
 }
 
-async function receiveSet(request: Request, tenant: SetTenant, deps: EventDeps): Promise<EventAnswer> {
+async function receiveSet(request: Request, tenant: SetTenant, deps: PushDeps): Promise<EventAnswer> {
   if (request.method !== 'POST') return refuseRequest(tenant, 'ssf', { answer: METHOD_NOT_ALLOWED }, deps);
   const token = await readSet(request);
   if (!token.ok) return refuseRequest(tenant, 'ssf', token.refusal, deps);
   const verified = await verifySet(token.value, tenant, deps);
   if (!verified.ok) return refuseRequest(tenant, 'ssf', verified.refusal, deps);
-  const set = verified.value;
+  const admitted = await admit(verified.value, request.headers.get('authorization'), tenant, deps);
+  return admitted ?? applySet(verified.value, tenant, deps);
+}
+
+/** The push's Authorization header, when the edge manages a stream at the SET's transmitter;
+ *  null when the SET may be applied. */
+async function admit(set: VerifiedSet, authorization: string | null, tenant: SetTenant, deps: PushDeps): Promise<EventAnswer | null> {
+  if (set.transmitter.management === null || deps.streams == null) return null;
+  let admitted: 'authorized' | 'refused' | 'no_stream';
+  try {
+    admitted = await deps.streams.admitPush(set.transmitter.issuer, authorization, observationOf(set));
+  } catch (error) {
+    return refuseRequest(tenant, 'ssf', { answer: {
+      kind: 'unavailable', error: 'revocation_unavailable', description: 'the stream record cannot be reached now',
+      retryAfterSeconds: STREAM_RETRY_SECONDS,
+    }, note: noteOf(error) }, deps);
+  }
+  if (admitted !== 'refused') return null;
+  return refuseRequest(tenant, 'ssf', {
+    answer: { kind: 'unauthorized', description: "the push does not carry the authorization_header of the edge's stream" },
+  }, deps);
+}
+
+/** What a verified SET says about the stream it came on. */
+export function observationOf(set: VerifiedSet): SetObservation {
+  return { jti: set.jti, issuedAt: set.issuedAt, signals: set.events.flatMap((event) => event.stream ?? []) };
+}
+
+/** A verified SET's revocations, once per jti (the tenant state's event ledger), and its audit
+ *  lines: what a push and a poll (events/poll.ts) both do with a SET that passed verifySet. */
+export function applySet(set: VerifiedSet, tenant: SetTenant, deps: EventDeps): Promise<EventAnswer> {
   return applyEvents(tenant, 'ssf', {
     issuer: set.transmitter.issuer,
     jti: set.jti,
@@ -114,21 +161,36 @@ export async function verifySet(
   if (types.length === 0) return refuse('invalid_request', 'events is empty', 'malformed');
   if (types.length > MAX_EVENTS_PER_SET) return refuse('invalid_request', `more than ${MAX_EVENTS_PER_SET} events in one SET`, 'malformed');
   const setSubject = own(payload, 'sub_id');
+  const context = { issuers: tenant.issuers, subjectClaims: transmitter.subjectClaims };
   const processed: ProcessedEvent[] = [];
   for (const type of types) {
     const event = events[type];
     if (!isObject(event)) return refuse('invalid_request', 'an event payload is not an object', 'malformed');
-    const reading = readEvent(type, event, setSubject, tenant.issuers);
-    if (reading.effect !== null && reading.effect.value.length > MAX_EVENT_VALUE_LENGTH) {
+    const reading = readEvent(type, event, setSubject, context);
+    if (tooLong(reading)) {
       return refuse('invalid_request', `a subject identifier is longer than ${MAX_EVENT_VALUE_LENGTH} characters`, 'malformed');
     }
     processed.push({
       eventType: type,
-      subject: reading.subject.session !== null ? 'sid' : reading.subject.user !== null ? 'sub' : 'none',
+      subject: subjectNamed(reading),
       subjectFormat: reading.subject.format,
       effect: reading.effect,
+      ...(reading.stream === null ? {} : { stream: reading.stream }),
       ...(reading.note === undefined ? {} : { note: reading.note }),
     });
   }
   return { ok: true, value: { transmitter, jti: jti.value, issuedAt: times.value, events: processed } };
+}
+
+/** A value an event would revoke that no list takes (as the admin API refuses it): the whole SET
+ *  is refused rather than half applied. */
+function tooLong(reading: EventReading): boolean {
+  if (reading.effect === null) return false;
+  const named = reading.effect.kind === 'claim' ? reading.subject.claim!.value : reading.effect.value;
+  return named.length > (reading.effect.kind === 'claim' ? MAX_CLAIM_VALUE_LENGTH : MAX_EVENT_VALUE_LENGTH);
+}
+
+/** What the audit line says the subject named. */
+function subjectNamed({ subject }: EventReading): EventSubject {
+  return subject.session !== null ? 'sid' : subject.user !== null ? 'sub' : subject.claim?.format ?? 'none';
 }

@@ -41,6 +41,8 @@ export const SET_CODES: Record<Reason, SetErrorCode> = {
   // Reasons of access tokens' proof of possession: a SET is never sender-constrained.
   pop_required: 'invalid_request',
   cert_mismatch: 'invalid_request',
+  // An access token's introspection answer: a SET is never introspected.
+  inactive: 'invalid_request',
 };
 
 /** Fixed descriptions: a description never echoes anything of the token. */

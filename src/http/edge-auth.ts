@@ -20,6 +20,7 @@ import type { MiddlewareHandler } from 'hono';
 import { systemClock, type Clock } from '../base/clock';
 import { noteOf, type Denial } from '../base/denial';
 import { settingsOf, type Settings, type SettingsVars } from '../config/settings';
+import type { SsfStream } from '../events/ssf-stream';
 import { decide } from '../pipeline/decide';
 import type { Decided } from '../pipeline/verdict';
 import type { Identity } from '../pipeline/identity';
@@ -45,6 +46,9 @@ export type EdgeAuthVariables = { auth: Identity | null };
 export interface EdgeAuthBindings extends PipelineBindings, SettingsVars {
   /** Only for `tenant: 'kv'`. */
   TENANTS?: KVNamespace;
+  /** The gateway's SSF stream objects: a push from a transmitter the edge manages a push stream
+   *  at must then carry the stream's authorization_header. */
+  SSF_STREAMS?: DurableObjectNamespace<SsfStream>;
 }
 
 export interface EdgeAuthOptions {
@@ -80,7 +84,7 @@ export function edgeAuthWith(isolate: Isolate, options: EdgeAuthOptions & { hand
     const { verdict } = decided;
     if (verdict.kind === 'event') {
       const started = isolate.now();
-      const answer = await eventResponse(verdict, c.req.raw, decided.record.requestId, isolate, io);
+      const answer = await eventResponse(verdict, c.req.raw, decided.record.requestId, isolate, io, bindings.SSF_STREAMS ?? null);
       decided.record.ms.event = isolate.now() - started;
       finish(decided, { outcome: 'event', status: answer.status }, settings, random, isolate.now());
       return answer;

@@ -38,6 +38,7 @@ const REASON_TEXT: Record<Reason, string> = {
   revoked: 'The token has been revoked.',
   pop_required: 'The token must be presented with proof of possession of its key.',
   cert_mismatch: 'The token is bound to a client certificate this request did not present.',
+  inactive: 'The token is not active: its issuer says it has expired, been revoked or was never issued.',
 };
 
 interface Shape {

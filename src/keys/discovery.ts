@@ -4,13 +4,18 @@
 // falling back to the older RISC location. The document must name the configured issuer exactly
 // (OIDC Discovery §4.3, RFC 8414 §3.3, SSF §7.2.3), or the issuer is unavailable.
 //
+// The same read keeps the issuer's RFC 7662 `introspection_endpoint` (RFC 8414 §2), under the same
+// URL rules, for an issuer whose introspection block names no endpoint (introspection/): one
+// discovery fetch serves both, and its answer lives with the key set in every key tier.
+//
 //   const found = await discoverJwksUri('https://acme.eu.auth0.com/', rules);            // OIDC
 //   const found = await discoverJwksUri('https://tr.example.com/t1', rules, 'ssf');      // SSF
 //   if (found.ok) found.jwksUri;   // else found.note for the log
+//   found.introspectionEndpoint;   // null: the document names none (or one not allowed)
 import { fetchIssuerJson, issuerUrl, type FetchRules } from './issuer-fetch';
 import type { KeyDiscovery } from './key-source';
 
-export type Discovered = { ok: true; jwksUri: string } | { ok: false; note: string };
+export type Discovered = { ok: true; jwksUri: string; introspectionEndpoint: string | null } | { ok: false; note: string };
 
 /** Where OpenID Connect Discovery looks: the issuer with the well-known path appended. */
 export function oidcDiscoveryUrl(issuer: string): string {
@@ -54,10 +59,13 @@ export async function discoverJwksUri(issuer: string, rules: FetchRules, discove
   if (!fetched.ok) return { ok: false, note: `discovery: ${fetched.note}` };
   const document = fetched.body;
   if (typeof document !== 'object' || document === null) return { ok: false, note: 'discovery: not an object' };
-  const { issuer: named, jwks_uri: jwksUri } = document as Record<string, unknown>;
+  const { issuer: named, jwks_uri: jwksUri, introspection_endpoint: introspection } = document as Record<string, unknown>;
   if (named !== issuer) return { ok: false, note: 'discovery: issuer mismatch' };
   if (typeof jwksUri !== 'string' || issuerUrl(jwksUri, rules.allowInsecure) === null) {
     return { ok: false, note: 'discovery: jwks_uri missing or not allowed' };
   }
-  return { ok: true, jwksUri };
+  // Only issuers' documents name one (RFC 8414 §2); an endpoint the URL rules refuse is none.
+  const introspectionEndpoint = discovery === 'oidc' && typeof introspection === 'string'
+    && issuerUrl(introspection, rules.allowInsecure) !== null ? introspection : null;
+  return { ok: true, jwksUri, introspectionEndpoint };
 }

@@ -5,6 +5,7 @@
 //   const fetched = await fetchIssuerJson(jwksUri, { allowInsecure: false, timeoutMs: 5_000 });
 //   if (!fetched.ok) return fetched.note;       // 'status 302', 'timeout', 'body over 262144 bytes'
 //   fetched.body; fetched.headers.get('cache-control');
+//   await fetchIssuerJson(endpoint, rules, { headers: { authorization }, form: 'token=…' });   // a POST (RFC 7662)
 
 import { discard, readBody } from '../base/body';
 
@@ -42,7 +43,14 @@ export function issuerUrl(raw: string, allowInsecure: boolean): URL | null {
   return null;
 }
 
-export async function fetchIssuerJson(raw: string, rules: FetchRules): Promise<Fetched> {
+/** A POST of an application/x-www-form-urlencoded body (an introspection call), with its headers. */
+export interface FormPost {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly form: string;
+}
+
+/** A GET, or with `post` a form POST, under the same rules. */
+export async function fetchIssuerJson(raw: string, rules: FetchRules, post?: FormPost): Promise<Fetched> {
   const url = issuerUrl(raw, rules.allowInsecure);
   if (url === null) return { ok: false, note: 'url not allowed' };
   // A timer we clear, rather than AbortSignal.timeout: a pending timer would keep the calling
@@ -50,19 +58,24 @@ export async function fetchIssuerJson(raw: string, rules: FetchRules): Promise<F
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), rules.timeoutMs);
   try {
-    return await fetchWithin(url, rules, deadline.signal);
+    return await fetchWithin(url, rules, deadline.signal, post);
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function fetchWithin(url: URL, rules: FetchRules, signal: AbortSignal): Promise<Fetched> {
+async function fetchWithin(url: URL, rules: FetchRules, signal: AbortSignal, post: FormPost | undefined): Promise<Fetched> {
   const maxBytes = rules.maxBytes ?? MAX_BODY_BYTES;
   const network = rules.fetch ?? fetch;
   let response: Response;
   try {
     // manual: a 3xx comes back as itself and is refused below, so no redirect is ever followed.
-    response = await network(url.href, { redirect: 'manual', signal, headers: { accept: 'application/json' } });
+    response = await network(url.href, post === undefined
+      ? { redirect: 'manual', signal, headers: { accept: 'application/json' } }
+      : {
+        method: 'POST', redirect: 'manual', signal, body: post.form,
+        headers: { ...post.headers, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      });
   } catch {
     return { ok: false, note: signal.aborted ? 'timeout' : 'network error' };
   }

@@ -5,6 +5,7 @@
 //   const answer = await issuerKeysStub(env.ISSUER_KEYS, issuer.keySetId)
 //     .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, refresh: false, allowInsecure: false });
 //   if (answer.ok) answer.keySet.keys;          // public JWKs, with fetchedAt / expiresAt (ms)
+//   answer.keySet.introspectionEndpoint;         // what discovery named (RFC 7662), when asked with introspection: true
 //   else answer.retryAfterSeconds;              // nothing usable; ask again after this
 //   await stub.prewarm({ issuer, jwksUri, allowInsecure, withinMs: 360_000 });  // cron: refetch if expiring soon
 //
@@ -36,6 +37,9 @@ export interface KeySetRequest {
   readonly discovery?: KeyDiscovery;
   /** A kid miss: fetch again unless the held keys are younger than REFRESH_COOLDOWN_MS. */
   readonly refresh: boolean;
+  /** The caller needs the discovered introspection endpoint: a set held from before the edge kept
+   *  it (introspectionEndpoint absent) is fetched again. */
+  readonly introspection?: boolean;
   /** The caller's ALLOW_INSECURE_ISSUERS: http is then allowed, on loopback only. */
   readonly allowInsecure: boolean;
 }
@@ -55,6 +59,9 @@ export interface KeySet {
   readonly fetchedAt: number;
   /** When they go stale (ms); may be past when served under stale-if-error. */
   readonly expiresAt: number;
+  /** The issuer's RFC 7662 introspection_endpoint as discovery named it; null when it names none
+   *  or the JWKS URI is configured (no discovery); absent in sets kept before the edge read it. */
+  readonly introspectionEndpoint?: string | null;
 }
 
 export type KeySetAnswer =
@@ -97,8 +104,10 @@ export class IssuerKeys extends DurableObject {
   async keySet(request: KeySetRequest): Promise<KeySetAnswer> {
     const now = this.now();
     const stored = this.#held(request);
-    if (stored !== null && stored.expiresAt > now && !request.refresh) return answer(stored, false);
-    const recentlyFetched = stored !== null && now - stored.fetchedAt < REFRESH_COOLDOWN_MS;
+    // A set from before the endpoint was kept answers for keys, not for introspection.
+    const complete = stored !== null && (request.introspection !== true || stored.introspectionEndpoint !== undefined);
+    if (complete && stored.expiresAt > now && !request.refresh) return answer(stored, false);
+    const recentlyFetched = complete && now - stored.fetchedAt < REFRESH_COOLDOWN_MS;
     const recentlyFailed = this.#failedAt !== null && now - this.#failedAt < FAILURE_HOLD_MS;
     if (recentlyFetched || recentlyFailed) return this.#fallback(stored, now, 'holding off the issuer');
 
@@ -137,10 +146,13 @@ export class IssuerKeys extends DurableObject {
     const rules: FetchRules = { allowInsecure: request.allowInsecure, timeoutMs: this.fetchTimeoutMs };
     const previous = this.#held(request);
     const reusable = request.jwksUri === null && previous !== null && previous.discoveredAt !== null
-      && this.now() - previous.discoveredAt < REDISCOVER_AFTER_MS;
+      && previous.introspectionEndpoint !== undefined && this.now() - previous.discoveredAt < REDISCOVER_AFTER_MS;
 
-    let location = reusable
-      ? { ok: true as const, jwksUri: previous.jwksUri, discoveredAt: previous.discoveredAt }
+    let location: Located = reusable
+      ? {
+        ok: true, jwksUri: previous.jwksUri, introspectionEndpoint: previous.introspectionEndpoint ?? null,
+        discoveredAt: previous.discoveredAt,
+      }
       : await locate(request, rules, this.now);
     let fetched = location.ok ? await fetchIssuerJson(location.jwksUri, rules) : location;
     if (!fetched.ok && reusable) {
@@ -161,6 +173,7 @@ export class IssuerKeys extends DurableObject {
       configuredJwksUri: request.jwksUri,
       discovery: request.discovery ?? 'oidc',
       jwksUri: location.jwksUri,
+      introspectionEndpoint: location.introspectionEndpoint,
       discoveredAt: location.discoveredAt,
       keys: parsed.keys,
       fetchedAt,
@@ -178,14 +191,17 @@ export class IssuerKeys extends DurableObject {
   }
 }
 
-async function locate(
-  request: KeySetRequest, rules: FetchRules, now: Clock,
-): Promise<{ ok: true; jwksUri: string; discoveredAt: number | null } | { ok: false; note: string }> {
-  if (request.jwksUri !== null) return { ok: true, jwksUri: request.jwksUri, discoveredAt: null };
+type Located =
+  | { ok: true; jwksUri: string; introspectionEndpoint: string | null; discoveredAt: number | null }
+  | { ok: false; note: string };
+
+async function locate(request: KeySetRequest, rules: FetchRules, now: Clock): Promise<Located> {
+  if (request.jwksUri !== null) return { ok: true, jwksUri: request.jwksUri, introspectionEndpoint: null, discoveredAt: null };
   const found = await discoverJwksUri(request.issuer, rules, request.discovery ?? 'oidc');
-  return found.ok ? { ok: true, jwksUri: found.jwksUri, discoveredAt: now() } : found;
+  return found.ok ? { ok: true, jwksUri: found.jwksUri, introspectionEndpoint: found.introspectionEndpoint, discoveredAt: now() } : found;
 }
 
 function answer(stored: StoredKeySet, fetched: boolean): KeySetAnswer {
-  return { ok: true, keySet: { keys: stored.keys, fetchedAt: stored.fetchedAt, expiresAt: stored.expiresAt }, fetched };
+  const { keys, fetchedAt, expiresAt, introspectionEndpoint } = stored;
+  return { ok: true, keySet: { keys, fetchedAt, expiresAt, introspectionEndpoint }, fetched };
 }

@@ -11,6 +11,7 @@
 //   });
 //   const found = await keys.candidates(issuer, { alg: 'RS256', kid: 'k1' });
 //   if (found.ok) found.value.keys;   // else invalid_token/unknown_kid or issuer_unavailable
+//   const endpoint = await tiers.introspectionEndpoint(io, discoveredKeySet);   // RFC 7662, from discovery
 import { importJWK } from 'jose';
 import { BoundedCache, type CacheCounters } from '../base/cache';
 import type { Clock } from '../base/clock';
@@ -38,6 +39,10 @@ export interface KeyTierIo {
 
 export interface KeyTiers {
   source(io: KeyTierIo): KeySource;
+  /** The introspection_endpoint the key set's discovery document names (introspection/), through
+   *  the same tiers as its keys: no I/O when memory holds the set. issuer_unavailable when the set
+   *  cannot be had or its document names none. */
+  introspectionEndpoint(io: KeyTierIo, keySet: KeySetPolicy): Promise<Outcome<string>>;
   /** The version (fetchedAt) of the key set memory serves for this id now, without I/O; null
    *  when memory would not serve one. The verified-token cache checks its entries with it. */
   currentVersion(keySetId: string): number | null;
@@ -70,6 +75,7 @@ export function createKeyTiers(options: { now: Clock; maxIssuers?: number }): Ke
     source: (io) => ({
       candidates: async (issuer, header) => answeredFromMemory(state, issuer, header) ?? candidates(state, io, issuer, header),
     }),
+    introspectionEndpoint: (io, keySet) => introspectionEndpointOf(state, io, keySet),
     currentVersion(keySetId) {
       const held = state.memory.peek(keySetId);
       return held?.kind === 'keys' ? held.set.fetchedAt : null;
@@ -131,6 +137,20 @@ async function candidates(
   return ok({ keys, tier, version: set.fetchedAt });
 }
 
+async function introspectionEndpointOf(state: TierState, io: KeyTierIo, keySet: KeySetPolicy): Promise<Outcome<string>> {
+  let found = await keySetFor(state, io, keySet);
+  if (!found.ok) return found;
+  // Held from before the endpoint was kept (a Cache API entry or an object's stored set): ask again.
+  if (found.value.set.introspectionEndpoint === undefined) {
+    found = await fromObject(state, io, keySet, false, found.value.set, true);
+    if (!found.ok) return found;
+  }
+  const endpoint = found.value.set.introspectionEndpoint;
+  if (typeof endpoint === 'string') return ok(endpoint);
+  const note = 'discovery names no introspection_endpoint';
+  return deny({ error: 'issuer_unavailable', retryAfterSeconds: FAILURE_HOLD_MS / 1000, note });
+}
+
 /** Memory, then the Cache API, then the object; stale memory when all of them fail. */
 async function keySetFor(state: TierState, io: KeyTierIo, issuer: KeySetPolicy): Promise<Found> {
   const id = issuer.keySetId;
@@ -163,12 +183,14 @@ async function keySetFor(state: TierState, io: KeyTierIo, issuer: KeySetPolicy):
 
 /** Asks the object; a good answer lands in memory and, while fresh, in the Cache API. */
 async function fromObject(
-  state: TierState, io: KeyTierIo, issuer: KeySetPolicy, refresh: boolean, stale: HeldKeySet | null,
+  state: TierState, io: KeyTierIo, issuer: KeySetPolicy, refresh: boolean, stale: HeldKeySet | null, introspection = false,
 ): Promise<Found> {
   let answer: KeySetAnswer;
   try {
-    answer = await issuerKeysStub(io.issuerKeys, issuer.keySetId)
-      .keySet({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, discovery: issuer.discovery, refresh, allowInsecure: io.allowInsecure });
+    answer = await issuerKeysStub(io.issuerKeys, issuer.keySetId).keySet({
+      issuer: issuer.issuer, jwksUri: issuer.jwksUri, discovery: issuer.discovery, refresh, allowInsecure: io.allowInsecure,
+      ...(introspection ? { introspection } : {}),
+    });
   } catch {
     // An unreachable object is not a bug of ours: the same as an issuer that failed.
     answer = { ok: false, retryAfterSeconds: FAILURE_HOLD_MS / 1000, note: 'issuer keys object unreachable' };
@@ -196,7 +218,7 @@ function unavailable(retryAt: number, now: number, note: string): { ok: false; d
 function adopt(keySet: KeySet, previous: HeldKeySet | null): HeldKeySet {
   const same = previous !== null && previous.fetchedAt === keySet.fetchedAt;
   return {
-    keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt,
+    keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt, introspectionEndpoint: keySet.introspectionEndpoint,
     imported: same ? previous.imported : new Map(), answered: same ? previous.answered : new Map(),
   };
 }
@@ -214,7 +236,13 @@ async function readCache(cache: Cache, keySetId: string, now: number): Promise<K
       return null;
     }
     // The entry's own expiry rules, not the cache's: the two clocks may differ.
-    return entry.expiresAt > now ? { keys: entry.keys, fetchedAt: entry.fetchedAt, expiresAt: entry.expiresAt } : null;
+    if (!(entry.expiresAt > now)) return null;
+    const endpoint = entry.introspectionEndpoint;
+    return {
+      keys: entry.keys, fetchedAt: entry.fetchedAt, expiresAt: entry.expiresAt,
+      // Absent in entries written before it was kept: the object is asked when it is needed.
+      introspectionEndpoint: typeof endpoint === 'string' || endpoint === null ? endpoint : undefined,
+    };
   } catch {
     return null;
   }
@@ -222,7 +250,9 @@ async function readCache(cache: Cache, keySetId: string, now: number): Promise<K
 
 async function writeCache(cache: Cache, keySetId: string, keySet: KeySet, now: number): Promise<void> {
   const maxAge = Math.max(1, Math.floor((keySet.expiresAt - now) / 1000));
-  const body = JSON.stringify({ keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt });
+  const body = JSON.stringify({
+    keys: keySet.keys, fetchedAt: keySet.fetchedAt, expiresAt: keySet.expiresAt, introspectionEndpoint: keySet.introspectionEndpoint,
+  });
   try {
     await cache.put(cacheUrl(keySetId), new Response(body, {
       headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge}` },

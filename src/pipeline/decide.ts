@@ -21,6 +21,7 @@ import { noteOf, type Denial, type Outcome } from '../base/denial';
 import { BACKCHANNEL_LOGOUT_PATH } from '../events/backchannel-logout';
 import type { EventChannel } from '../events/audit';
 import { SSF_PATH } from '../events/ssf';
+import { checkToken, type Checked } from '../introspection/introspect';
 import { clientIpKey, countRequest, type LimitDecision } from '../limits/rate-limits';
 import { checkPossession, mayBeBound, recordProof, type Pop } from '../possession/decision';
 import type { VerifiedProof } from '../possession/dpop';
@@ -46,8 +47,8 @@ import type { Challenge, Decided, Verdict } from './verdict';
 const UNTRACKED: StateRead = {
   ok: true, tier: 'none',
   snapshot: {
-    status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, asOf: 0,
-    dpopNonceSecret: null,
+    status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST,
+    claimValues: EMPTY_LIST, asOf: 0, dpopNonceSecret: null,
   } satisfies TenantStateSnapshot,
 };
 
@@ -127,13 +128,14 @@ async function steps(isolate: Isolate, r: PipelineRequest, io: PipelineIo, d: De
   if (r.credentials.value === null) return { error: 'missing_token' };
 
   const { token: accessToken } = r.credentials.value;
-  const token = await verified(isolate, accessToken, tenant, resource, io);
+  const token = await verifiedOrIntrospected(isolate, accessToken, tenant, resource, io);
   d.lap('verify');
   if (!token.ok) return token.denial;
   d.token = token.value;
-  // A hit was verified earlier under the key set memory holds now.
-  d.tiers.keys = token.hit === true ? 'memory' : token.value.keyTier;
+  // A hit was verified earlier under the key set memory holds now; no key vouched for an opaque token.
+  if (token.value.keyTier !== null) d.tiers.keys = token.hit === true ? 'memory' : token.value.keyTier;
   if (token.hit === true) d.tiers.token = 'hit';
+  if (token.introspection !== undefined) d.tiers.introspection = token.introspection;
 
   // Part of verification, on every request (a cached token's proof is new each time): the
   // binding the token carries, the proof or certificate for it, and the issuer's requirement.
@@ -243,6 +245,16 @@ class Decision implements Decided {
 
 /** The scheme the request's token came with (Bearer when there is none). */
 const schemeOf = (r: PipelineRequest): Scheme => (r.credentials.ok && r.credentials.value !== null ? r.credentials.value.scheme : 'bearer');
+
+/** The verify step: a JWT by its signature; on a tenant with an issuer that takes opaque tokens,
+ *  an opaque token (and that issuer's JWTs with `tokens: "all"`) by introspection too. */
+function verifiedOrIntrospected(isolate: Isolate, credential: string, tenant: Tenant, resource: string, io: PipelineIo):
+  Checked | Promise<Checked> {
+  if (tenant.introspection === null) return verified(isolate, credential, tenant, resource, io);
+  return checkToken(credential, { id: tenant.id, introspection: tenant.introspection, edgeKey: tenant.edgeKey }, resource,
+    (jwt) => verified(isolate, jwt, tenant, resource, io),
+    { now: isolate.now, introspections: isolate.introspections, keyTiers: isolate.keyTiers, io });
+}
 
 /** A token this isolate verified for the tenant and resource (no signature work, `hit`), or a
  *  fresh verification, kept for the next time. */

@@ -1,6 +1,6 @@
 // The isolate's state (README.md "Observability"): every cache a decision reads, as one plain
-// object made once per isolate: verified tokens, tenants, key tiers, tenant states, rate-limit
-// leases, DPoP proof replays and nonces. decide() reads and writes it; nothing here decides.
+// object made once per isolate: verified tokens, tenants, key tiers, introspection answers, tenant
+// states, rate-limit leases, DPoP proof replays and nonces. decide() reads and writes it; nothing here decides.
 // The Worker's doors (the gateway's fetch, the Verifier RPC entrypoint) share one (workerIsolate);
 // each edgeAuth() in a user's Worker makes its own.
 //
@@ -8,6 +8,7 @@
 //   const decided = await decide(isolate, request, ioOf(env, settings, waitUntil));
 //   isolate.tokenCache?.counters; isolate.states.counters;          // for logs, tests and the bench
 import { systemClock, type Clock } from '../base/clock';
+import { createIntrospections, type Introspections } from '../introspection/cache';
 import { createKeyTiers, type KeyTiers } from '../keys/tiers';
 import { createRateLimits, type RateLimits } from '../limits/rate-limits';
 import { createDpopNonces, type DpopNonces } from '../possession/dpop-nonce';
@@ -23,6 +24,8 @@ export interface Isolate {
   /** Tenants by host (its counters and byte sizes are for tests and the bench). */
   readonly tenants: TenantStore;
   readonly keyTiers: KeyTiers;
+  /** Introspection answers and the calls under way (10,000 answers or 8 MiB). */
+  readonly introspections: Introspections;
   /** The copies of tenant states (their object-call counters are for tests and the bench). */
   readonly states: TenantStates;
   readonly limits: RateLimits;
@@ -44,6 +47,7 @@ export function createIsolate(options: IsolateOptions): Isolate {
     tokenCache: options.tokenCache === false ? null : options.tokenCache ?? createTokenCache({ now }),
     tenants: createTenantStore({ now }),
     keyTiers: createKeyTiers({ now }),
+    introspections: createIntrospections({ now }),
     states: createTenantStates({ now }),
     limits: createRateLimits({ now }),
     replays: createProofReplays({ now }),

@@ -6,6 +6,7 @@
 //   finishDecision(decided.record, { outcome: 'allowed', status: 200 },   // the door, with one call
 //     { sampleRate, random, startedAt: decided.startedAt, now: now() });
 import type { Denial } from '../base/denial';
+import type { IntrospectionTier } from '../introspection/cache';
 import type { KeyTier } from '../keys/key-source';
 
 export type DecisionOutcome = 'allowed' | 'public' | 'preflight' | 'metadata' | 'event' | 'denied';
@@ -23,7 +24,10 @@ export interface DecisionRecord {
   note?: string;
   issuer?: string;
   kid?: string;
-  tiers: { tenant?: 'memory' | 'kv'; state?: 'memory' | 'object' | 'grace' | 'none'; keys?: KeyTier; token?: 'hit' };
+  tiers: {
+    tenant?: 'memory' | 'kv'; state?: 'memory' | 'object' | 'grace' | 'none'; keys?: KeyTier; token?: 'hit';
+    introspection?: IntrospectionTier;
+  };
   ms: Record<string, number>;
 }
 

@@ -2,8 +2,8 @@
 // logout token or SET asks the state to do (a batch), which (issuer, jti) pairs were processed
 // and until when they are remembered, and one storage transaction that either applies all of an
 // event's revocations and remembers its jti, or (a replay) does nothing. Free of the Durable
-// Object class: TenantState passes its storage and its own writers for revoked subjects and
-// sessions (which own their tables and capacities), so the same code is tested against a real
+// Object class: TenantState passes its storage and its own writers for revoked subjects, sessions and
+// claim values (which own their tables and capacities), so the same code is tested against a real
 // object's SQLite. A pair is remembered only while
 // its event could be accepted again (its iat window, events/sink.ts rememberUntil); a memory at
 // its capacity forgets the pairs closest to their time rather than refuse an event.
@@ -17,12 +17,14 @@
 //     return result;
 //   }
 //   alarm(): forgetEventJtis(this.ctx.storage.sql, now) in its transaction.
+import { MAX_CLAIM_KEY_LENGTH } from './claim-values';
 
-/** One revocation an event asks for: a `sub` (every token of the subject issued up to now) or a
- *  `sid` (every token of the session issued up to now). */
+/** One revocation an event asks for: a `sub` (every token of the subject issued up to now), a
+ *  `sid` (every token of the session issued up to now), or a claim value (every token whose
+ *  named claim holds it, issued up to now: claim-values.ts claimValueKey). */
 export interface RevocationEffect {
-  readonly kind: 'subject' | 'session';
-  /** 1 to MAX_EVENT_VALUE_LENGTH characters. */
+  readonly kind: 'subject' | 'session' | 'claim';
+  /** 1 to MAX_EVENT_VALUE_LENGTH characters (a claim value's key: MAX_CLAIM_KEY_LENGTH). */
   readonly value: string;
 }
 
@@ -133,7 +135,8 @@ function assertBatch(batch: EventBatch, nowSeconds: number): void {
   if (!Number.isSafeInteger(batch.rememberUntil) || batch.rememberUntil <= nowSeconds) throw new RangeError('event batch: rememberUntil');
   if (!Array.isArray(batch.effects) || batch.effects.length > MAX_EVENTS_PER_SET) throw new RangeError('event batch: effects');
   for (const effect of batch.effects) {
-    if ((effect.kind !== 'subject' && effect.kind !== 'session') || !text(effect.value, MAX_EVENT_VALUE_LENGTH)) {
+    const max = effect.kind === 'claim' ? MAX_CLAIM_KEY_LENGTH : MAX_EVENT_VALUE_LENGTH;
+    if ((effect.kind !== 'subject' && effect.kind !== 'session' && effect.kind !== 'claim') || !text(effect.value, max)) {
       throw new RangeError('event batch: effect');
     }
   }

@@ -1,6 +1,7 @@
 // Whether a verified token is still good against its tenant's state (docs/revocation.md): the
-// tenant claim, the token version, revokedBefore, revoked subjects and sessions and the jti
-// denylist, and what the lists have forgotten. Pure: the state is a snapshot read
+// tenant claim, the token version, revokedBefore, revoked subjects, sessions and claim values
+// (the claims the tenant's transmitters name: claim-values.ts), the jti denylist, and what the
+// lists have forgotten. Pure: the state is a snapshot read
 // elsewhere, and the object's exact answer, when the snapshot cannot decide, is asked for
 // elsewhere too (tenant-states.ts).
 //
@@ -12,8 +13,9 @@
 // The rules, with iat in whole seconds (a fractional iat counts as its second): a token is
 // revoked when issued at or before revokedBefore (no iat counts as before), unless it carries
 // versionClaim equal to tokenVersion (judged by the version alone, so a first-party issuer can
-// mint right after a revoke-all); when its versionClaim differs from tokenVersion; when its sub
-// or sid was revoked at or after its iat (no iat: whenever); and when its jti is denied. A jti
+// mint right after a revoke-all); when its versionClaim differs from tokenVersion; when its sub,
+// sid or a claim value it holds was revoked at or after its iat (no iat: whenever); and when its
+// jti is denied. A jti
 // list too long to ship whole is checked as "denied at or after iat", the denial time reaching
 // JTI_REACH_SECONDS ahead (tenant-state.ts): a denied jti names a token issued before the denial.
 // A list that forgot entries at its capacity refuses, as a group, every token carrying a value
@@ -21,6 +23,7 @@
 // refuses such a token issued at or before agedThrough as too_old.
 import { invalidToken, ok, type Denial, type Outcome } from '../base/denial';
 import type { ClaimReader } from '../config/claim-names';
+import { claimKeysOf, type ClaimSubject } from './claim-values';
 import { hash32, mayHold, shipsWhole, type RevocationList } from './revocation-list';
 import type { RevocationQuery, RevocationTimes, TenantStateSnapshot } from './tenant-state';
 
@@ -36,6 +39,9 @@ export interface RevocationPolicy {
   /** Compiled claim names (a top-level name or a JSON Pointer); null when not configured. */
   readonly versionClaim: ClaimReader | null;
   readonly tenantClaim: ClaimReader | null;
+  /** The claims the tenant's transmitters name for `email` and `phone_number` subjects (none:
+   *  no claim is checked against the claim values list). */
+  readonly claimSubjects?: readonly ClaimSubject[];
 }
 
 /** The snapshot could not clear these values: only the object's exact times can. */
@@ -71,7 +77,7 @@ export function checkRevocation(verified: RevocationSubject, state: TenantStateS
     if (issued <= state.revokedBefore) return invalidToken('revoked', 'issued at or before revokedBefore');
   }
 
-  let query: { sub?: string; sid?: string; jti?: string } | null = null;
+  let query: { sub?: string; sid?: string; jti?: string; claims?: string[] } | null = null;
   for (const field of FIELDS) {
     const value = valueOf(verified, field);
     if (value === null) continue;
@@ -79,6 +85,15 @@ export function checkRevocation(verified: RevocationSubject, state: TenantStateS
     const forgotten = forgottenBy(list, issued, field);
     if (forgotten !== null) return forgotten;
     if (mayHold(list, value, issued, field === 'jti', hash)) (query ??= {})[field] = value;
+  }
+  // The claims are read only while the list holds anything: most tenants never revoke by value.
+  const claimValues = state.claimValues;
+  if (policy.claimSubjects !== undefined && policy.claimSubjects.length > 0 && !isEmpty(claimValues)) {
+    for (const key of claimKeysOf(verified.claims, policy.claimSubjects)) {
+      const forgotten = forgottenBy(claimValues, issued, 'claim value');
+      if (forgotten !== null) return forgotten;
+      if (mayHold(claimValues, key, issued, false, hash)) ((query ??= {}).claims ??= []).push(key);
+    }
   }
   return query === null ? PASSED : { ok: 'ask', query };
 }
@@ -92,6 +107,7 @@ export function settleRevocation(
   const covers = (at: number | null) => at !== null && (issued === null || at >= issued);
   if (covers(times.sub)) return invalidToken('revoked', 'subject revoked at or after the token was issued');
   if (covers(times.sid)) return invalidToken('revoked', 'session revoked at or after the token was issued');
+  if (times.claims?.some(covers)) return invalidToken('revoked', 'a claim value revoked at or after the token was issued');
   if (times.jti !== null && (shipsWhole(state.jtis) || covers(times.jti))) return invalidToken('revoked', 'jti denied');
   return PASSED;
 }
@@ -111,7 +127,7 @@ export function valueOf(verified: RevocationSubject, field: Field): string | nul
 /** The refusal of a token carrying a value for `list` that the list may have forgotten: issued
  *  at or before its floor (or without iat), revoked as a group; issued at or before what age
  *  took, too old. */
-function forgottenBy(list: RevocationList, issued: number | null, field: Field): { ok: false; denial: Denial } | null {
+function forgottenBy(list: RevocationList, issued: number | null, field: Field | 'claim value'): { ok: false; denial: Denial } | null {
   if (list.floor > 0 && (issued === null || issued <= list.floor)) {
     return invalidToken('revoked', `issued at or before the ${field} list's forgetting floor`);
   }
@@ -119,6 +135,11 @@ function forgottenBy(list: RevocationList, issued: number | null, field: Field):
     return invalidToken('too_old', `issued before the ${field} list's memory of revocations`);
   }
   return null;
+}
+
+/** A list that holds nothing and has forgotten nothing: no token can match it. */
+function isEmpty(list: RevocationList): boolean {
+  return list.entries.length === 0 && list.filter === null && list.horizon === 0 && list.floor === 0 && list.agedThrough === 0;
 }
 
 /** iat has one-second resolution: a token issued during the second of a revocation is revoked. */

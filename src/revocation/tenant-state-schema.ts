@@ -56,7 +56,15 @@ const FIFTH = `
   CREATE TABLE IF NOT EXISTS retention (id INTEGER PRIMARY KEY CHECK (id = 1), retain_seconds INTEGER NOT NULL);
 `;
 
-const LATEST = 5;
+/** Step 6: revoked claim values (claim-values.ts): an `email` or `phone_number` subject of a
+ *  Shared Signals event, under the claim a transmitter names for it; kept like subjects. */
+const SIXTH = `
+  CREATE TABLE IF NOT EXISTS revoked_claim_values (value TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, hash INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS revoked_claim_values_by_time ON revoked_claim_values (revoked_at, hash);
+  INSERT OR IGNORE INTO list_sizes (list, entries) VALUES ('claimValues', 0);
+`;
+
+const LATEST = 6;
 
 export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: number; hash: (value: string) => number }): void {
   const sql = storage.sql;
@@ -69,6 +77,7 @@ export function migrate(storage: DurableObjectStorage, options: { jtiDeniedAt: n
     if (version < 3) sql.exec(THIRD);
     if (version < 4) sql.exec(FOURTH);
     if (version < 5) sql.exec(FIFTH);
+    if (version < 6) sql.exec(SIXTH);
     sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (1, ?)', LATEST);
   });
 }

@@ -1,13 +1,13 @@
 // The TenantState Durable Object, one per tenant (docs/revocation.md):
-// status, tokenVersion, revokedBefore, revoked subjects and sessions and the jti denylist, in
-// SQLite, with an alarm that drops entries once they can no longer matter. A list at its
+// status, tokenVersion, revokedBefore, revoked subjects, sessions and claim values (claim-values.ts)
+// and the jti denylist, in SQLite, with an alarm that drops entries once they can no longer matter. A list at its
 // capacity forgets its oldest entries and raises its floor, revoking as a group what they could
 // have matched: a revocation is never refused.
 //
 //   const state = tenantStateStub(env.TENANT_STATE, 'acme');
 //   await state.snapshot(86_400)               // what isolates cache: scalars and compact lists (≤ 64 KiB);
 //                                              // the argument is the tenant's revocation.retainSeconds
-//   await state.check({ sub, sid, jti })       // exact times (and asOf), when a snapshot says "maybe"
+//   await state.check({ sub, sid, jti, claims })   // exact times (and asOf), when a snapshot says "maybe"
 //   await state.revokeAll()                    // tokenVersion + 1, revokedBefore = now; the new summary
 //   await state.revokeSubject('user-1'); await state.revokeSession('s-1'); await state.revokeJti('j-1', exp);
 //   await state.setStatus('hold')              // a move into or out of active revokes everything
@@ -28,7 +28,7 @@ import { hash32, listBytes, type RevocationList, type RevocationRow } from './re
 import { migrate } from './tenant-state-schema';
 
 export type TenantStatus = 'active' | 'hold';
-export type ListName = 'subjects' | 'sessions' | 'jtis';
+export type ListName = 'subjects' | 'sessions' | 'jtis' | 'claimValues';
 
 /** What the Worker caches per isolate and checks tokens against. Its size does not grow with
  *  the lists: all of them together ship at most SNAPSHOT_BYTES (compact-lists.ts). */
@@ -43,6 +43,8 @@ export interface TenantStateSnapshot {
   readonly sessions: RevocationList;
   /** jti -> when it was denied, plus MAX_CLOCK_TOLERANCE_SECONDS (see JTI_REACH_SECONDS). */
   readonly jtis: RevocationList;
+  /** claimValueKey(format, claim, value) -> when it was revoked. */
+  readonly claimValues: RevocationList;
   /** The object's clock when this copy was made (epoch seconds): how an exact answer got later
    *  is weighed against it (rules.ts answerStillHolds). */
   readonly asOf: number;
@@ -59,6 +61,7 @@ export interface TenantStateSummary {
   readonly revokedBefore: number;
   readonly revokedSubjects: number;
   readonly revokedSessions: number;
+  readonly revokedClaimValues: number;
   readonly deniedJtis: number;
   /** Each list's forgetting floor, for the lists that have one (a list that reached its capacity). */
   readonly floors?: Readonly<Partial<Record<ListName, number>>>;
@@ -69,6 +72,8 @@ export interface RevocationQuery {
   readonly sub?: string;
   readonly sid?: string;
   readonly jti?: string;
+  /** Claim value keys (claim-values.ts), at most MAX_CLAIM_QUERY. */
+  readonly claims?: readonly string[];
 }
 
 /** For each value asked: the time its live entry holds (as the snapshot ships it), or null; and
@@ -77,8 +82,13 @@ export interface RevocationTimes {
   readonly sub: number | null;
   readonly sid: number | null;
   readonly jti: number | null;
+  /** One time (or null) per claim key asked, in its order; absent when none was asked. */
+  readonly claims?: readonly (number | null)[];
   readonly asOf: number;
 }
+
+/** The most claim keys one check answers: a tenant's transmitters name at most 2 claims each. */
+export const MAX_CLAIM_QUERY = 64;
 
 export type DnsVerdict = 'ok' | 'mismatch' | 'transient';
 
@@ -119,7 +129,8 @@ export function tenantStateStub(namespace: DurableObjectNamespace<TenantState>, 
 /** The encoded size of a snapshot, as an isolate's cache counts it: the lists' bytes and the
  *  scalars with their names. */
 export function snapshotBytes(snapshot: TenantStateSnapshot): number {
-  return listBytes(snapshot.subjects) + listBytes(snapshot.sessions) + listBytes(snapshot.jtis) + 32 + 200;
+  const lists = listBytes(snapshot.subjects) + listBytes(snapshot.sessions) + listBytes(snapshot.jtis) + listBytes(snapshot.claimValues);
+  return lists + 32 + 240;
 }
 
 interface StatusRow {
@@ -145,8 +156,20 @@ const LISTS: Record<ListName, { table: string; key: string; at: string; expiry: 
     table: 'revoked_sessions', key: 'sid', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_sessions_by_time', byAge: true,
   },
   jtis: { table: 'denied_jtis', key: 'jti', at: 'denied_at', expiry: 'exp', newest: 'denied_jtis_by_denial', byAge: false },
+  claimValues: {
+    table: 'revoked_claim_values', key: 'value', at: 'revoked_at', expiry: 'revoked_at', newest: 'revoked_claim_values_by_time',
+    byAge: true,
+  },
 };
 const LIST_NAMES = Object.keys(LISTS) as ListName[];
+
+/** No filters: each list ships whole in its tail. */
+const EVERY_LIST_WHOLE: Record<ListName, FilterPlan> = {
+  subjects: TAIL_ONLY, sessions: TAIL_ONLY, jtis: TAIL_ONLY, claimValues: TAIL_ONLY,
+};
+
+/** The list each kind of event effect writes to. */
+const EFFECT_LISTS = { subject: 'subjects', session: 'sessions', claim: 'claimValues' } as const satisfies Record<string, ListName>;
 
 /** Rows the alarm deletes per list and run; the next run follows at once while more are due. */
 const PRUNE_BATCH = 50_000;
@@ -174,7 +197,7 @@ export class TenantState extends DurableObject {
   }
 
   /** The compact state. `retainSeconds` is the tenant's revocation.retainSeconds, as the reading
-   *  isolate's config has it: the object keeps subjects and sessions that long (plus the largest
+   *  isolate's config has it: the object keeps subjects, sessions and claim values that long (plus the largest
    *  clock tolerance). Anything else is ignored (it comes over RPC). */
   async snapshot(retainSeconds?: number): Promise<TenantStateSnapshot> {
     if (isRetainSeconds(retainSeconds) && retainSeconds !== this.#retainSeconds()) await this.#setRetain(retainSeconds);
@@ -184,7 +207,7 @@ export class TenantState extends DurableObject {
     const { lists, until } = this.#compactLists(now);
     const snapshot: TenantStateSnapshot = {
       status: row.status, tokenVersion: row.tokenVersion, revokedBefore: row.revokedBefore,
-      subjects: lists.subjects, sessions: lists.sessions, jtis: lists.jtis, asOf: now,
+      subjects: lists.subjects, sessions: lists.sessions, jtis: lists.jtis, claimValues: lists.claimValues, asOf: now,
       dpopNonceSecret: this.#secret('dpop-nonce'),
     };
     this.#built = { snapshot, until };
@@ -201,6 +224,7 @@ export class TenantState extends DurableObject {
       revokedBefore: row.revokedBefore,
       revokedSubjects: this.#liveSize('subjects'),
       revokedSessions: this.#liveSize('sessions'),
+      revokedClaimValues: this.#liveSize('claimValues'),
       deniedJtis: this.#liveSize('jtis'),
       ...(Object.keys(floors).length > 0 ? { floors } : {}),
     };
@@ -217,7 +241,9 @@ export class TenantState extends DurableObject {
       return this.#sql<{ at: number }>(query, value, now - this.#kept(name))[0]?.at ?? null;
     };
     const asked: RevocationQuery = typeof query === 'object' && query !== null ? query : {};
-    return { sub: timeOf('subjects', asked.sub), sid: timeOf('sessions', asked.sid), jti: timeOf('jtis', asked.jti), asOf: now };
+    const times = { sub: timeOf('subjects', asked.sub), sid: timeOf('sessions', asked.sid), jti: timeOf('jtis', asked.jti), asOf: now };
+    if (!Array.isArray(asked.claims)) return times;
+    return { ...times, claims: asked.claims.slice(0, MAX_CLAIM_QUERY).map((key: unknown) => timeOf('claimValues', key)) };
   }
 
   /** Every token issued at or before now is dead, from any issuer, with or without a version
@@ -314,7 +340,7 @@ export class TenantState extends DurableObject {
   async applyEvents(batch: EventBatch): Promise<BatchResult> {
     this.#built = null;
     const result = applyEventBatch(this.ctx.storage, batch, this.#seconds(),
-      (effect, at) => this.#writeEntry(effect.kind === 'subject' ? 'subjects' : 'sessions', effect.value, at));
+      (effect, at) => this.#writeEntry(EFFECT_LISTS[effect.kind], effect.value, at));
     if (result.outcome === 'applied') await this.#scheduleExpiry();
     return result;
   }
@@ -329,12 +355,12 @@ export class TenantState extends DurableObject {
     await this.#scheduleExpiry();
   }
 
-  /** The three compact lists as of `now`: the filters (planned again only when the tails have
+  /** The compact lists as of `now`: the filters (planned again only when the tails have
    *  outgrown their share, at most once a second), each list's tail, and its marks; and when
    *  the first tail entry stops counting. */
   #compactLists(now: number): { lists: Record<ListName, RevocationList>; until: number } {
     const { tailEntries, filterBytes } = this.snapshotBudget;
-    const plan = this.#plan ?? { lists: { subjects: TAIL_ONLY, sessions: TAIL_ONLY, jtis: TAIL_ONLY }, builtAt: -1 };
+    const plan = this.#plan ?? { lists: EVERY_LIST_WHOLE, builtAt: -1 };
     let tails = this.#readTails(plan.lists, now, tailEntries);
     if (LIST_NAMES.reduce((sum, name) => sum + tails.rows[name].length, 0) > tailEntries && plan.builtAt < now) {
       this.#plan = this.#planFilters(now, filterBytes);

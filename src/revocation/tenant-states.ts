@@ -68,7 +68,7 @@ export interface Held {
 
 type ObjectRead = { ok: true; held: Held } | { ok: false; note: string };
 
-type Times = { sub: number | null; sid: number | null; jti: number | null };
+type Times = { sub: number | null; sid: number | null; jti: number | null; claims?: (number | null)[] };
 
 export interface TenantStatesOptions {
   now: Clock; maxEntries?: number; maxBytes?: number; maxAnswers?: number; maxAnswerBytes?: number; objectDeadlineMs?: number;
@@ -217,13 +217,18 @@ function refreshAhead(states: TenantStates, tenantId: string, allowanceMs: numbe
  *  values it must ask about (null: none). */
 function remembered(states: TenantStates, tenantId: string, query: RevocationQuery, snapshot: TenantStateSnapshot,
   times: Times): RevocationQuery | null {
-  let missing: { sub?: string; sid?: string; jti?: string } | null = null;
+  let missing: { sub?: string; sid?: string; jti?: string; claims?: string[] } | null = null;
   for (const field of FIELDS) {
     const value = query[field];
     if (value === undefined) continue;
     const answer = states.exact.get(`${tenantId}/${LIST_OF[field]}/${value}`);
     if (answer !== undefined && answerStillHolds(snapshot[LIST_OF[field]], snapshot.asOf, value, answer)) times[field] = answer.at;
     else (missing ??= {})[field] = value;
+  }
+  for (const key of query.claims ?? []) {
+    const answer = states.exact.get(`${tenantId}/claimValues/${key}`);
+    if (answer !== undefined && answerStillHolds(snapshot.claimValues, snapshot.asOf, key, answer)) (times.claims ??= []).push(answer.at);
+    else ((missing ??= {}).claims ??= []).push(key);
   }
   return missing;
 }
@@ -239,13 +244,19 @@ async function askObject(states: TenantStates, tenantId: string, query: Revocati
     states.counters.checks++;
     const call = tenantStateStub(tenantState, tenantId).check(query);
     const answered = await withDeadline(call, states.deadlineMs, 'TenantState') as RevocationTimes;
+    const keep = (key: string, at: number | null) =>
+      states.exact.set(key, { at, asOf: answered.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
     for (const field of FIELDS) {
       const value = query[field];
       if (value === undefined) continue;
       times[field] = answered[field];
-      const key = `${tenantId}/${LIST_OF[field]}/${value}`;
-      states.exact.set(key, { at: answered[field], asOf: answered.asOf }, { ttlMs: ANSWER_TTL_MS, bytes: 2 * key.length + 64 });
+      keep(`${tenantId}/${LIST_OF[field]}/${value}`, answered[field]);
     }
+    (query.claims ?? []).forEach((key, i) => {
+      const at = answered.claims?.[i] ?? null;
+      (times.claims ??= []).push(at);
+      keep(`${tenantId}/claimValues/${key}`, at);
+    });
     return ASKED_NOTHING;
   } catch (error) {
     const note = noteOf(error);

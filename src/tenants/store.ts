@@ -150,6 +150,13 @@ async function compiled(store: TenantStore, text: string, keyring: SecretsKeyrin
   return fresh;
 }
 
+/** A stored record compiled outside the request path (an SSF stream object, the admin API's
+ *  stream calls): validated as stored, its secrets opened, compiled; or why it is no tenant. */
+export async function compileRecord(text: string, keyring: SecretsKeyring | null, compile: Compile = compileTenant): Promise<Compiled> {
+  const parsed = parseRecord(text);
+  return parsed.ok && needsOpening(parsed.config) ? openAndCompile(parsed.config, keyring, compile) : compileParsed(parsed, compile);
+}
+
 const UNKNOWN_HOST: Outcome<ResolvedTenant> = deny({ error: 'unknown_host' });
 
 /** A stored text parsed, validated and compiled, or why it is no tenant (logged once, when

@@ -126,6 +126,9 @@ export interface Tenant {
     readonly maxStalenessSeconds: number;
     /** How long revocations are remembered; tokens older than that are too_old. */
     readonly retainSeconds: number;
+    /** Every (format, claim) the tenant's SSF transmitters name for `email` and `phone_number`
+     *  subjects, once each: the claims checked against revoked claim values. */
+    readonly claimSubjects: readonly { readonly format: 'email' | 'phone_number'; readonly claim: ClaimReader }[];
   };
   /** RFC 9449 proofs on this tenant, defaults applied: DPoP-bound tokens are honoured on every
    *  tenant, with or without a `dpop` block. */
@@ -213,6 +216,7 @@ export function compileTenant(config: TenantConfig, opened?: OpenedSecrets): Ten
       tenantClaim: readerOf(config.revocation.tenantClaim),
       maxStalenessSeconds: config.revocation.maxStalenessSeconds,
       retainSeconds: config.revocation.retainSeconds,
+      claimSubjects: claimSubjectsOf(config.events),
     },
     dpop: config.dpop ?? DEFAULTS.dpop,
     dpopAlgorithms: ALGORITHMS.filter((alg) => config.issuers.some((i) => i.algorithms.includes(alg))),
@@ -278,6 +282,20 @@ function compileManagement(management: TransmitterConfig['management'], secretAt
 }
 
 const readerOf = (name: string | null): ClaimReader | null => (name === null ? null : compileClaimName(name));
+
+/** The claims named for claim subjects by any transmitter, each (format, name) once: a tenant
+ *  whose transmitters name different claims checks each, each against its own entries. */
+function claimSubjectsOf(events: EventsConfig | null): Tenant['revocation']['claimSubjects'] {
+  const seen = new Map<string, { format: 'email' | 'phone_number'; claim: ClaimReader }>();
+  for (const transmitter of events?.ssf ?? []) {
+    for (const format of ['email', 'phone_number'] as const) {
+      const name = transmitter.subjectClaims[format];
+      const key = JSON.stringify([format, name]);
+      if (name !== null && !seen.has(key)) seen.set(key, { format, claim: compileClaimName(name) });
+    }
+  }
+  return [...seen.values()];
+}
 
 const ALWAYS_ALLOWED_HEADERS = ['authorization', 'dpop'] as const;
 

@@ -5,6 +5,7 @@
 // the signature checked with WebCrypto under the one algorithm the caller allowed, over the very
 // segments the caller decoded: nothing is decoded twice. No claim is judged here.
 //
+//   isCompactJws(credential);                        // false: an opaque token (introspection's, if any)
 //   const segments = splitCompact(token);            // null: not three dot-separated segments
 //   const [header, payload, signature] = segments;
 //   isSegment(signature);                            // base64url without padding, one spelling
@@ -31,7 +32,9 @@ interface AlgorithmRules {
 const rsa = (name: string, bits: number, saltLength?: number): AlgorithmRules => ({
   key: { name, hash: `SHA-${bits}` }, verify: saltLength === undefined ? { name } : { name, saltLength }, minModulus: 2048,
 });
-const ecdsa = (namedCurve: string, bits: number): AlgorithmRules => ({ key: { name: 'ECDSA', namedCurve }, verify: { name: 'ECDSA', hash: `SHA-${bits}` } });
+const ecdsa = (namedCurve: string, bits: number): AlgorithmRules => ({
+  key: { name: 'ECDSA', namedCurve }, verify: { name: 'ECDSA', hash: `SHA-${bits}` },
+});
 const RULES: Record<Algorithm, AlgorithmRules> = {
   RS256: rsa('RSASSA-PKCS1-v1_5', 256), RS384: rsa('RSASSA-PKCS1-v1_5', 384), RS512: rsa('RSASSA-PKCS1-v1_5', 512),
   PS256: rsa('RSA-PSS', 256, 32), PS384: rsa('RSA-PSS', 384, 48), PS512: rsa('RSA-PSS', 512, 64),
@@ -52,6 +55,19 @@ export function splitCompact(token: string): readonly [header: string, payload: 
 }
 
 export const isSegment = (segment: string): boolean => SEGMENT.test(segment);
+
+/** Signature segments may be empty (verifyJws: an empty signature is a bad one, not malformed). */
+const SIGNATURE = /^[A-Za-z0-9_-]*$/;
+
+/** Whether a credential has the shape of a compact JWS: three dot-separated parts of base64url
+ *  characters (header and payload not empty). Anything else is an opaque token (docs/introspection.md):
+ *  only the tenant's introspecting issuer may be asked about it. The shape alone decides, before
+ *  any decoding: `abc.def.ghi` is a JWS that will not decode (malformed), `ab+c.def.ghi` is not a
+ *  JWS at all. */
+export function isCompactJws(credential: string): boolean {
+  const segments = splitCompact(credential);
+  return segments !== null && SEGMENT.test(segments[0]) && SEGMENT.test(segments[1]) && SIGNATURE.test(segments[2]);
+}
 
 /** One of the asymmetric algorithms the edge verifies (never none or HMAC). */
 export function isAlgorithm(alg: string): alg is Algorithm {

@@ -85,7 +85,8 @@ export async function verifyJws<S extends JwsSigner>(
     const candidate = candidates[i]!;
     const check = await verifySignature(token, candidate.key, alg);
     if (check === 'verified') {
-      return ok({ signer, header, payload, alg, kid: kid ?? candidate.kid, keyTier: lookup.value.tier, keySetVersion: lookup.value.version });
+      const { tier: keyTier, version: keySetVersion } = lookup.value;
+      return ok({ signer, header, payload, alg, kid: kid ?? candidate.kid, keyTier, keySetVersion });
     }
     // Only a signature mismatch says "maybe another key": anything else was about the token.
     if (check === 'undecodable') return invalidToken('malformed', 'signature is not base64url');

@@ -14,6 +14,7 @@
 //
 //   const times = readTimes(header, payload, issuer);
 //   if (!times.ok) return times;                         // wrong_type, malformed
+//   const answered = readClaimTimes(answer, issuer);     // an introspection answer: no header, no typ
 //   const valid = checkTimes(times.value, issuer, now()); // expired, not_yet_valid, too_old
 //   const iat = readEventTimes(payload, { nowSeconds, toleranceSeconds: 30, maxAgeSeconds: 300 });
 //   olderThan(proof.iat, secondsOf(now()), maxAgeSeconds, 0);   // a DPoP proof's age
@@ -47,6 +48,12 @@ export function readTimes(header: Claims, claims: Claims, issuer: IssuerPolicy):
   if (required !== null && (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== normalizeTyp(required))) {
     return invalidToken('wrong_type', 'typ header');
   }
+  return readClaimTimes(claims, issuer);
+}
+
+/** The time claims of a claims set without a JOSE header (an introspection answer: RFC 7662 §2.2
+ *  uses the JWT claims' names and meanings), under the same presence and type rules. */
+export function readClaimTimes(claims: Claims, issuer: Pick<IssuerPolicy, 'maxTokenAgeSeconds'>): Outcome<TokenTimes> {
   // Presence in jose's order (iss was required before the issuer was chosen).
   if (issuer.maxTokenAgeSeconds !== null && !Object.hasOwn(claims, 'iat')) return invalidToken('malformed', 'iat missing');
   if (!Object.hasOwn(claims, 'exp')) return invalidToken('malformed', 'exp missing');

@@ -34,11 +34,16 @@ export interface VerifiedToken extends TokenTimes {
   readonly claims: JWTPayload;
   /** The kid of the key that verified the token (the token's own kid when it has one). */
   readonly kid: string | undefined;
-  readonly alg: Algorithm;
-  readonly keyTier: KeyTier;
-  /** The version of the issuer's key set that verified it (KeyLookup.version). */
+  /** The signature's alg and the key tier that answered; null for an opaque token, which an
+   *  introspection answer vouched for (introspection/). */
+  readonly alg: Algorithm | null;
+  readonly keyTier: KeyTier | null;
+  /** The version of the issuer's key set that verified it (KeyLookup.version); 0 when none did. */
   readonly keySetVersion: number;
 }
+
+/** How the issuer vouched for the claims: the signature's key (a JWT), or none of it (an answer). */
+export type Vouched = Pick<VerifiedToken, 'kid' | 'alg' | 'keyTier' | 'keySetVersion'>;
 
 /** What verification needs of a tenant; `resource` is the effective one (defaulted by the caller). */
 export interface VerifyingTenant {
@@ -63,7 +68,16 @@ export async function verifyToken(
   const valid = checkTimes(times.value, issuer, deps.now());
   if (!valid.ok) return valid;
 
-  const identity = readClaims(claims, issuer, tenant.resource);
+  const { kid, alg, keyTier, keySetVersion } = signed.value;
+  return acceptClaims(claims, issuer, tenant.resource, times.value, { kid, alg, keyTier, keySetVersion });
+}
+
+/** The claims an issuer vouched for (by a signature, or an introspection answer), read as every
+ *  later step reads a token: audience, resource, sub, jti, sid, scopes and client id (claims.ts),
+ *  then frozen. The time claims were read already; checkTimes is the caller's. */
+export function acceptClaims(claims: JWTPayload, issuer: IssuerPolicy, resource: string, times: TokenTimes, vouched: Vouched):
+  Outcome<VerifiedToken> {
+  const identity = readClaims(claims, issuer, resource);
   if (!identity.ok) return identity;
   // Once per verification: the token cache hands these to every later request with the token,
   // and the doors to code after them, which may change nothing a later request sees.
@@ -74,11 +88,11 @@ export async function verifyToken(
     clientId: identity.value.clientId,
     scopes: new ScopeSet(identity.value.scopes),
     claims,
-    kid: signed.value.kid,
-    alg: signed.value.alg,
-    ...times.value,
-    keyTier: signed.value.keyTier,
-    keySetVersion: signed.value.keySetVersion,
+    kid: vouched.kid,
+    alg: vouched.alg,
+    ...times,
+    keyTier: vouched.keyTier,
+    keySetVersion: vouched.keySetVersion,
   });
 }
 

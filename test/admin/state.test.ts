@@ -29,7 +29,7 @@ async function tenant(): Promise<string> {
   return id;
 }
 
-const INITIAL = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
+const INITIAL = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, revokedClaimValues: 0, deniedJtis: 0 };
 const EMPTY = { entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0 };
 
 beforeEach(() => {
@@ -233,7 +233,8 @@ describe('DELETE /tenants/:id', () => {
     expect((await call('PUT', `/tenants/${id}`, { body: config(id, [`api.${domain}`]) })).status).toBe(201);
     expect(await json(await call('GET', `/tenants/${id}/state`))).toEqual(INITIAL);
     expect(await tenantStateStub(env.TENANT_STATE, id).snapshot())
-      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, asOf: seconds(), dpopNonceSecret: expect.any(Uint8Array) });
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, claimValues: EMPTY, asOf: seconds(),
+        dpopNonceSecret: expect.any(Uint8Array) });
   });
 
   it('still answers 404 for an unknown tenant, retiring whatever state its id had', async () => {

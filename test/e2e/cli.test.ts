@@ -174,7 +174,7 @@ describe('revocation, status, state and dns-check', () => {
   it('starts active with tokenVersion 1 and nothing revoked', async () => {
     const state = await runTenants(edge, ['state', 'ops']);
     expect(state.code).toBe(0);
-    expect(state.json()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 });
+    expect(state.json()).toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, revokedClaimValues: 0, deniedJtis: 0 });
   });
 
   it('revokes one subject, one session, one token, then every token', async () => {

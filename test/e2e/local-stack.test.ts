@@ -21,7 +21,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundIssuerOf, requestToken, startIssuer, type Issuer } from '../../dev/issuer.mjs';
 import { startOrigin, type Origin } from '../../dev/origin.mjs';
 import { login, logout } from '../../dev/session.mjs';
-import { DEMO_CLIENTS, DEMO_DPOP_CLIENTS, DEMO_INTROSPECTION_CLIENTS, demoBoundResources, demoResources, demoTenants, demoWebClients } from '../../dev/tenants.mjs';
+import {
+  DEMO_CLIENTS, DEMO_DPOP_CLIENTS, DEMO_INTROSPECTION_CACHE_SECONDS, DEMO_INTROSPECTION_CLIENTS, demoBoundResources, demoResources,
+  demoTenants, demoWebClients,
+} from '../../dev/tenants.mjs';
 import { hostRequest } from '../../scripts/host-request.mjs';
 import { freePort, groupAlive, signalGroup } from '../../scripts/processes.mjs';
 import { ROOT } from './support/cli';
@@ -356,7 +359,7 @@ describe('npm run token', () => {
 
 describe('npm start', () => {
   let scratch: string;
-  let ports: { edge: number; issuer: number; origin: number };
+  let ports: { edge: number; issuer: number; origin: number; ssf: number };
   const running: ChildProcess[] = [];
   /** A token from the first run: the issuer keys file must carry it into the second. */
   let firstRunToken = '';
@@ -367,7 +370,7 @@ describe('npm start', () => {
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'npm-start-'));
-    ports = { edge: await freePort(), issuer: await freePort(), origin: await freePort() };
+    ports = { edge: await freePort(), issuer: await freePort(), origin: await freePort(), ssf: await freePort() };
   });
 
   afterAll(async () => {
@@ -386,10 +389,22 @@ describe('npm start', () => {
     exited: Promise<number | null>;
   }
 
-  /** `npm start` on this test's ports and state, straight or under a parent; once its banner is out. */
+  /** `npm start` on this test's ports and state, straight or under a parent; once its banner is out.
+   *  A port another process took between being found free and being bound (this machine may run
+   *  other tests beside this one) is the one failure tried again, on fresh ports. */
   async function start(under: 'test' | 'parent' = 'test'): Promise<Stack> {
+    try {
+      return await startOnce(under);
+    } catch (error) {
+      if (!/port \d+ is in use/.test(String(error))) throw error;
+      ports = { edge: await freePort(), issuer: await freePort(), origin: await freePort(), ssf: await freePort() };
+      return startOnce(under);
+    }
+  }
+
+  async function startOnce(under: 'test' | 'parent'): Promise<Stack> {
     const args = [...npm.slice(1), 'start', '--', '--edge-port', String(ports.edge), '--issuer-port', String(ports.issuer),
-      '--origin-port', String(ports.origin), '--state-dir', scratch];
+      '--origin-port', String(ports.origin), '--ssf-port', String(ports.ssf), '--state-dir', scratch];
     const [command, argv] = under === 'test' ? [npm[0]!, args] : [process.execPath, ['-e', PARENT, npm[0]!, ...args]];
     // Its own process group, so afterAll can end whatever a failed test leaves.
     const child = spawn(command, argv, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
@@ -493,6 +508,56 @@ describe('npm start', () => {
     const loggedOut = await asUser();
     expect(loggedOut.status).toBe(401);
     expect(await loggedOut.json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+
+    // The printed opaque-token demo, as printed: accepted by introspection, revoked at the
+    // provider, refused once acme's window (cacheSeconds) has passed.
+    expect(banner).toContain(`npm run -s token -- --revoke "$OPAQUE" --issuer ${issuerUrl}`);
+    expect(banner).toContain(`sleep ${DEMO_INTROSPECTION_CACHE_SECONDS}; curl -i -H 'Host: api.acme.test' -H "Authorization: Bearer $OPAQUE" ${edgeUrl}/orders`);
+    const tokenCli = (...args: string[]) => execFileAsync(process.execPath, [join(ROOT, 'dev/token.mjs'), ...args, '--issuer', issuerUrl], { cwd: ROOT });
+    const opaque = (await tokenCli('--tenant', 'acme', '--opaque', '--scope', 'read')).stdout.trim();
+    const asOpaque = () => hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${opaque}` } });
+    expect((await asOpaque()).status).toBe(200);
+    await tokenCli('--revoke', opaque);
+    await sleep(DEMO_INTROSPECTION_CACHE_SECONDS * 1000);
+    const inactive = await asOpaque();
+    expect(inactive.status).toBe(401);
+    expect(await inactive.json()).toMatchObject({ error: 'invalid_token', reason: 'inactive' });
+
+    // Shared Signals, as printed: the admin settings exported, the stream created and verified
+    // with the tenants CLI, a user's password change at the transmitter, the user's token refused.
+    const transmitterUrl = `http://127.0.0.1:${ports.ssf}`;
+    const exported = /^ {2}export (EDGE_ADMIN_URL=\S+ EDGE_ADMIN_HOST=\S+ EDGE_ADMIN_TOKEN=\S+)$/m.exec(banner)?.[1];
+    expect(exported, banner).toBeDefined();
+    const adminEnv = { ...process.env, ...Object.fromEntries(exported!.split(' ').map((pair) => pair.split('=') as [string, string])) };
+    const tenantsCli = (args: string[]) => execFileAsync(process.execPath, [join(ROOT, 'scripts/tenants.mjs'), ...args], { cwd: ROOT, env: adminEnv });
+    for (const command of ['create', 'verify']) {
+      expect(banner).toContain(`npm run -s tenants -- streams ${command} acme --issuer ${transmitterUrl}`);
+    }
+    const created = JSON.parse((await tenantsCli(['streams', 'create', 'acme', '--issuer', transmitterUrl])).stdout);
+    expect(created.delivery).toEqual({ method: 'urn:ietf:rfc:8935', endpoint_url: 'https://api.acme.test/_edge/ssf', authorization_header: { set: true } });
+    await tenantsCli(['streams', 'verify', 'acme', '--issuer', transmitterUrl]);
+    expect(banner).toContain('npm run -s tenants -- streams list acme');
+    let listed: any;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; await sleep(200)) {
+      listed = JSON.parse((await tenantsCli(['streams', 'list', 'acme'])).stdout);
+      if (listed.streams[0]?.lastVerification?.receivedAt) break;
+    }
+    expect(listed.streams[0]).toMatchObject({ streamId: created.stream_id, lastVerification: { receivedAt: expect.any(Number) }, status: { status: 'enabled' } });
+    expect(banner).toContain(`BOB=$(npm run -s session -- login --user bob --issuer ${issuerUrl})`);
+    const { stdout: bob } = await execFileAsync(process.execPath, [session[0]!, 'login', '--user', 'bob', ...session.slice(1)], { cwd: ROOT });
+    const asBob = () => hostRequest(`${edgeUrl}/orders`, { host: 'api.acme.test', headers: { authorization: `Bearer ${bob.trim()}` } });
+    expect((await asBob()).status).toBe(200);
+    const emit = /curl -s -X POST (\S+\/dev\/events) -d '([^']+)'/.exec(banner);
+    expect(emit?.[1]).toBe(`${transmitterUrl}/dev/events`);
+    const emitted = await fetch(emit![1]!, { method: 'POST', body: emit![2] });
+    expect(emitted.status).toBe(202);
+    // As printed: `sleep 5`, acme's maxStalenessSeconds, then the 401.
+    expect(banner).toMatch(/sleep 5; curl -i -H 'Host: api\.acme\.test' -H "Authorization: Bearer \$BOB"/);
+    await sleep(5_000);
+    const revoked = await asBob();
+    expect(revoked.status).toBe(401);
+    expect(await revoked.json()).toMatchObject({ error: 'invalid_token', reason: 'revoked' });
+    expect(JSON.parse((await tenantsCli(['streams', 'list', 'acme'])).stdout).streams[0].lastEvent).toMatchObject({ at: expect.any(Number) });
 
     const before = stackProcesses();
     process.kill(stack.npm, 'SIGTERM');

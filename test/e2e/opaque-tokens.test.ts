@@ -1,5 +1,5 @@
 // The demo provider's opaque access tokens (dev/issuer.mjs), without wrangler: what the edge's
-// RFC 7662 introspection will rely on, against the real `oidc-provider`. acme's opaque-token
+// RFC 7662 introspection relies on, against the real `oidc-provider`. acme's opaque-token
 // client gets a token that is not a JWT (`npm run token -- --opaque`); acme's two resource-server
 // clients introspect it, one with client_secret_basic, one with private_key_jwt (RFC 7523) whose
 // key set is the tenant's edge JWKS at https://api.acme.test/_edge/jwks. The test plays the edge:

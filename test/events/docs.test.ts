@@ -28,7 +28,7 @@ describe('docs/events.md', () => {
     // Every reason a SET can be refused for is documented (these are access-token-only).
     const listed = new Set([...documented.values()].flat());
     for (const reason of Object.keys(SET_CODES)) {
-      if (['wrong_resource', 'wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch'].includes(reason)) continue;
+      if (['wrong_resource', 'wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch', 'inactive'].includes(reason)) continue;
       expect(listed.has(reason), reason).toBe(true);
     }
   });

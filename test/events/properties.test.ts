@@ -5,16 +5,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CAEP_EVENT, EVENT_RULES, RISC_EVENT, SSF_VERIFICATION_EVENT, readEvent } from '../../src/events/event-types';
 import { readSubject } from '../../src/events/subjects';
+import { compileClaimName } from '../../src/config/claim-names';
+import { claimValueKey } from '../../src/revocation/claim-values';
 import { audienceHolds, readJti, typeRefusal } from '../../src/events/token-rules';
 import { readEventTimes } from '../../src/verify/times';
 
 const TRUSTED = 'https://idp.acme.test/';
 const issuers = new Set([TRUSTED]);
+const context = { issuers, subjectClaims: { email: compileClaimName('email'), phone_number: null } };
 
 /** Subject-shaped values: the real formats with hostile members mixed in, and any JSON. */
 const simple = fc.oneof(
-  fc.record({ format: fc.constantFrom('iss_sub', 'opaque', 'email', 'complex', '__proto__', 'constructor'), iss: fc.oneof(fc.constant(TRUSTED), fc.jsonValue()),
-    sub: fc.jsonValue(), id: fc.jsonValue() }, { requiredKeys: [] }),
+  fc.record({ format: fc.constantFrom('iss_sub', 'opaque', 'email', 'phone_number', 'complex', '__proto__', 'constructor'), iss: fc.oneof(fc.constant(TRUSTED), fc.jsonValue()),
+    sub: fc.jsonValue(), id: fc.jsonValue(), email: fc.oneof(fc.string(), fc.jsonValue()), phone_number: fc.oneof(fc.string(), fc.jsonValue()) },
+  { requiredKeys: [] }),
   fc.record({ subject_type: fc.constantFrom('iss_sub', 'opaque'), iss: fc.constant(TRUSTED), sub: fc.string(), id: fc.string() }, { requiredKeys: [] }),
   fc.jsonValue(),
 );
@@ -42,7 +46,7 @@ describe('readSubject is total', () => {
       const reading = readSubject(value, issuers);
       expect(typeof reading.format).toBe('string');
       const strings = stringsIn(value);
-      for (const named of [reading.user, reading.session]) {
+      for (const named of [reading.user, reading.session, reading.claim?.value ?? null]) {
         if (named === null) continue;
         expect(typeof named).toBe('string');
         expect(named.length).toBeGreaterThan(0);
@@ -61,15 +65,24 @@ describe('readSubject is total', () => {
 
 describe('readEvent is total', () => {
   it('never throws; at most one effect, of the kind its rule allows', () => {
-    fc.assert(fc.property(eventType, fc.oneof(fc.jsonValue(), fc.record({ subject: subjectValue }, { requiredKeys: [] })),
+    fc.assert(fc.property(eventType, fc.oneof(fc.jsonValue(), fc.record({ subject: subjectValue, status: fc.jsonValue(), state: fc.jsonValue() }, { requiredKeys: [] })),
       fc.option(subjectValue, { nil: undefined }), (type, payload, setSubject) => {
-        const reading = readEvent(type, payload, setSubject, issuers);
+        const reading = readEvent(type, payload, setSubject, context);
         const rule = EVENT_RULES.get(type) ?? 'unknown';
         expect(reading.rule).toBe(rule);
+        if (reading.stream !== null) expect(['verification', 'stream_updated']).toContain(rule);
         if (reading.effect === null) return;
+        expect(reading.stream).toBeNull();
         expect(['session_or_subject', 'subject']).toContain(rule);
-        if (rule === 'subject') expect(reading.effect.kind).toBe('subject');
-        expect(stringsIn([payload, setSubject]).has(reading.effect.value)).toBe(true);
+        if (rule === 'subject') expect(reading.effect.kind).not.toBe('session');
+        const strings = stringsIn([payload, setSubject]);
+        if (reading.effect.kind !== 'claim') expect(strings.has(reading.effect.value)).toBe(true);
+        else {
+          // Only emails have a claim here: the key of an email of the input, under that claim.
+          expect(reading.subject.claim?.format).toBe('email');
+          expect(strings.has(reading.subject.claim!.value)).toBe(true);
+          expect(reading.effect.value).toBe(claimValueKey('email', 'email', reading.subject.claim!.value));
+        }
       }), { numRuns: 2000 });
   });
 });

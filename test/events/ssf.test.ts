@@ -4,10 +4,11 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EventDeps } from '../../src/events/apply';
 import type { AuditLine, ProcessedEventLine } from '../../src/events/audit';
-import { CAEP_EVENT, RISC_EVENT, SSF_VERIFICATION_EVENT } from '../../src/events/event-types';
+import { CAEP_EVENT, RISC_EVENT, SSF_STREAM_UPDATED_EVENT, SSF_VERIFICATION_EVENT } from '../../src/events/event-types';
+import { claimValueKey } from '../../src/revocation/claim-values';
 import { JTI_MEMORY_SLACK_SECONDS } from '../../src/events/sink';
 import { MAX_EVENTS_PER_SET } from '../../src/revocation/event-ledger';
-import { MAX_SET_BYTES, SSF_PATH, handleSsfPush } from '../../src/events/ssf';
+import { MAX_SET_BYTES, SSF_PATH, handleSsfPush, verifySet } from '../../src/events/ssf';
 import type { Tenant } from '../../src/tenants/tenant';
 import { TestIssuer, makeKey, type TestKey } from '../support/issuer';
 import { isolate, transmitterPolicyFor, useClock, type TestIsolate } from '../keys/isolates';
@@ -55,6 +56,7 @@ beforeEach(async () => {
 });
 
 const user = (sub = 'user-1', iss = idp.issuer) => ({ format: 'iss_sub', iss, sub });
+const emailKey = (email: string) => claimValueKey('email', 'email', email);
 
 /** A SET as SSF 1.0 transmitters send it; `undefined` removes a claim. */
 function set(claims: Record<string, unknown> = {}, options: { key?: TestKey; header?: Record<string, unknown>; from?: TestIssuer } = {}) {
@@ -146,9 +148,11 @@ describe('subject formats (RFC 9493)', () => {
     ['opaque', () => ({ format: 'opaque', id: 'u-8' }), 'subject:u-8', 'sub'],
     ['complex with an iss_sub user', () => ({ format: 'complex', user: user('u-9'), device: { format: 'opaque', id: 'd' } }), 'subject:u-9', 'sub'],
     ['complex with an opaque user', () => ({ format: 'complex', user: { format: 'opaque', id: 'u-10' } }), 'subject:u-10', 'sub'],
-    ['complex with an email user', () => ({ format: 'complex', user: { format: 'email', email: 'a@acme.test' } }), null, 'none'],
-    ['email', () => ({ format: 'email', email: 'jane@acme.test' }), null, 'none'],
-    ['phone_number', () => ({ format: 'phone_number', phone_number: '+12065550100' }), null, 'none'],
+    ['complex with an email user', () => ({ format: 'complex', user: { format: 'email', email: 'a@ACME.test' } }), `claim:${emailKey('a@acme.test')}`, 'email'],
+    ['email', () => ({ format: 'email', email: 'jane@acme.test' }), `claim:${emailKey('jane@acme.test')}`, 'email'],
+    ['phone_number', () => ({ format: 'phone_number', phone_number: '+12065550100' }),
+      `claim:${claimValueKey('phone_number', 'phone_number', '+12065550100')}`, 'phone_number'],
+    ['email without its member', () => ({ format: 'email', mail: 'jane@acme.test' }), null, 'none'],
     ['account', () => ({ format: 'account', uri: 'acct:jane@acme.test' }), null, 'none'],
     ['aliases', () => ({ format: 'aliases', identifiers: [user('u-11')] }), null, 'none'],
     ["Google's subject_type spelling", () => ({ subject_type: 'iss_sub', iss: idp.issuer, sub: 'u-12' }), 'subject:u-12', 'sub'],
@@ -157,7 +161,8 @@ describe('subject formats (RFC 9493)', () => {
   ])('%s', async (_name, subject, effect, kind) => {
     await expectAccepted(await set({ sub_id: subject() }));
     expect(sink.effects).toEqual(effect === null ? [] : [effect]);
-    expect(processed()).toMatchObject([{ subject: kind, effect: effect === null ? 'none' : 'subject_revoked' }]);
+    const named = effect === null ? 'none' : effect.startsWith('claim:') ? 'claim_value_revoked' : 'subject_revoked';
+    expect(processed()).toMatchObject([{ subject: kind, effect: named }]);
     if (effect === null) expect(processed()[0]!.note).toBeTruthy();
   });
 
@@ -170,6 +175,74 @@ describe('subject formats (RFC 9493)', () => {
 
   it('refuses a subject identifier over 256 characters with the whole SET', async () => {
     await expectRefused(await set({ sub_id: user('u'.repeat(257)) }), 'invalid_request', /256/);
+    await expectRefused(await set({ sub_id: { format: 'email', email: `${'u'.repeat(250)}@acme.test` } }), 'invalid_request', /256/);
+    await expectAccepted(await set({ sub_id: { format: 'email', email: `${'u'.repeat(246)}@acme.test` } }));
+  });
+});
+
+describe('email and phone_number subjects', () => {
+  const withClaims = async (subjectClaims: Record<string, string | null>, body: () => Promise<void>) => {
+    const saved = tenant;
+    tenant = tenantOf({ ...TENANT, events: { ssf: [{ issuer: transmitter.issuer, audience: AUDIENCE, subjectClaims }] } });
+    try {
+      await body();
+    } finally {
+      tenant = saved;
+    }
+  };
+
+  it('name the value under the claim the transmitter names for the format, the email\'s domain in lowercase', async () => {
+    await withClaims({ email: '/ext/upn', phone_number: 'phone' }, async () => {
+      await expectAccepted(await set({ sub_id: { format: 'email', email: 'Jane.Doe@Acme.TEST' } }));
+      await expectAccepted(await set({ sub_id: { format: 'complex', user: { format: 'phone_number', phone_number: '+1 206' } },
+        events: { [`${CAEP_EVENT}session-revoked`]: {} } }));
+    });
+    expect(sink.effects).toEqual([`claim:${claimValueKey('email', '/ext/upn', 'Jane.Doe@acme.test')}`,
+      `claim:${claimValueKey('phone_number', 'phone', '+1 206')}`]);
+  });
+
+  it('change nothing, logged, for a format with no claim configured', async () => {
+    await withClaims({ email: null }, async () => {
+      await expectAccepted(await set({ sub_id: { format: 'email', email: 'jane@acme.test' } }));
+      await expectAccepted(await set({ sub_id: { format: 'phone_number', phone_number: '+12065550100' } }));
+    });
+    expect(sink.batches).toEqual([]);
+    expect(processed().map((line) => [line.subject, line.effect, line.note])).toEqual([
+      ['email', 'none', 'no claim is configured for email subjects'], ['phone_number', 'none', 'no claim is configured for phone_number subjects'],
+    ]);
+    expectNoToken('jane@acme.test', linesText(lines));
+    expect(linesText(lines)).not.toContain('jane@acme.test');
+  });
+
+  it('a session in a complex subject wins over its email user', async () => {
+    await expectAccepted(await set({ sub_id: { format: 'complex', user: { format: 'email', email: 'a@b.c' }, session: { format: 'opaque', id: 's-4' } },
+      events: { [`${CAEP_EVENT}session-revoked`]: {} } }));
+    expect(sink.effects).toEqual(['session:s-4']);
+  });
+});
+
+describe('stream signals', () => {
+  it('a stream-updated event is accepted, changes nothing, and tells the stream its new status', async () => {
+    const token = await set({ sub_id: { format: 'opaque', id: 'stream-7' },
+      events: { [SSF_STREAM_UPDATED_EVENT]: { status: 'paused', reason: 'maintenance' } } });
+    const verified = await verifySet(token, tenant, deps);
+    expect(verified.ok && verified.value.events[0]!.stream).toEqual({ kind: 'stream_updated', status: 'paused', reason: 'maintenance', streamId: 'stream-7' });
+    await expectAccepted(token);
+    expect(sink.batches).toEqual([]);
+    expect(processed()).toMatchObject([{ eventType: SSF_STREAM_UPDATED_EVENT, effect: 'none' }]);
+    expect(processed()[0]).not.toHaveProperty('note');
+  });
+
+  it('a stream-updated event with another status is logged and tells the stream nothing', async () => {
+    const token = await set({ events: { [SSF_STREAM_UPDATED_EVENT]: { status: 'deleted' } } });
+    const verified = await verifySet(token, tenant, deps);
+    expect(verified.ok && verified.value.events[0]).toMatchObject({ note: 'stream-updated without a known status' });
+    expect(verified.ok && verified.value.events[0]).not.toHaveProperty('stream');
+  });
+
+  it('a verification event carries its state to the stream', async () => {
+    const verified = await verifySet(await set({ events: { [SSF_VERIFICATION_EVENT]: { state: 'c3RhdGU' } } }), tenant, deps);
+    expect(verified.ok && verified.value.events[0]!.stream).toEqual({ kind: 'verification', state: 'c3RhdGU' });
   });
 });
 

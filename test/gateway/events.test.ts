@@ -156,6 +156,33 @@ describe('Shared Signals push at the gateway', () => {
     expect(await status(session)).toBe(401);
   });
 
+  it('an email subject revokes tokens whose configured claim holds it (domain in any case), per transmitter, issued at or before', async () => {
+    const other = await TestIssuer.create({ algs: ['ES256'] });
+    await put({ ssf: [
+      { issuer: transmitter.issuer, audience: 'https://receiver.example', jwksUri: transmitter.jwksUri },
+      { issuer: other.issuer, audience: 'https://receiver.example', jwksUri: other.jwksUri, subjectClaims: { email: '/ext/upn' } },
+    ] });
+    const byEmail = await access({ sub: 'gina', email: 'Gina@Acme.example' });
+    const byUpn = await access({ sub: 'gina-2', ext: { upn: 'Gina@acme.EXAMPLE' } });
+    const stranger = await access({ sub: 'hal', email: 'hal@acme.example' });
+    expect(await status(byEmail)).toBe(200);
+    const credentialChange = { sub_id: { format: 'email', email: 'Gina@ACME.example' }, events: { [`${CAEP}credential-change`]: {} } };
+    expect((await push(await set(credentialChange))).status).toBe(202);
+    // The first transmitter names `email`: the token holding it there is refused, the one holding it under ext.upn is not.
+    expect(await status(byEmail)).toBe(401);
+    expect(await status(byUpn)).toBe(200);
+    expect(await status(stranger)).toBe(200);
+    const fromOther = await other.sign({ aud: 'https://receiver.example', jti: crypto.randomUUID(), exp: undefined, ...credentialChange },
+      { now: edge.now, header: { typ: 'secevent+jwt' } });
+    expect((await push(fromOther)).status).toBe(202);
+    expect(await status(byUpn)).toBe(401);
+    // A token issued after the event is not affected.
+    edge.advance(2_000);
+    expect(await status(await access({ sub: 'gina', email: 'gina@acme.example', iat: seconds() }))).toBe(200);
+    const state = await (await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/state`, { headers: ADMIN }))).json();
+    expect(state).toMatchObject({ revokedClaimValues: 2, revokedSubjects: 0 });
+  });
+
   it('a SET from an unknown transmitter or with a bad signature is 400 with an RFC 8935 code and changes nothing', async () => {
     await put();
     const user = await access({ sub: 'frank' });

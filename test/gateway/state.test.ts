@@ -150,7 +150,7 @@ describe('revocation', () => {
 
     await put({ revocation: { maxStalenessSeconds: 0 } });
     expect(await tenantStateStub(env.TENANT_STATE, id).summary())
-      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 });
+      .toEqual({ status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, revokedClaimValues: 0, deniedJtis: 0 });
     // The isolate's copy (on hold) serves the status check before perIp for up to 1 s.
     expect(await statusOf(await token({ sub: 'dave' }))).toBe('403 tenant_on_hold');
     edge.advance(1_000);

@@ -97,14 +97,14 @@ describe('discoverJwksUri', () => {
 
   it('reads jwks_uri from OpenID Connect discovery', async () => {
     const issuer = await TestIssuer.create({ path: '/realms/acme' });
-    expect(await discoverJwksUri(issuer.issuer, rules)).toEqual({ ok: true, jwksUri: issuer.jwksUri });
+    expect(await discoverJwksUri(issuer.issuer, rules)).toEqual({ ok: true, jwksUri: issuer.jwksUri, introspectionEndpoint: null });
     expect(await issuer.hits('/realms/acme/.well-known/openid-configuration')).toBe(1);
   });
 
   it('falls back to RFC 8414 when the OpenID path answers 404', async () => {
     const issuer = await TestIssuer.create({ path: '/tenant-a', publish: false });
     await issuer.serve('/.well-known/oauth-authorization-server/tenant-a', { body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri } });
-    expect(await discoverJwksUri(issuer.issuer, rules)).toEqual({ ok: true, jwksUri: issuer.jwksUri });
+    expect(await discoverJwksUri(issuer.issuer, rules)).toEqual({ ok: true, jwksUri: issuer.jwksUri, introspectionEndpoint: null });
     expect(await issuer.hits('/tenant-a/.well-known/openid-configuration')).toBe(1);
     expect(await issuer.hits('/.well-known/oauth-authorization-server/tenant-a')).toBe(1);
   });
@@ -117,6 +117,20 @@ describe('discoverJwksUri', () => {
     const bare = await TestIssuer.create({ publish: false });
     await bare.publish({ documentIssuer: bare.origin });
     expect((await discoverJwksUri(bare.issuer, rules)).ok).toBe(false);
+  });
+
+  it('keeps the introspection_endpoint an issuer document names, under the same URL rule, and none of an SSF document', async () => {
+    const issuer = await TestIssuer.create({ publish: false });
+    const endpoint = `${issuer.origin}/oauth/introspect`;
+    await register(issuer.discoveryUrl, { body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, introspection_endpoint: endpoint } });
+    expect(await discoverJwksUri(issuer.issuer, rules)).toEqual({ ok: true, jwksUri: issuer.jwksUri, introspectionEndpoint: endpoint });
+    for (const refused of [`http://${issuer.host}/introspect`, 'https://user:pw@elsewhere.test/i', 'not a url', 42]) {
+      await register(issuer.discoveryUrl, { body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, introspection_endpoint: refused } });
+      expect(await discoverJwksUri(issuer.issuer, rules), String(refused)).toEqual({ ok: true, jwksUri: issuer.jwksUri, introspectionEndpoint: null });
+    }
+    const transmitter = await TestIssuer.create({ publish: false });
+    await register(transmitter.ssfConfigurationUrl, { body: { issuer: transmitter.issuer, jwks_uri: transmitter.jwksUri, introspection_endpoint: endpoint } });
+    expect(await discoverJwksUri(transmitter.issuer, rules, 'ssf')).toMatchObject({ ok: true, introspectionEndpoint: null });
   });
 
   it('refuses a jwks_uri that breaks the URL rule, and a redirected discovery', async () => {

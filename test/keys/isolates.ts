@@ -10,6 +10,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import type { Clock } from '../../src/base/clock';
+import type { Outcome } from '../../src/base/denial';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
 import type { KeySetPolicy, KeySource } from '../../src/keys/key-source';
 import { createKeyTiers } from '../../src/keys/tiers';
@@ -68,6 +69,8 @@ export async function useClock(policy: KeySetPolicy, now: Clock, fetchTimeoutMs?
 
 export interface TestIsolate {
   readonly keys: KeySource;
+  /** The key tiers' introspection_endpoint of a key set's discovery document. */
+  introspectionEndpoint(keySet: KeySetPolicy): Promise<Outcome<string>>;
   /** Calls this isolate made to IssuerKeys objects. */
   readonly objectCalls: number;
   /** Waits for the waitUntil work (Cache API writes). */
@@ -84,14 +87,17 @@ export function isolate(now: Clock, options: { cache?: boolean; allowInsecure?: 
       return env.ISSUER_KEYS.get(id);
     },
   } as unknown as DurableObjectNamespace<IssuerKeys>;
-  const keys = createKeyTiers({ now }).source({
+  const io = {
     issuerKeys,
     cache: options.cache ? caches.default : null,
-    waitUntil: (promise) => { pending.push(promise); },
+    waitUntil: (promise: Promise<unknown>) => { pending.push(promise); },
     allowInsecure: options.allowInsecure ?? false,
-  });
+  };
+  const tiers = createKeyTiers({ now });
+  const keys = tiers.source(io);
   return {
     keys,
+    introspectionEndpoint: (keySet) => tiers.introspectionEndpoint(io, keySet),
     get objectCalls() { return objectCalls; },
     settle: async () => { await Promise.all(pending); },
   };

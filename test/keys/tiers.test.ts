@@ -1,6 +1,6 @@
 // The key tiers end to end: isolate memory -> Cache API -> IssuerKeys object -> the auxiliary
 // issuer Worker, counting the issuer's hits and the isolates' object calls.
-import { evictDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/base/denial';
@@ -143,6 +143,54 @@ describe('key tiers: caching', () => {
     lookup(await isolate(now).keys.candidates(policy, header));
     expect(await issuer.hits(DISCOVERY)).toBe(0);
     expect(await issuer.hits('/jwks')).toBe(1);
+  });
+});
+
+describe('key tiers: the introspection endpoint discovery names', () => {
+  async function withEndpoint(options: Parameters<typeof setUp>[0] = {}) {
+    const set = await setUp(options);
+    const endpoint = `${set.issuer.origin}/oauth/introspect`;
+    await register(set.issuer.discoveryUrl, { body: { issuer: set.issuer.issuer, jwks_uri: set.issuer.jwksUri, introspection_endpoint: endpoint } });
+    return { ...set, endpoint };
+  }
+
+  it('comes with the keys: one discovery read for both, then memory; a fresh isolate reads the Cache API', async () => {
+    const { issuer, now, policy, header, endpoint } = await withEndpoint();
+    const edge = isolate(now, { cache: true });
+    expect(await edge.introspectionEndpoint(policy)).toEqual({ ok: true, value: endpoint });
+    lookup(await edge.keys.candidates(policy, header));
+    expect(await edge.introspectionEndpoint(policy)).toEqual({ ok: true, value: endpoint });
+    expect(edge.objectCalls).toBe(1);
+    expect(await issuer.hits(DISCOVERY)).toBe(1);
+    await edge.settle();
+    const other = isolate(now, { cache: true });
+    expect(await other.introspectionEndpoint(policy)).toEqual({ ok: true, value: endpoint });
+    expect(other.objectCalls).toBe(0);
+  });
+
+  it('is issuer_unavailable when the document names none', async () => {
+    const { now, policy } = await setUp();
+    const found = await isolate(now).introspectionEndpoint(policy);
+    expect(found).toMatchObject({ ok: false, denial: { error: 'issuer_unavailable', note: 'discovery names no introspection_endpoint' } });
+  });
+
+  it('reads discovery again, once, for a key set the object kept before it kept the endpoint', async () => {
+    const { issuer, now, policy, header, endpoint } = await withEndpoint();
+    lookup(await isolate(now).keys.candidates(policy, header));
+    // What an object that ran the earlier code holds: the same set without the member.
+    await runInDurableObject(objectOf(policy), async (_instance, state) => {
+      const stored = await state.storage.get<Record<string, unknown>>('keySet');
+      delete stored!.introspectionEndpoint;
+      await state.storage.put('keySet', stored);
+    });
+    await evictDurableObject(objectOf(policy));
+    await useClock(policy, now);
+    const edge = isolate(now);
+    lookup(await edge.keys.candidates(policy, header));
+    expect(await issuer.hits(DISCOVERY)).toBe(1);
+    expect(await edge.introspectionEndpoint(policy)).toEqual({ ok: true, value: endpoint });
+    expect(await edge.introspectionEndpoint(policy)).toEqual({ ok: true, value: endpoint });
+    expect(await issuer.hits(DISCOVERY)).toBe(2);
   });
 });
 

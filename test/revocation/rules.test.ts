@@ -14,7 +14,8 @@ import type { RevocationQuery, TenantStateSnapshot } from '../../src/revocation/
 
 const NOW = 1_900_000_000;
 const clean: TenantStateSnapshot = {
-  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, asOf: NOW, dpopNonceSecret: null,
+  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY_LIST, sessions: EMPTY_LIST, jtis: EMPTY_LIST, claimValues: EMPTY_LIST,
+  asOf: NOW, dpopNonceSecret: null,
 };
 const none: RevocationPolicy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 const token = (over: { subject?: string | null; issuedAt?: number | null; claims?: Record<string, unknown> } = {}): RevocationSubject =>

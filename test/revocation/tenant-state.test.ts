@@ -33,14 +33,16 @@ const rows = (stub: Stub, table: 'revoked_subjects' | 'revoked_sessions' | 'deni
 
 const EMPTY = { entries: new Uint32Array(0), filter: null, horizon: 0, floor: 0, agedThrough: 0 };
 const CLEAN_SNAPSHOT = {
-  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, asOf: expect.any(Number),
+  status: 'active', tokenVersion: 1, revokedBefore: 0, subjects: EMPTY, sessions: EMPTY, jtis: EMPTY, claimValues: EMPTY, asOf: expect.any(Number),
   dpopNonceSecret: expect.any(Uint8Array),
 };
 /** check()'s answer about values in no list. */
 const NOTHING = { sub: null, sid: null, jti: null, asOf: expect.any(Number) };
 /** How long a subject or session counts by default: a day, plus the largest clock tolerance. */
 const KEPT_S = 86_400 + 300;
-const CLEAN_SUMMARY = { status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0 };
+const CLEAN_SUMMARY = {
+  status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, revokedClaimValues: 0, deniedJtis: 0,
+};
 const policy = { tenantId: 'acme', versionClaim: null, tenantClaim: null };
 
 /** The time a snapshot ships for a value (-1: none), whatever else shares its hash. */
@@ -172,7 +174,8 @@ describe('TenantState', () => {
     // marked (a jti leaves with its token's exp: nothing to mark).
     expect(await state.revokeSubject('user-2')).toMatchObject({ revokedSubjects: 1 });
     expect(await runInDurableObject(state, (_: TenantState, s) => s.storage.sql.exec('SELECT list, entries, floor, aged_through FROM list_sizes ORDER BY list').toArray()))
-      .toEqual([{ list: 'jtis', entries: 0, floor: 0, aged_through: 0 }, { list: 'sessions', entries: 0, floor: 0, aged_through: exp - 60 },
+      .toEqual([{ list: 'claimValues', entries: 0, floor: 0, aged_through: 0 }, { list: 'jtis', entries: 0, floor: 0, aged_through: 0 },
+        { list: 'sessions', entries: 0, floor: 0, aged_through: exp - 60 },
         { list: 'subjects', entries: 1, floor: 0, aged_through: exp - 60 }]);
     expect((await state.snapshot()).subjects).toMatchObject({ floor: 0, agedThrough: exp - 60 });
     expect(await state.summary()).not.toHaveProperty('floors');

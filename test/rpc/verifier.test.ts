@@ -178,7 +178,7 @@ describe('Verifier.verify over a service binding', () => {
 describe('Verifier.tenantState', () => {
   it('gives first-party issuers the tokenVersion, and null for an unknown tenant', async () => {
     expect(await call('tenantState', id)).toEqual({
-      status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, deniedJtis: 0,
+      status: 'active', tokenVersion: 1, revokedBefore: 0, revokedSubjects: 0, revokedSessions: 0, revokedClaimValues: 0, deniedJtis: 0,
     });
     await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{}' }));
     await edge.fetch(new Request(`http://admin.localhost/tenants/${id}/revoke`, { method: 'POST', headers: ADMIN, body: '{"sid":"s-1"}' }));

@@ -19,7 +19,18 @@ export async function makeKey(alg: TestAlg, kid = `k${++counter}-${alg.toLowerCa
   return { kid, alg, privateKey: privateKey as CryptoKey, publicJwk };
 }
 
-export async function register(url: string, spec: { status?: number; headers?: Record<string, string>; body?: unknown; behaviour?: 'hang' | 'huge' }): Promise<void> {
+/** What a URL of the stand-in answers (test/fixtures/issuer-worker.js describes each behaviour). */
+export interface RouteSpec {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  behaviour?: 'hang' | 'huge' | 'introspect' | 'refuse';
+  delayMs?: number;
+  bytes?: number;
+  answers?: Record<string, unknown>;
+}
+
+export async function register(url: string, spec: RouteSpec): Promise<void> {
   const response = await fetch(`${CONTROL}/routes`, { method: 'PUT', body: JSON.stringify({ url, ...spec }) });
   if (response.status !== 204) throw new Error(`control call failed: ${response.status}`);
 }

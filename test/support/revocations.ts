@@ -13,6 +13,7 @@ const TABLES: Record<ListName, { insert: string; prefix: string }> = {
   subjects: { insert: 'INSERT INTO revoked_subjects (sub, revoked_at, hash)', prefix: 'sub-' },
   sessions: { insert: 'INSERT INTO revoked_sessions (sid, revoked_at, hash)', prefix: 'sid-' },
   jtis: { insert: 'INSERT INTO denied_jtis (jti, denied_at, hash, exp)', prefix: 'jti-' },
+  claimValues: { insert: 'INSERT INTO revoked_claim_values (value, revoked_at, hash)', prefix: 'val-' },
 };
 
 /** Rows per INSERT: one JSON array each, unpacked by json_each (Durable Objects bind at most 100
@@ -54,6 +55,9 @@ export async function seedList(stub: DurableObjectStub<TenantState>, list: ListN
 export function wireBytes(snapshot: TenantStateSnapshot): number {
   const arrays = (list: RevocationList) => list.entries.byteLength + (list.filter?.fingerprints.byteLength ?? 0);
   const bare = (list: RevocationList) => ({ ...list, entries: [], filter: list.filter && { ...list.filter, fingerprints: [] } });
-  const skeleton = JSON.stringify({ ...snapshot, subjects: bare(snapshot.subjects), sessions: bare(snapshot.sessions), jtis: bare(snapshot.jtis) });
-  return skeleton.length + arrays(snapshot.subjects) + arrays(snapshot.sessions) + arrays(snapshot.jtis);
+  const lists = [snapshot.subjects, snapshot.sessions, snapshot.jtis, snapshot.claimValues];
+  const skeleton = JSON.stringify({
+    ...snapshot, subjects: bare(snapshot.subjects), sessions: bare(snapshot.sessions), jtis: bare(snapshot.jtis), claimValues: bare(snapshot.claimValues),
+  });
+  return skeleton.length + lists.reduce((sum, list) => sum + arrays(list), 0);
 }

@@ -20,7 +20,9 @@ describe('compileTenant: claim names', () => {
     expect(tenant.revocation.versionClaim?.name).toBe('/org/version');
     expect(tenant.revocation.versionClaim?.read(payload)).toBe('4');
     expect(tenant.revocation.tenantClaim?.read(payload)).toBe('acme');
-    expect(compiled({}).revocation).toEqual({ versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5, retainSeconds: 86_400 });
+    expect(compiled({}).revocation).toEqual({
+      versionClaim: null, tenantClaim: null, maxStalenessSeconds: 5, retainSeconds: 86_400, claimSubjects: [],
+    });
     // The memory of revocations bounds every issuer's tokens' age (verify/times.ts).
     const week = compiled({ revocation: { retainSeconds: 604_800 } });
     expect([week.revocation.retainSeconds, [...week.issuers.values()].map((i) => i.retainSeconds)]).toEqual([604_800, [604_800]]);
@@ -37,5 +39,17 @@ describe('compileTenant: claim names', () => {
 
   it('compiles scopeClaims in order, defaults included', () => {
     expect(compiled({}).issuers.get('https://acme.eu.auth0.com/')!.scopeClaims.map((c) => c.name)).toEqual(['scope', 'scp', 'permissions']);
+  });
+
+  it('compiles the claims its transmitters name for email and phone_number subjects, each (format, claim) once', () => {
+    const tenant = compiled({ events: { ssf: [
+      { issuer: 'https://a.example', audience: 'x' },
+      { issuer: 'https://b.example', audience: 'x', subjectClaims: { email: '/ext/upn' } },
+      { issuer: 'https://c.example', audience: 'x', subjectClaims: { email: 'email', phone_number: null } },
+      { issuer: 'https://d.example', audience: 'x', subjectClaims: {} },
+    ] } });
+    expect(tenant.revocation.claimSubjects.map(({ format, claim }) => [format, claim.name]))
+      .toEqual([['email', 'email'], ['phone_number', 'phone_number'], ['email', '/ext/upn']]);
+    expect(tenant.revocation.claimSubjects[2]!.claim.read({ ext: { upn: 'a@b' } })).toBe('a@b');
   });
 });

@@ -412,7 +412,8 @@ describe('scopes and client id', () => {
 // produced above. wrong_tenant and revoked belong to the revocation step, pop_required and
 // cert_mismatch to proof of possession (test/possession/decision.test.ts).
 it('covers every reason code verification can give', () => {
-  const elsewhere = new Set(['wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch']);
+  // Revocation, possession and introspection (test/introspection/) give the others.
+  const elsewhere = new Set(['wrong_tenant', 'revoked', 'pop_required', 'cert_mismatch', 'inactive']);
   const expected = REASONS.filter((r) => !elsewhere.has(r));
   expect([...seen].sort()).toEqual([...expected].sort());
 });
