@@ -4,7 +4,7 @@
 //
 //   const cold = await coldTenant(urls, outside, keys, jwks);   // { statuses, discovery, jwks }
 //   const flood = await kidFlood(urls, outside, keys);     // { statuses, refetches, seconds }
-//   const size = bundleSize();                             // { raw, gzip } in bytes
+//   const size = bundleSize();                             // { raw, gzip, parts } in bytes
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -58,15 +58,27 @@ export async function kidFlood(/** @type {Urls} */ urls, /** @type {Outside} */ 
   return { statuses: countBy(statuses), refetches, seconds };
 }
 
-/** What `wrangler deploy` would upload, raw and gzipped. */
+/** What `wrangler deploy` would upload, raw and gzipped, and where its bytes come from: each
+ *  part's bytes in the bundle (esbuild's metafile), src/ by folder and node_modules by package. */
 export function bundleSize() {
   const outdir = path.join(build, 'deploy');
-  execFileSync(path.join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', outdir], { cwd: root, stdio: 'ignore' });
+  const metafile = path.join(build, 'deploy-meta.json');
+  execFileSync(path.join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', outdir, '--metafile', metafile], { cwd: root, stdio: 'ignore' });
   const file = path.join(outdir, 'index.js');
   const raw = statSync(file).size;
   const gzip = gzipSync(readFileSync(file), { level: 9 }).length;
   log(`bundle (wrangler deploy --dry-run): ${(raw / 1024).toFixed(1)} KiB, ${(gzip / 1024).toFixed(1)} KiB gzipped`);
-  return { raw, gzip };
+  /** @type {{ outputs: Record<string, { inputs?: Record<string, { bytesInOutput: number }> }> }} */
+  const meta = JSON.parse(readFileSync(metafile, 'utf8'));
+  const inputs = Object.values(meta.outputs).find((output) => output.inputs && Object.keys(output.inputs).length > 1)?.inputs ?? {};
+  /** @type {Record<string, number>} */
+  const parts = {};
+  for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
+    const at = input.replace(/^.*?(node_modules\/|src\/)/, '$1').split('/');
+    const part = at[0] === 'node_modules' ? at.slice(0, at[1]?.startsWith('@') ? 3 : 2).join('/') : at.slice(0, at.length > 2 ? 2 : 1).join('/');
+    parts[part] = (parts[part] ?? 0) + bytesInOutput;
+  }
+  return { raw, gzip, parts: Object.entries(parts).sort((a, b) => b[1] - a[1]) };
 }
 
 function countBy(/** @type {number[]} */ values) {

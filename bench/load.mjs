@@ -38,7 +38,7 @@ export async function runRow(/** @type {Bench} */ bench, /** @type {Row} */ row,
   const n = buffers.length;
   let sent = 0;
   const url = bench.urls[row.worker];
-  const statsBefore = row.worker === 'edge-auth' ? await tokenCacheStats(url) : null;
+  const statsBefore = row.worker.startsWith('edge-auth') ? await tokenCacheStats(url) : null;
   const ticksBefore = cpuTicks(bench.workerd);
   const nanosBefore = cpuNanos(bench.workerd);
   const nodeBefore = process.cpuUsage();

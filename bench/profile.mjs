@@ -94,7 +94,8 @@ export function bundleModules(/** @type {string} */ worker) {
   /** @type {[number, string][]} */
   const modules = [];
   readFileSync(path.join(build, `${worker}.js`), 'utf8').split('\n').forEach((line, index) => {
-    const marker = /^\/\/ ((?:node_modules|src|bench)\/\S+)$/.exec(line);
+    // A baseline's bundle (BENCH_BASELINE) reaches node_modules through a symlink: ../../../node_modules/...
+    const marker = /^\/\/ (?:\.\.\/)*((?:node_modules|src|bench)\/\S+)$/.exec(line);
     if (marker?.[1]) modules.push([index, marker[1]]);
   });
   return (/** @type {number} */ line) => {

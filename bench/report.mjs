@@ -25,9 +25,10 @@ export const median = (/** @type {number[]} */ values) => {
  * RESULTS.md of a full run, as Markdown.
  * @param {{ info: ReturnType<typeof import('./workerd.mjs').versions>; settings: Settings; rows: Row[]; targets: Target[];
  *   runs: Record<string, Run[]>; cold: { statuses: Record<string, number>; discovery: number; jwks: number };
- *   flood: { statuses: Record<string, number>; refetches: number; seconds: number }; size: { raw: number; gzip: number };
+ *   flood: { statuses: Record<string, number>; refetches: number; seconds: number }; size: { raw: number; gzip: number; parts: [string, number][] };
  *   tokenBytes: { RS256: number; ES256: number }; workerd: number; load: [string, string]; seconds: number;
- *   budget: import('./budget.mjs').Budget | null; shares: Record<string, Record<string, number>> | null }} r
+ *   budget: import('./budget.mjs').Budget | null; shares: Record<string, Record<string, number>> | null;
+ *   dpop: Record<'noop' | 'claim' | 'cold', number> | null }} r
  */
 export function render(r) {
   const { runs, rows, settings, targets } = r;
@@ -61,7 +62,7 @@ export function render(r) {
   lines.push(`Run: \`npm run bench\`, ${settings.rounds} alternating rounds of every row, autocannon in the bench's Node process with ${settings.connections} connections for ${settings.seconds} s per figure `
     + `(after ${settings.warmup} s of warm-up per row), medians over rounds; ratios are per round (the same round's reference), then the median. `
     + `Tokens: ${settings.pool} distinct per alg (Authorization header: RS256 ${r.tokenBytes.RS256} B, ES256 ${r.tokenBytes.ES256} B), never repeated within a run, or one repeated token. `
-    + `LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}. Every Worker, and the origin the forwarding rows reach, in one workerd process (pid ${r.workerd}) on loopback (Miniflare direct sockets).`, '');
+    + `LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE} (the production default: a log line for 1 allowed request in 100, and every refusal) for every row but those named "(LOG_SAMPLE_RATE 1)". Every Worker, and the origin the forwarding rows reach, in one workerd process (pid ${r.workerd}) on loopback (Miniflare direct sockets).`, '');
   lines.push(`**CPU µs/req** is the workerd process's CPU time over the run (its threads' \`/proc/<pid>/task/*/schedstat\`, in ns; `
     + `checked against \`/proc/<pid>/stat\`'s user + system ticks of ${(1000 / TICKS_PER_SECOND).toFixed(0)} ms) divided by the requests answered 200. `
     + 'It is what Workers bills, and it moves less than req/s when other processes compete for the cores. '
@@ -123,12 +124,29 @@ export function render(r) {
   lines.push(`Per round, forward after one verify costs ${verifyShare('RS256').toFixed(2)}x the forward-only floor's CPU for RS256 and ${verifyShare('ES256').toFixed(2)}x for ES256: `
     + `a gateway verifying distinct tokens serves at most ${(1 / verifyShare('RS256')).toFixed(2)}x (RS256) and ${(1 / verifyShare('ES256')).toFixed(2)}x (ES256) of the forward floor's requests per core.`, '');
 
+  const twins = rows.filter((row) => row.logAll !== undefined && runs[row.logAll] !== undefined);
+  if (twins.length > 0) {
+    lines.push('## LOG_SAMPLE_RATE: the production default against every line', '');
+    lines.push(`Every row above runs at LOG_SAMPLE_RATE ${VARS.LOG_SAMPLE_RATE}, the production default, but its twin named "(LOG_SAMPLE_RATE 1)": `
+      + 'the same Worker logging every allowed decision (its JSON line written with console.log). The difference is per round, then the median.', '');
+    lines.push(`| Row | CPU µs/req at ${VARS.LOG_SAMPLE_RATE} | at 1 | difference per request | ratio |`, '|---|---:|---:|---:|---:|');
+    for (const twin of twins) {
+      const base = /** @type {string} */ (twin.logAll);
+      const diff = median((runs[twin.key] ?? []).map((run, i) => run.cpuUs - (runs[base]?.[i]?.cpuUs ?? NaN)));
+      lines.push(`| ${base} | ${cpu(base).toFixed(1)} | ${cpu(twin.key).toFixed(1)} | ${diff.toFixed(1)} µs | ${ratio(twin.key, base, (x) => x.cpuUs).toFixed(2)}x |`);
+    }
+    lines.push('');
+  }
+
+  if (r.dpop) lines.push(renderDpop(runs, r.dpop), '');
+
   if (r.budget || r.shares) lines.push(renderBudget({ budget: r.budget, shares: r.shares, runs }), '');
 
   lines.push('## Keys under load', '');
   lines.push(`- Cold tenant, 100 concurrent requests through the gateway: answers ${JSON.stringify(r.cold.statuses)}; discovery fetches **${r.cold.discovery}**, JWKS fetches **${r.cold.jwks}**.`);
   lines.push(`- Random-kid flood, 1000 tokens (50 concurrent) in ${r.flood.seconds.toFixed(1)} s at the warm edgeAuth Worker: answers ${JSON.stringify(r.flood.statuses)}; JWKS refetches **${r.flood.refetches}**.`);
-  lines.push(`- Bundle (wrangler deploy --dry-run --outdir): ${(r.size.raw / 1024).toFixed(1)} KiB, **${(r.size.gzip / 1024).toFixed(1)} KiB gzipped**.`, '');
+  lines.push(`- Bundle (wrangler deploy --dry-run --outdir, minified as wrangler.toml says): ${(r.size.raw / 1024).toFixed(1)} KiB, **${(r.size.gzip / 1024).toFixed(1)} KiB gzipped**. `
+    + `Its largest parts (KiB in the bundle before gzip; esbuild's metafile): ${r.size.parts.slice(0, 14).map(([part, bytes]) => `${part} ${(bytes / 1024).toFixed(1)}`).join(', ')}.`, '');
 
   lines.push('## Every round', '');
   lines.push('CPU µs per request (req/s) of each run, in the order they ran; a round runs every row once.', '');
@@ -137,6 +155,31 @@ export function render(r) {
   for (const row of rows) lines.push(`| ${row.key} | ${(runs[row.key] ?? []).map((run) => `${run.cpuUs.toFixed(1)} (${int(run.rps)})`).join(' | ')} |`);
   lines.push('', `Full run: ${Math.round(r.seconds)} s.`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The DPoP row split between the Worker and its replay object (bench/dpop.mjs), as Markdown.
+ * @param {Record<string, Run[]>} runs
+ * @param {Record<'noop' | 'claim' | 'cold', number>} dpop µs per call
+ */
+export function renderDpop(runs, dpop) {
+  const cpu = (/** @type {string} */ key) => median((runs[key] ?? []).map((run) => run.cpuUs));
+  const row = cpu('edgeAuth DPoP ES256');
+  const bearer = cpu('edgeAuth ES256');
+  const lines = ['## DPoP: the Worker\'s share and the replay object\'s', ''];
+  lines.push('The DPoP row\'s DpopReplay objects run in the same workerd process as the Worker, so its CPU per request holds one object call '
+    + '(an admitted DPoP request makes one; test/gateway/dpop.test.ts). The calls measured alone, from inside the Worker, one after another '
+    + '(bench/dpop.mjs: workerd CPU around a request of many calls less an empty request\'s, the lowest round), and the row split by them:', '');
+  lines.push('| µs of workerd CPU | per request or call |', '|---|---:|');
+  lines.push(`| the row: edgeAuth, DPoP, distinct tokens, fresh ES256 proofs | ${row.toFixed(1)} |`);
+  lines.push(`| a call that does nothing in the object (size()): the RPC, both sides | ${dpop.noop.toFixed(1)} |`);
+  lines.push(`| a claim on a warm object: the RPC and the object's SQLite read and insert | ${dpop.claim.toFixed(1)} |`);
+  lines.push(`| of which the object's own work (claim − no-op call) | ${(dpop.claim - dpop.noop).toFixed(1)} |`);
+  lines.push(`| a claim on a new object (a key's first proof: the object starts and makes its table) | ${dpop.cold.toFixed(1)} |`);
+  lines.push(`| **the Worker's share**: the row less one warm claim | **${(row - dpop.claim).toFixed(1)}** |`);
+  lines.push(`| the bearer row of the same alg (edgeAuth ES256) | ${bearer.toFixed(1)} |`);
+  lines.push(`| the Worker's DPoP work beyond a bearer token (its share − the bearer row): the proof verified, its binding checked | ${(row - dpop.claim - bearer).toFixed(1)} |`);
+  return lines.join('\n');
 }
 
 /**
@@ -157,12 +200,23 @@ export function renderBudget(r) {
     + 'times its row\'s CPU per request above, less the floor\'s share of the same step (its URL, its Request, its fetch, its runtime): the column adds up '
     + 'to the rows\' difference, and what no step names is there by the runtime\'s name. **Alone**: the step run n times in a loop inside one workerd '
     + '(bench/workers/budget.ts), schedstat CPU less an empty loop\'s, the lowest of 9 rounds: hot caches, no other request between, so less than in the request.', '');
-  lines.push('| step | hit, in the request | hit, alone | distinct RS256, in the request | distinct RS256, alone |', '|---|---:|---:|---:|---:|');
-  for (const row of rows) lines.push(`| ${row.step} | ${fmt(row.hit)} | ${fmt(row.hitAlone)} | ${fmt(row.distinct)} | ${fmt(row.distinctAlone)} |`);
-  lines.push(`| **sum** | **${fmt(sums.hit)}** | **${fmt(sums.hitAlone)}** | **${fmt(sums.distinct)}** | **${fmt(sums.distinctAlone)}** |`);
-  const rowDiff = { hit: cpu('gateway repeated') - cpu('forward'), distinct: cpu('gateway RS256') - cpu('forward') };
-  lines.push(`| measured: the rows, gateway − forward-only floor | ${fmt(rowDiff.hit)} | | ${fmt(rowDiff.distinct)} | |`);
-  lines.push(`| measured: the whole request in a loop, gateway − floor | | ${fmt(loop.hit)} | | ${fmt(loop.distinct)} |`);
+  const before = rows.some((row) => row.hitBefore !== null);
+  const baseCells = (/** @type {string} */ a, /** @type {string} */ b) => (before ? `${a} | ${b} | ` : '');
+  lines.push(`| step | ${baseCells('hit, before (BENCH_BASELINE)', 'distinct, before')}hit, in the request | hit, alone | distinct RS256, in the request | distinct RS256, alone |`,
+    `|---|${before ? '---:|---:|' : ''}---:|---:|---:|---:|`);
+  for (const row of rows) {
+    lines.push(`| ${row.step} | ${baseCells(fmt(row.hitBefore), fmt(row.distinctBefore))}${fmt(row.hit)} | ${fmt(row.hitAlone)} | ${fmt(row.distinct)} | ${fmt(row.distinctAlone)} |`);
+  }
+  lines.push(`| **sum** | ${baseCells(`**${fmt(sums.hitBefore)}**`, `**${fmt(sums.distinctBefore)}**`)}`
+    + `**${fmt(sums.hit)}** | **${fmt(sums.hitAlone)}** | **${fmt(sums.distinct)}** | **${fmt(sums.distinctAlone)}** |`);
+  const diff = (/** @type {string} */ key) => cpu(key) - cpu('forward');
+  lines.push(`| measured: the rows, gateway − forward-only floor | ${baseCells(fmt(diff('gateway repeated @base')), fmt(diff('gateway RS256 @base')))}`
+    + `${fmt(diff('gateway repeated'))} | | ${fmt(diff('gateway RS256'))} | |`);
+  lines.push(`| measured: the whole request in a loop, gateway − floor | ${baseCells('', '')}| ${fmt(loop.hit)} | | ${fmt(loop.distinct)} |`);
+  const within = (/** @type {number} */ sum, /** @type {number} */ of) => `${(100 * (sum - of) / of).toFixed(1)}%`;
+  lines.push('', `The alone columns' sums against the whole request in a loop: ${within(sums.hitAlone, loop.hit)} (hit) and `
+    + `${within(sums.distinctAlone, loop.distinct)} (distinct); against the rows: ${within(sums.hitAlone, diff('gateway repeated'))} and `
+    + `${within(sums.distinctAlone, diff('gateway RS256'))}. The in-the-request columns add up to the rows' difference by construction (every busy sample is some step's).`);
   lines.push('', `Forward after one verify is ${fmt(cpu('forward+verify RS256') - cpu('forward'))} µs above the floor in the rows `
     + `(${fmt(loop.verify)} in the loop): what a distinct token leaves to the gateway's own work is the rest.`);
   return lines.join('\n');

@@ -26,6 +26,9 @@
 //   gateway RS256|ES256        the product's Worker (edge-token-verifier's default export), distinct tokens
 //   forward                    the forward-only floor: forwards to the origin, no auth
 //   gateway repeated           the gateway, one RS256 token over and over
+//   ... (LOG_SAMPLE_RATE 1)     edgeAuth repeated, gateway RS256 and gateway repeated again on twins that log every
+//                              decision: every other row runs at the production default, 0.01 (a line for 1 in 100
+//                              allowed requests); the report gives the difference per request
 //   edgeAuth opaque repeated   edgeAuth, one opaque token over and over (its introspection answer kept in memory)
 //   edgeAuth opaque distinct   edgeAuth, distinct opaque tokens, each introspected at the stand-in (in the same workerd)
 // Extra rows, run only when BENCH_ROWS names them: crypto RS256|ES256 (one subtle.verify answering
@@ -43,6 +46,7 @@
 //   BENCH_WARMUP seconds per row before round 1 (default 1; 0: none); BENCH_POOL distinct tokens per alg
 //   BENCH_BASELINE=HEAD~1 BENCH_ROWS='^gateway' node bench/run.mjs   # an A/B: each product row also on HEAD~1's sources
 //   BENCH_BUDGET=only node bench/run.mjs                # the gateway's budget, step by step (bench/budget.mjs), and its four rows
+//   BENCH_DPOP=only node bench/run.mjs                  # the DPoP row's Worker and replay-object shares (bench/dpop.mjs), and its two rows
 //   BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=0 BENCH_POOL=2000 npm run bench   # a smoke run (~20 s; its RESULTS.md says nothing)
 //
 // The parts: traffic.mjs (keys, tokens, the requests of each kind of traffic), workerd.mjs (the
@@ -58,10 +62,11 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureBudget, profileBudget } from './budget.mjs';
+import { measureDpop } from './dpop.mjs';
 import { bundleSize, coldTenant, kidFlood } from './checks.mjs';
 import { expectStatus, rounds, runRow } from './load.mjs';
 import { profileRows } from './profile.mjs';
-import { render, renderBaseline, renderBudget } from './report.mjs';
+import { render, renderBaseline, renderBudget, renderDpop } from './report.mjs';
 import { AUDIENCE, HOST, ISSUER, createTraffic, makeKeys } from './traffic.mjs';
 import { BASELINE, BASE_WORKERS, build, bundle, loadAverage, start, versions } from './workerd.mjs';
 
@@ -82,12 +87,17 @@ const settings = {
  *  BENCH_BUDGET=only: the budget and the four rows it is compared with. */
 const BUDGET = process.env.BENCH_BUDGET ?? '';
 const BUDGET_ROWS = '^(forward|gateway repeated|forward\\+verify RS256|gateway RS256)$';
-const ONLY = process.env.BENCH_ROWS || BUDGET === 'only' ? new RegExp(process.env.BENCH_ROWS || BUDGET_ROWS) : null;
+/** BENCH_DPOP=only: the DPoP split (bench/dpop.mjs) and the two rows it is read with (a full run always does it). */
+const DPOP = process.env.BENCH_DPOP ?? '';
+const DPOP_ROWS = '^(edgeAuth ES256|edgeAuth DPoP ES256)$';
+const ONLY = process.env.BENCH_ROWS || BUDGET === 'only' || DPOP === 'only'
+  ? new RegExp(process.env.BENCH_ROWS || (BUDGET === 'only' ? BUDGET_ROWS : DPOP_ROWS)) : null;
 /** The edgeAuth host whose issuer introspects opaque tokens (bench/workers/edge-auth.ts). */
 const OPAQUE_HOST = 'opaque.bench.test';
 const PROFILE = process.env.BENCH_PROFILE ? new RegExp(process.env.BENCH_PROFILE) : null;
 
-/** @typedef {{ key: string; worker: import('./workerd.mjs').WorkerName; traffic: string; host?: string; path?: string; about: string; extra?: boolean }} Row */
+/** @typedef {{ key: string; worker: import('./workerd.mjs').WorkerName; traffic: string; host?: string; path?: string; about: string; extra?: boolean;
+ *    logAll?: string }} Row `logAll`: the row is the named row's twin at LOG_SAMPLE_RATE 1 (every other row runs at the production 0.01) */
 
 /** Every row, in the order a round runs them. `extra` rows run only when BENCH_ROWS names them. */
 const ROWS = /** @type {Row[]} */ ([
@@ -98,12 +108,15 @@ const ROWS = /** @type {Row[]} */ ([
   { key: 'edgeAuth DPoP ES256', worker: 'edge-auth', traffic: 'dpop ES256', about: 'edgeAuth, ES256 DPoP-bound tokens, each with a fresh ES256 proof (replay object call included)' },
   { key: 'floor', worker: 'floor', traffic: 'repeated RS256', about: 'Hono floor: a Hono app answering 200' },
   { key: 'edgeAuth repeated', worker: 'edge-auth', traffic: 'repeated RS256', about: 'edgeAuth, one repeated RS256 token' },
+  { key: 'edgeAuth repeated (LOG_SAMPLE_RATE 1)', worker: 'edge-auth-log-all', traffic: 'repeated RS256', about: 'edgeAuth, one repeated RS256 token, every decision logged (LOG_SAMPLE_RATE 1)', logAll: 'edgeAuth repeated' },
   { key: 'forward+verify RS256', worker: 'forward-verify', traffic: 'distinct RS256', about: 'forward after one crypto.subtle.verify, RS256, distinct tokens' },
   { key: 'gateway RS256', worker: 'gateway', traffic: 'distinct RS256', about: 'gateway (edge-token-verifier), RS256, distinct tokens' },
+  { key: 'gateway RS256 (LOG_SAMPLE_RATE 1)', worker: 'gateway-log-all', traffic: 'distinct RS256', about: 'gateway, RS256, distinct tokens, every decision logged (LOG_SAMPLE_RATE 1)', logAll: 'gateway RS256' },
   { key: 'forward+verify ES256', worker: 'forward-verify', traffic: 'distinct ES256', about: 'forward after one crypto.subtle.verify, ES256, distinct tokens' },
   { key: 'gateway ES256', worker: 'gateway', traffic: 'distinct ES256', about: 'gateway (edge-token-verifier), ES256, distinct tokens' },
   { key: 'forward', worker: 'forward', traffic: 'repeated RS256', about: 'forward-only floor (no auth)' },
   { key: 'gateway repeated', worker: 'gateway', traffic: 'repeated RS256', about: 'gateway, one repeated RS256 token' },
+  { key: 'gateway repeated (LOG_SAMPLE_RATE 1)', worker: 'gateway-log-all', traffic: 'repeated RS256', about: 'gateway, one repeated RS256 token, every decision logged (LOG_SAMPLE_RATE 1)', logAll: 'gateway repeated' },
   { key: 'edgeAuth opaque repeated', worker: 'edge-auth', traffic: 'repeated opaque', host: OPAQUE_HOST, about: 'edgeAuth, one repeated opaque token (introspection cached)' },
   { key: 'edgeAuth opaque distinct', worker: 'edge-auth', traffic: 'distinct opaque', host: OPAQUE_HOST, about: 'edgeAuth, distinct opaque tokens (local introspection endpoint: the stand-in, in the same workerd)' },
   { key: 'crypto RS256', worker: 'crypto', traffic: 'distinct RS256', about: 'crypto limit: one subtle.verify answering 200, RS256', extra: true },
@@ -139,7 +152,7 @@ async function main() {
   const rows = ROWS.filter((row) => (ONLY ? ONLY.test(row.key) : !row.extra) && (!PROFILE || PROFILE.test(row.key)))
     // BENCH_BASELINE: each row of the product's Workers with its twin on the baseline's bundle.
     .flatMap((row) => (BASELINE !== null && BASE_WORKERS.some((w) => w === row.worker)
-      ? [row, { ...row, key: `${row.key} @base`, worker: /** @type {import('./workerd.mjs').WorkerName} */ (`${row.worker}@base`) }] : [row]));
+      ? [row, { ...row, key: `${row.key} @base`, about: `${row.about}, on ${BASELINE}`, worker: /** @type {import('./workerd.mjs').WorkerName} */ (`${row.worker}@base`) }] : [row]));
   if (rows.length === 0) throw new Error(`no row matches ${process.env.BENCH_ROWS ?? ''} ${process.env.BENCH_PROFILE ?? ''}`);
   const full = !ONLY && !PROFILE;
 
@@ -156,18 +169,21 @@ async function main() {
     }
     const runs = await rounds(bench, rows, settings);
     const budget = wantBudget ? await gatewayBudget(bench, settings) : null;
-    if (!full) return { runs, budget, cold: null, flood: null, workerd: bench.workerd };
+    const dpop = full || DPOP !== '' ? await measureDpop(bench, { rounds: settings.rounds }) : null;
+    if (!full) return { runs, budget, dpop, cold: null, flood: null, workerd: bench.workerd };
     const cold = await coldTenant(bench.urls, outside, keys, jwks);
     const flood = await kidFlood(bench.urls, outside, keys);
-    return { runs, budget, cold, flood, workerd: bench.workerd };
+    return { runs, budget, dpop, cold, flood, workerd: bench.workerd };
   });
   if (measured === null) return;
   const { runs, budget } = measured;
   if (BASELINE !== null) log(`\n${renderBaseline(rows, runs, BASELINE)}`);
+  if (measured.dpop !== null && !full) log(`\n${renderDpop(runs, measured.dpop)}`);
 
-  // The budget in the request: its three rows under the profiler, in a workerd of their own (an
-  // inspector costs a little on every request: the rows above ran without one).
-  const profiled = ROWS.filter((row) => ['forward', 'gateway repeated', 'gateway RS256'].includes(row.key));
+  // The budget in the request: its three rows (and with BENCH_BASELINE the gateway's twins) under
+  // the profiler, in a workerd of their own (an inspector costs a little on every request: the rows
+  // above ran without one).
+  const profiled = rows.filter((row) => ['forward', 'gateway repeated', 'gateway RS256', 'gateway repeated @base', 'gateway RS256 @base'].includes(row.key));
   const shares = wantBudget
     ? await withWorkerd({ jwks, inspector: true, traffic, rows: profiled }, async ({ bench, inspectorPort }) => {
       await warm(bench, profiled);
@@ -186,7 +202,7 @@ async function main() {
   const tokenBytes = { RS256: await authorization('distinct RS256'), ES256: await authorization('distinct ES256') };
   const report = render({
     info, settings, rows, targets: TARGETS, runs, cold: /** @type {any} */ (measured.cold), flood: /** @type {any} */ (measured.flood),
-    size, tokenBytes, workerd: measured.workerd, budget, shares, load: [loadBefore, loadAverage()], seconds: (Date.now() - started) / 1000,
+    size, tokenBytes, workerd: measured.workerd, budget, shares, dpop: measured.dpop, load: [loadBefore, loadAverage()], seconds: (Date.now() - started) / 1000,
   });
   log('');
   log(report);
@@ -207,7 +223,7 @@ async function withWorkerd(options, work) {
     // The gateway's tenants, through its admin API, on the same host and audience as the others.
     const admin = { host: 'admin.localhost', method: 'PUT', headers: { authorization: 'Bearer bench-admin-token', 'content-type': 'application/json' } };
     const benchTenant = JSON.stringify({ id: 'bench', hosts: [HOST], upstream: 'https://origin.bench.test', issuers: [{ issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['RS256', 'ES256'] }] });
-    for (const worker of /** @type {import('./workerd.mjs').WorkerName[]} */ (['gateway', 'budget', ...(BASELINE === null ? [] : ['gateway@base'])])) {
+    for (const worker of /** @type {import('./workerd.mjs').WorkerName[]} */ (['gateway', 'gateway-log-all', 'budget', ...(BASELINE === null ? [] : ['gateway@base'])])) {
       await expectStatus(urls[worker], { ...admin, path: '/tenants/bench', body: benchTenant }, 201, `PUT ${worker} tenant`);
     }
     await expectStatus(urls.gateway, {

@@ -40,8 +40,10 @@ export const build = path.join(here, '.build');
 const STAND_IN = path.join(root, 'test/fixtures/issuer-worker.js');
 const COMPAT = '2026-04-01';
 
-/** The settings every product Worker runs with. */
+/** The settings every product Worker runs with: the production default (wrangler.toml). */
 export const VARS = { LOG_SAMPLE_RATE: '0.01' };
+/** The twins that log every allowed decision (the rows named `... (LOG_SAMPLE_RATE 1)`). */
+export const LOG_ALL = { LOG_SAMPLE_RATE: '1' };
 
 /** wrangler.toml's new_sqlite_classes. */
 const sqlite = (/** @type {Record<string, string>} */ classes) =>
@@ -58,9 +60,18 @@ export const WORKERS = {
       durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter', DPOP_REPLAY: 'DpopReplay' }),
     }),
   },
+  // The same Worker logging every decision: what a log line costs, against the production default.
+  'edge-auth-log-all': {
+    entry: 'edge-auth.ts',
+    options: () => ({
+      bindings: { ...LOG_ALL, ISSUER, AUDIENCE }, outboundService: 'aux',
+      durableObjects: sqlite({ ISSUER_KEYS: 'IssuerKeys', TENANT_STATE: 'TenantState', RATE_LIMITER: 'RateLimiter', DPOP_REPLAY: 'DpopReplay' }),
+    }),
+  },
   forward: { entry: 'forward-floor.js', options: () => ({ outboundService: 'aux' }) },
   'forward-verify': { entry: 'forward-verify.js', options: (/** @type {string} */ jwks) => ({ bindings: { JWKS: jwks }, outboundService: 'aux' }) },
   gateway: { entry: 'gateway.ts', options: () => ({ ...gatewayOptions }) },
+  'gateway-log-all': { entry: 'gateway.ts', options: () => ({ ...gatewayOptions, bindings: { ...gatewayOptions.bindings, ...LOG_ALL } }) },
   // The gateway again, with the budget door (bench/budget.mjs): its own isolate, so the budget's
   // loops never touch the gateway row's caches.
   budget: { entry: 'budget.ts', options: () => ({ ...gatewayOptions }) },

@@ -9,7 +9,11 @@
 //   opaque.bench.test   as api, its issuer introspecting opaque tokens (RFC 7662) at the stand-in
 //
 // GET /__stats (not part of the product): the token cache's counters, for the hit share of a run.
+// POST /__dpop?mode=noop|claim|cold&n=N (not part of the product): N calls to DpopReplay objects
+// made one after another from inside this Worker, for the DPoP split (bench/dpop.mjs): a no-op
+// call (size()) to one warm object, a claim of a fresh jti on it, or a claim on N new objects.
 import { Hono } from 'hono';
+import type { DpopReplay } from 'edge-token-verifier';
 import { createTokenCache, edgeAuth, type EdgeAuthBindings, type EdgeAuthVariables } from 'edge-token-verifier/hono';
 
 export { DpopReplay, IssuerKeys, RateLimiter, TenantState } from 'edge-token-verifier';
@@ -44,6 +48,24 @@ const tokenCache = createTokenCache({ now: () => Date.now() });
 const app = new Hono<{ Bindings: BenchEnv; Variables: EdgeAuthVariables }>();
 
 app.get('/__stats', (c) => c.json({ tokenCache: { ...tokenCache.counters, size: tokenCache.size, bytes: tokenCache.bytes } }));
+
+app.post('/__dpop', async (c) => {
+  const replays = (c.env as BenchEnv & { DPOP_REPLAY: DurableObjectNamespace<DpopReplay> }).DPOP_REPLAY;
+  const n = Number(c.req.query('n') ?? 0);
+  const mode = c.req.query('mode');
+  const run = crypto.randomUUID();
+  const object = (jkt: string) => replays.get(replays.idFromName(`bench/dpop/${jkt}`));
+  const claim = (jkt: string, i: number) =>
+    ({ tenantId: 'bench', jkt, jti: `${run}-${i}`, expiresAt: Math.floor(Date.now() / 1000) + 600 });
+  const warm = object('warm');
+  for (let i = 0; i < n; i++) {
+    if (mode === 'noop') await warm.size();
+    else if (mode === 'claim') await warm.claim(claim('warm', i));
+    else if (mode === 'cold') await object(`${run}-${i}`).claim(claim(`${run}-${i}`, i));
+    else return c.text('mode: noop, claim or cold', 400);
+  }
+  return c.json({ n });
+});
 
 app.use('*', edgeAuth({
   // The Host header: what a multi-tenant user's resolver would read.
