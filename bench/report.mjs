@@ -28,7 +28,7 @@ export const median = (/** @type {number[]} */ values) => {
  *   flood: { statuses: Record<string, number>; refetches: number; seconds: number }; size: { raw: number; gzip: number; parts: [string, number][] };
  *   tokenBytes: { RS256: number; ES256: number }; workerd: number; load: [string, string]; seconds: number;
  *   budget: import('./budget.mjs').Budget | null; shares: Record<string, Record<string, number>> | null;
- *   dpop: Record<'noop' | 'claim' | 'cold', number> | null }} r
+ *   dpop: Record<'noop' | 'claim' | 'cold', number> | null; baseline: string | null }} r
  */
 export function render(r) {
   const { runs, rows, settings, targets } = r;
@@ -138,6 +138,12 @@ export function render(r) {
     lines.push('');
   }
 
+  if (r.baseline) {
+    lines.push(`## This tree against ${r.baseline}`, '');
+    lines.push(`BENCH_BASELINE=${r.baseline}: each product row beside its twin bundled from ${r.baseline}'s sources, in the same rounds.`, '');
+    lines.push(renderBaseline(rows, runs, r.baseline), '');
+  }
+
   if (r.dpop) lines.push(renderDpop(runs, r.dpop), '');
 
   if (r.budget || r.shares) lines.push(renderBudget({ budget: r.budget, shares: r.shares, runs }), '');
@@ -207,17 +213,20 @@ export function renderBudget(r) {
   for (const row of rows) {
     lines.push(`| ${row.step} | ${baseCells(fmt(row.hitBefore), fmt(row.distinctBefore))}${fmt(row.hit)} | ${fmt(row.hitAlone)} | ${fmt(row.distinct)} | ${fmt(row.distinctAlone)} |`);
   }
-  lines.push(`| **sum** | ${baseCells(`**${fmt(sums.hitBefore)}**`, `**${fmt(sums.distinctBefore)}**`)}`
-    + `**${fmt(sums.hit)}** | **${fmt(sums.hitAlone)}** | **${fmt(sums.distinct)}** | **${fmt(sums.distinctAlone)}** |`);
+  const bold = (/** @type {number | null} */ x) => (fmt(x) === '' ? '' : `**${fmt(x)}**`);
+  lines.push(`| **sum** | ${baseCells(bold(sums.hitBefore), bold(sums.distinctBefore))}`
+    + `${bold(sums.hit)} | ${bold(r.budget ? sums.hitAlone : null)} | ${bold(sums.distinct)} | ${bold(r.budget ? sums.distinctAlone : null)} |`);
   const diff = (/** @type {string} */ key) => cpu(key) - cpu('forward');
   lines.push(`| measured: the rows, gateway − forward-only floor | ${baseCells(fmt(diff('gateway repeated @base')), fmt(diff('gateway RS256 @base')))}`
     + `${fmt(diff('gateway repeated'))} | | ${fmt(diff('gateway RS256'))} | |`);
   lines.push(`| measured: the whole request in a loop, gateway − floor | ${baseCells('', '')}| ${fmt(loop.hit)} | | ${fmt(loop.distinct)} |`);
   const within = (/** @type {number} */ sum, /** @type {number} */ of) => `${(100 * (sum - of) / of).toFixed(1)}%`;
-  lines.push('', `The alone columns' sums against the whole request in a loop: ${within(sums.hitAlone, loop.hit)} (hit) and `
+  if (r.budget) lines.push('', `The alone columns' sums against the whole request in a loop: ${within(sums.hitAlone, loop.hit)} (hit) and `
     + `${within(sums.distinctAlone, loop.distinct)} (distinct); against the rows: ${within(sums.hitAlone, diff('gateway repeated'))} and `
-    + `${within(sums.distinctAlone, diff('gateway RS256'))}. The in-the-request columns add up to the rows' difference by construction (every busy sample is some step's).`);
-  lines.push('', `Forward after one verify is ${fmt(cpu('forward+verify RS256') - cpu('forward'))} µs above the floor in the rows `
+    + `${within(sums.distinctAlone, diff('gateway RS256'))}. The in-the-request columns add up to the rows' difference by construction (every busy sample is some step's). `
+    + 'A profile sees one isolate\'s JavaScript; the process also runs the origin\'s isolate and workerd\'s own I/O, which land in the runtime\'s rows '
+    + 'and in the floor\'s share of the fetch and the Request: a negative figure is a step the floor spends a larger share of its samples on.');
+  if (r.budget) lines.push('', `Forward after one verify is ${fmt(cpu('forward+verify RS256') - cpu('forward'))} µs above the floor in the rows `
     + `(${fmt(loop.verify)} in the loop): what a distinct token leaves to the gateway's own work is the rest.`);
   return lines.join('\n');
 }
