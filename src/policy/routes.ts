@@ -87,9 +87,10 @@ const NO_OVERRIDES: readonly string[] = Object.freeze([]);
  *  (%41-%7A: any spelling of a name holds one of the two). Most queries stop here. */
 const MAY_NAME_METHOD = /method|%[4-7][0-9a-f]/i;
 /** A query parameter name, form-decoded, that frameworks read as `_method` (any case): PHP
- *  (Laravel, Symfony) drops leading spaces and turns a leading `.` into `_`; a leading space or
- *  `[` is taken too, as the PHP renaming is described (more protection, never less). */
-const METHOD_PARAMETER = /^(?: *[_.[]| )method$/i;
+ *  (Laravel, Symfony) drops leading spaces, turns a leading `.` into `_` and ends the name at its
+ *  first NUL (a C string: `_method%00x` is `_method`); a leading space or `[` is taken too, as the
+ *  PHP renaming is described (more protection, never less). */
+const METHOD_PARAMETER = /^(?: *[_.[]| )method(?:\0|$)/i;
 
 /** The other methods a request names for itself, upper-case, without its own; null when it
  *  names more than MAX_METHOD_OVERRIDES. Values that are no method token are left out: no

@@ -417,9 +417,17 @@ describe('method overrides: every method the origin may run the request as', () 
       '  _method', '++_method', '%20%20_method', ' .method', '+%2E%6Dethod', '+_method']) {
       expect(overrides({}, `?${name}=PUT`), name).toEqual(['PUT']);
     }
-    for (const name of ['method', 'x_method', '__method', '_methods', '_method_', '_method%00', '%2B_method', '  method', '_me%74hod%3D', '_meth od']) {
+    for (const name of ['method', 'x_method', '__method', '_methods', '_method_', '%00_method', '%2B_method', '  method', '_me%74hod%3D', '_meth od']) {
       expect(overrides({}, `?${name}=PUT`), name).toEqual([]);
     }
+  });
+
+  it('reads a name up to its first NUL, as PHP does (php_register_variable_ex takes strlen of the decoded name)', () => {
+    // `?_method%00=DELETE` is `$_GET['_method']` to Laravel and Symfony: a POST run as DELETE.
+    for (const name of ['_method%00', '_method%00x', '_method%00%5B%5D', '.method%00', '+_method%00.', '%5F%6D%65%74%68%6F%64%00%3D']) {
+      expect(overrides({}, `?${name}=DELETE`), name).toEqual(['DELETE']);
+    }
+    for (const name of ['%00_method', '_meth%00od', '_metho%00d']) expect(overrides({}, `?${name}=DELETE`), name).toEqual([]);
   });
 
   it('reads the query as a plain decode-then-compare reading does (property)', () => {
@@ -497,7 +505,8 @@ function overridesRead(method: string, search: string): readonly string[] | null
   for (const pair of (search.startsWith('?') ? search.slice(1) : search).split('&')) {
     if (pair === '') continue;
     const at = pair.indexOf('=');
-    const name = formDecode(at === -1 ? pair : pair.slice(0, at)).toLowerCase();
+    // Up to its first NUL, as PHP reads a name (a C string); PHP also drops leading spaces.
+    const name = formDecode(at === -1 ? pair : pair.slice(0, at)).toLowerCase().split('\0')[0]!;
     const phpName = name.replace(/^ +/, '');
     if (READ_AS_METHOD.has(name) || READ_AS_METHOD.has(phpName)) values.push(formDecode(at === -1 ? '' : pair.slice(at + 1)));
   }

@@ -181,6 +181,8 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
 const ESCAPED_METHOD_NAMES = [
   '_%6Dethod', '_%6dethod', '%5F%6D%65%74%68%6F%64', '_meth%6Fd', '_METHOD', '.method', '%2Emethod', '+method', '%20method',
   '[method', '%5Bmethod', '++_method', '%20.method',
+  // PHP reads a name up to its first NUL: `_method%00` is `$_GET['_method']` to Laravel and Symfony.
+  '_method%00', '_method%00x', '.method%00%5B%5D',
 ];
 
 describe('method overrides (Rails, Express method-override, Laravel, Symfony and ASP.NET Core run a POST as the method it names)', () => {
