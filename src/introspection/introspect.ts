@@ -29,7 +29,7 @@ import { MAX_CREDENTIAL_BYTES, type VerifiedToken } from '../verify/token';
 import { judgeAnswer, type Answer } from './answer';
 import { callIntrospection, INTROSPECTION_RETRY_AFTER_SECONDS, INTROSPECTION_TIMEOUT_MS } from './call';
 import {
-  answerKey, answerWindowMs, awaitFlight, endFlight, flightOf, keepAnswer, readCachedAnswer, startFlight,
+  answerKey, answerWindowMs, awaitFlight, endFlight, flightOf, keepAnswer, keptWithin, readCachedAnswer, startFlight,
   type AnswerKey, type Held, type Introspections, type IntrospectionTier, type Settled,
 } from './cache';
 
@@ -91,7 +91,11 @@ function introspect(token: string, tenant: IntrospectingTenant, resource: string
   const issuer = tenant.introspection;
   const key = answerKey(tenant.id, issuer.issuer, token);
   const held = deps.introspections.memory.get(key.memory);
-  if (held !== undefined) return judged(held, issuer, resource, deps.now(), 'memory');
+  if (held !== undefined) {
+    const now = deps.now();
+    if (keptWithin(held.answer, held.keptAt, issuer, now)) return judged(held, issuer, resource, now, 'memory');
+    deps.introspections.memory.delete(key.memory);
+  }
   return introspectCold(token, key, tenant, resource, deps);
 }
 
@@ -131,8 +135,8 @@ async function answerFor(token: string, key: AnswerKey, tenant: IntrospectingTen
   const issuer = tenant.introspection;
   if (io.cache !== null) {
     const cached = await readCachedAnswer(io.cache, key, deps.now());
-    if (cached !== null) {
-      keepAnswer(state, key, cached.answer, cached.expiresAt - deps.now(), { cache: null, waitUntil: io.waitUntil });
+    if (cached !== null && keptWithin(cached.answer, cached.keptAt, issuer, deps.now())) {
+      keepAnswer(state, key, cached.answer, cached.expiresAt - deps.now(), { cache: null, waitUntil: io.waitUntil }, cached.keptAt);
       return { ok: true, answer: cached.answer, tier: 'cache' };
     }
   }
@@ -164,7 +168,7 @@ async function endpointOf(issuer: IntrospectingIssuer, deps: IntrospectionDeps):
 
 /** An answer judged for this issuer and resource: inactive, the memo of its claims' judgement
  *  when the same policy read it last (else judged now), then its times, on every use. */
-function judged(held: Held, issuer: IssuerPolicy, resource: string, nowMs: number, tier: IntrospectionTier): Introspected {
+function judged(held: Pick<Held, 'answer' | 'judged'>, issuer: IssuerPolicy, resource: string, nowMs: number, tier: IntrospectionTier): Introspected {
   const { answer } = held;
   if (!answer.active) return invalidToken('inactive', 'introspection: active is false');
   let memo = held.judged;
