@@ -144,7 +144,7 @@ async function answerFor(token: string, key: AnswerKey, tenant: IntrospectingTen
   const endpoint = await endpointOf(issuer, deps);
   if (!endpoint.ok) return endpoint;
   const called = await callIntrospection(token, {
-    endpoint: endpoint.value, issuer: issuer.issuer, policy: issuer.introspection, edgeKey: tenant.edgeKey, now: deps.now(),
+    endpoint: endpoint.value, policy: issuer.introspection, edgeKey: tenant.edgeKey, now: deps.now(),
     allowInsecure: io.allowInsecure, timeoutMs: Math.max(1, INTROSPECTION_TIMEOUT_MS - (Date.now() - started)), fetch: deps.fetch,
   });
   if (!called.ok) return called;
