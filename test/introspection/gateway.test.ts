@@ -173,6 +173,39 @@ describe('an opaque token, introspected', () => {
     expect((await response.json() as { error: string }).error).toBe('issuer_unavailable');
     expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
   });
+
+  // The endpoint from discovery lives with the issuer's key set: the edge takes it from the same
+  // read, so a key set it has never been able to fetch (a JWKS that fails from the start, a
+  // document without jwks_uri) names no endpoint either. Fail closed, and the block's own
+  // `endpoint` does not depend on the key set at all (docs/introspection.md).
+  it('discovery whose JWKS fails (nothing held) or that names no jwks_uri: 503 issuer_unavailable, no call; a named endpoint is not affected', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await register(issuer.jwksUri, { status: 500, body: 'down' });
+    await register(issuer.discoveryUrl, {
+      body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, introspection_endpoint: endpoint.url },
+    });
+    await putIntrospecting(null);
+    const down = await call(token);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ error: 'issuer_unavailable' });
+    expect(down.headers.get('retry-after')).toMatch(/^\d+$/);
+
+    // RFC 8414 makes jwks_uri optional; OpenID Connect Discovery, which the edge reads first, does not.
+    const bare = await TestIssuer.create();
+    const { id: bareId, domain } = uniqueTenant('od');
+    await register(bare.discoveryUrl, { body: { issuer: bare.issuer, introspection_endpoint: endpoint.url } });
+    const config = tenantConfig({ id: bareId, hosts: [`api.${domain}`], issuer: bare });
+    (config.issuers as Record<string, unknown>[])[0]!.introspection = { endpoint: null, clientId: 'edge', clientSecret: 's' };
+    await edge.putTenant(config);
+    expect((await edge.request(`https://api.${domain}/orders`, { token })).status).toBe(503);
+    expect(await endpoint.calls()).toBe(0);
+
+    await putIntrospecting(endpoint);
+    edge.advance(31_000);
+    expect((await call(token)).status).toBe(200);
+    expect(await endpoint.calls()).toBe(1);
+  });
 });
 
 describe('which credentials go to the provider', () => {
