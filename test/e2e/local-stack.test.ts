@@ -391,8 +391,20 @@ describe('npm start', () => {
     exited: Promise<number | null>;
   }
 
-  /** `npm start` on this test's ports and state, straight or under a parent; once its banner is out. */
+  /** `npm start` on this test's ports and state, straight or under a parent; once its banner is out.
+   *  A port another process took between being found free and being bound (this machine may run
+   *  other tests beside this one) is the one failure tried again, on fresh ports. */
   async function start(under: 'test' | 'parent' = 'test'): Promise<Stack> {
+    try {
+      return await startOnce(under);
+    } catch (error) {
+      if (!/port \d+ is in use/.test(String(error))) throw error;
+      ports = { edge: await freePort(), issuer: await freePort(), origin: await freePort(), ssf: await freePort() };
+      return startOnce(under);
+    }
+  }
+
+  async function startOnce(under: 'test' | 'parent'): Promise<Stack> {
     const args = [...npm.slice(1), 'start', '--', '--edge-port', String(ports.edge), '--issuer-port', String(ports.issuer),
       '--origin-port', String(ports.origin), '--ssf-port', String(ports.ssf), '--state-dir', scratch];
     const [command, argv] = under === 'test' ? [npm[0]!, args] : [process.execPath, ['-e', PARENT, npm[0]!, ...args]];
