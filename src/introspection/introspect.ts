@@ -168,7 +168,8 @@ async function endpointOf(issuer: IntrospectingIssuer, deps: IntrospectionDeps):
 
 /** An answer judged for this issuer and resource: inactive, the memo of its claims' judgement
  *  when the same policy read it last (else judged now), then its times, on every use. */
-function judged(held: Pick<Held, 'answer' | 'judged'>, issuer: IssuerPolicy, resource: string, nowMs: number, tier: IntrospectionTier): Introspected {
+function judged(held: Pick<Held, 'answer' | 'judged'>, issuer: IssuerPolicy, resource: string, nowMs: number,
+  tier: IntrospectionTier): Introspected {
   const { answer } = held;
   if (!answer.active) return invalidToken('inactive', 'introspection: active is false');
   let memo = held.judged;
