@@ -556,5 +556,5 @@ async function writeKeys(file, keys) {
 /** @param {import('node:http').ServerResponse} response @param {number} status @param {unknown} body */
 function answer(response, status, body) {
   response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(JSON.stringify(body));
+  response.end(`${JSON.stringify(body)}\n`);
 }

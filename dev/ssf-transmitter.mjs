@@ -98,7 +98,7 @@ async function serve(transmitter, incoming, outgoing) {
     });
   } catch {
     outgoing.writeHead(400, { 'content-type': 'application/json' });
-    outgoing.end(JSON.stringify({ error: 'invalid_request', error_description: 'the request could not be read' }));
+    outgoing.end(`${JSON.stringify({ error: 'invalid_request', error_description: 'the request could not be read' })}\n`);
     return;
   }
   const response = await transmitter.fetch(request);

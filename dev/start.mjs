@@ -33,6 +33,18 @@ const ADMIN_HOST = 'admin.localhost';
 const READY_TIMEOUT_MS = 90_000;
 /** The local settings (admin token, insecure issuers, log every decision): wrangler's --env-file. */
 const DEV_VARS = join(ROOT, 'dev/.dev.vars');
+/** `npm start -- --help`; an unknown flag prints it too (exit 2), not a stack trace. */
+const USAGE = `Usage: npm start -- [--edge-port N] [--issuer-port N] [--origin-port N] [--ssf-port N] [--state-dir DIR]
+
+  --edge-port    wrangler dev, the verifier (default: EDGE_PORT, else 8787)
+  --issuer-port  the demo OpenID provider (default: ISSUER_PORT, else 9400)
+  --origin-port  the echo origin (default: ORIGIN_PORT, else 9401)
+  --ssf-port     the Shared Signals transmitter (default: SSF_PORT, else 9402)
+  --state-dir    wrangler's local state and the provider's keys there (default: EDGE_STATE_DIR,
+                 else .wrangler/state and dev/.state)
+
+Ctrl-C (or SIGTERM or SIGHUP to npm) stops all of it.`;
+
 
 const { ports, stateDir } = readOptions();
 const keysFile = stateDir === undefined ? join(ROOT, 'dev/.state/issuer-keys.json') : join(stateDir, 'issuer-keys.json');
@@ -93,21 +105,34 @@ async function main() {
   streaming = true;
 }
 
+
 /** Ports from flags, then the environment, then defaults that stay clear of each other. */
 function readOptions() {
-  const { values } = parseArgs({
-    options: {
-      'edge-port': { type: 'string' }, 'issuer-port': { type: 'string' }, 'origin-port': { type: 'string' },
-      'ssf-port': { type: 'string' }, 'state-dir': { type: 'string' },
-    },
-  });
+  /** @param {string} message @returns {never} */
+  const usage = (message) => {
+    console.error(`${message}\n\n${USAGE}`);
+    process.exit(2);
+  };
+  const values = (() => {
+    try {
+      return parseArgs({
+        options: {
+          'edge-port': { type: 'string' }, 'issuer-port': { type: 'string' }, 'origin-port': { type: 'string' },
+          'ssf-port': { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        },
+      }).values;
+    } catch (error) {
+      return usage(error instanceof Error ? error.message : String(error));
+    }
+  })();
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   /** @param {string | undefined} flag @param {string | undefined} env @param {number} fallback @param {string} name */
   const port = (flag, env, fallback, name) => {
     const value = Number(flag ?? env ?? fallback);
-    if (!Number.isInteger(value) || value < 1 || value > 65535) {
-      console.error(`${name} must be a port number, not ${flag ?? env}`);
-      process.exit(2);
-    }
+    if (!Number.isInteger(value) || value < 1 || value > 65535) usage(`${name} must be a port number, not ${flag ?? env}`);
     return value;
   };
   return {
@@ -230,8 +255,6 @@ Try it (in another terminal):
   ${curl(acme.host, '/orders', bearer('OPAQUE'))}         # 200: the edge asked the provider (RFC 7662 introspection) and keeps the answer ${DEMO_INTROSPECTION_CACHE_SECONDS} s
   npm run -s token -- --revoke "$OPAQUE"${issuerFlag}   # the provider revokes it (RFC 7009)
   sleep ${DEMO_INTROSPECTION_CACHE_SECONDS}; ${curl(acme.host, '/orders', bearer('OPAQUE'))}   # 401 invalid_token, inactive: once acme's cacheSeconds has passed
-  curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens; the edge fetches it
-                                                         # on the first unknown kid, at most once per 30 s per issuer
 
 Shared Signals (the edge creates its stream at the transmitter, then the transmitter revokes a user's tokens):
   export EDGE_ADMIN_URL=${edgeUrl} EDGE_ADMIN_HOST=${ADMIN_HOST} EDGE_ADMIN_TOKEN=${adminToken}
@@ -242,6 +265,11 @@ Shared Signals (the edge creates its stream at the transmitter, then the transmi
   ${curl(acme.host, '/orders', bearer('BOB'))}          # 200
   curl -s -X POST ${stack.transmitter}/dev/events -d '${ssfEvent(stack.issuer)}'   # bob's password changed
   sleep 5; ${curl(acme.host, '/orders', bearer('BOB'))}   # 401 invalid_token, revoked (within acme's maxStalenessSeconds)
+
+Key rotation, last (a token signed with a new key is 401 unknown_kid until the edge may fetch the issuer's keys again):
+  curl -X POST '${stack.issuer}/dev/rotate?alg=RS256'        # a new signing key for acme's tokens
+  ROTATED=${token('acme', 'read')}
+  sleep 30; ${curl(acme.host, '/orders', bearer('ROTATED'))}   # 200: the edge fetched the new key on its unknown kid (at most once per 30 s per issuer)
 
 Tenant CLI: EDGE_ADMIN_URL=${edgeUrl} EDGE_ADMIN_HOST=${ADMIN_HOST} EDGE_ADMIN_TOKEN=${adminToken} npm run -s tenants -- list
 Ctrl-C stops the edge, the issuer, the transmitter and the origin. Request log lines follow.

@@ -12,7 +12,8 @@
 
 /** @param {number} status @param {unknown} body @param {Record<string, string>} [headers] */
 export function json(status, body, headers = {}) {
-  return new Response(JSON.stringify(body), {
+  // A final newline, as the edge's own JSON answers end: a curl's output then ends its line.
+  return new Response(`${JSON.stringify(body)}\n`, {
     status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
   });
 }

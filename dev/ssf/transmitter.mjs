@@ -435,20 +435,31 @@ async function changeStatus(state, stream, status, reason, context) {
   startPump(state, stream, context);
 }
 
+/**
+ * A management POST naming its stream in the body (SSF §8.1.3, §8.1.4): POST only, a caller
+ * allowed to manage, a JSON body of bounded size, and a stream of that caller.
+ * @param {State} state @param {Request} request
+ * @returns {Promise<{ ok: true, stream: Stream, body: Record<string, unknown> } | { ok: false, response: Response }>}
+ */
+async function postToOwnStream(state, request) {
+  if (request.method !== 'POST') return { ok: false, response: methodNotAllowed(['POST']) };
+  const caller = await state.authority.authenticate(request, 'manage');
+  if (!caller.ok) return caller;
+  const body = await readJson(request, MAX_MANAGEMENT_BYTES);
+  if (!body.ok) return body;
+  const own = ownStream(state, caller.receiver, body.value.stream_id);
+  return own.ok ? { ok: true, stream: own.stream, body: body.value } : own;
+}
+
 /** SSF §8.1.3.2-3. @param {State} state @param {Request} request @param {'add' | 'remove'} change */
 async function subjectEndpoint(state, request, change) {
-  if (request.method !== 'POST') return methodNotAllowed(['POST']);
-  const caller = await state.authority.authenticate(request, 'manage');
-  if (!caller.ok) return caller.response;
-  const body = await readJson(request, MAX_MANAGEMENT_BYTES);
-  if (!body.ok) return body.response;
-  const own = ownStream(state, caller.receiver, body.value.stream_id);
+  const own = await postToOwnStream(state, request);
   if (!own.ok) return own.response;
-  const subject = readSubject(body.value.subject);
+  const { stream, body } = own;
+  const subject = readSubject(body.subject);
   if (!subject.ok) return refusal(400, 'invalid_request', subject.problem);
-  const verified = body.value.verified;
+  const verified = body.verified;
   if (verified !== undefined && typeof verified !== 'boolean') return refusal(400, 'invalid_request', 'verified must be a boolean');
-  const { stream } = own;
   const key = canonicalJson(subject.value);
   if (change === 'add') {
     if (!stream.subjects.has(key) && stream.subjects.size >= MAX_SUBJECTS) return refusal(400, 'invalid_request', `a stream holds at most ${MAX_SUBJECTS} subjects`);
@@ -465,18 +476,13 @@ async function subjectEndpoint(state, request, change) {
 
 /** SSF §8.1.4.2. @param {State} state @param {Request} request @param {RequestContext} context */
 async function verifyEndpoint(state, request, context) {
-  if (request.method !== 'POST') return methodNotAllowed(['POST']);
-  const caller = await state.authority.authenticate(request, 'manage');
-  if (!caller.ok) return caller.response;
-  const body = await readJson(request, MAX_MANAGEMENT_BYTES);
-  if (!body.ok) return body.response;
-  const own = ownStream(state, caller.receiver, body.value.stream_id);
+  const own = await postToOwnStream(state, request);
   if (!own.ok) return own.response;
-  const verificationState = body.value.state;
+  const { stream, body } = own;
+  const verificationState = body.state;
   if (verificationState !== undefined && verificationState !== null && (typeof verificationState !== 'string' || verificationState.length > MAX_STATE_LENGTH)) {
     return refusal(400, 'invalid_request', `state must be a string of at most ${MAX_STATE_LENGTH} characters`);
   }
-  const { stream } = own;
   const interval = state.setup.minVerificationInterval;
   if (interval !== undefined && stream.lastVerification !== null) {
     const wait = Date.parse(stream.lastVerification.at) + interval * 1000 - Date.now();

@@ -75,7 +75,7 @@ function seconds(value: string | undefined, fallback: number): number {
   return Number.isFinite(number) && number >= 0 ? number : fallback;
 }
 
-/** A number in [0, 1]; anything unparsable logs everything. */
+/** A number, clamped to [0, 1]; unset or unparsable is the default (0.01). */
 function rate(value: string | undefined): number {
   const number = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
   return Number.isFinite(number) ? Math.min(1, Math.max(0, number)) : DEFAULT_SETTINGS.logSampleRate;

@@ -5,7 +5,7 @@
 // event, the last verification, the last stream-updated status), the poller's state (failures,
 // the last error, what it still has to acknowledge), and management access tokens, sealed.
 //
-//   const store = streamStore(ctx.storage.sql);         // creates the tables
+//   const store = streamStore(ctx.storage.sql);         // the tables come with the first write
 //   const row = store.read();                           // StreamRow | null
 //   store.write({ ...row, notes: { ...row.notes, lastEvent: { at, jti } } });
 //   store.remove();
@@ -82,9 +82,16 @@ export interface StreamStore {
 }
 
 export function streamStore(sql: SqlStorage): StreamStore {
-  sql.exec(SCHEMA);
+  // The tables are made by the first write and dropped with the stream: an object asked about a
+  // stream it never kept (a list, a DELETE naming any issuer) keeps no storage.
+  let made = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream'").toArray().length > 0;
+  const make = () => {
+    if (!made) sql.exec(SCHEMA);
+    made = true;
+  };
   return {
     read() {
+      if (!made) return null;
       const row = sql.exec<Row>('SELECT * FROM stream WHERE id = 1').toArray()[0];
       if (row === undefined) return null;
       return {
@@ -94,6 +101,7 @@ export function streamStore(sql: SqlStorage): StreamStore {
       };
     },
     write(row) {
+      make();
       sql.exec(
         `INSERT OR REPLACE INTO stream (id, tenant, issuer, phase, stream_id, delivery, endpoint, push_secret, created_at, notes)
          VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -101,19 +109,22 @@ export function streamStore(sql: SqlStorage): StreamStore {
         JSON.stringify(row.notes));
     },
     remove() {
-      sql.exec('DELETE FROM stream; DELETE FROM tokens;');
+      sql.exec('DROP TABLE IF EXISTS stream; DROP TABLE IF EXISTS tokens;');
+      made = false;
     },
     token(key) {
+      if (!made) return null;
       const row = sql.exec<{ sealed: string; until: number }>('SELECT sealed, until FROM tokens WHERE key = ?', key).toArray()[0];
       return row === undefined ? null : { sealed: { sealed: row.sealed }, until: row.until };
     },
     keepToken(key, sealed, until) {
       // One client's token at a time: a changed client or scope leaves the old one behind.
+      make();
       sql.exec('DELETE FROM tokens');
       sql.exec('INSERT INTO tokens (key, sealed, until) VALUES (?, ?, ?)', key, sealed.sealed, until);
     },
     dropToken(key) {
-      sql.exec('DELETE FROM tokens WHERE key = ?', key);
+      if (made) sql.exec('DELETE FROM tokens WHERE key = ?', key);
     },
   };
 }

@@ -39,6 +39,9 @@ export type IntrospectionTier = 'memory' | 'cache' | 'network';
  *  resource that last read it (judged again when either changes: a recompiled tenant). */
 export interface Held {
   readonly answer: Answer;
+  /** When the answer came from the provider (Date.now()): its age is judged against the window the
+   *  tenant's config has at each read (keptWithin), so a lowered window holds for it at once. */
+  readonly keptAt: number;
   judged: { readonly issuer: IssuerPolicy; readonly resource: string; readonly token: Outcome<VerifiedToken> } | null;
 }
 
@@ -107,14 +110,24 @@ export function answerWindowMs(answer: Answer, issuer: IssuerPolicy & { introspe
   return Math.min(cacheSeconds * 1000, untilExp);
 }
 
-/** Keeps an answer in memory now and in the Cache API after the response (io.waitUntil). */
+/** Whether a kept answer may still be used under the window the issuer's config has now: the
+ *  window it was kept for may be longer (the tenant lowered cacheSeconds or inactiveCacheSeconds
+ *  since, say during a provider incident), and the lower one holds for it from the next read. */
+export function keptWithin(answer: Answer, keptAt: number, issuer: { introspection: { cacheSeconds: number;
+  inactiveCacheSeconds: number } }, nowMs: number): boolean {
+  const { cacheSeconds, inactiveCacheSeconds } = issuer.introspection;
+  return nowMs - keptAt < (answer.active ? cacheSeconds : inactiveCacheSeconds) * 1000;
+}
+
+/** Keeps an answer in memory now and in the Cache API after the response (io.waitUntil), as
+ *  kept at keptAt (an answer from the Cache API keeps the time the provider gave it). */
 export function keepAnswer(state: Introspections, key: AnswerKey, answer: Answer, ttlMs: number,
-  io: { cache: Cache | null; waitUntil: (promise: Promise<unknown>) => void }): void {
+  io: { cache: Cache | null; waitUntil: (promise: Promise<unknown>) => void }, keptAt = state.now()): void {
   if (!(ttlMs > 0)) return;
   const now = state.now();
   const text = JSON.stringify(answer.active ? answer.claims : {});
-  state.memory.set(key.memory, { answer, judged: null }, { ttlMs, bytes: 2 * text.length + ENTRY_OVERHEAD_BYTES });
-  if (io.cache !== null) io.waitUntil(writeCachedAnswer(io.cache, key, answer, text, now + ttlMs, now));
+  state.memory.set(key.memory, { answer, keptAt, judged: null }, { ttlMs, bytes: 2 * text.length + ENTRY_OVERHEAD_BYTES });
+  if (io.cache !== null) io.waitUntil(writeCachedAnswer(io.cache, key, answer, text, keptAt, now + ttlMs, now));
 }
 
 /** Registers this request as the leader of a call for the key: null when a call is under way
@@ -151,26 +164,29 @@ export async function awaitFlight(flight: Flight): Promise<Settled | undefined> 
 }
 
 /** A kept answer from the location's Cache API while its own window runs (the entry's expiry by
- *  our clock, not the cache's), else null. Never throws: a cache that fails is a miss. */
-export async function readCachedAnswer(cache: Cache, key: AnswerKey, nowMs: number): Promise<{ answer: Answer; expiresAt: number } | null> {
+ *  our clock, not the cache's), with the time it was kept, else null. An entry without that time
+ *  is a miss. Never throws: a cache that fails is a miss. */
+export async function readCachedAnswer(cache: Cache, key: AnswerKey, nowMs: number):
+  Promise<{ answer: Answer; keptAt: number; expiresAt: number } | null> {
   try {
     const response = await cache.match(key.url);
     if (response === undefined) return null;
-    const entry = (await response.json()) as { active?: unknown; claims?: unknown; expiresAt?: unknown } | null;
+    const entry = (await response.json()) as { active?: unknown; claims?: unknown; keptAt?: unknown; expiresAt?: unknown } | null;
     if (entry === null || typeof entry.expiresAt !== 'number' || !(entry.expiresAt > nowMs)) return null;
-    const { active, claims } = entry;
+    const { active, claims, keptAt } = entry;
+    if (typeof keptAt !== 'number' || !Number.isFinite(keptAt)) return null;
     const answer = active === false ? INACTIVE
       : active === true && typeof claims === 'object' && claims !== null ? readAnswer({ ...claims, active: true }) : null;
-    return answer === null ? null : { answer, expiresAt: entry.expiresAt };
+    return answer === null ? null : { answer, keptAt, expiresAt: entry.expiresAt };
   } catch {
     return null;
   }
 }
 
-async function writeCachedAnswer(cache: Cache, key: AnswerKey, answer: Answer, claimsText: string, expiresAt: number, nowMs: number):
-  Promise<void> {
+async function writeCachedAnswer(cache: Cache, key: AnswerKey, answer: Answer, claimsText: string, keptAt: number, expiresAt: number,
+  nowMs: number): Promise<void> {
   const maxAge = Math.max(1, Math.ceil((expiresAt - nowMs) / 1000));
-  const body = `{"active":${answer.active},"expiresAt":${expiresAt},"claims":${claimsText}}`;
+  const body = `{"active":${answer.active},"keptAt":${keptAt},"expiresAt":${expiresAt},"claims":${claimsText}}`;
   try {
     await cache.put(key.url, new Response(body, {
       headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${maxAge}` },

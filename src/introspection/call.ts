@@ -5,7 +5,7 @@
 // body cap), here 2 s and 64 KiB. The answer must be a JSON object with a boolean `active`
 // (answer.ts). Anything else is 503 issuer_unavailable: fail closed, and nothing is kept.
 //
-//   const called = await callIntrospection(token, { endpoint, issuer, policy, edgeKey, now, allowInsecure, timeoutMs });
+//   const called = await callIntrospection(token, { endpoint, policy, edgeKey, now, allowInsecure, timeoutMs });
 //   if (!called.ok) return called;        // issuer_unavailable (the note says why: 'status 302', 'timeout', ...)
 //   called.value.active;
 import { deny, ok, type Outcome } from '../base/denial';
@@ -21,9 +21,8 @@ export const INTROSPECTION_TIMEOUT_MS = 2_000;
 export const INTROSPECTION_RETRY_AFTER_SECONDS = 5;
 
 export interface IntrospectionCall {
+  /** Where the call goes, and the audience of a private_key_jwt assertion. */
   readonly endpoint: string;
-  /** The assertion's audience. */
-  readonly issuer: string;
   readonly policy: IntrospectionPolicy;
   readonly edgeKey: EdgeKey | null;
   /** The clock's reading, for the assertion's iat and exp. */
@@ -34,7 +33,7 @@ export interface IntrospectionCall {
 }
 
 export async function callIntrospection(token: string, call: IntrospectionCall): Promise<Outcome<Answer>> {
-  const auth = await clientAuthentication(call.policy, call.issuer, call.edgeKey, call.now);
+  const auth = await clientAuthentication(call.policy, call.endpoint, call.edgeKey, call.now);
   if (!auth.ok) return auth;
   const form = new URLSearchParams({ token, token_type_hint: 'access_token', ...auth.value.form }).toString();
   const fetched = await fetchIssuerJson(call.endpoint,

@@ -2,10 +2,17 @@
 // it), per the block's clientAuth: HTTP Basic with both parts form-urlencoded first (RFC 6749
 // §2.3.1), client_id and client_secret in the form body (the same section), or an RFC 7523 client
 // assertion signed by the tenant's edge key (OIDC Core §9 private_key_jwt): `iss` and `sub` the
-// client id, `aud` the issuer, a fresh `jti`, `iat` now and `exp` 60 s later. One assertion per
-// call: a provider remembers each jti, so none is reused.
+// client id, `aud` the URL of the endpoint it is sent to, a fresh `jti`, `iat` now and `exp` 60 s
+// later. One assertion per call: a provider remembers each jti, so none is reused.
 //
-//   const auth = await clientAuthentication(issuer.introspection, issuer.issuer, tenant.edgeKey, now());
+// Why not `aud` the issuer (RFC 7523 §3 allows any value naming the server): an endpoint re-pointed
+// by an admin-token holder, or by a typo to a host someone else holds, receives the assertion, and
+// providers take their issuer as an audience at every endpoint (oidc-provider, Keycloak), so it would
+// authenticate as the edge's client there until its exp. Sealed to the URL it goes to, as a client
+// secret is sealed to its endpoint, it is refused anywhere else; oidc-provider and Keycloak accept
+// the introspection endpoint's URL, and Okta requires it.
+//
+//   const auth = await clientAuthentication(issuer.introspection, endpoint, tenant.edgeKey, now());
 //   if (!auth.ok) return auth;                          // internal_error: a secret or key the config lacks
 //   auth.value.headers;  auth.value.form;               // added to the call's headers and form body
 import { SignJWT } from 'jose';
@@ -23,7 +30,7 @@ export interface ClientAuthentication {
   readonly form: Readonly<Record<string, string>>;
 }
 
-export async function clientAuthentication(policy: IntrospectionPolicy, issuer: string, edgeKey: EdgeKey | null, nowMs: number):
+export async function clientAuthentication(policy: IntrospectionPolicy, endpoint: string, edgeKey: EdgeKey | null, nowMs: number):
   Promise<Outcome<ClientAuthentication>> {
   if (policy.clientAuth === 'private_key_jwt') {
     // The schema refuses private_key_jwt without an edge key; a record that still lacks one is ours.
@@ -33,7 +40,7 @@ export async function clientAuthentication(policy: IntrospectionPolicy, issuer: 
       .setProtectedHeader({ alg: 'ES256', kid: edgeKey.kid, typ: 'JWT' })
       .setIssuer(policy.clientId)
       .setSubject(policy.clientId)
-      .setAudience(issuer)
+      .setAudience(endpoint)
       .setJti(crypto.randomUUID())
       .setIssuedAt(now)
       .setExpirationTime(now + ASSERTION_SECONDS)

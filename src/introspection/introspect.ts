@@ -25,11 +25,11 @@ import type { EdgeKey } from '../tenants/edge-key';
 import { keySetIdOf, type IntrospectionPolicy, type IssuerPolicy } from '../tenants/tenant';
 import { isCompactJws } from '../verify/compact';
 import { checkTimes } from '../verify/times';
-import type { VerifiedToken } from '../verify/token';
+import { MAX_CREDENTIAL_BYTES, type VerifiedToken } from '../verify/token';
 import { judgeAnswer, type Answer } from './answer';
 import { callIntrospection, INTROSPECTION_RETRY_AFTER_SECONDS, INTROSPECTION_TIMEOUT_MS } from './call';
 import {
-  answerKey, answerWindowMs, awaitFlight, endFlight, flightOf, keepAnswer, readCachedAnswer, startFlight,
+  answerKey, answerWindowMs, awaitFlight, endFlight, flightOf, keepAnswer, keptWithin, readCachedAnswer, startFlight,
   type AnswerKey, type Held, type Introspections, type IntrospectionTier, type Settled,
 } from './cache';
 
@@ -85,10 +85,17 @@ type Introspected = { ok: true; value: VerifiedToken; introspection: Introspecti
 
 function introspect(token: string, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps):
   Introspected | Promise<Introspected> {
+  // As on every door (the HTTP doors' extractor refuses such a header): never sent anywhere. The
+  // RPC door passes the caller's string, which may hold characters of up to 3 UTF-8 bytes.
+  if (token.length > MAX_CREDENTIAL_BYTES / 3 && utf8.encode(token).byteLength > MAX_CREDENTIAL_BYTES) return OVERSIZED;
   const issuer = tenant.introspection;
   const key = answerKey(tenant.id, issuer.issuer, token);
   const held = deps.introspections.memory.get(key.memory);
-  if (held !== undefined) return judged(held, issuer, resource, deps.now(), 'memory');
+  if (held !== undefined) {
+    const now = deps.now();
+    if (keptWithin(held.answer, held.keptAt, issuer, now)) return judged(held, issuer, resource, now, 'memory');
+    deps.introspections.memory.delete(key.memory);
+  }
   return introspectCold(token, key, tenant, resource, deps);
 }
 
@@ -128,8 +135,8 @@ async function answerFor(token: string, key: AnswerKey, tenant: IntrospectingTen
   const issuer = tenant.introspection;
   if (io.cache !== null) {
     const cached = await readCachedAnswer(io.cache, key, deps.now());
-    if (cached !== null) {
-      keepAnswer(state, key, cached.answer, cached.expiresAt - deps.now(), { cache: null, waitUntil: io.waitUntil });
+    if (cached !== null && keptWithin(cached.answer, cached.keptAt, issuer, deps.now())) {
+      keepAnswer(state, key, cached.answer, cached.expiresAt - deps.now(), { cache: null, waitUntil: io.waitUntil }, cached.keptAt);
       return { ok: true, answer: cached.answer, tier: 'cache' };
     }
   }
@@ -137,7 +144,7 @@ async function answerFor(token: string, key: AnswerKey, tenant: IntrospectingTen
   const endpoint = await endpointOf(issuer, deps);
   if (!endpoint.ok) return endpoint;
   const called = await callIntrospection(token, {
-    endpoint: endpoint.value, issuer: issuer.issuer, policy: issuer.introspection, edgeKey: tenant.edgeKey, now: deps.now(),
+    endpoint: endpoint.value, policy: issuer.introspection, edgeKey: tenant.edgeKey, now: deps.now(),
     allowInsecure: io.allowInsecure, timeoutMs: Math.max(1, INTROSPECTION_TIMEOUT_MS - (Date.now() - started)), fetch: deps.fetch,
   });
   if (!called.ok) return called;
@@ -161,7 +168,8 @@ async function endpointOf(issuer: IntrospectingIssuer, deps: IntrospectionDeps):
 
 /** An answer judged for this issuer and resource: inactive, the memo of its claims' judgement
  *  when the same policy read it last (else judged now), then its times, on every use. */
-function judged(held: Held, issuer: IssuerPolicy, resource: string, nowMs: number, tier: IntrospectionTier): Introspected {
+function judged(held: Pick<Held, 'answer' | 'judged'>, issuer: IssuerPolicy, resource: string, nowMs: number,
+  tier: IntrospectionTier): Introspected {
   const { answer } = held;
   if (!answer.active) return invalidToken('inactive', 'introspection: active is false');
   let memo = held.judged;
@@ -175,6 +183,8 @@ function judged(held: Held, issuer: IssuerPolicy, resource: string, nowMs: numbe
 }
 
 const HIT = { hit: true } as const;
+const OVERSIZED = invalidToken('malformed', `credentials over ${MAX_CREDENTIAL_BYTES / 1024} KiB`);
+const utf8 = new TextEncoder();
 
 /** Waiters give the leader this long past the call's deadline to write its outcome. */
 const WAIT_MARGIN_MS = 250;

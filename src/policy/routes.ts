@@ -83,17 +83,22 @@ export const MAX_METHOD_OVERRIDES = 8;
 const TOO_MANY_METHODS = `The request names more than ${MAX_METHOD_OVERRIDES} methods.`;
 const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 const NO_OVERRIDES: readonly string[] = Object.freeze([]);
+const ASCII = /^[\x00-\x7f]*$/;
 /** A query that may name `_method`: the letters as written, or an escape of an ASCII letter
  *  (%41-%7A: any spelling of a name holds one of the two). Most queries stop here. */
 const MAY_NAME_METHOD = /method|%[4-7][0-9a-f]/i;
 /** A query parameter name, form-decoded, that frameworks read as `_method` (any case): PHP
- *  (Laravel, Symfony) drops leading spaces and turns a leading `.` into `_`; a leading space or
- *  `[` is taken too, as the PHP renaming is described (more protection, never less). */
-const METHOD_PARAMETER = /^(?: *[_.[]| )method$/i;
+ *  (Laravel, Symfony) drops leading spaces, turns a leading `.` into `_` and ends the name at its
+ *  first NUL (a C string: `_method%00x` is `_method`); a leading space or `[` is taken too, as the
+ *  PHP renaming is described (more protection, never less). */
+const METHOD_PARAMETER = /^(?: *[_.[]| )method(?:\0|$)/i;
 
 /** The other methods a request names for itself, upper-case, without its own; null when it
- *  names more than MAX_METHOD_OVERRIDES. Values that are no method token are left out: no
- *  origin runs a request as one. */
+ *  names more than MAX_METHOD_OVERRIDES. Values that are no method token once case-folded are
+ *  left out: no origin runs a request as one. A value is folded as the frameworks fold it, so
+ *  outside ASCII too: upper-cased (Java, Ruby and JavaScript make the long s and the dotless i
+ *  S and I), and lower-cased first (Express's method-override checks `toLowerCase()` against
+ *  Node's methods and its router lowercases again: the Kelvin sign U+212A is a k). */
 export function methodOverridesOf(method: string, headers: Headers, search: string): readonly string[] | null {
   let named: string[] | null = null;
   for (const name of OVERRIDE_HEADERS) {
@@ -110,7 +115,12 @@ export function methodOverridesOf(method: string, headers: Headers, search: stri
   const methods = new Set<string>();
   for (const value of named) {
     const candidate = value.trim();
-    if (METHOD_TOKEN.test(candidate) && candidate.toUpperCase() !== own) methods.add(candidate.toUpperCase());
+    const upper = candidate.toUpperCase();
+    if (METHOD_TOKEN.test(upper) && upper !== own) methods.add(upper);
+    if (!ASCII.test(candidate)) {
+      const folded = candidate.toLowerCase().toUpperCase();
+      if (METHOD_TOKEN.test(folded) && folded !== own) methods.add(folded);
+    }
     if (methods.size > MAX_METHOD_OVERRIDES) return null;
   }
   return methods.size === 0 ? NO_OVERRIDES : [...methods];

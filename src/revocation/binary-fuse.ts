@@ -60,7 +60,7 @@ export function fuseFilterBytes(distinctKeys: number): number {
 }
 
 /** murmur3's 32-bit finalizer: a bijection, so distinct keys keep distinct mixed values. */
-function mix(h: number): number {
+export function mix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85eb_ca6b);
   h ^= h >>> 13;

@@ -14,7 +14,7 @@
 //
 // A hash names a value only probably, and a filter says "maybe" about 1 time in 256 for a value
 // it does not hold: a match is only ever a reason to ask the object, never a refusal on its own.
-import { mayContain, type FuseFilter } from './binary-fuse';
+import { mayContain, mix, type FuseFilter } from './binary-fuse';
 
 export interface RevocationList {
   /** The tail: [hash32(value), revokedAt (epoch seconds)] pairs sorted by hash, one pair per
@@ -137,12 +137,7 @@ export function hash32(value: string): number {
     h ^= value.charCodeAt(i);
     h = Math.imul(h, 0x0100_0193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85eb_ca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2_ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return mix(h);
 }
 
 /** What a list costs on the wire and in an isolate's memory, in bytes: the tail, the filter's

@@ -5,31 +5,11 @@ import { describe, expect, it } from 'vitest';
 import configuration from '../../docs/configuration.md?raw';
 import readme from '../../README.md?raw';
 import { parseTenantConfig } from '../../src/config/schema';
+import { jsoncBlocks } from '../support/markdown';
 
 /** The ```jsonc blocks holding a whole tenant config (an "id" member), `//` comments removed. */
 function tenantExamples(markdown: string): string[] {
-  return [...markdown.matchAll(/```jsonc\n([\s\S]*?)```/g)].map((m) => withoutComments(m[1]!)).filter((block) => /^\s*\{\s*"id"/.test(block));
-}
-
-/** Drops `// …` to the end of the line, outside strings ("https://…" stays). */
-function withoutComments(source: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i]!;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += source[++i] ?? '';
-      else if (c === '"') inString = false;
-    } else if (c === '/' && source[i + 1] === '/') {
-      while (i < source.length && source[i] !== '\n') i++;
-      out += '\n';
-    } else {
-      if (c === '"') inString = true;
-      out += c;
-    }
-  }
-  return out;
+  return jsoncBlocks(markdown).filter((block) => /^\s*\{\s*"id"/.test(block));
 }
 
 describe('tenant configs in the docs', () => {

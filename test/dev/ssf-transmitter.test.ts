@@ -62,3 +62,19 @@ it('runs in workerd: signs SETs its JWKS verifies, pushes, long-polls and stream
     await transmitter.close();
   }
 });
+
+it('ends each JSON answer with a newline, as the edge does, so a pasted curl leaves the prompt on its own line', async () => {
+  const transmitter = await start([]);
+  try {
+    const event = await transmitter.fetch(new Request(`${ISSUER}/dev/events`, {
+      method: 'POST', body: JSON.stringify({ type: 'credential-change', subject: { format: 'iss_sub', iss: ISSUER, sub: 'bob' } }),
+    }));
+    expect(event.status).toBe(202);
+    expect(await event.text()).toMatch(/^\{.*\}\n$/s);
+    const refused = await transmitter.fetch(new Request(`${ISSUER}/ssf/stream`, { method: 'POST', body: '{}' }));
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toMatch(/"error_description":.*\}\n$/s);
+  } finally {
+    await transmitter.close();
+  }
+});

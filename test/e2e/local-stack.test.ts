@@ -363,6 +363,8 @@ describe('npm start', () => {
   const running: ChildProcess[] = [];
   /** A token from the first run: the issuer keys file must carry it into the second. */
   let firstRunToken = '';
+  /** What the first run printed, up to the end of its banner. */
+  let firstBanner = '';
   /** npm as the user runs it: the npm that runs this test when there is one, else the one on PATH. */
   const npm = process.env.npm_execpath?.endsWith('.js') ? [process.execPath, process.env.npm_execpath] : ['npm'];
   /** Starts its arguments as a child and stays, as a shell or a supervisor would: the parent that dies. */
@@ -468,6 +470,7 @@ describe('npm start', () => {
     const stack = await start();
     const edgeUrl = `http://127.0.0.1:${ports.edge}`;
     const banner = stack.output();
+    firstBanner = banner;
     expect(banner).toContain(`npm run -s token -- --tenant acme --scope "read admin" --issuer http://127.0.0.1:${ports.issuer}`);
     expect(banner).toContain(`curl -i -H 'Host: api.acme.test' -H "Authorization: Bearer $TOKEN" ${edgeUrl}/orders`);
     expect(banner).toMatch(/401 missing_token/);
@@ -566,6 +569,39 @@ describe('npm start', () => {
     await expect(fetch(edgeUrl)).rejects.toThrow();
   });
 
+  it('lists its flags with --help; an unknown flag or a bad port is a usage error (exit 2) with that list, not a stack trace', async () => {
+    const run = (args: string[]) => execFileAsync(process.execPath, [join(ROOT, 'dev/start.mjs'), ...args], { cwd: ROOT })
+      .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--edge-port', '--issuer-port', '--origin-port', '--ssf-port', '--state-dir']) expect(help.stdout).toContain(flag);
+    for (const args of [['--edge_port', '8788'], ['--edge-port', 'x']]) {
+      const refused = await run(args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain('Usage: npm start -- [--edge-port N]');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('prints what the README shows, in the same order: pasted in one go, the key rotation comes last', () => {
+    expect(firstBanner).toMatch(/Tenant CLI:/);
+    // At this run's ports the banner adds --issuer and --edge and names its own URLs.
+    const atDefaultPorts = firstBanner
+      .replaceAll(` --issuer http://127.0.0.1:${ports.issuer}`, '').replaceAll(` --edge http://127.0.0.1:${ports.edge}`, '')
+      .replaceAll(`127.0.0.1:${ports.edge}`, '127.0.0.1:8787').replaceAll(`127.0.0.1:${ports.issuer}`, '127.0.0.1:9400')
+      .replaceAll(`127.0.0.1:${ports.ssf}`, '127.0.0.1:9402');
+    const printed = commandsOf(atDefaultPorts.slice(atDefaultPorts.indexOf('Try it'), atDefaultPorts.indexOf('Tenant CLI:')));
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const shown = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((block) => block[1]!).filter((block) => block.includes('api.acme.test'));
+    expect(commandsOf(shown.join('\n'))).toEqual(printed);
+    // A token the provider signs after the rotation is unknown_kid until the edge may refetch
+    // (30 s): nothing after it but its own token, used once the 30 s have passed.
+    const rotation = printed.findIndex((command) => command.includes('/dev/rotate'));
+    expect(printed.slice(rotation + 1)).toEqual([
+      expect.stringMatching(/^ROTATED=\$\(npm run -s token -- /), expect.stringMatching(/^sleep 30; curl .*"Authorization: Bearer \$ROTATED"/),
+    ]);
+  });
+
   it('starts again on the same state without cleanup (idempotent seeding, same issuer keys) and stops on Ctrl-C', async () => {
     expect(firstRunToken).not.toBe('');
     const stack = await start();
@@ -597,6 +633,14 @@ describe('npm start', () => {
   });
 });
 
+/** The commands of a shell text or of the banner, one a line: comments, the banner's headings
+ *  and indentation left out, continuation lines joined. */
+function commandsOf(text: string): string[] {
+  return text.replaceAll(/\\\n\s*/g, '').split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, '').replaceAll(/\s+/g, ' ').trim())
+    .filter((line) => line !== '' && !/^(Try it|Shared Signals|Key rotation)\b.*:$/.test(line));
+}
+
 function requestDemoToken(issuerUrl: string): Promise<string> {
   const client = DEMO_CLIENTS.acme;
   return requestToken(issuerUrl, { clientId: client.clientId, clientSecret: client.clientSecret, resource: client.resource, scope: 'read' });
@@ -618,5 +662,20 @@ describe('key rotation at the provider', () => {
     expect(response.status, await response.clone().text()).toBe(200);
     // The old key is still published: tokens it signed keep working until they expire.
     expect((await call(rotating.host, '/orders', tokenBeforeRotation)).status).toBe(200);
+  });
+});
+
+describe('the provider\'s control API', () => {
+  it('answers POST /dev/rotate with the new kid as JSON ending in a newline, as the edge\'s answers end', async () => {
+    const own = await startIssuer({ resources: [resourceOf(testTenant('control'))] });
+    try {
+      const response = await fetch(`${own.url}/dev/rotate?alg=ES256`, { method: 'POST' });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).toMatch(/\}\n$/);
+      expect(JSON.parse(text)).toEqual({ kid: expect.any(String), alg: 'ES256' });
+    } finally {
+      await own.stop();
+    }
   });
 });

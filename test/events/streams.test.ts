@@ -8,7 +8,7 @@ import { env } from 'cloudflare:workers';
 import { base64url } from 'jose';
 import { createKeyring } from '../../src/secrets/keyring';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SsfStream } from '../../src/events/ssf-stream';
+import { ssfStreamStub, type SsfStream } from '../../src/events/ssf-stream';
 import { ADMIN, gatewayTest, tenantConfig, type TestEdge } from '../support/gateway';
 import type { TestIssuer } from '../support/issuer';
 import { BEARER, CLIENT, startTestTransmitter, wireStream, type TestTransmitter } from '../support/ssf';
@@ -215,6 +215,28 @@ describe('GET and DELETE /tenants/:id/streams', () => {
     expect((await edge.fetch(new Request(`https://${host}/_edge/ssf`, { method: 'POST', body: set, headers: { 'content-type': 'application/secevent+jwt' } }))).status).toBe(202);
   });
 
+  it('leaves no storage behind where it keeps no stream: a list before any create, a DELETE naming a transmitter the tenant never had, a deleted stream', async () => {
+    await put();
+    const tables = (stub: DurableObjectStub<SsfStream>) => runInDurableObject(stub, (_: SsfStream, state) => state.storage.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'").toArray());
+    const stub = await wireStream(id, transmitter, () => edge.now);
+    expect(await list()).toEqual([{ issuer: transmitter.issuer, streamId: null, delivery: 'push' }]);
+    expect(await tables(stub)).toEqual([]);
+    for (const stranger of ['https://never.example/', 'x', transmitter.issuer.toUpperCase()]) {
+      const refused = await admin('DELETE', `/streams?issuer=${encodeURIComponent(stranger)}`);
+      expect([refused.status, (await refused.json() as { error: string }).error]).toEqual([404, 'unknown_stream']);
+      expect(await tables(ssfStreamStub(env.SSF_STREAMS, id, stranger)), stranger).toEqual([]);
+    }
+    expect((await create()).status).toBe(201);
+    expect((await tables(stub)).length).toBeGreaterThan(0);
+    expect((await admin('DELETE', `/streams?issuer=${encodeURIComponent(transmitter.issuer)}`)).status).toBe(204);
+    expect(await tables(stub)).toEqual([]);
+    expect(await runInDurableObject(stub, (_: SsfStream, state) => state.storage.getAlarm())).toBeNull();
+    // And it keeps a stream again when asked.
+    expect((await create()).status).toBe(201);
+    expect((await list())[0]).toMatchObject({ issuer: transmitter.issuer, streamId: expect.any(String) });
+  });
+
   it('deleting the tenant deletes its streams at their transmitters, logged', async () => {
     await put();
     expect((await create()).status).toBe(201);
@@ -222,7 +244,8 @@ describe('GET and DELETE /tenants/:id/streams', () => {
     expect((await transmitter.control('/streams')).streams).toEqual([]);
     expect(edge.logs.find((line) => line.includes('"ssf_stream_deleted"'))).toMatch(/"atTransmitter":"deleted"/);
     const stub = await wireStream(id, transmitter, () => edge.now);
-    expect(await runInDurableObject(stub, (_: SsfStream, state) => state.storage.sql.exec('SELECT COUNT(*) AS n FROM stream').one().n)).toBe(0);
+    expect(await runInDurableObject(stub, (_: SsfStream, state) =>
+      state.storage.sql.exec("SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN ('stream', 'tokens')").one().n)).toBe(0);
   });
 });
 

@@ -174,6 +174,104 @@ describe('what is kept, and for how long', () => {
     expect(await kept!.text()).not.toContain(token);
   });
 
+  // A tenant lowers its window (a provider incident: revocations at the provider must be seen within
+  // the new one): answers kept before the change are judged by their age against the window the
+  // config has now, in this isolate's memory and in the location's Cache API.
+  it('a lowered cacheSeconds holds for an answer already in memory: used up to 39.999 s old, asked again at 40 s', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await putIntrospecting(endpoint, { cacheSeconds: 300 });
+    expect((await callOn(edge, token)).status).toBe(200);
+    await putIntrospecting(endpoint, { cacheSeconds: 40 });
+    // Past TENANT_CACHE_SECONDS (30): this isolate reads the new config.
+    edge.advance(39_999);
+    expect((await callOn(edge, token)).status).toBe(200);
+    expect(await endpoint.calls()).toBe(1);
+    edge.advance(1);
+    // Revoked at the provider meanwhile: the answer kept under the old window is not used.
+    await endpoint.answer(token, { active: false });
+    expect(await (await callOn(edge, token)).json()).toMatchObject({ error: 'invalid_token', reason: 'inactive' });
+    expect(await endpoint.calls()).toBe(2);
+  });
+
+  it('a lowered cacheSeconds holds for an answer already in the Cache API (other isolates of the location)', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await putIntrospecting(endpoint, { cacheSeconds: 300 });
+    expect((await callOn(edge, token)).status).toBe(200);
+    await putIntrospecting(endpoint, { cacheSeconds: 10 });
+    const before = testEdge({ env: { LOG_SAMPLE_RATE: '1' }, start: edge.now + 9_999 });
+    expect((await callOn(before, token)).status).toBe(200);
+    expect(tiers(before)).toEqual(['cache']);
+    before.restoreLog();
+    await endpoint.answer(token, { active: false });
+    const after = testEdge({ env: { LOG_SAMPLE_RATE: '1' }, start: edge.now + 10_000 });
+    expect(await (await callOn(after, token)).json()).toMatchObject({ reason: 'inactive' });
+    after.restoreLog();
+    expect(await endpoint.calls()).toBe(2);
+    // The isolate that took it from the Cache API keeps its first age, not the time it read it: at
+    // 10 s it drops it and finds the inactive answer the other isolate kept meanwhile.
+    before.advance(1);
+    expect((await callOn(before, token)).status).toBe(401);
+    expect(await endpoint.calls()).toBe(2);
+  });
+
+  it('cacheSeconds 0 keeps nothing, whatever an earlier config kept: every request asks, in every isolate', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await putIntrospecting(endpoint, { cacheSeconds: 300 });
+    expect((await callOn(edge, token)).status).toBe(200);
+    await putIntrospecting(endpoint, { cacheSeconds: 0 });
+    const other = testEdge({ env: { LOG_SAMPLE_RATE: '1' }, start: edge.now + 1 });
+    expect((await callOn(other, token)).status).toBe(200);
+    expect((await callOn(other, token)).status).toBe(200);
+    expect(tiers(other)).toEqual(['network', 'network']);
+    other.restoreLog();
+    edge.advance(31_000);
+    expect((await callOn(edge, token)).status).toBe(200);
+    expect(await endpoint.calls()).toBe(4);
+  });
+
+  it('a lowered inactiveCacheSeconds holds for inactive answers already kept, 0 included', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: { active: false } });
+    await putIntrospecting(endpoint, { inactiveCacheSeconds: 60 });
+    expect((await callOn(edge, token)).status).toBe(401);
+    await putIntrospecting(endpoint, { inactiveCacheSeconds: 40 });
+    edge.advance(39_999);
+    expect((await callOn(edge, token)).status).toBe(401);
+    expect(await endpoint.calls()).toBe(1);
+    edge.advance(1);
+    // Active at the provider for the same value now (a provider that reuses handles): seen at 40 s.
+    await endpoint.answer(token, answer());
+    expect((await callOn(edge, token)).status).toBe(200);
+    expect(await endpoint.calls()).toBe(2);
+
+    const other = opaqueToken();
+    await endpoint.answer(other, { active: false });
+    await putIntrospecting(endpoint, { inactiveCacheSeconds: 60 });
+    edge.advance(31_000);
+    expect((await callOn(edge, other)).status).toBe(401);
+    await putIntrospecting(endpoint, { inactiveCacheSeconds: 0 });
+    edge.advance(31_000);
+    expect((await callOn(edge, other)).status).toBe(401);
+    expect(await endpoint.calls()).toBe(4);
+  });
+
+  it('a raised cacheSeconds does not lengthen an answer kept under the lower one', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await putIntrospecting(endpoint, { cacheSeconds: 10 });
+    expect((await callOn(edge, token)).status).toBe(200);
+    await putIntrospecting(endpoint, { cacheSeconds: 300 });
+    edge.advance(10_000);
+    expect((await callOn(edge, token)).status).toBe(200);
+    const other = testEdge({ start: edge.now });
+    expect((await callOn(other, token)).status).toBe(200);
+    other.restoreLog();
+    expect(await endpoint.calls()).toBe(2);
+  });
+
   it('re-judges a kept answer under a changed config (a recompiled tenant), without a call', async () => {
     const token = opaqueToken();
     const endpoint = await introspectionEndpoint(issuer, { [token]: answer({ scope: 'read' }) });

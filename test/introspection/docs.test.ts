@@ -5,35 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import page from '../../docs/introspection.md?raw';
 import { gatewayTest, type TestEdge } from '../support/gateway';
+import { jsoncBlocks } from '../support/markdown';
 
 let edge: TestEdge;
 let id: string;
 gatewayTest('odoc', {}, (made) => ({ edge, id } = made));
 
 /** The ```jsonc blocks holding one issuer, `//` comments outside strings removed. */
-const issuerExamples = [...page.matchAll(/```jsonc\n([\s\S]*?)```/g)]
-  .map((m) => withoutComments(m[1]!).replaceAll('…', 'x'))
-  .filter((block) => /^\s*\{\s*"issuer"/.test(block));
-
-function withoutComments(source: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i]!;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += source[++i] ?? '';
-      else if (c === '"') inString = false;
-    } else if (c === '/' && source[i + 1] === '/') {
-      while (i < source.length && source[i] !== '\n') i++;
-      out += '\n';
-    } else {
-      if (c === '"') inString = true;
-      out += c;
-    }
-  }
-  return out;
-}
+const issuerExamples = jsoncBlocks(page).map((block) => block.replaceAll('…', 'x')).filter((block) => /^\s*\{\s*"issuer"/.test(block));
 
 describe('docs/introspection.md', () => {
   it('shows an issuer example for the block, Okta and Keycloak', () => {

@@ -57,6 +57,24 @@ describe('the RPC door', () => {
   });
 });
 
+describe('the RPC door: credentials over 16 KiB', () => {
+  it('an opaque token over 16 KiB (bytes) is 401 malformed without being sent to the provider, as over the HTTP doors', async () => {
+    const config = tenantConfig({ id, hosts: [host], issuer });
+    (config.issuers as Record<string, unknown>[])[0]!.introspection = block();
+    await admin.putTenant(config);
+    const malformed = { ok: false, status: 401, error: 'invalid_token', reason: 'malformed' };
+    // 16 KiB and one byte: in ASCII, and in fewer characters of UTF-8 (the limit is in bytes).
+    for (const oversized of ['o'.repeat(16 * 1024 + 1), 'é'.repeat(8 * 1024 + 1), '€'.repeat(5462)]) {
+      expect(await verify({ host, token: oversized }), `${oversized.length} characters`).toEqual(malformed);
+    }
+    expect(await endpoint.calls()).toBe(0);
+    // At the limit it is a token like any other: asked about.
+    await endpoint.answer('o'.repeat(16 * 1024), active(issuer, host));
+    expect(await verify({ host, token: 'o'.repeat(16 * 1024) })).toMatchObject({ ok: true });
+    expect(await endpoint.calls()).toBe(1);
+  });
+});
+
 describe('edgeAuth in a user Worker, config in code', () => {
   it('introspects with the secret as written, and puts the answer identity on the context', async () => {
     vi.spyOn(console, 'log').mockImplementation(() => undefined);

@@ -81,7 +81,7 @@ describe('an opaque token, introspected', () => {
       .toEqual({ token, token_type_hint: 'access_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET });
   });
 
-  it('with private_key_jwt sends an RFC 7523 assertion signed by the tenant edge key: iss = sub = client id, aud the issuer, a fresh jti, exp ≤ 60 s', async () => {
+  it('with private_key_jwt sends an RFC 7523 assertion signed by the tenant edge key: iss = sub = client id, aud the endpoint called, a fresh jti, exp ≤ 60 s', async () => {
     const endpoint = await introspectionEndpoint(issuer);
     await putIntrospecting(endpoint, { clientAuth: 'private_key_jwt', clientSecret: undefined });
     const first = opaqueToken();
@@ -100,12 +100,59 @@ describe('an opaque token, introspected', () => {
       const { payload, protectedHeader } = await jwtVerify(form.client_assertion!, createLocalJWKSet(jwks as never),
         { currentDate: new Date(edge.now) });
       expect(protectedHeader.alg).toBe('ES256');
-      expect(payload).toMatchObject({ iss: CLIENT_ID, sub: CLIENT_ID, aud: issuer.issuer });
+      expect(payload).toMatchObject({ iss: CLIENT_ID, sub: CLIENT_ID, aud: endpoint.url });
       expect(payload.exp! - Math.floor(edge.now / 1000)).toBeLessThanOrEqual(60);
       expect(payload.exp! - Math.floor(edge.now / 1000)).toBeGreaterThan(0);
       jtis.add(payload.jti!);
     }
     expect(jtis.size).toBe(2);
+  });
+
+  // Whoever re-points the block's endpoint (an admin-token holder, or a typo naming a host someone
+  // else holds) receives the edge's assertions. A provider takes an assertion whose aud is its
+  // issuer (oidc-provider, Keycloak), so one with aud = issuer would authenticate as the edge's
+  // client at the real provider until its exp; aud = the URL it was sent to is refused there.
+  it('private_key_jwt: an assertion sent to a re-pointed endpoint names that endpoint alone, so the real provider refuses it', async () => {
+    const token = opaqueToken();
+    const real = await introspectionEndpoint(issuer, { [token]: answer() });
+    await putIntrospecting(real, { clientAuth: 'private_key_jwt', clientSecret: undefined });
+    expect((await call(token)).status).toBe(200);
+    const harvest = await introspectionEndpoint(issuer, {}, { path: '/harvest' });
+    await putIntrospecting(harvest, { clientAuth: 'private_key_jwt', clientSecret: undefined });
+    edge.advance(31_000);
+    await call(opaqueToken());
+    const jwks = await (await edge.request(`https://${host}/_edge/jwks`)).json() as { keys: JsonWebKey[] };
+    const [sent] = await harvest.requests();
+    const assertion = new URLSearchParams(sent!.body).get('client_assertion')!;
+    const { payload } = await jwtVerify(assertion, createLocalJWKSet(jwks as never), { currentDate: new Date(edge.now) });
+    // One audience, a string: no list in which the provider could find its own name.
+    expect(payload.aud).toBe(harvest.url);
+    for (const accepted of [issuer.issuer, real.url, `${issuer.issuer}/token`]) {
+      await expect(jwtVerify(assertion, createLocalJWKSet(jwks as never), { currentDate: new Date(edge.now), audience: accepted }))
+        .rejects.toThrow(/aud/);
+    }
+    // Short-lived and unique: the real endpoint's own assertions were others.
+    const [own] = await real.requests();
+    const ownPayload = (await jwtVerify(new URLSearchParams(own!.body).get('client_assertion')!, createLocalJWKSet(jwks as never),
+      { currentDate: new Date(edge.now - 31_000) })).payload;
+    expect(ownPayload.aud).toBe(real.url);
+    expect(payload.jti).not.toBe(ownPayload.jti);
+    expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
+  });
+
+  it('private_key_jwt with the endpoint from discovery: aud is the introspection_endpoint the document names', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() }, { path: '/oauth2/v1/introspect' });
+    await register(issuer.discoveryUrl, {
+      body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, introspection_endpoint: endpoint.url },
+    });
+    await putIntrospecting(null, { clientAuth: 'private_key_jwt', clientSecret: undefined });
+    expect((await call(token)).status).toBe(200);
+    const [sent] = await endpoint.requests();
+    const jwks = await (await edge.request(`https://${host}/_edge/jwks`)).json() as { keys: JsonWebKey[] };
+    const { payload } = await jwtVerify(new URLSearchParams(sent!.body).get('client_assertion')!, createLocalJWKSet(jwks as never),
+      { currentDate: new Date(edge.now) });
+    expect(payload.aud).toBe(endpoint.url);
   });
 
   it('finds the endpoint in the issuer discovery document (introspection_endpoint) when the block names none', async () => {
@@ -125,6 +172,39 @@ describe('an opaque token, introspected', () => {
     expect(response.status).toBe(503);
     expect((await response.json() as { error: string }).error).toBe('issuer_unavailable');
     expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
+  // The endpoint from discovery lives with the issuer's key set: the edge takes it from the same
+  // read, so a key set it has never been able to fetch (a JWKS that fails from the start, a
+  // document without jwks_uri) names no endpoint either. Fail closed, and the block's own
+  // `endpoint` does not depend on the key set at all (docs/introspection.md).
+  it('discovery whose JWKS fails (nothing held) or that names no jwks_uri: 503 issuer_unavailable, no call; a named endpoint is not affected', async () => {
+    const token = opaqueToken();
+    const endpoint = await introspectionEndpoint(issuer, { [token]: answer() });
+    await register(issuer.jwksUri, { status: 500, body: 'down' });
+    await register(issuer.discoveryUrl, {
+      body: { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, introspection_endpoint: endpoint.url },
+    });
+    await putIntrospecting(null);
+    const down = await call(token);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ error: 'issuer_unavailable' });
+    expect(down.headers.get('retry-after')).toMatch(/^\d+$/);
+
+    // RFC 8414 makes jwks_uri optional; OpenID Connect Discovery, which the edge reads first, does not.
+    const bare = await TestIssuer.create();
+    const { id: bareId, domain } = uniqueTenant('od');
+    await register(bare.discoveryUrl, { body: { issuer: bare.issuer, introspection_endpoint: endpoint.url } });
+    const config = tenantConfig({ id: bareId, hosts: [`api.${domain}`], issuer: bare });
+    (config.issuers as Record<string, unknown>[])[0]!.introspection = { endpoint: null, clientId: 'edge', clientSecret: 's' };
+    await edge.putTenant(config);
+    expect((await edge.request(`https://api.${domain}/orders`, { token })).status).toBe(503);
+    expect(await endpoint.calls()).toBe(0);
+
+    await putIntrospecting(endpoint);
+    edge.advance(31_000);
+    expect((await call(token)).status).toBe(200);
+    expect(await endpoint.calls()).toBe(1);
   });
 });
 

@@ -417,9 +417,31 @@ describe('method overrides: every method the origin may run the request as', () 
       '  _method', '++_method', '%20%20_method', ' .method', '+%2E%6Dethod', '+_method']) {
       expect(overrides({}, `?${name}=PUT`), name).toEqual(['PUT']);
     }
-    for (const name of ['method', 'x_method', '__method', '_methods', '_method_', '_method%00', '%2B_method', '  method', '_me%74hod%3D', '_meth od']) {
+    for (const name of ['method', 'x_method', '__method', '_methods', '_method_', '%00_method', '%2B_method', '  method', '_me%74hod%3D', '_meth od']) {
       expect(overrides({}, `?${name}=PUT`), name).toEqual([]);
     }
+  });
+
+  it('reads a name up to its first NUL, as PHP does (php_register_variable_ex takes strlen of the decoded name)', () => {
+    // `?_method%00=DELETE` is `$_GET['_method']` to Laravel and Symfony: a POST run as DELETE.
+    for (const name of ['_method%00', '_method%00x', '_method%00%5B%5D', '.method%00', '+_method%00.', '%5F%6D%65%74%68%6F%64%00%3D']) {
+      expect(overrides({}, `?${name}=DELETE`), name).toEqual(['DELETE']);
+    }
+    for (const name of ['%00_method', '_meth%00od', '_metho%00d']) expect(overrides({}, `?${name}=DELETE`), name).toEqual([]);
+  });
+
+  it('reads a value as the frameworks fold its case, Unicode included: the Kelvin sign K is k to Express method-override', () => {
+    // method-override checks value.toLowerCase() against Node's methods and sets req.method; the
+    // Express router lowercases it again: `?_method=LOC%E2%84%AA` (U+212A) reaches app.lock().
+    expect(overrides({}, '?_method=LOC%E2%84%AA')).toEqual(['LOCK']);
+    expect(overrides({}, '?_method=unloc%E2%84%AA')).toEqual(['UNLOCK']);
+    expect(overrides({}, '?_method=M%E2%84%AACOL')).toEqual(['MKCOL']);
+    // Java, Ruby and JavaScript upper-case the long s and the dotless i to S and I.
+    expect(overrides({}, '?_method=OPTION%C5%BF', 'GET')).toEqual(['OPTIONS']);
+    expect(overrides({}, '?_method=l%C4%B1nk')).toEqual(['LINK']);
+    // Other letters outside ASCII name nothing any framework runs.
+    expect(overrides({}, '?_method=DEL%C3%89TE')).toEqual([]);
+    expect(overrides({}, '?_method=%C4%B0NFO')).toEqual([]);
   });
 
   it('reads the query as a plain decode-then-compare reading does (property)', () => {
@@ -441,7 +463,9 @@ describe('method overrides: every method the origin may run the request as', () 
       fc.constantFrom('', '', '', 's', '_', '%00', ']', '='),
     ).map(([lead, first, letters, tail]) => `${lead.join('')}${first}${letters.join('')}${tail}`);
     const name = fc.oneof(nearMethod, fc.array(piece, { maxLength: 10 }).map((parts) => parts.join('')));
-    const value = fc.oneof(fc.constantFrom('DELETE', 'delete', 'PUT', '%44ELETE', 'PO%53T', '+patch+', '', 'DEL ETE', '<x>', 'GET'), fc.string({ maxLength: 6 }));
+    const value = fc.oneof(fc.constantFrom('DELETE', 'delete', 'PUT', '%44ELETE', 'PO%53T', '+patch+', '', 'DEL ETE', '<x>', 'GET',
+      'LOC%E2%84%AA', 'PO%C5%BFT', 'l%C4%B1nk', '%C4%B0', '%E2%84%AA%C5%BF%C4%B1'), fc.string({ maxLength: 6 }),
+    fc.array(fc.constantFrom('\u212a', '\u017f', '\u0131', '\u0130', '\u00df', 'k', 'S', '-'), { maxLength: 5 }).map((cs) => cs.join('')));
     const pair = fc.tuple(name, fc.option(value)).map(([n, v]) => (v === null ? n : `${n}=${v}`));
     const query = fc.oneof(fc.array(pair, { maxLength: 6 }).map((pairs) => `?${pairs.join('&')}`), fc.string(), fc.string({ unit: 'binary' }));
     fc.assert(fc.property(query, fc.constantFrom('POST', 'put', 'GET'), (search, method) => {
@@ -497,15 +521,18 @@ function overridesRead(method: string, search: string): readonly string[] | null
   for (const pair of (search.startsWith('?') ? search.slice(1) : search).split('&')) {
     if (pair === '') continue;
     const at = pair.indexOf('=');
-    const name = formDecode(at === -1 ? pair : pair.slice(0, at)).toLowerCase();
+    // Up to its first NUL, as PHP reads a name (a C string); PHP also drops leading spaces.
+    const name = formDecode(at === -1 ? pair : pair.slice(0, at)).toLowerCase().split('\0')[0]!;
     const phpName = name.replace(/^ +/, '');
     if (READ_AS_METHOD.has(name) || READ_AS_METHOD.has(phpName)) values.push(formDecode(at === -1 ? '' : pair.slice(at + 1)));
   }
   const methods: string[] = [];
   for (const value of values) {
-    const candidate = value.trim().toUpperCase();
-    if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(candidate) && candidate !== method.toUpperCase() && !methods.includes(candidate)) methods.push(candidate);
-    if (methods.length > MAX_METHOD_OVERRIDES) return null;
+    // Upper-cased as Java, Ruby and JavaScript do, and lower-cased first as Express does.
+    for (const candidate of new Set([value.trim().toUpperCase(), value.trim().toLowerCase().toUpperCase()])) {
+      if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(candidate) && candidate !== method.toUpperCase() && !methods.includes(candidate)) methods.push(candidate);
+      if (methods.length > MAX_METHOD_OVERRIDES) return null;
+    }
   }
   return methods;
 }

@@ -181,6 +181,8 @@ describe('escaped reserved characters and padded segments (Go, Django, Flask, Sp
 const ESCAPED_METHOD_NAMES = [
   '_%6Dethod', '_%6dethod', '%5F%6D%65%74%68%6F%64', '_meth%6Fd', '_METHOD', '.method', '%2Emethod', '+method', '%20method',
   '[method', '%5Bmethod', '++_method', '%20.method',
+  // PHP reads a name up to its first NUL: `_method%00` is `$_GET['_method']` to Laravel and Symfony.
+  '_method%00', '_method%00x', '.method%00%5B%5D',
 ];
 
 describe('method overrides (Rails, Express method-override, Laravel, Symfony and ASP.NET Core run a POST as the method it names)', () => {
@@ -194,6 +196,7 @@ describe('method overrides (Rails, Express method-override, Laravel, Symfony and
         { path: '/status', auth: 'none', methods: ['GET'] },
         { path: '/hooks/*', auth: 'none', methods: ['POST'] },
         { path: '/admin/*', methods: ['DELETE'], scopes: ['admin'] },
+        { path: '/files/*', methods: ['LOCK', 'UNLOCK', 'MKCOL'], scopes: ['admin'] },
         { path: '/*' },
       ],
     }));
@@ -219,6 +222,15 @@ describe('method overrides (Rails, Express method-override, Laravel, Symfony and
     expect((await send('/admin/users/1', { method: 'POST', token: bearer })).status).toBe(200);
     for (const { path, headers } of overrides) {
       await expectDenial(await send(path, { method: 'POST', token: bearer, headers }), { status: 403, error: 'insufficient_scope' }, { token: bearer, logs: edge.logs });
+    }
+  });
+
+  it('a POST naming LOCK with the Kelvin sign (U+212A, k to Express method-override) needs the LOCK route scope', async () => {
+    const bearer = await issuer.sign({ sub: 'user-1', aud: `https://${scoped}`, scope: 'read' });
+    expect((await send('/files/a', { method: 'POST', token: bearer })).status).toBe(200);
+    for (const path of ['/files/a?_method=LOC%E2%84%AA', '/files/a?_method=loc%E2%84%AA', '/files/a?_method=UNLOC%E2%84%AA',
+      '/files/a?_method=M%E2%84%AACOL', '/files/a?%5Fmethod=+lo%63%E2%84%AA+']) {
+      await expectDenial(await send(path, { method: 'POST', token: bearer }), { status: 403, error: 'insufficient_scope' }, { token: bearer, logs: edge.logs });
     }
   });
 
