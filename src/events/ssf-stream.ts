@@ -118,7 +118,8 @@ export class SsfStream extends DurableObject<SsfStreamBindings> {
   async remove(call: StreamCall & { force: boolean }): Promise<StreamOutcome<{ atTransmitter: CallFailure | null }>> {
     const found = await this.#transmitterOf(call);
     const transmitter = found.ok ? found.transmitter : null;
-    const removed = await removeManagedStream(this.#io(call.tenantId, call.issuer), transmitter, { force: call.force || transmitter === null });
+    const removed = await removeManagedStream(this.#io(call.tenantId, call.issuer), transmitter,
+      { force: call.force || transmitter === null });
     // No stream kept (deleted, or never there): nothing stays, not even a management token.
     if (this.#store.read() === null) {
       this.#store.remove();
