@@ -113,10 +113,8 @@ export function answerWindowMs(answer: Answer, issuer: IssuerPolicy & { introspe
 /** Whether a kept answer may still be used under the window the issuer's config has now: the
  *  window it was kept for may be longer (the tenant lowered cacheSeconds or inactiveCacheSeconds
  *  since, say during a provider incident), and the lower one holds for it from the next read. */
-export function keptWithin(answer: Answer, keptAt: number, issuer: { introspection: { cacheSeconds: number;
-  inactiveCacheSeconds: number } }, nowMs: number): boolean {
-  const { cacheSeconds, inactiveCacheSeconds } = issuer.introspection;
-  return nowMs - keptAt < (answer.active ? cacheSeconds : inactiveCacheSeconds) * 1000;
+export function keptWithin(answer: Answer, keptAt: number, issuer: Parameters<typeof answerWindowMs>[1], nowMs: number): boolean {
+  return nowMs - keptAt < answerWindowMs(answer, issuer, keptAt);
 }
 
 /** Keeps an answer in memory now and in the Cache API after the response (io.waitUntil), as

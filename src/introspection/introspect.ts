@@ -25,7 +25,7 @@ import type { EdgeKey } from '../tenants/edge-key';
 import { keySetIdOf, type IntrospectionPolicy, type IssuerPolicy } from '../tenants/tenant';
 import { isCompactJws } from '../verify/compact';
 import { checkTimes } from '../verify/times';
-import { MAX_CREDENTIAL_BYTES, type VerifiedToken } from '../verify/token';
+import type { VerifiedToken } from '../verify/token';
 import { judgeAnswer, type Answer } from './answer';
 import { callIntrospection, INTROSPECTION_RETRY_AFTER_SECONDS, INTROSPECTION_TIMEOUT_MS } from './call';
 import {
@@ -85,9 +85,6 @@ type Introspected = { ok: true; value: VerifiedToken; introspection: Introspecti
 
 function introspect(token: string, tenant: IntrospectingTenant, resource: string, deps: IntrospectionDeps):
   Introspected | Promise<Introspected> {
-  // As on every door (the HTTP doors' extractor refuses such a header): never sent anywhere. The
-  // RPC door passes the caller's string, which may hold characters of up to 3 UTF-8 bytes.
-  if (token.length > MAX_CREDENTIAL_BYTES / 3 && utf8.encode(token).byteLength > MAX_CREDENTIAL_BYTES) return OVERSIZED;
   const issuer = tenant.introspection;
   const key = answerKey(tenant.id, issuer.issuer, token);
   const held = deps.introspections.memory.get(key.memory);
@@ -183,8 +180,6 @@ function judged(held: Pick<Held, 'answer' | 'judged'>, issuer: IssuerPolicy, res
 }
 
 const HIT = { hit: true } as const;
-const OVERSIZED = invalidToken('malformed', `credentials over ${MAX_CREDENTIAL_BYTES / 1024} KiB`);
-const utf8 = new TextEncoder();
 
 /** Waiters give the leader this long past the call's deadline to write its outcome. */
 const WAIT_MARGIN_MS = 250;

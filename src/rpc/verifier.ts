@@ -21,7 +21,7 @@ import type { TenantLookup } from '../pipeline/request';
 import { certificateOfRpc } from '../possession/certificate';
 import { tenantStateStub, type TenantStateSummary } from '../revocation/tenant-state';
 import { directoryStub } from '../tenants/directory';
-import { schemeOf, type Scheme } from '../verify/extract';
+import { credentialsOfCaller, schemeOf, type Scheme } from '../verify/extract';
 
 export interface VerifyRequest {
   /** The tenant host the token is presented for. */
@@ -78,7 +78,7 @@ export async function verifyThroughPipeline(isolate: Isolate, input: VerifyReque
     // A caller names the one method it will run the request as.
     methodOverrides: [],
     pathname: parsed?.pathname ?? null,
-    credentials: ok(parsed === null || parsed.token === '' ? null : { scheme: parsed.scheme, token: parsed.token }),
+    credentials: parsed === null ? ok(null) : credentialsOfCaller(parsed.scheme, parsed.token),
     proof: parsed?.dpop ?? null,
     url: parsed?.url ?? null,
     certificate: parsed?.certificate ?? null,

@@ -39,7 +39,7 @@ export function extractCredentials(header: string | null, search: string): Outco
   }
   // Before any parsing. Over the limit in UTF-16 units is over it in bytes too; a shorter value
   // with non-ASCII characters fails the b64token syntax below anyway.
-  if (header.length > MAX_CREDENTIAL_BYTES) return invalidToken('malformed', 'credentials over 16 KiB');
+  if (header.length > MAX_CREDENTIAL_BYTES) return OVERSIZED;
 
   // Workers join repeated headers with ", "; a b64token never holds a comma.
   if (header.includes(',')) return invalidRequest('The Authorization header is given more than once.');
@@ -55,6 +55,18 @@ export function extractCredentials(header: string | null, search: string): Outco
   return ok({ scheme, token });
 }
 
+/** A token an RPC caller passes as an argument, bounded as the header is: over 16 KiB in UTF-8
+ *  bytes it is malformed, before any door step reads it (no hash, no introspection call). The
+ *  caller vouches for the rest of its shape. */
+export function credentialsOfCaller(scheme: Scheme, token: string): Outcome<Credentials | null> {
+  if (token === '') return NONE;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most tokens are measured without encoding them.
+  if (token.length > MAX_CREDENTIAL_BYTES / 3 && utf8.encode(token).byteLength > MAX_CREDENTIAL_BYTES) return OVERSIZED;
+  return ok({ scheme, token });
+}
+
+const OVERSIZED = invalidToken('malformed', 'credentials over 16 KiB');
+const utf8 = new TextEncoder();
 const NONE: Outcome<Credentials | null> = ok(null);
 const invalidRequest = (description: string) => deny({ error: 'invalid_request', description });
 
