@@ -1,21 +1,22 @@
-// The Worker as a Hono app: the admin API on ADMIN_HOST, and on every other host the product's
-// own middleware, edgeAuth, in front of a handler that forwards to the tenant's origin. What a
-// user's Hono app gets from edgeAuth and what the gateway does are the same code by construction.
-// The isolate's state (every cache of the pipeline) is shared with the RPC door when index.ts
-// passes the Worker's.
+// The Worker's fetch handler: the admin API on ADMIN_HOST, and on every other host the HTTP door
+// (http/door.ts, the code edgeAuth runs as Hono middleware) in front of the forwarder to the
+// tenant's origin. A plain handler, not a Hono app: the gateway has one route, so a router would
+// only add its dispatch to every request (bench/RESULTS.md, "The gateway's budget"). The
+// isolate's state (every cache of the pipeline) is shared with the RPC door when index.ts passes
+// the Worker's.
 //
 //   const app = createApp({ now: () => t, random: () => 0.5 });   // tests inject the clock and sampling
 //   await app.fetch(request, env, ctx);
-import { Hono } from 'hono';
 import { createAdminApp } from './admin/app';
 import { systemClock, type Clock } from './base/clock';
 import { settingsOf } from './config/settings';
 import type { Env } from './env';
 import { forwardToOrigin } from './gateway/forward';
-import { admittedOf, edgeAuthWith, type EdgeAuthVariables } from './http/edge-auth';
+import { createDoor, openDoor, type Admitted } from './http/door';
 import { requestUrl } from './http/request-url';
 import { denialResponse } from './http/respond';
 import { createIsolate, type Isolate } from './pipeline/isolate';
+import type { TenantSource } from './tenants/store';
 
 export interface AppOptions {
   now?: Clock;
@@ -25,24 +26,50 @@ export interface AppOptions {
   isolate?: Isolate;
 }
 
-export type GatewayApp = Hono<{ Bindings: Env; Variables: EdgeAuthVariables }> & { readonly isolate: Isolate };
+export interface GatewayApp {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response>;
+  readonly isolate: Isolate;
+}
 
 export function createApp(options: AppOptions = {}): GatewayApp {
   const now = options.now ?? systemClock;
   const isolate = options.isolate ?? createIsolate({ now });
   const admin = createAdminApp({ now });
-  const app = new Hono<{ Bindings: Env; Variables: EdgeAuthVariables }>();
+  const door = createDoor(isolate, { random: options.random, handlerStep: 'origin' });
+  // The tenant source by host (KV behind the isolate's cache), made once per env object.
+  const sources = new WeakMap<Env, TenantSource>();
 
-  app.use('*', async (c, next) => {
-    if (requestUrl(c.req.url).host !== settingsOf(c.env).adminHost) return next();
-    return admin.fetch(c.req.raw, c.env, c.executionCtx);
-  });
-  app.use('*', edgeAuthWith(isolate, { tenant: 'kv', random: options.random, handlerStep: 'origin' }));
-  app.all('*', forwardToOrigin);
-  // A bug in the forwarding handler (a throw): the contract's 500 through the one funnel; edgeAuth
-  // logs it when it resumes. An unreachable origin is the handler's own 502, not a throw.
-  app.onError((_error, c) => denialResponse({ error: 'internal_error' }, {
-    host: requestUrl(c.req.url).host, requestId: admittedOf(c)?.requestId ?? 'unknown',
-  }));
-  return Object.assign(app, { isolate });
+  async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const settings = settingsOf(env);
+    const target = requestUrl(request.url);
+    if (target.host === settings.adminHost) return admin.fetch(request, env, ctx);
+    let tenants = sources.get(env);
+    if (tenants === undefined) {
+      sources.set(env, tenants = { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
+    }
+    let admitted: Admitted | null = null;
+    let response: Response;
+    try {
+      const opened = await openDoor(door, request, target, tenants, env, settings, (promise) => ctx.waitUntil(promise));
+      if (opened instanceof Response) return opened;
+      admitted = opened;
+      response = await forwardToOrigin(request, opened);
+    } catch (error) {
+      // A bug (a throw) in the forwarder or an event receiver: the contract's 500 through the one
+      // funnel, logged as the request's when the door had admitted it. An unreachable origin is
+      // the forwarder's own 502, not a throw.
+      const answer = denialResponse({ error: 'internal_error' }, { host: target.host, requestId: admitted?.requestId ?? 'unknown' });
+      return admitted === null ? answer : admitted.answer(answer, error);
+    }
+    return admitted.answer(response);
+  }
+
+  return {
+    // HEAD: the edge's own answers carry a body for GET; a HEAD answer has none (RFC 9110 §9.3.2).
+    fetch: async (request, env, ctx) => {
+      const response = await serve(request, env, ctx);
+      return request.method === 'HEAD' && response.body !== null ? new Response(null, response) : response;
+    },
+    isolate,
+  };
 }

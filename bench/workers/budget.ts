@@ -17,7 +17,7 @@ import gateway from 'edge-token-verifier';
 import { settingsOf } from '../../src/config/settings';
 import type { Env } from '../../src/env';
 import { originRequest, isEdgeOwned } from '../../src/gateway/forward';
-import { Admitted } from '../../src/http/edge-auth';
+import { Admitted, createDoor } from '../../src/http/door';
 import { passThrough } from '../../src/http/answers';
 import { pipelineRequestOf } from '../../src/http/request';
 import { requestUrl } from '../../src/http/request-url';
@@ -84,7 +84,8 @@ async function setUp(incoming: Request, env: Env, ctx: ExecutionContext) {
   const decided = await decide(isolate, r, io);
   if (decided.verdict.kind !== 'passed') throw new Error(`budget: the request is ${decided.verdict.kind}`);
   const identity = decided.verdict.identity!;
-  const admitted = new Admitted(decided, tenant, target, false);
+  const door = createDoor(isolate, { handlerStep: 'origin' });
+  const admitted = new Admitted(door, decided, settings, tenant, target, false, identity);
   const answered = await fetch(originRequest(request, target, tenant, identity, admitted));
   await answered.arrayBuffer();
   // The origin's answer without its body, so that a pass-through that copies it can run again.
@@ -106,7 +107,7 @@ async function setUp(incoming: Request, env: Env, ctx: ExecutionContext) {
   };
   return {
     isolate, request, env, ctx, settings, target, io, source, tenant, resource, state, token, hit, alg, route, r, decided,
-    identity, admitted, verifying, keys, signed, key: key.value.keys[0]!.key, shape, floor, ok,
+    identity, door, admitted, verifying, keys, signed, key: key.value.keys[0]!.key, shape, floor, ok,
     states: isolate.states, response,
     withToken: (token: string) => {
       const headers = new Headers(request.headers);
@@ -248,7 +249,7 @@ const STEPS: Record<string, Step> = {
   },
   'admitted request': {
     about: 'edgeAuth after decide: the Admitted record the forwarder reads',
-    run: (s) => new Admitted(s.decided, s.tenant, s.target, false),
+    run: (s) => new Admitted(s.door, s.decided, s.settings, s.tenant, s.target, false, s.identity),
   },
   'log record': {
     about: "finishDecision at the production LOG_SAMPLE_RATE (an allowed request: unlogged 99 times in 100), and edgeAuth's clock reads",

@@ -1,12 +1,12 @@
 // Forwarding to the tenant's origin (docs/headers.md): strips every incoming header the
 // edge owns, in every spelling an origin may read as the same name, adds the verified identity,
-// rewrites to `upstream`, and passes the response through. The gateway's handler after edgeAuth.
+// rewrites to `upstream`, and passes the response through. The gateway's handler behind the door.
 //
-//   app.use('*', edgeAuthWith(isolate, { tenant: 'kv' }));
-//   app.all('*', forwardToOrigin);       // an origin that cannot be reached: 502 through the one funnel
-import type { Context } from 'hono';
+//   const opened = await openDoor(door, request, target, tenants, env, settings, waitUntil);
+//   if (!(opened instanceof Response)) return opened.answer(await forwardToOrigin(request, opened));
+//                                        // an origin that cannot be reached: 502 through the one funnel
 import { noteOf } from '../base/denial';
-import { admittedOf, type EdgeAuthVariables } from '../http/edge-auth';
+import type { Admitted } from '../http/door';
 import type { RequestUrl } from '../http/request-url';
 import type { Identity } from '../pipeline/identity';
 import type { Tenant } from '../tenants/tenant';
@@ -17,10 +17,8 @@ const BASE64URL = { alphabet: 'base64url', omitPadding: true } as const;
 
 /** The gateway's handler: the request, as the origin may see it, to the origin; its response
  *  as it comes, or the contract's 502 upstream_unavailable when the origin cannot be reached. */
-export async function forwardToOrigin(c: Context<{ Variables: EdgeAuthVariables }>): Promise<Response> {
-  const admitted = admittedOf(c);
-  if (admitted === undefined) throw new Error('forwardToOrigin runs behind edgeAuth');
-  const request = originRequest(c.req.raw, admitted.target, admitted.tenant, c.get('auth'), admitted);
+export async function forwardToOrigin(incoming: Request, admitted: Admitted): Promise<Response> {
+  const request = originRequest(incoming, admitted.target, admitted.tenant, admitted.identity, admitted);
   try {
     return await fetch(request);
   } catch (error) {

@@ -42,6 +42,9 @@ describe('GET /_edge/jwks on a tenant host', () => {
     for (let i = 0; i < 3; i++) expect((await edge.request(`https://${host}/_edge/jwks`)).status).toBe(200);
     const head = await edge.request(`https://${host}/_edge/jwks`, { method: 'HEAD' });
     expect(head.status).toBe(200);
+    // The GET's headers without its body (RFC 9110 §9.3.2).
+    expect(head.headers.get('content-type')).toMatch(/json/);
+    expect(await head.text()).toBe('');
   });
 
   it('is an empty key set for a tenant created without SECRETS_KEY', async () => {
