@@ -208,11 +208,15 @@ const RULES = /** @type {[string, string, string[] | null, string[]?][]} */ ([
   ['the log record', 'src/pipeline/decide.ts', ['Decision', 'lap', 'end', 'counted']],
   ['the log record', 'src/pipeline/record.ts', null],
   ['the log record', 'src/http/edge-auth.ts', ['finish']],
+  ['the log record', 'src/http/door.ts', ['end']],
   ['decide(): its own frames', 'src/pipeline/', null],
   ['admitted request', 'src/http/edge-auth.ts', ['Admitted', 'admittedOf', 'get requestId']],
+  ['admitted request', 'src/http/door.ts', ['Admitted', 'get requestId']],
   ['response pass-through', 'src/http/answers.ts', null],
+  ['response pass-through', 'src/http/door.ts', ['answer']],
   ['response pass-through', 'src/http/edge-auth.ts', ['replaceResponse']],
   ['edgeAuth: its own frame', 'src/http/edge-auth.ts', null],
+  ['edgeAuth: its own frame', 'src/http/door.ts', null],
   ['identity headers', 'src/gateway/forward.ts', ['setIdentity', 'identityHeaders', 'headerValue', 'claimHeaderValue']],
   ['header hygiene', 'src/gateway/forward.ts', ['isEdgeOwned']],
   ['header hygiene', '', ['keys', 'next', 'delete'], ['originRequest']],
@@ -220,6 +224,7 @@ const RULES = /** @type {[string, string, string[] | null, string[]?][]} */ ([
   ['building the origin request', '', null, ['originRequest', 'forwardToOrigin', 'fetch']],
   ['building the origin request', 'src/gateway/forward.ts', null],
   ['building the origin request', 'bench/workers/forward-floor.js', null],
+  // Since the gateway is a plain fetch handler: its own dispatch (the admin check, the door, the forwarder).
   ['Hono dispatch', 'src/app.ts', null],
   ['Hono dispatch', 'node_modules/hono/', null],
 ]);

@@ -88,7 +88,6 @@ export class Admitted {
   refusal: Denial | null = null;
   readonly #door: Door;
   readonly #settings: Settings;
-  readonly #admittedAt: number;
 
   constructor(door: Door, decided: Decided, settings: Settings, tenant: Tenant, target: RequestUrl, preflight: boolean,
     identity: Identity | null) {
@@ -100,7 +99,6 @@ export class Admitted {
     this.target = target;
     this.preflight = preflight;
     this.repeated = decided.record.tiers.token === 'hit';
-    this.#admittedAt = door.isolate.now();
   }
 
   get requestId(): string { return this.decided.record.requestId; }
@@ -120,7 +118,7 @@ export class Admitted {
     const { decided } = this;
     const { isolate } = this.#door;
     const now = isolate.now();
-    decided.record.ms[this.#door.handlerStep] = now - this.#admittedAt;
+    decided.record.ms[this.#door.handlerStep] = now - decided.decidedAt;
     const outcome = this.preflight ? 'preflight' : this.identity === null ? 'public' : 'allowed';
     const options = { sampleRate: this.#settings.logSampleRate, random: this.#door.random, startedAt: decided.startedAt, now };
     // Answered through the funnel after the door admitted it (the forwarder's 502): as it is.

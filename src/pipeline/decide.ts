@@ -81,7 +81,8 @@ async function steps(isolate: Isolate, r: PipelineRequest, io: PipelineIo, d: De
   const { tenant } = found.value;
   d.tenant = tenant;
   if ('cached' in found.value) d.tiers.tenant = found.value.cached ? 'memory' : 'kv';
-  d.cors = r.http && corsFor(tenant.cors, r.http.origin);
+  // The Origin is read only where the tenant has `cors` (most have none).
+  d.cors = r.http !== null && tenant.cors !== null ? corsFor(tenant.cors, r.http.origin) : null;
   const scheme = schemeOf(r);
   const resource = tenant.resource ?? `https://${r.host}`;
 
@@ -194,6 +195,7 @@ class Decision implements Decided {
   readonly limits: LimitDecision[] = [];
   dpopNonce: string | null = null;
   readonly startedAt: number;
+  decidedAt = 0;
   tenant: Tenant | null = null;
   route: string | undefined;
   token: VerifiedToken | null = null;
@@ -236,6 +238,9 @@ class Decision implements Decided {
       record.kid = token.kid;
     }
     this.record = record;
+    // Every step that waits for I/O laps after it, and workerd's clock moves only with I/O: the
+    // last lap is the time the decision ended, without another clock read.
+    this.decidedAt = this.#lapAt;
     if (refused && tenant !== null) {
       this.challenge = { scheme: schemeOf(r), algs: [...(token?.issuer.algorithms ?? tenant.dpopAlgorithms)] };
     }

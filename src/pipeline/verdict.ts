@@ -40,6 +40,8 @@ export interface Decided {
   readonly dpopNonce: string | null;
   /** When the decision started (its clock), for the log line's total. */
   readonly startedAt: number;
+  /** When it ended: the handler's time in the log line is counted from here. */
+  readonly decidedAt: number;
 }
 
 /** What a 401's second challenge needs: every tenant honours DPoP-bound tokens, so every 401
