@@ -219,7 +219,7 @@ const RULES = /** @type {[string, string, string[] | null, string[]?][]} */ ([
   ['edgeAuth: its own frame', 'src/http/door.ts', null],
   ['identity headers', 'src/gateway/forward.ts', ['setIdentity', 'identityHeaders', 'headerValue', 'claimHeaderValue']],
   ['header hygiene', 'src/gateway/forward.ts', ['isEdgeOwned']],
-  ['header hygiene', '', ['keys', 'next', 'delete'], ['originRequest']],
+  ['header hygiene', '', ['keys', 'next', 'delete', 'forEach'], ['originRequest']],
   ['sending the edge\'s headers (fetch)', '', ['fetch'], null],
   ['building the origin request', '', null, ['originRequest', 'forwardToOrigin', 'fetch']],
   ['building the origin request', 'src/gateway/forward.ts', null],

@@ -39,9 +39,11 @@ export function originRequest(incoming: Request, url: RequestUrl, tenant: Tenant
     : new Request(target, incoming);
   // The constructor's own copy of the headers, edited in place.
   const headers = forwarded.headers;
-  const spoofed: string[] = [];
-  for (const name of headers.keys()) if (isEdgeOwned(name)) spoofed.push(name);
-  for (const name of spoofed) headers.delete(name);
+  // forEach, not keys(): one call into the runtime instead of an iterator's step per header
+  // (about half the cost in workerd, bench/RESULTS.md "The gateway's budget").
+  let spoofed: string[] | null = null;
+  headers.forEach((_value, name) => { if (isEdgeOwned(name)) (spoofed ??= []).push(name); });
+  if (spoofed !== null) for (const name of spoofed as string[]) headers.delete(name);
   headers.set('x-request-id', requestId);
   headers.set('x-forwarded-host', url.authority);
   headers.set('x-forwarded-proto', url.scheme);

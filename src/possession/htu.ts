@@ -37,6 +37,24 @@ export function normalizeHtu(uri: string): string | null {
 
 /** Whether a proof's htu names the URI the request was addressed to. */
 export function htuMatches(htu: string, requestUrl: string): boolean {
-  const claimed = normalizeHtu(htu);
-  return claimed !== null && claimed === normalizeHtu(requestUrl);
+  const claimed = normalized(htu);
+  return claimed !== null && claimed === normalized(requestUrl);
+}
+
+/** normalizeHtu's answers for the URIs this isolate saw last: a client's proofs name the same
+ *  few URIs request after request, and each answer is a URL parse. Bounded: at most MAX_KEPT
+ *  URIs of at most MAX_KEPT_CHARS each (longer ones are normalized every time), cleared when full. */
+const kept = new Map<string, string | null>();
+const MAX_KEPT = 512;
+const MAX_KEPT_CHARS = 1024;
+
+function normalized(uri: string): string | null {
+  const held = kept.get(uri);
+  if (held !== undefined) return held;
+  const answer = normalizeHtu(uri);
+  if (uri.length <= MAX_KEPT_CHARS) {
+    if (kept.size >= MAX_KEPT) kept.clear();
+    kept.set(uri, answer);
+  }
+  return answer;
 }

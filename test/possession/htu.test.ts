@@ -92,3 +92,23 @@ describe('normalizeHtu, properties', () => {
     }), { numRuns: 500 });
   });
 });
+
+describe('htuMatches, its memo of normalized URIs', () => {
+  const direct = (a: string, b: string) => { const n = normalizeHtu(a); return n !== null && n === normalizeHtu(b); };
+  const uri = fc.oneof(
+    fc.tuple(scheme, host, path).chain(([s, h, p]) => spelling(s, h, p)),
+    fc.string({ maxLength: 40 }),
+    fc.tuple(scheme, host, fc.string({ minLength: 1020, maxLength: 1100 })).map(([s, h, p]) => `${s}://${h}/${p}`),
+  );
+
+  it('answers as normalizing both sides every time, the first time and from the memo, past its bound', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(uri, uri), { minLength: 1, maxLength: 700 }), (pairs) => {
+      for (let round = 0; round < 2; round++) {
+        for (const [a, b] of pairs) {
+          expect(htuMatches(a, b)).toBe(direct(a, b));
+          expect(htuMatches(a, a)).toBe(normalizeHtu(a) !== null);
+        }
+      }
+    }), { numRuns: 30 });
+  });
+});
