@@ -83,7 +83,7 @@ export async function measureBudget(bench, options) {
 
 /** The table's steps, in the order a request meets them. */
 const STEPS = [
-  'Hono dispatch', 'URL read', 'door setup', 'request reading', 'credentials', 'tenant', 'state', 'route', 'token cache',
+  'dispatch', 'URL read', 'door setup', 'request reading', 'credentials', 'tenant', 'state', 'route', 'token cache',
   'verification: decoding', 'verification: signature', 'verification: key lookup', 'verification: the JWS and claims',
   'proof of possession', 'revocation', 'scopes and conditions', 'limits', 'decide(): its own frames', 'the log record',
   'edgeAuth: its own frame', 'admitted request', 'identity headers', 'header hygiene', 'building the origin request',
@@ -106,7 +106,7 @@ export function budgetRows(b, shares, cpu) {
   /** Alone: what each step costs by itself, beyond what the floor does too. */
   /** @type {Record<string, [number | null, number | null]>} */
   const alone = {
-    'Hono dispatch': [us('Hono dispatch'), us('Hono dispatch')],
+    dispatch: [us('dispatch'), us('dispatch')],
     'URL read': [us('URL read'), us('URL read')],
     'door setup': [us('door setup'), us('door setup')],
     'request reading': [us('request reading') - us('credentials'), us('request reading') - us('credentials')],
@@ -224,9 +224,9 @@ const RULES = /** @type {[string, string, string[] | null, string[]?][]} */ ([
   ['building the origin request', '', null, ['originRequest', 'forwardToOrigin', 'fetch']],
   ['building the origin request', 'src/gateway/forward.ts', null],
   ['building the origin request', 'bench/workers/forward-floor.js', null],
-  // Since the gateway is a plain fetch handler: its own dispatch (the admin check, the door, the forwarder).
-  ['Hono dispatch', 'src/app.ts', null],
-  ['Hono dispatch', 'node_modules/hono/', null],
+  // Hono's before c93d2b8 (a BENCH_BASELINE); since, the gateway's own fetch handler.
+  ['dispatch', 'src/app.ts', null],
+  ['dispatch', 'node_modules/hono/', null],
 ]);
 
 /**
