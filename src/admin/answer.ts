@@ -3,6 +3,16 @@
 //
 //   return adminError('unknown_tenant', 'no tenant acme');
 //   return adminError('invalid_config', 'the config is invalid', { issues });
+import type { Clock } from '../base/clock';
+import type { Env } from '../env';
+
+/** What every admin handler is called with. */
+export interface AdminCall {
+  readonly env: Env;
+  /** The caller's token hash prefix, for the audit line. */
+  readonly who: string;
+  readonly now: Clock;
+}
 
 export type AdminErrorCode =
   | 'not_found' | 'missing_token' | 'invalid_token' | 'method_not_allowed' | 'body_too_large'

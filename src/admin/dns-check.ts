@@ -10,7 +10,7 @@ import { settingsOf } from '../config/settings';
 import { directoryStub } from '../tenants/directory';
 import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
-import type { AdminCall } from './tenants';
+import type { AdminCall } from './answer';
 
 
 export async function checkTenantDns(id: string, call: AdminCall, options: { timeoutMs?: number } = {}): Promise<Response> {

@@ -9,7 +9,7 @@ import type { StoredEdgeKey } from '../config/stored-edge-key';
 import { edgeKeyJwks } from '../tenants/edge-key';
 import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
-import type { AdminCall } from './tenants';
+import type { AdminCall } from './answer';
 
 export async function getTenantJwks(id: string, call: AdminCall): Promise<Response> {
   const record = isTenantId(id) ? await directoryStub(call.env.DIRECTORY).recordOf(id) : null;

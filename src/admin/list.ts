@@ -7,7 +7,7 @@
 import { directoryStub } from '../tenants/directory';
 import { isTenantId } from '../config/schema';
 import { adminError } from './answer';
-import type { AdminCall } from './tenants';
+import type { AdminCall } from './answer';
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1_000;

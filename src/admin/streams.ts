@@ -17,7 +17,7 @@ import type { StreamOutcome, StreamView } from '../events/stream-management';
 import { directoryStub } from '../tenants/directory';
 import { adminError } from './answer';
 import { readJsonBody } from './json-body';
-import type { AdminCall } from './tenants';
+import type { AdminCall } from './answer';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 /** Longer than any issuer URL the schema takes. */

@@ -5,7 +5,6 @@
 //
 //   admin.put('/tenants/:id', (c) => putTenant(c.req.raw, c.req.param('id'), { env: c.env, who, now }));
 //   // 201/200 + ETag, 400 invalid_config { issues }, 409 host_conflict { conflicts }, 412, ...
-import type { Clock } from '../base/clock';
 import { noteOf } from '../base/denial';
 import type { Env } from '../env';
 import { settingsOf } from '../config/settings';
@@ -13,16 +12,11 @@ import { directoryStub, type Precondition, type TenantWrite, type WriteRefusal }
 import { redactConfig, sealConfig } from '../tenants/secrets';
 import { tenantStateStub } from '../revocation/tenant-state';
 import { isTenantId, parseTenantConfig, type ConfigIssue, type TenantConfig } from '../config/schema';
-import { adminError } from './answer';
+import { adminError, type AdminCall } from './answer';
 import { deleteTenantStreams } from './streams';
 import { readJsonBody } from './json-body';
 
-export interface AdminCall {
-  readonly env: Env;
-  /** The caller's token hash prefix, for the audit line. */
-  readonly who: string;
-  readonly now: Clock;
-}
+export type { AdminCall } from './answer';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
