@@ -118,13 +118,19 @@ export async function verifySignature(token: string, key: CryptoKey, alg: Algori
   return verified ? 'verified' : 'bad_signature';
 }
 
+/** The keys checked, with the alg each fits: a key's algorithm and usages are read from the
+ *  runtime (a new object each read), once per key, not once per signature. */
+const fitting = new WeakMap<CryptoKey, Algorithm>();
+
 function checkKey(key: CryptoKey, rules: AlgorithmRules, alg: Algorithm): void {
+  if (fitting.get(key) === alg) return;
   const algorithm = key.algorithm as { name: string; hash?: { name: string }; namedCurve?: string; modulusLength?: number };
   if (algorithm.name !== rules.key.name || (rules.key.hash !== undefined && algorithm.hash?.name !== rules.key.hash)
     || (rules.key.namedCurve !== undefined && algorithm.namedCurve !== rules.key.namedCurve)
     || (rules.minModulus !== undefined && !((algorithm.modulusLength ?? 0) >= rules.minModulus)) || !key.usages.includes('verify')) {
     throw new TypeError(`a key that does not fit ${alg}: ${algorithm.name}`);
   }
+  fitting.set(key, alg);
 }
 
 /** Whether valid JSON text nests at most `limit` objects and arrays deep (brackets inside

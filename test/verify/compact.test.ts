@@ -98,6 +98,21 @@ describe('verifySignature', () => {
     await expect(verifySignature(es256, signOnly, 'ES256')).rejects.toThrow(TypeError);
   });
 
+  it('checks a key once per alg: a key that verified for its alg still throws for any other, every time', async () => {
+    const { publicKey: es256Key } = keys.get('ES256')!;
+    const { publicKey: rsKey } = keys.get('RS256')!;
+    const es256 = await sign('ES256', '{"sub":"u"}');
+    const rs256 = await sign('RS256', '{"sub":"u"}');
+    for (let round = 0; round < 3; round++) {
+      expect(await verifySignature(es256, es256Key, 'ES256')).toBe('verified');
+      expect(await verifySignature(rs256, rsKey, 'RS256')).toBe('verified');
+      await expect(verifySignature(es256, es256Key, 'ES384')).rejects.toThrow(TypeError);
+      await expect(verifySignature(rs256, rsKey, 'PS256')).rejects.toThrow(TypeError);
+      await expect(verifySignature(rs256, rsKey, 'RS512')).rejects.toThrow(TypeError);
+      await expect(verifySignature(es256, rsKey, 'ES256')).rejects.toThrow(TypeError);
+    }
+  });
+
   it('property: accepts exactly what jose compactVerify accepts, on mutated tokens of every alg', async () => {
     const tokens = new Map<TestAlg, string>();
     for (const alg of ALGS) tokens.set(alg, await sign(alg, '{"iss":"https://issuer.test/","sub":"u","exp":2000000000}'));
