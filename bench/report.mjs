@@ -205,7 +205,8 @@ export function renderBudget(r) {
     + 'each sample given to the step of the nearest frame up its stack that names one (bench/budget.mjs RULES), a step\'s share of the samples '
     + 'times its row\'s CPU per request above, less the floor\'s share of the same step (its URL, its Request, its fetch, its runtime): the column adds up '
     + 'to the rows\' difference, and what no step names is there by the runtime\'s name. **Alone**: the step run n times in a loop inside one workerd '
-    + '(bench/workers/budget.ts), schedstat CPU less an empty loop\'s, the lowest of 9 rounds: hot caches, no other request between, so less than in the request.', '');
+    + '(bench/workers/budget.ts), schedstat CPU less an empty loop\'s, the lowest of 9 rounds (a step measured as a difference of steps that wait for I/O, the fetch and the whole request, '
+    + 'as the median over the rounds of the difference within each round): hot caches, no other request between, so less than in the request.', '');
   const before = rows.some((row) => row.hitBefore !== null);
   const baseCells = (/** @type {string} */ a, /** @type {string} */ b) => (before ? `${a} | ${b} | ` : '');
   lines.push(`| step | ${baseCells('hit, before (BENCH_BASELINE)', 'distinct, before')}hit, in the request | hit, alone | distinct RS256, in the request | distinct RS256, alone |`,
