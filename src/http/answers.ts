@@ -60,12 +60,16 @@ export function decisionHeaders(decided: Pick<Decided, 'cors' | 'limits' | 'dpop
   return headers;
 }
 
+const NO_HEADERS: readonly (readonly [string, string])[] = Object.freeze([]);
+
 /** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-09) for the limits
  *  evaluated on this request. RateLimit names the policy with the lowest remaining share r/q.
  *  Decisions made without the limiter (unavailable) know nothing to report and are left out. */
-export function rateLimitHeaders(decisions: readonly LimitDecision[]): [string, string][] {
+export function rateLimitHeaders(decisions: readonly LimitDecision[]): readonly (readonly [string, string])[] {
+  // Most requests are counted against no limit: no list made for them.
+  if (decisions.length === 0) return NO_HEADERS;
   const known = decisions.filter((d) => !d.unavailable);
-  if (known.length === 0) return [];
+  if (known.length === 0) return NO_HEADERS;
   const policy = known.map((d) => `"${d.policy}";q=${d.limit};w=${d.windowSeconds}`).join(', ');
   let tightest = known[0]!;
   for (const d of known) if (d.remaining / d.limit < tightest.remaining / tightest.limit) tightest = d;
