@@ -48,20 +48,19 @@ export function createApp(options: AppOptions = {}): GatewayApp {
       sources.set(env, tenants = { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
     }
     let admitted: Admitted | null = null;
-    let response: Response;
     try {
       const opened = await openDoor(door, request, target, tenants, env, settings, (promise) => ctx.waitUntil(promise));
       if (opened instanceof Response) return opened;
       admitted = opened;
-      response = await forwardToOrigin(request, opened);
+      return admitted.answer(await forwardToOrigin(request, opened));
     } catch (error) {
-      // A bug (a throw) in the forwarder or an event receiver: the contract's 500 through the one
-      // funnel, logged as the request's when the door had admitted it. An unreachable origin is
-      // the forwarder's own 502, not a throw.
+      // A bug (a throw) in the forwarder or an event receiver, or an origin's answer that cannot
+      // take the decision's headers (a status outside 200-599; answer throws before it logs): the
+      // contract's 500 through the one funnel, logged as the request's when the door had admitted
+      // it. An unreachable origin is the forwarder's own 502, not a throw.
       const answer = denialResponse({ error: 'internal_error' }, { host: target.host, requestId: admitted?.requestId ?? 'unknown' });
       return admitted === null ? answer : admitted.answer(answer, error);
     }
-    return admitted.answer(response);
   }
 
   return {

@@ -126,6 +126,8 @@ export class Admitted {
       finishDecision(decided.record, { outcome, status: response.status, denial: this.refusal }, options);
       return response;
     }
+    // Throws for a status no Response can be made with (an origin's 999): before the log line, so
+    // the error answer the caller then passes here is the one logged.
     const answered = passThrough(response, decided, this.#settings.debugTiming);
     // A handler's throw is the handler's (its error answer went out); the log says so.
     const failed: Denial | undefined = error === undefined ? undefined : { error: 'internal_error', note: noteOf(error) };
