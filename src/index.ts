@@ -1,4 +1,4 @@
-// Worker entry: the Hono app's fetch, the cron's scheduled handler, the Verifier RPC entrypoint
+// Worker entry: the gateway's fetch handler (app.ts), the cron's scheduled handler, the Verifier RPC entrypoint
 // and the Durable Object classes wrangler.toml binds.
 import { createApp } from './app';
 import { systemClock } from './base/clock';

@@ -6,8 +6,8 @@
 //   scopes, claims, step-up, perSubject, the proof recorded
 //
 // The doors only say how a request reaches it and what to do with what it decided: the HTTP
-// door (edgeAuth, which the gateway is built from) renders refusals, runs the event endpoints and
-// forwards or runs the user's handler; the RPC door returns a plain result. Steps return values:
+// door (http/door.ts: edgeAuth, and the gateway's fetch handler) renders refusals, runs the event
+// endpoints and forwards or runs the user's handler; the RPC door returns a plain result. Steps return values:
 // a refusal is the step's Denial. `decide` runs them and makes what they decided into the Decided
 // once (the verdict, the decision's log record, a refusal's challenge); the door finishes the
 // record with one call (record.ts finishDecision). It never throws: a bug or a broken binding is
