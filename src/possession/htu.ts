@@ -37,24 +37,25 @@ export function normalizeHtu(uri: string): string | null {
 
 /** Whether a proof's htu names the URI the request was addressed to. */
 export function htuMatches(htu: string, requestUrl: string): boolean {
-  const claimed = normalized(htu);
-  return claimed !== null && claimed === normalized(requestUrl);
-}
-
-/** normalizeHtu's answers for the URIs this isolate saw last: a client's proofs name the same
- *  few URIs request after request, and each answer is a URL parse. Bounded: at most MAX_KEPT
- *  URIs of at most MAX_KEPT_CHARS each (longer ones are normalized every time), cleared when full. */
-const kept = new Map<string, string | null>();
-const MAX_KEPT = 512;
-const MAX_KEPT_CHARS = 1024;
-
-function normalized(uri: string): string | null {
-  const held = kept.get(uri);
-  if (held !== undefined) return held;
-  const answer = normalizeHtu(uri);
-  if (uri.length <= MAX_KEPT_CHARS) {
-    if (kept.size >= MAX_KEPT) kept.clear();
-    kept.set(uri, answer);
+  const pair = `${htu.length}:${htu}${requestUrl}`;
+  if (matched.has(pair)) return true;
+  const claimed = normalizeHtu(htu);
+  const matches = claimed !== null && claimed === normalizeHtu(requestUrl);
+  if (matches && pair.length <= MAX_PAIR_CHARS) {
+    if (matched.size >= MAX_PAIRS) matched.clear();
+    matched.add(pair);
   }
-  return answer;
+  return matches;
 }
+
+/** The (htu, request URL) pairs that matched lately in this isolate: a client's proofs name the
+ *  same few URIs request after request, and normalizing both is two URL parses. Only matches are
+ *  kept (a refused proof leaves nothing), and nothing but the pair itself: at most MAX_PAIRS pairs
+ *  of at most MAX_PAIR_CHARS characters, cleared when full. The htu's length leads, so a pair
+ *  names its two URIs alone, whatever characters they hold. */
+const matched = new Set<string>();
+const MAX_PAIRS = 512;
+const MAX_PAIR_CHARS = 2048;
+
+/** How many matched pairs this isolate keeps now (for the tests of its bound). */
+export const keptHtuPairs = (): number => matched.size;

@@ -2,7 +2,7 @@
 // random URLs: every equivalent spelling normalizes to the same string, and different paths never do.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { htuMatches, normalizeHtu } from '../../src/possession/htu';
+import { htuMatches, keptHtuPairs, normalizeHtu } from '../../src/possession/htu';
 
 describe('normalizeHtu', () => {
   it.each([
@@ -93,7 +93,7 @@ describe('normalizeHtu, properties', () => {
   });
 });
 
-describe('htuMatches, its memo of normalized URIs', () => {
+describe('htuMatches, its memo of matched pairs', () => {
   const direct = (a: string, b: string) => { const n = normalizeHtu(a); return n !== null && n === normalizeHtu(b); };
   const uri = fc.oneof(
     fc.tuple(scheme, host, path).chain(([s, h, p]) => spelling(s, h, p)),
@@ -110,5 +110,21 @@ describe('htuMatches, its memo of normalized URIs', () => {
         }
       }
     }), { numRuns: 30 });
+  });
+
+  it('keeps only pairs that matched, at most 512, none over 2,048 characters: a refused htu leaves nothing', () => {
+    const before = keptHtuPairs();
+    for (let i = 0; i < 1000; i++) expect(htuMatches(`https://api.example.com/other/${i}`, 'https://api.example.com/orders')).toBe(false);
+    // Two URIs that normalize alike but are long: matched, never kept.
+    const long = `/${'a'.repeat(1100)}`;
+    expect(htuMatches(`https://api.example.com${long}`, `HTTPS://API.example.com:443${long}?q`)).toBe(true);
+    expect(keptHtuPairs()).toBe(before);
+    for (let i = 0; i < 1500; i++) {
+      expect(htuMatches(`https://api.example.com/orders/${i}`, `https://api.example.com/orders/${i}?page=2`)).toBe(true);
+      expect(keptHtuPairs()).toBeLessThanOrEqual(512);
+    }
+    // The htu's length leads the pair: another split of the same characters is another pair.
+    expect(htuMatches('https://a.example/x', 'https://a.example/x')).toBe(true);
+    expect(htuMatches('https://a.example/', 'xhttps://a.example/x')).toBe(false);
   });
 });
