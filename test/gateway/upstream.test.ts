@@ -14,22 +14,29 @@ afterEach(() => {
   edge?.restoreLog();
 });
 
+/** A tenant with a public route, CORS for one browser origin and an origin of its own, whose
+ *  fetches `origin` answers (every other fetch goes where it went). */
+async function tenantWithOrigin(origin: () => Promise<Response>) {
+  edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } });
+  const { id, domain } = uniqueTenant('up');
+  const host = `api.${domain}`;
+  const upstream = `https://origin-${id}.test`;
+  const browser = `https://app-${id}.test`;
+  await edge.putTenant({
+    id, hosts: [host], upstream, issuers: [{ issuer: 'https://idp.example/', audiences: ['x'] }],
+    routes: [{ path: '/public/*', auth: 'none' }], cors: { allowOrigins: [browser] },
+  });
+  const real = globalThis.fetch;
+  vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    return url.startsWith(`${upstream}/`) ? origin() : real(input, init);
+  });
+  return { id, host, browser };
+}
+
 describe('an origin that cannot be reached', () => {
   it('is 502 upstream_unavailable with the request id and CORS, logged as denied with a note', async () => {
-    edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } });
-    const { id, domain } = uniqueTenant('up');
-    const host = `api.${domain}`;
-    const upstream = `https://origin-${id}.test`;
-    const browser = `https://app-${id}.test`;
-    await edge.putTenant({
-      id, hosts: [host], upstream, issuers: [{ issuer: 'https://idp.example/', audiences: ['x'] }],
-      routes: [{ path: '/public/*', auth: 'none' }], cors: { allowOrigins: [browser] },
-    });
-    const real = globalThis.fetch;
-    vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      return url.startsWith(`${upstream}/`) ? Promise.reject(new TypeError('Network connection lost.')) : real(input, init);
-    });
+    const { id, host, browser } = await tenantWithOrigin(() => Promise.reject(new TypeError('Network connection lost.')));
 
     const response = await edge.request(`https://${host}/public/orders`, { headers: { origin: browser } });
     expect(response.status).toBe(502);
@@ -49,19 +56,7 @@ describe('an origin answer the edge cannot rebuild with its headers', () => {
   // but no Response can be constructed with one, so adding CORS to it throws. The test runtime
   // cannot make such an answer either: the origin's fetch answers a Response whose status reads 999.
   it('is 500 internal_error through the one funnel with the request id and CORS, logged once', async () => {
-    edge = testEdge({ env: { LOG_SAMPLE_RATE: '1' } });
-    const { id, domain } = uniqueTenant('up');
-    const host = `api.${domain}`;
-    const upstream = `https://origin-${id}.test`;
-    const browser = `https://app-${id}.test`;
-    await edge.putTenant({
-      id, hosts: [host], upstream, issuers: [{ issuer: 'https://idp.example/', audiences: ['x'] }],
-      routes: [{ path: '/public/*', auth: 'none' }], cors: { allowOrigins: [browser] },
-    });
-    const real = globalThis.fetch;
-    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      if (!url.startsWith(`${upstream}/`)) return real(input, init);
+    const { id, host, browser } = await tenantWithOrigin(async () => {
       const answer = new Response('request blocked');
       Object.defineProperty(answer, 'status', { value: 999 });
       return answer;
