@@ -54,10 +54,10 @@ export function createApp(options: AppOptions = {}): GatewayApp {
       admitted = opened;
       return admitted.answer(await forwardToOrigin(request, opened));
     } catch (error) {
-      // A bug (a throw) in the forwarder or an event receiver, or an origin's answer that cannot
-      // take the decision's headers (a status outside 200-599; answer throws before it logs): the
-      // contract's 500 through the one funnel, logged as the request's when the door had admitted
-      // it. An unreachable origin is the forwarder's own 502, not a throw.
+      // A bug (a throw) in the forwarder, or an origin's answer that cannot take the decision's
+      // headers (a status outside 200-599; answer throws before it logs): the contract's 500
+      // through the one funnel, logged as the request's when the door had admitted it (the door
+      // answers an event receiver's throw itself). An unreachable origin is the forwarder's 502.
       const answer = denialResponse({ error: 'internal_error' }, { host: target.host, requestId: admitted?.requestId ?? 'unknown' });
       return admitted === null ? answer : admitted.answer(answer, error);
     }

@@ -62,9 +62,17 @@ export async function openDoor(door: Door, request: Request, target: RequestUrl,
   };
   if (verdict.kind === 'event') {
     const started = isolate.now();
-    const answer = await eventResponse(verdict, request, decided.record.requestId, isolate, io, bindings.SSF_STREAMS ?? null);
+    let answer: Response;
+    let failed: Denial | undefined;
+    try {
+      answer = await eventResponse(verdict, request, decided.record.requestId, isolate, io, bindings.SSF_STREAMS ?? null);
+    } catch (error) {
+      // A bug or a broken binding in a receiver: the contract's 500, as this request's, logged.
+      failed = { error: 'internal_error', note: noteOf(error) };
+      answer = denialResponse(failed, { host: target.host, requestId: decided.record.requestId });
+    }
     decided.record.ms.event = isolate.now() - started;
-    return end('event', answer);
+    return failed === undefined ? end('event', answer) : end('denied', answer, failed);
   }
   const answer = edgeAnswer(decided, verdict, target.host);
   return verdict.kind === 'refused' ? end('denied', answer, verdict.denial) : end(verdict.kind, answer);

@@ -175,6 +175,27 @@ describe('broken bindings', () => {
   });
 
   describe('TenantState', () => {
+    it('a revocation event whose object binding throws is 500 internal_error with the request id, logged as such', async () => {
+      await setUp({ extra: { events: { backchannelLogout: { audiences: ['web-client'] } } } });
+      const real = env.TENANT_STATE;
+      const broken = {
+        idFromName: (name: string) => real.idFromName(name),
+        get: () => { throw new Error('binding broken'); },
+      } as unknown as Env['TENANT_STATE'];
+      const edge = edgeWith({ TENANT_STATE: broken });
+      const response = await edge.fetch(new Request(`https://${host}/_edge/backchannel-logout`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'logout_token=x.y.z',
+      }));
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({ error: 'internal_error', error_description: 'Internal error.' });
+      const requestId = response.headers.get('x-request-id');
+      expect(requestId).toBeTruthy();
+      expect(requestId).not.toBe('unknown');
+      expect(edge.decisions().at(-1)).toMatchObject({
+        requestId, tenant: id, outcome: 'denied', status: 500, error: 'internal_error', note: 'Error: binding broken',
+      });
+    });
+
     function stateBinding(behaviour: () => 'ok' | 'throw' | 'slow') {
       const real = env.TENANT_STATE;
       return {
