@@ -4,14 +4,14 @@
 // our own errors, challenges included. Whether an origin is allowed is the pipeline's
 // (pipeline/cors.ts corsFor).
 //
-//   if (isPreflight(request)) ...                        // an OPTIONS with Origin and Access-Control-Request-Method
+//   if (isPreflight(request.method, request.headers)) ...   // an OPTIONS with Origin and Access-Control-Request-Method
 //   const headers = corsHeaders(decided.cors);           // for an allowed origin
 //   return preflightResponse(tenant.cors, decided.cors, requestId);   // 204
 import type { CorsAnswer } from '../pipeline/cors';
 import type { CompiledCors } from '../tenants/tenant';
 
-export function isPreflight(request: Request): boolean {
-  return request.method === 'OPTIONS' && request.headers.has('origin') && request.headers.has('access-control-request-method');
+export function isPreflight(method: string, headers: Headers): boolean {
+  return method === 'OPTIONS' && headers.has('origin') && headers.has('access-control-request-method');
 }
 
 /** What a browser script may read of an answer besides the safelisted headers: the challenge and

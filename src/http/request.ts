@@ -47,7 +47,7 @@ class HttpRequest implements PipelineRequest {
     this.pathname = target.pathname;
     this.credentials = extractCredentials(headers.get('authorization'), target.search);
     this.url = target.href;
-    this.http = new HttpParts(headers, method === 'OPTIONS' && isPreflight(request), publicDocumentOf(method, target.pathname));
+    this.http = new HttpParts(headers, isPreflight(method, headers), publicDocumentOf(method, target.pathname));
     this.tenants = tenants;
   }
 
