@@ -9,6 +9,7 @@
 //   await app.fetch(request, env, ctx);
 import { createAdminApp } from './admin/app';
 import { systemClock, type Clock } from './base/clock';
+import { noteOf } from './base/denial';
 import { settingsOf } from './config/settings';
 import type { Env } from './env';
 import { forwardToOrigin } from './gateway/forward';
@@ -56,10 +57,10 @@ export function createApp(options: AppOptions = {}): GatewayApp {
     } catch (error) {
       // A bug (a throw) in the forwarder, or an origin's answer that cannot take the decision's
       // headers (a status outside 200-599; answer throws before it logs): the contract's 500
-      // through the one funnel, logged as the request's when the door had admitted it (the door
-      // answers an event receiver's throw itself). An unreachable origin is the forwarder's 502.
-      const answer = denialResponse({ error: 'internal_error' }, { host: target.host, requestId: admitted?.requestId ?? 'unknown' });
-      return admitted === null ? answer : admitted.answer(answer, error);
+      // as a refusal of the admitted request (its headers, its log line), the way the forwarder
+      // refuses an unreachable origin (502); the door answers an event receiver's throw itself.
+      if (admitted === null) return denialResponse({ error: 'internal_error' }, { host: target.host, requestId: 'unknown' });
+      return admitted.answer(admitted.refuse({ error: 'internal_error', note: noteOf(error) }));
     }
   }
 

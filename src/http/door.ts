@@ -67,9 +67,9 @@ export async function openDoor(door: Door, request: Request, target: RequestUrl,
     try {
       answer = await eventResponse(verdict, request, decided.record.requestId, isolate, io, bindings.SSF_STREAMS ?? null);
     } catch (error) {
-      // A bug or a broken binding in a receiver: the contract's 500, as this request's, logged.
+      // A bug or a broken binding in a receiver: the contract's 500 as any refusal of this request.
       failed = { error: 'internal_error', note: noteOf(error) };
-      answer = denialResponse(failed, { host: target.host, requestId: decided.record.requestId });
+      answer = edgeAnswer(decided, { kind: 'refused', denial: failed }, target.host);
     }
     decided.record.ms.event = isolate.now() - started;
     return failed === undefined ? end('event', answer) : end('denied', answer, failed);
@@ -135,7 +135,7 @@ export class Admitted {
       return response;
     }
     // Throws for a status no Response can be made with (an origin's 999): before the log line, so
-    // the error answer the caller then passes here is the one logged.
+    // the refusal the caller then answers with (refuse, then answer) is the one logged.
     const answered = passThrough(response, decided, this.#settings.debugTiming);
     // A handler's throw is the handler's (its error answer went out); the log says so.
     const failed: Denial | undefined = error === undefined ? undefined : { error: 'internal_error', note: noteOf(error) };
