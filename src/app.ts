@@ -15,9 +15,9 @@ import type { Env } from './env';
 import { forwardToOrigin } from './gateway/forward';
 import { createDoor, openDoor, type Admitted } from './http/door';
 import { requestUrl } from './http/request-url';
+import { kvTenantSource } from './http/tenant-lookup';
 import { denialResponse } from './http/respond';
 import { createIsolate, type Isolate } from './pipeline/isolate';
-import type { TenantSource } from './tenants/store';
 
 export interface AppOptions {
   now?: Clock;
@@ -37,17 +37,12 @@ export function createApp(options: AppOptions = {}): GatewayApp {
   const isolate = options.isolate ?? createIsolate({ now });
   const admin = createAdminApp({ now });
   const door = createDoor(isolate, { random: options.random, handlerStep: 'origin' });
-  // The tenant source by host (KV behind the isolate's cache), made once per env object.
-  const sources = new WeakMap<Env, TenantSource>();
 
   async function serve(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const settings = settingsOf(env);
     const target = requestUrl(request.url);
     if (target.host === settings.adminHost) return admin.fetch(request, env, ctx);
-    let tenants = sources.get(env);
-    if (tenants === undefined) {
-      sources.set(env, tenants = { kv: env.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets });
-    }
+    const tenants = kvTenantSource(env, settings);
     let admitted: Admitted | null = null;
     try {
       const opened = await openDoor(door, request, target, tenants, env, settings, (promise) => ctx.waitUntil(promise));

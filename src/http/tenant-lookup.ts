@@ -4,12 +4,14 @@
 // the way the gateway does.
 //
 //   const lookup = tenantLookup(options.tenant);        // throws EdgeAuthConfigError for a bad config
+//   const tenants = kvTenantSource(env, settingsOf(env)); // the gateway's: by host in KV
 //   decide(isolate, pipelineRequestOf(request, target, lookup(c, bindings, settings)), io);
 import type { Context } from 'hono';
 import { deny, ok, type Denial, type Outcome } from '../base/denial';
 import { parseTenantConfig, type ConfigIssue, type TenantConfigInput } from '../config/schema';
 import type { Settings } from '../config/settings';
 import type { TenantLookup } from '../pipeline/request';
+import type { TenantSource } from '../tenants/store';
 import { compileTenant, type Tenant } from '../tenants/tenant';
 
 export type AnyContext = Context<any, string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -34,8 +36,7 @@ export function tenantLookup(source: TenantConfigInput | 'kv' | TenantResolver):
   (c: AnyContext, bindings: { TENANTS?: KVNamespace }, settings: Settings) => TenantLookup {
   if (source === 'kv') {
     const unbound: TenantLookup = { find: () => Promise.reject(new Error("edgeAuth({ tenant: 'kv' }) needs a TENANTS binding")) };
-    return (_c, bindings, settings) =>
-      (bindings.TENANTS ? { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets } : unbound);
+    return (_c, bindings, settings) => (bindings.TENANTS ? kvTenantSource({ TENANTS: bindings.TENANTS }, settings) : unbound);
   }
   if (typeof source === 'function') {
     const compiled = new WeakMap<object, Outcome<{ tenant: Tenant }>>();
@@ -58,6 +59,18 @@ export function tenantLookup(source: TenantConfigInput | 'kv' | TenantResolver):
   const fixed: TenantLookup = { find: async () => tenant };
   return () => fixed;
 }
+
+/** Tenants by host in a TENANTS namespace, behind the isolate's cache (tenants/store.ts), as the
+ *  gateway finds them: made once per settings (settingsOf makes those once per env object, and
+ *  Workers hand every request of an isolate the same env). */
+export function kvTenantSource(bindings: { readonly TENANTS: KVNamespace }, settings: Settings): TenantSource {
+  const made = kvSources.get(settings);
+  if (made !== undefined && made.kv === bindings.TENANTS) return made;
+  const source = { kv: bindings.TENANTS, cacheSeconds: settings.tenantCacheSeconds, secrets: settings.secrets };
+  kvSources.set(settings, source);
+  return source;
+}
+const kvSources = new WeakMap<Settings, TenantSource>();
 
 function invalid(issues: readonly ConfigIssue[]): { ok: false; denial: Denial } {
   console.log(JSON.stringify({ event: 'tenant_config_invalid', issues }));
