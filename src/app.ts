@@ -14,10 +14,12 @@ import { settingsOf } from './config/settings';
 import type { Env } from './env';
 import { forwardToOrigin } from './gateway/forward';
 import { createDoor, openDoor, type Admitted } from './http/door';
+import { newRequestId } from './http/request';
 import { requestUrl } from './http/request-url';
 import { kvTenantSource } from './http/tenant-lookup';
 import { denialResponse } from './http/respond';
 import { createIsolate, type Isolate } from './pipeline/isolate';
+import { finishDecision } from './pipeline/record';
 
 export interface AppOptions {
   now?: Clock;
@@ -54,7 +56,16 @@ export function createApp(options: AppOptions = {}): GatewayApp {
       // headers (a status outside 200-599; answer throws before it logs): the contract's 500
       // as a refusal of the admitted request (its headers, its log line), the way the forwarder
       // refuses an unreachable origin (502); the door answers an event receiver's throw itself.
-      if (admitted === null) return denialResponse({ error: 'internal_error' }, { host: target.host, requestId: 'unknown' });
+      if (admitted === null) {
+        // Before any decision (a binding that throws as the door reads it): a record of its own,
+        // an id as any request's.
+        const requestId = request.headers.get('cf-ray') ?? newRequestId();
+        const at = isolate.now();
+        finishDecision({ requestId, host: target.host, outcome: 'denied', tiers: {}, ms: {} },
+          { outcome: 'denied', status: 500, denial: { error: 'internal_error', note: noteOf(error) } },
+          { sampleRate: settings.logSampleRate, random: door.random, startedAt: at, now: at });
+        return denialResponse({ error: 'internal_error' }, { host: target.host, requestId });
+      }
       return admitted.answer(admitted.refuse({ error: 'internal_error', note: noteOf(error) }));
     }
   }

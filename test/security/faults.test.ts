@@ -1,9 +1,10 @@
 // Fault injection through the whole Worker: a failing issuer (errors, hangs, garbage, huge
 // bodies, redirects), a KV namespace that throws, Durable Objects that throw or are slow. Each
 // ends in the status the contract (docs/) defines, nothing crashes, and no log line carries the token.
-import { runInDurableObject } from 'cloudflare:test';
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../src/app';
 import type { Env } from '../../src/env';
 import { issuerKeysStub, type IssuerKeys } from '../../src/keys/issuer-keys';
 import { TestIssuer, makeKey } from '../support/issuer';
@@ -172,6 +173,29 @@ describe('broken bindings', () => {
     const t = await token(edge);
     await expectDenial(await edge.request(`https://${host}/orders`, { token: t }), { status: 503, error: 'issuer_unavailable' }, { token: t, logs: edge.logs });
     expect((await edge.request(`https://${host}/health`)).status).toBe(200);
+  });
+
+  it('a binding that throws as the door reads it is 500 internal_error with a request id, logged with that id', async () => {
+    await setUp();
+    const bindings = { ...env } as Env;
+    Object.defineProperty(bindings, 'DPOP_REPLAY', { get() { throw new Error('binding broken'); } });
+    const app = createApp({ random: () => 0.5 });
+    const logs: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => { logs.push(args.map(String).join(' ')); });
+    try {
+      const ctx = createExecutionContext();
+      const response = await app.fetch(new Request(`https://${host}/orders`), bindings, ctx);
+      await waitOnExecutionContext(ctx);
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({ error: 'internal_error', error_description: 'Internal error.' });
+      const requestId = response.headers.get('x-request-id');
+      expect(requestId).toMatch(/^[0-9a-f-]+-[0-9a-z]+$/);
+      expect(logs.map((line) => JSON.parse(line))).toContainEqual(expect.objectContaining({
+        event: 'decision', requestId, host, outcome: 'denied', status: 500, error: 'internal_error', note: 'Error: binding broken',
+      }));
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   describe('TenantState', () => {
